@@ -1,0 +1,31 @@
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use super::live_badge::LiveBadge;
+
+/// The frame around every page: brand, navigation, live indicator.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"◆"</span>
+                <span class="brand-name">"Shiioo"</span>
+            </a>
+            <nav class="nav" aria-label="Main">
+                <A href="/" exact=true>"Overview"</A>
+                <A href="/workflows">"Workflows"</A>
+                <A href="/steps">"Steps"</A>
+                <A href="/traces">"Traces"</A>
+                <A href="/metrics">"Metrics"</A>
+            </nav>
+            <LiveBadge/>
+        </header>
+        <main id="main" class="page">{children()}</main>
+        <footer class="footer">
+            "Shiioo — every figure on this page comes from engine events. "
+            <a href="/api/health/status">"Health JSON"</a>
+        </footer>
+    }
+}

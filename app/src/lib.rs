@@ -1,0 +1,68 @@
+//! Shiioo's shared crate: the wire types every client and the server agree on,
+//! and the dashboard, rendered on the server (`ssr`) and hydrated in the
+//! browser (`hydrate`).
+
+pub mod api;
+pub mod components;
+pub mod format;
+pub mod live;
+pub mod pages;
+pub mod wire;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+use crate::components::layout::Layout;
+use crate::pages::{
+    metrics::MetricsPage, not_found::NotFound, overview::Overview, steps::StepsPage,
+    traces::TracesPage, workflows::WorkflowsPage,
+};
+
+/// The HTML document around the app, rendered by the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    live::provide_live();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/shiioo.css"/>
+        <Title formatter=|page: String| format!("{page} · Shiioo")/>
+        // Async SSR: pages wait for their (in-memory, fast) data before the
+        // first byte, so the HTML is complete without JavaScript; streamed
+        // Suspense fragments would need a script to be swapped in.
+        <Router>
+            <Layout>
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=Overview ssr=SsrMode::Async/>
+                    <Route path=path!("/workflows") view=WorkflowsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/steps") view=StepsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/traces") view=TracesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/metrics") view=MetricsPage ssr=SsrMode::Async/>
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

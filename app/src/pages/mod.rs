@@ -1,0 +1,8 @@
+//! One module per route.
+
+pub mod metrics;
+pub mod not_found;
+pub mod overview;
+pub mod steps;
+pub mod traces;
+pub mod workflows;

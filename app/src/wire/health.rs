@@ -1,0 +1,40 @@
+use serde::{Deserialize, Serialize};
+
+/// Overall health, serialised in lower case as in the guide.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    #[default]
+    Healthy,
+    Degraded,
+    Critical,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Healthy => "healthy",
+            HealthState::Degraded => "degraded",
+            HealthState::Critical => "critical",
+        }
+    }
+}
+
+/// `GET /api/health/status`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthStatus {
+    pub status: HealthState,
+    /// Seconds since this server process started.
+    pub uptime_secs: u64,
+    pub active_routines: u64,
+    pub total_routines: u64,
+    pub pending_approvals: u64,
+    pub total_workflow_executions: u64,
+    pub successful_executions: u64,
+    pub failed_executions: u64,
+    /// Percentage of finished executions that succeeded, rounded to two
+    /// decimals; 100 while nothing has finished (no failure has been seen).
+    pub success_rate: f64,
+    /// Runs in progress right now (beyond the guide, as in `HealthUpdate`).
+    pub active_workflows: u64,
+}

@@ -1,0 +1,14 @@
+//! Every JSON shape Shiioo speaks, defined once and shared by the server (which
+//! produces them) and the WASM client (which consumes them).
+//!
+//! Field names follow `PHASE6_GUIDE.md` exactly: a client written from the guide
+//! must work unchanged. Where we add fields beyond the guide they are extra keys
+//! that such a client simply ignores.
+
+mod error;
+mod health;
+mod ws;
+
+pub use error::ApiError;
+pub use health::{HealthState, HealthStatus};
+pub use ws::{ClientAction, ServerMessage};

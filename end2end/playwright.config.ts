@@ -1,0 +1,44 @@
+import { defineConfig } from "@playwright/test";
+
+// The server under test: scripts/test.sh builds it and passes its path.
+const port = Number(process.env.SHIIOO_E2E_PORT ?? 8181);
+const bin = process.env.SHIIOO_BIN ?? "../target/debug/shiioo";
+const site = process.env.SHIIOO_SITE ?? "../target/site";
+
+export default defineConfig({
+  testDir: "./tests",
+  outputDir: "./test-results",
+  timeout: 60_000,
+  expect: { timeout: 15_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    // Debian's Chromium: Playwright's own browser download cannot work here.
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+      ],
+    },
+    headless: true,
+    trace: "retain-on-failure",
+  },
+  webServer: {
+    command: `${bin} --addr 127.0.0.1:${port}`,
+    env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
+    url: `http://127.0.0.1:${port}/api/health/status`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe",
+    stderr: "pipe",
+  },
+});

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# scripts/test.sh — set up, then run every test: formatting and lints, Rust unit and
+# contract tests, and the Playwright end-to-end tests in Debian's Chromium.
+# Screenshots taken by the end-to-end tests land in end2end/screenshots/.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+cd "$ROOT"
+log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+t0=$SECONDS
+
+"$ROOT/scripts/setup.sh"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (server + app/ssr)"
+cargo clippy -p app -p server --all-targets --locked -- -D warnings
+
+log "Rust tests (unit + contract)"
+cargo test -p app -p server --locked
+
+log "building the site and server for the end-to-end tests"
+mapfile -t built < <("$ROOT/scripts/build.sh" dev | tail -n 2)
+
+log "Playwright (Chromium at /usr/bin/chromium)"
+(cd end2end && SHIIOO_SITE="${built[0]}" SHIIOO_BIN="${built[1]}" npx playwright test)
+
+log "all tests passed in $((SECONDS - t0))s"

@@ -1,0 +1,10 @@
+use app::wire::HealthStatus;
+use axum::extract::State;
+use axum::Json;
+
+use crate::state::AppState;
+
+/// `GET /api/health/status`
+pub async fn status(State(state): State<AppState>) -> Json<HealthStatus> {
+    Json(crate::health::status(&state))
+}
