@@ -6,7 +6,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+pub use crate::engine::agents::RoleSimulation;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AgentBackendKind {
+    Simulated,
+    Openai,
+    Command,
+}
 
 #[derive(Clone, Debug, Parser)]
 #[command(
@@ -23,6 +32,65 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// Folder of the durable event log (`shiioo.db`), created if missing.
+    #[arg(long, env = "SHIIOO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// What performs agent tasks.
+    #[arg(long, env = "SHIIOO_AGENT_BACKEND", value_enum, default_value_t = AgentBackendKind::Simulated)]
+    pub agent_backend: AgentBackendKind,
+
+    /// Seed of the simulated backend: the same seed replays the same latencies
+    /// and failures for the same run, step and attempt.
+    #[arg(long, env = "SHIIOO_SIM_SEED", default_value_t = 42)]
+    pub sim_seed: u64,
+
+    /// Default simulated latency range, `MIN..MAX` milliseconds.
+    #[arg(long, env = "SHIIOO_SIM_LATENCY_MS", default_value = "300..1500", value_parser = parse_range)]
+    pub sim_latency_ms: [u64; 2],
+
+    /// Default probability that a simulated attempt fails, in [0, 1].
+    #[arg(long, env = "SHIIOO_SIM_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub sim_failure_rate: f64,
+
+    /// Per-role simulation, `ROLE=MIN..MAX[:FAILURE_RATE]`; repeat the flag, or
+    /// separate entries with commas in the variable.
+    #[arg(long = "sim-role", env = "SHIIOO_SIM_ROLES", value_delimiter = ',', value_parser = parse_role)]
+    pub sim_roles: Vec<(String, RoleSimulation)>,
+
+    /// Base URL of an OpenAI-compatible server (`--agent-backend openai`).
+    #[arg(
+        long,
+        env = "SHIIOO_OPENAI_BASE_URL",
+        default_value = "https://api.openai.com"
+    )]
+    pub openai_base_url: String,
+
+    #[arg(long, env = "SHIIOO_OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    pub openai_model: String,
+
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+
+    /// Shell command run for each attempt (`--agent-backend command`): the
+    /// prompt on stdin, the answer on stdout.
+    #[arg(long, env = "SHIIOO_AGENT_COMMAND")]
+    pub agent_command: Option<String>,
+
+    /// Steps executing at once, over all runs.
+    #[arg(long, env = "SHIIOO_MAX_CONCURRENT_STEPS", default_value_t = 256)]
+    pub max_concurrent_steps: usize,
+
+    /// Finished runs whose full detail stays in memory; older ones are read
+    /// back from the event log on demand.
+    #[arg(long, env = "SHIIOO_RECENT_RUNS", default_value_t = 2_000)]
+    pub recent_runs: usize,
+
+    /// Keep a few sample workflows running on the simulated backend, so the
+    /// dashboard has something to show.
+    #[arg(long, env = "SHIIOO_DEMO", default_value_t = false)]
+    pub demo: bool,
+
     /// Interval of the health heartbeat pushed to WebSocket subscribers.
     #[arg(long, env = "SHIIOO_HEALTH_HEARTBEAT_MS", default_value_t = 5_000)]
     pub health_heartbeat_ms: u64,
@@ -34,9 +102,22 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for tests: everything embedded, any free port.
-    pub fn for_tests() -> Self {
-        Self::parse_from(["shiioo", "--addr", "127.0.0.1:0"])
+    /// Defaults for tests: any free port, the log in `data_dir`, instant
+    /// simulated agents.
+    pub fn for_tests(data_dir: &std::path::Path) -> Self {
+        let mut config = Self::parse_from([
+            "shiioo",
+            "--addr",
+            "127.0.0.1:0",
+            "--sim-latency-ms",
+            "0..0",
+        ]);
+        config.data_dir = data_dir.to_path_buf();
+        config
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("shiioo.db")
     }
 
     pub fn health_heartbeat(&self) -> Duration {
@@ -48,6 +129,43 @@ impl Config {
     }
 }
 
+fn parse_range(s: &str) -> Result<[u64; 2], String> {
+    let (lo, hi) = s
+        .split_once("..")
+        .ok_or_else(|| format!("{s:?}: expected MIN..MAX milliseconds"))?;
+    let lo: u64 = lo.trim().parse().map_err(|e| format!("{lo:?}: {e}"))?;
+    let hi: u64 = hi.trim().parse().map_err(|e| format!("{hi:?}: {e}"))?;
+    if lo > hi {
+        return Err(format!("{s:?}: MIN is above MAX"));
+    }
+    Ok([lo, hi])
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("{s:?}: a failure rate is in [0, 1]"));
+    }
+    Ok(rate)
+}
+
+fn parse_role(s: &str) -> Result<(String, RoleSimulation), String> {
+    let (role, spec) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected ROLE=MIN..MAX[:FAILURE_RATE]"))?;
+    let (range, rate) = match spec.split_once(':') {
+        Some((range, rate)) => (range, parse_rate(rate)?),
+        None => (spec, 0.0),
+    };
+    Ok((
+        role.trim().to_string(),
+        RoleSimulation {
+            latency_ms: parse_range(range)?,
+            failure_rate: rate,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +175,38 @@ mod tests {
         let config = Config::parse_from(["shiioo"]);
         assert_eq!(config.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.health_heartbeat(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn roles_parse_with_an_optional_failure_rate() {
+        let config = Config::parse_from([
+            "shiioo",
+            "--sim-role",
+            "writer=100..200:0.25",
+            "--sim-role",
+            "analyst=5..5",
+        ]);
+        assert_eq!(
+            config.sim_roles,
+            vec![
+                (
+                    "writer".to_string(),
+                    RoleSimulation {
+                        latency_ms: [100, 200],
+                        failure_rate: 0.25
+                    }
+                ),
+                (
+                    "analyst".to_string(),
+                    RoleSimulation {
+                        latency_ms: [5, 5],
+                        failure_rate: 0.0
+                    }
+                ),
+            ]
+        );
+        assert!(Config::try_parse_from(["shiioo", "--sim-role", "x=9..1"]).is_err());
+        assert!(Config::try_parse_from(["shiioo", "--sim-failure-rate", "1.5"]).is_err());
     }
 
     #[test]

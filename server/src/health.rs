@@ -43,10 +43,19 @@ pub fn classify(success_rate: f64, thresholds: Thresholds) -> HealthState {
     }
 }
 
-/// The current health. Execution counts, routines and approvals are wired in
-/// as the engine, routines and approvals land; until then they are truly 0.
+/// The current health.
+///
+/// An execution is a run that finished with an outcome: `Completed` is a
+/// success; `Failed` and `Interrupted` (the server stopped under it) are
+/// failures. `Cancelled` runs are neither and are not counted. Routines and
+/// approvals are 0 until those features exist.
 pub fn status(state: &AppState) -> HealthStatus {
-    let (successes, failures) = (0, 0);
+    let (executions, active) = state
+        .engine
+        .journal()
+        .read(|m| (m.executions, m.runs.active() as u64));
+    let successes = executions.completed;
+    let failures = executions.failed + executions.interrupted;
     let rate = success_rate(successes, failures);
     HealthStatus {
         status: classify(rate, Thresholds::default()),
@@ -58,7 +67,7 @@ pub fn status(state: &AppState) -> HealthStatus {
         successful_executions: successes,
         failed_executions: failures,
         success_rate: rate,
-        active_workflows: 0,
+        active_workflows: active,
     }
 }
 

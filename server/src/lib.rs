@@ -2,9 +2,14 @@
 
 pub mod api;
 pub mod config;
+pub mod engine;
+pub mod events;
 pub mod health;
+pub mod journal;
+pub mod model;
 mod ssr;
 pub mod state;
+pub mod store;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -13,7 +18,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::state::AppState;
+use crate::state::{AppState, StartError};
 
 /// The whole HTTP surface: `/api/*` first, then the dashboard's pages, then
 /// static assets.
@@ -32,12 +37,24 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn bind(config: Config) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.addr).await?;
-        Ok(Self {
-            listener,
-            state: AppState::new(config),
-        })
+    /// Opens the event log (replaying it) and binds the address.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        let addr = config.addr;
+        let (state, replayed) = AppState::open(config)?;
+        tracing::info!(
+            events = replayed.events,
+            interrupted = replayed.interrupted_runs.len(),
+            millis = replayed.millis as u64,
+            "event log replayed"
+        );
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError(format!("cannot listen on {addr}: {e}")))?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -49,9 +66,13 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let engine = self.state.engine.clone();
         let app = router(self.state);
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        // Everything published before the stop reaches the disk.
+        engine.flush().await;
+        served
     }
 }

@@ -4,7 +4,7 @@ use server::Server;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -13,7 +13,8 @@ async fn main() -> std::io::Result<()> {
     let config = Config::parse();
     let server = Server::bind(config).await?;
     tracing::info!("Shiioo listening on http://{}", server.local_addr()?);
-    server.run(shutdown_signal()).await
+    server.run(shutdown_signal()).await?;
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.

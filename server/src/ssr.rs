@@ -1,7 +1,7 @@
 //! The dashboard: Leptos renders every page on the server with real data, and
 //! serves the compiled WASM client that hydrates it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::api::{Backend, BackendContext};
 use app::wire::HealthStatus;
@@ -23,6 +23,18 @@ impl Backend for ServerBackend {
     }
 }
 
+/// The app's routes, generated once per process.
+///
+/// Generating them renders the app with resource loading suppressed through
+/// a process-wide flag in leptos_server (leptos issue #4773): a resource first
+/// polled by a concurrent render while that flag is up never resolves. One
+/// generation, before any server of this process serves, rules that out even
+/// when tests run several servers side by side.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<leptos_axum::AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn routes(state: &AppState) -> Router<AppState> {
     let backend = BackendContext(Arc::new(ServerBackend {
         state: state.clone(),
@@ -31,7 +43,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .leptos_routes_with_context(
             state,
-            generate_route_list(App),
+            route_list(),
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )

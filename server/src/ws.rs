@@ -190,7 +190,10 @@ mod tests {
     use crate::config::Config;
 
     fn state() -> AppState {
-        AppState::new(Config::for_tests())
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _) = AppState::open(Config::for_tests(dir.path())).unwrap();
+        // The log stays open through its file handle; the folder can go.
+        state
     }
 
     #[test]

@@ -7,8 +7,18 @@
 
 mod error;
 mod health;
+mod jobs;
+mod runs;
 mod ws;
 
 pub use error::ApiError;
 pub use health::{HealthState, HealthStatus};
+pub use jobs::{
+    workflow_slug, JobCreated, JobList, JobRequest, JobView, RetryPolicy, Simulation, StepAction,
+    StepSpec, WorkflowSpec,
+};
+pub use runs::{
+    AttemptStatus, AttemptView, RunList, RunStatus, RunSummaryView, RunView, StepRunView,
+    StepStatus,
+};
 pub use ws::{ClientAction, ServerMessage};

@@ -3,6 +3,9 @@ use axum::extract::OriginalUri;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ulid::Ulid;
+
+use crate::engine::EngineError;
 
 /// A failed API call: an HTTP status and the JSON body naming the problem.
 #[derive(Debug)]
@@ -22,12 +25,54 @@ impl Failure {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+
+    pub fn bad_request(error: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, message)
+    }
+
+    /// Our fault, not the client's: logged, and answered without detail leaks.
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!("internal error: {message}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.body = self.body.with_field(field);
+        self
+    }
 }
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
     }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(body) => Failure {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                body,
+            },
+            EngineError::NotFound(m) => Failure::not_found(m),
+            EngineError::Conflict(m) => Failure::new(StatusCode::CONFLICT, "conflict", m),
+            EngineError::Overloaded(m) => {
+                Failure::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", m)
+            }
+            EngineError::Internal(m) => Failure::internal(m),
+        }
+    }
+}
+
+/// Ids are ULIDs; anything else cannot name an existing resource.
+pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Failure> {
+    raw.parse().map_err(|_| {
+        Failure::not_found(format!(
+            "no {what} with id {raw} (ids are 26-character ULIDs)"
+        ))
+    })
 }
 
 /// Unknown paths under `/api` answer JSON, never the dashboard's HTML.

@@ -2,18 +2,32 @@
 //! they parse, call a plain function, and serialise.
 
 mod error;
+pub mod extract;
 mod health;
+mod jobs;
+mod runs;
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 
-pub use error::Failure;
+pub use error::{parse_id, Failure};
 
 use crate::state::AppState;
+
+/// Largest request body accepted; a job of 1,000 steps fits with room to spare.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health/status", get(health::status))
+        .route("/jobs", post(jobs::create).get(jobs::list))
+        .route("/jobs/{job_id}", get(jobs::get))
+        .route("/jobs/{job_id}/runs", post(jobs::start_run))
+        .route("/runs", get(runs::list))
+        .route("/runs/{run_id}", get(runs::get))
+        .route("/runs/{run_id}/cancel", post(runs::cancel))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(error::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }

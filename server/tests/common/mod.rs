@@ -17,14 +17,17 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    /// The server's data folder; removed when the server is dropped.
+    pub data: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl TestServer {
     pub async fn start() -> Self {
-        Self::start_with(Config::for_tests()).await
+        let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        Self::start_with(Config::for_tests(data.path()), data).await
     }
 
-    pub async fn start_with(config: Config) -> Self {
+    pub async fn start_with(config: Config, data: std::sync::Arc<tempfile::TempDir>) -> Self {
         let server = Server::bind(config).await.expect("bind a free port");
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -33,8 +36,13 @@ impl TestServer {
         }));
         Self {
             addr,
-            http: reqwest::Client::new(),
+            // A hung request fails the test instead of hanging the suite.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
             stop: Some(stop),
+            data,
         }
     }
 
@@ -49,12 +57,62 @@ impl TestServer {
         (status, body)
     }
 
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `GET /api/runs/{run_id}` until the run has finished; panics after 20 s.
+    pub async fn wait_for_run(&self, run_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, run) = self.get(&format!("/api/runs/{run_id}")).await;
+            assert_eq!(status, 200, "{run}");
+            if !matches!(run["status"].as_str(), Some("Pending" | "Running")) {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run_id} did not finish: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn ws(&self) -> Ws {
         let (stream, _) = tokio_tungstenite::connect_async(format!("ws://{}/api/ws", self.addr))
             .await
             .expect("WebSocket handshake");
         Ws { stream }
     }
+}
+
+/// The job of the guide's "Complete Observability Example", step 1.
+pub fn guide_job() -> Value {
+    serde_json::json!({
+        "name": "Monthly Report Generation",
+        "workflow": {
+            "steps": [
+                {"id": "fetch_data", "name": "Fetch Data", "role": "data_analyst", "action": {"agent_task": {"prompt": "Fetch monthly data"}}},
+                {"id": "analyze_data", "name": "Analyze Data", "role": "data_analyst", "action": {"agent_task": {"prompt": "Analyze the data"}}},
+                {"id": "generate_charts", "name": "Generate Charts", "role": "visualization_agent", "action": {"agent_task": {"prompt": "Create visualizations"}}},
+                {"id": "create_report", "name": "Create Report", "role": "report_writer", "action": {"agent_task": {"prompt": "Write final report"}}}
+            ],
+            "dependencies": {
+                "analyze_data": ["fetch_data"],
+                "generate_charts": ["analyze_data"],
+                "create_report": ["generate_charts"]
+            }
+        },
+        "execute": true
+    })
 }
 
 impl Drop for TestServer {

@@ -1,0 +1,212 @@
+//! Jobs: a named workflow of agent steps, as posted to `POST /api/jobs`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The body of `POST /api/jobs`, exactly as in the guide's "Complete
+/// Observability Example". Unknown fields are refused so that a typo such as
+/// `retry_polcy` is an error instead of a silently ignored setting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub workflow: WorkflowSpec,
+    /// Start a run at once. Without it the job is only stored; start runs
+    /// with `POST /api/jobs/{job_id}/runs`.
+    #[serde(default)]
+    pub execute: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowSpec {
+    pub steps: Vec<StepSpec>,
+    /// `step id → ids of the steps it waits for`.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub id: String,
+    /// Display name; the id when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The agent role that performs the step (selects simulated latencies,
+    /// and is the system prompt of LLM backends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub action: StepAction,
+    /// Each attempt is cancelled after this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+    /// Overrides the simulated backend's behaviour for this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Simulation>,
+}
+
+impl StepSpec {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    pub fn role_or_default(&self) -> &str {
+        self.role.as_deref().unwrap_or("agent")
+    }
+
+    pub fn max_attempts(&self) -> u32 {
+        self.retry_policy.map_or(1, |p| p.max_attempts)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepAction {
+    AgentTask { prompt: String },
+}
+
+/// `max_attempts` counts every attempt including the first, as Temporal's
+/// `maximum_attempts` does; attempt `n` (0-based) that fails is retried after
+/// `backoff_secs × 2ⁿ`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub backoff_secs: f64,
+}
+
+impl RetryPolicy {
+    /// Delay before the attempt that follows failed attempt `attempt`.
+    pub fn backoff_after(&self, attempt: u32) -> f64 {
+        self.backoff_secs * 2f64.powi(attempt.min(30) as i32)
+    }
+}
+
+/// Simulated-backend behaviour of one step (or the defaults of a role).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Simulation {
+    /// Latency range in milliseconds, drawn uniformly: `[min, max]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<[u64; 2]>,
+    /// Probability in `[0, 1]` that an attempt fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f64>,
+    /// The first `n` attempts of every run fail, deterministically (a flaky
+    /// step that a retry policy rescues).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_first_attempts: Option<u32>,
+}
+
+/// Answer of `POST /api/jobs` and `POST /api/jobs/{job_id}/runs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobCreated {
+    pub job_id: String,
+    pub workflow_id: String,
+    /// The run started by `execute: true`, or by `POST /api/jobs/{id}/runs`.
+    pub run_id: Option<String>,
+    pub status: String,
+}
+
+/// A stored job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub name: String,
+    pub workflow_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub workflow: WorkflowSpec,
+    pub run_count: u64,
+    pub last_run_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+}
+
+/// `"Monthly Report Generation"` → `"monthly_report_generation"`: the id under
+/// which a job's runs are analysed.
+pub fn workflow_slug(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    while slug.ends_with('_') {
+        slug.pop();
+    }
+    slug
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_match_the_guide() {
+        assert_eq!(
+            workflow_slug("Monthly Report Generation"),
+            "monthly_report_generation"
+        );
+        assert_eq!(
+            workflow_slug("daily_report_generation"),
+            "daily_report_generation"
+        );
+        assert_eq!(workflow_slug("  User -- Onboarding! "), "user_onboarding");
+        assert_eq!(workflow_slug("Äpfel & Birnen"), "äpfel_birnen");
+        assert_eq!(workflow_slug("!!!"), "");
+    }
+
+    #[test]
+    fn the_guides_job_parses() {
+        let body = r#"{
+            "name": "Monthly Report Generation",
+            "workflow": {
+              "steps": [
+                {"id": "fetch_data", "name": "Fetch Data", "role": "data_analyst", "action": {"agent_task": {"prompt": "Fetch monthly data"}}},
+                {"id": "analyze_data", "name": "Analyze Data", "role": "data_analyst", "action": {"agent_task": {"prompt": "Analyze the data"}}}
+              ],
+              "dependencies": {"analyze_data": ["fetch_data"]}
+            },
+            "execute": true
+        }"#;
+        let job: JobRequest = serde_json::from_str(body).unwrap();
+        assert!(job.execute);
+        assert_eq!(job.workflow.steps[1].display_name(), "Analyze Data");
+        assert_eq!(
+            job.workflow.steps[0].action,
+            StepAction::AgentTask {
+                prompt: "Fetch monthly data".into()
+            }
+        );
+        assert_eq!(
+            job.workflow.dependencies["analyze_data"],
+            vec!["fetch_data"]
+        );
+    }
+
+    #[test]
+    fn backoff_is_exponential() {
+        let p = RetryPolicy {
+            max_attempts: 4,
+            backoff_secs: 0.5,
+        };
+        assert_eq!(p.backoff_after(0), 0.5);
+        assert_eq!(p.backoff_after(1), 1.0);
+        assert_eq!(p.backoff_after(2), 2.0);
+    }
+}

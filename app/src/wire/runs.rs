@@ -1,0 +1,194 @@
+//! Runs: one execution of a job's workflow, and the state of each step.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+    /// The server stopped while the run was in flight.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "Pending",
+            RunStatus::Running => "Running",
+            RunStatus::Completed => "Completed",
+            RunStatus::Failed => "Failed",
+            RunStatus::Cancelled => "Cancelled",
+            RunStatus::Interrupted => "Interrupted",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunStatus::Pending | RunStatus::Running)
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Pending,
+            RunStatus::Running,
+            RunStatus::Completed,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+            RunStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    /// An attempt failed and the next one waits for its backoff.
+    Retrying,
+    Completed,
+    Failed,
+    /// Not run because a step it depends on failed.
+    Skipped,
+    Cancelled,
+    Interrupted,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "Pending",
+            StepStatus::Running => "Running",
+            StepStatus::Retrying => "Retrying",
+            StepStatus::Completed => "Completed",
+            StepStatus::Failed => "Failed",
+            StepStatus::Skipped => "Skipped",
+            StepStatus::Cancelled => "Cancelled",
+            StepStatus::Interrupted => "Interrupted",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(
+            self,
+            StepStatus::Pending | StepStatus::Running | StepStatus::Retrying
+        )
+    }
+}
+
+/// How one attempt of a step ended (or that it is still running).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AttemptStatus {
+    Running,
+    Completed,
+    Failed,
+    TimedOut,
+    Cancelled,
+    Interrupted,
+}
+
+impl AttemptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Running => "Running",
+            AttemptStatus::Completed => "Completed",
+            AttemptStatus::Failed => "Failed",
+            AttemptStatus::TimedOut => "TimedOut",
+            AttemptStatus::Cancelled => "Cancelled",
+            AttemptStatus::Interrupted => "Interrupted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptView {
+    /// 0 for the first attempt.
+    pub attempt: u32,
+    pub status: AttemptStatus,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRunView {
+    pub step_id: String,
+    pub name: String,
+    pub role: String,
+    pub depends_on: Vec<String>,
+    pub status: StepStatus,
+    pub attempts: Vec<AttemptView>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// From the first attempt's start to the last attempt's end, backoffs included.
+    pub duration_secs: Option<f64>,
+    pub output: Option<String>,
+    /// The agent said more than the server keeps; `output` is its beginning.
+    pub output_truncated: bool,
+    pub error: Option<String>,
+}
+
+/// `GET /api/runs/{run_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    pub run_id: String,
+    pub job_id: String,
+    pub job_name: String,
+    pub workflow_id: String,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    /// Percentage of steps that reached a terminal state.
+    pub progress: f64,
+    pub error: Option<String>,
+    pub steps: Vec<StepRunView>,
+}
+
+/// One line of `GET /api/runs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummaryView {
+    pub run_id: String,
+    pub job_id: String,
+    pub job_name: String,
+    pub workflow_id: String,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    pub progress: f64,
+}
+
+/// `GET /api/runs`: newest first. Pass `next_before` as `?before=` for the next page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunList {
+    pub runs: Vec<RunSummaryView>,
+    /// Runs matching the filters, over all pages.
+    pub total: u64,
+    pub next_before: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_serialise_as_the_guide_writes_them() {
+        assert_eq!(
+            serde_json::to_value(RunStatus::Completed).unwrap(),
+            "Completed"
+        );
+        assert_eq!(
+            serde_json::to_value(StepStatus::Skipped).unwrap(),
+            "Skipped"
+        );
+        assert_eq!(RunStatus::parse("failed"), Some(RunStatus::Failed));
+        assert_eq!(RunStatus::parse("nope"), None);
+    }
+}

@@ -1,0 +1,36 @@
+//! Agent backends: what actually performs an `agent_task`.
+//!
+//! - [`Simulated`] (the default): seeded, deterministic latency and failures
+//!   per role, overridable per step, for demos and tests;
+//! - [`OpenAi`]: any server speaking OpenAI's `/v1/chat/completions`
+//!   (OpenAI, Ollama, vLLM, llama.cpp);
+//! - [`Command`]: a local program, prompt on stdin, answer on stdout.
+
+mod command;
+mod openai;
+mod simulated;
+
+use futures::future::BoxFuture;
+
+use app::wire::Simulation;
+pub use command::Command;
+pub use openai::OpenAi;
+pub use simulated::{RoleSimulation, Simulated};
+
+/// One attempt of one step, as a backend sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct AgentRequest<'a> {
+    pub run_id: &'a str,
+    pub step_id: &'a str,
+    pub role: &'a str,
+    pub prompt: &'a str,
+    pub attempt: u32,
+    pub simulation: Option<&'a Simulation>,
+}
+
+pub trait AgentBackend: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    /// The agent's answer, or why the attempt failed.
+    fn run<'a>(&'a self, request: AgentRequest<'a>) -> BoxFuture<'a, Result<String, String>>;
+}

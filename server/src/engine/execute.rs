@@ -1,0 +1,279 @@
+//! Running one workflow: steps start as soon as everything they depend on
+//! has completed; independent branches run side by side. A step that fails
+//! after its retries fails the run and skips everything downstream of it,
+//! while branches that do not depend on it run to their end (as in Airflow).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use ulid::Ulid;
+
+use super::agents::AgentRequest;
+use super::plan::Plan;
+use super::Engine;
+use crate::events::EventKind;
+
+/// How a step task ended.
+enum Outcome {
+    Completed,
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Slot {
+    Waiting,
+    Started,
+    Done,
+    Skipped,
+}
+
+pub(super) async fn drive(
+    engine: &Engine,
+    run_id: Ulid,
+    plan: Arc<Plan>,
+    cancel: CancellationToken,
+) {
+    let journal = &engine.inner.journal;
+    let started = Instant::now();
+    journal.publish(EventKind::RunStarted { run_id });
+
+    let n = plan.steps.len();
+    let mut waiting_on: Vec<usize> = plan.deps.iter().map(Vec::len).collect();
+    let mut slots = vec![Slot::Waiting; n];
+    let mut tasks: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut failure: Option<String> = None;
+    let mut cancelled = false;
+
+    for i in (0..n).filter(|&i| waiting_on[i] == 0) {
+        slots[i] = Slot::Started;
+        tasks.spawn(run_step(
+            engine.clone(),
+            run_id,
+            plan.clone(),
+            i,
+            cancel.clone(),
+        ));
+    }
+
+    while let Some(joined) = tasks.join_next().await {
+        let (i, outcome) = match joined {
+            Ok(done) => done,
+            // A panicking backend must not take the run down with it silently.
+            Err(e) => {
+                tracing::error!(%run_id, "step task ended abnormally: {e}");
+                failure.get_or_insert_with(|| format!("a step task ended abnormally: {e}"));
+                continue;
+            }
+        };
+        slots[i] = Slot::Done;
+        match outcome {
+            Outcome::Completed => {
+                for &d in &plan.dependants[i] {
+                    waiting_on[d] -= 1;
+                    if waiting_on[d] == 0 && slots[d] == Slot::Waiting && !cancel.is_cancelled() {
+                        slots[d] = Slot::Started;
+                        tasks.spawn(run_step(
+                            engine.clone(),
+                            run_id,
+                            plan.clone(),
+                            d,
+                            cancel.clone(),
+                        ));
+                    }
+                }
+            }
+            Outcome::Failed(error) => {
+                let failed_id = &plan.steps[i].id;
+                failure.get_or_insert_with(|| format!("step {failed_id} failed: {error}"));
+                skip_downstream(engine, run_id, &plan, i, &mut slots);
+            }
+            Outcome::Cancelled => cancelled = true,
+        }
+    }
+
+    let duration_secs = started.elapsed().as_secs_f64();
+    if cancelled || cancel.is_cancelled() {
+        for (i, slot) in slots.iter().enumerate() {
+            if *slot == Slot::Waiting {
+                journal.publish(EventKind::StepCancelled {
+                    run_id,
+                    step_id: plan.steps[i].id.clone(),
+                    attempt: None,
+                    duration_secs: None,
+                });
+            }
+        }
+        journal.publish(EventKind::RunCancelled {
+            run_id,
+            duration_secs,
+        });
+    } else if let Some(error) = failure {
+        journal.publish(EventKind::RunFailed {
+            run_id,
+            duration_secs,
+            error,
+        });
+    } else {
+        journal.publish(EventKind::RunCompleted {
+            run_id,
+            duration_secs,
+        });
+    }
+}
+
+/// Marks every step downstream of `failed` as skipped, naming the cause.
+fn skip_downstream(engine: &Engine, run_id: Ulid, plan: &Plan, failed: usize, slots: &mut [Slot]) {
+    let cause = &plan.steps[failed].id;
+    let mut stack: Vec<usize> = plan.dependants[failed].clone();
+    while let Some(d) = stack.pop() {
+        if slots[d] != Slot::Waiting {
+            continue;
+        }
+        slots[d] = Slot::Skipped;
+        engine.inner.journal.publish(EventKind::StepSkipped {
+            run_id,
+            step_id: plan.steps[d].id.clone(),
+            reason: format!("upstream step {cause} failed"),
+        });
+        stack.extend(plan.dependants[d].iter().copied());
+    }
+}
+
+/// Runs one step through its attempts.
+async fn run_step(
+    engine: Engine,
+    run_id: Ulid,
+    plan: Arc<Plan>,
+    index: usize,
+    cancel: CancellationToken,
+) -> (usize, Outcome) {
+    let inner = &engine.inner;
+    let journal = &inner.journal;
+    let spec = &plan.steps[index];
+    let step_id = spec.id.as_str();
+    let run_str = run_id.to_string();
+    let app::wire::StepAction::AgentTask { prompt } = &spec.action;
+    let max_attempts = spec.max_attempts();
+    let timeout = spec.timeout_secs.map(Duration::from_secs_f64);
+    let cancelled = |attempt: Option<u32>, duration: Option<Duration>| {
+        journal.publish(EventKind::StepCancelled {
+            run_id,
+            step_id: step_id.to_string(),
+            attempt,
+            duration_secs: duration.map(|d| d.as_secs_f64()),
+        });
+        (index, Outcome::Cancelled)
+    };
+
+    for attempt in 0..max_attempts {
+        // Hold a slot for the attempt only, not through backoffs.
+        let permit = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return cancelled(None, None),
+            permit = inner.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+        };
+        journal.publish(EventKind::StepStarted {
+            run_id,
+            step_id: step_id.to_string(),
+            attempt,
+        });
+        let t0 = Instant::now();
+        let call = inner.agents.run(AgentRequest {
+            run_id: &run_str,
+            step_id,
+            role: spec.role_or_default(),
+            prompt,
+            attempt,
+            simulation: spec.simulation.as_ref(),
+        });
+        let result = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return cancelled(Some(attempt), Some(t0.elapsed())),
+            result = with_timeout(call, timeout) => result,
+        };
+        drop(permit);
+        let duration_secs = t0.elapsed().as_secs_f64();
+        let (error, timed_out) = match result {
+            Ok(Ok(output)) => {
+                let (output, output_truncated) = truncate(output, inner.config.max_output_bytes);
+                journal.publish(EventKind::StepCompleted {
+                    run_id,
+                    step_id: step_id.to_string(),
+                    attempt,
+                    duration_secs,
+                    output,
+                    output_truncated,
+                });
+                return (index, Outcome::Completed);
+            }
+            Ok(Err(error)) => (error, false),
+            Err(limit) => (format!("timed out after {}s", limit.as_secs_f64()), true),
+        };
+        if attempt + 1 >= max_attempts {
+            journal.publish(EventKind::StepFailed {
+                run_id,
+                step_id: step_id.to_string(),
+                attempt,
+                error: error.clone(),
+                timed_out,
+                duration_secs,
+            });
+            return (index, Outcome::Failed(error));
+        }
+        let backoff_secs = spec.retry_policy.map_or(0.0, |p| p.backoff_after(attempt));
+        journal.publish(EventKind::StepRetrying {
+            run_id,
+            step_id: step_id.to_string(),
+            attempt,
+            error,
+            timed_out,
+            duration_secs,
+            backoff_secs,
+        });
+        if backoff_secs > 0.0 {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return cancelled(None, None),
+                _ = tokio::time::sleep(Duration::from_secs_f64(backoff_secs)) => {}
+            }
+        }
+    }
+    unreachable!("max_attempts is at least 1, and the last attempt always returns")
+}
+
+async fn with_timeout<T>(
+    fut: impl std::future::Future<Output = T>,
+    limit: Option<Duration>,
+) -> Result<T, Duration> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| limit),
+        None => Ok(fut.await),
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn truncate(mut s: String, max: usize) -> (String, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    (s, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate("héllo".into(), 2), ("h".into(), true));
+        assert_eq!(truncate("hello".into(), 5), ("hello".into(), false));
+    }
+}

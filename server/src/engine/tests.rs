@@ -1,0 +1,395 @@
+//! Engine behaviour, driven through its public API with the simulated
+//! backend on tokio's paused clock: deterministic, and instant to run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::wire::{JobRequest, RunStatus, StepStatus};
+use serde_json::json;
+use tokio::time::Instant;
+use ulid::Ulid;
+
+use super::agents::{RoleSimulation, Simulated};
+use super::{Engine, EngineConfig, EngineError};
+use crate::events::{EventKind, SharedEvent};
+use crate::journal::Journal;
+use crate::store::MemoryLog;
+
+fn engine_with(config: EngineConfig) -> Engine {
+    let log = MemoryLog::default();
+    let (journal, _) = Journal::open(Box::new(log.clone()), Box::new(log), 100).unwrap();
+    let agents = Simulated::new(
+        7,
+        RoleSimulation {
+            latency_ms: [100, 100],
+            failure_rate: 0.0,
+        },
+        HashMap::new(),
+    );
+    Engine::new(Arc::new(journal), Arc::new(agents), config)
+}
+
+fn engine() -> Engine {
+    engine_with(EngineConfig::default())
+}
+
+fn step(id: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut s = json!({"id": id, "name": id, "role": "worker", "action": {"agent_task": {"prompt": format!("do {id}")}}});
+    s.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    s
+}
+
+fn job(steps: Vec<serde_json::Value>, deps: serde_json::Value) -> JobRequest {
+    serde_json::from_value(json!({
+        "name": "Test Flow",
+        "workflow": {"steps": steps, "dependencies": deps},
+        "execute": true
+    }))
+    .unwrap()
+}
+
+/// Submits `job` and collects the run's events until it finishes.
+async fn run_to_end(engine: &Engine, job: JobRequest) -> (Ulid, Vec<SharedEvent>) {
+    let mut live = engine.journal().subscribe();
+    let created = engine.create_job(job).unwrap();
+    let run_id: Ulid = created.run_id.unwrap().parse().unwrap();
+    (run_id, collect_until_end(&mut live, run_id).await)
+}
+
+async fn collect_until_end(
+    live: &mut tokio::sync::broadcast::Receiver<SharedEvent>,
+    run_id: Ulid,
+) -> Vec<SharedEvent> {
+    let mut events = Vec::new();
+    loop {
+        let event = live.recv().await.unwrap();
+        if event.kind.run_id() != Some(run_id) {
+            continue;
+        }
+        let end = matches!(
+            event.kind,
+            EventKind::RunCompleted { .. }
+                | EventKind::RunFailed { .. }
+                | EventKind::RunCancelled { .. }
+        );
+        events.push(event);
+        if end {
+            return events;
+        }
+    }
+}
+
+fn names(events: &[SharedEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::StepStarted {
+                step_id, attempt, ..
+            } => format!("start {step_id}#{attempt}"),
+            EventKind::StepCompleted { step_id, .. } => format!("done {step_id}"),
+            EventKind::StepRetrying {
+                step_id, attempt, ..
+            } => format!("retry {step_id}#{attempt}"),
+            EventKind::StepFailed { step_id, .. } => format!("fail {step_id}"),
+            EventKind::StepSkipped { step_id, .. } => format!("skip {step_id}"),
+            EventKind::StepCancelled { step_id, .. } => format!("cancel {step_id}"),
+            other => other.name().to_string(),
+        })
+        .collect()
+}
+
+fn status(engine: &Engine, run_id: Ulid) -> RunStatus {
+    engine.journal().read(|m| m.runs.status(&run_id)).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chain_runs_in_dependency_order() {
+    let engine = engine();
+    let (run_id, events) = run_to_end(
+        &engine,
+        job(
+            vec![
+                step("c", json!({})),
+                step("a", json!({})),
+                step("b", json!({})),
+            ],
+            json!({"b": ["a"], "c": ["b"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        names(&events),
+        [
+            "RunCreated",
+            "RunStarted",
+            "start a#0",
+            "done a",
+            "start b#0",
+            "done b",
+            "start c#0",
+            "done c",
+            "RunCompleted",
+        ]
+    );
+    assert_eq!(status(&engine, run_id), RunStatus::Completed);
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seq strictly increases"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn independent_branches_run_concurrently() {
+    let engine = engine();
+    let t0 = Instant::now();
+    let (run_id, events) = run_to_end(
+        &engine,
+        job(
+            vec![
+                step("a", json!({})),
+                step("b", json!({})),
+                step("c", json!({})),
+                step("d", json!({})),
+            ],
+            json!({"b": ["a"], "c": ["a"], "d": ["b", "c"]}),
+        ),
+    )
+    .await;
+    let order = names(&events);
+    let pos = |n: &str| order.iter().position(|x| x == n).unwrap();
+    assert!(
+        pos("start b#0") < pos("done c") && pos("start c#0") < pos("done b"),
+        "{order:?}"
+    );
+    assert!(pos("start d#0") > pos("done b") && pos("start d#0") > pos("done c"));
+    // Three levels of 100 ms, not four steps of 100 ms.
+    assert_eq!(t0.elapsed().as_millis() / 10, 30);
+    assert_eq!(status(&engine, run_id), RunStatus::Completed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_bounded_over_all_runs() {
+    let engine = engine_with(EngineConfig {
+        max_concurrent_steps: 2,
+        ..EngineConfig::default()
+    });
+    let steps = (0..6).map(|i| step(&format!("s{i}"), json!({}))).collect();
+    let (_, events) = run_to_end(&engine, job(steps, json!({}))).await;
+    let mut running = 0i32;
+    let mut peak = 0;
+    for n in names(&events) {
+        if n.starts_with("start") {
+            running += 1;
+        } else if n.starts_with("done") {
+            running -= 1;
+        }
+        peak = peak.max(running);
+    }
+    assert_eq!(peak, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flaky_step_is_retried_with_exponential_backoff() {
+    let engine = engine();
+    let t0 = Instant::now();
+    let flaky = json!({
+        "retry_policy": {"max_attempts": 3, "backoff_secs": 1.0},
+        "simulation": {"fail_first_attempts": 2, "latency_ms": [0, 0]}
+    });
+    let (run_id, events) = run_to_end(&engine, job(vec![step("flaky", flaky)], json!({}))).await;
+    assert_eq!(
+        names(&events)[2..],
+        [
+            "start flaky#0",
+            "retry flaky#0",
+            "start flaky#1",
+            "retry flaky#1",
+            "start flaky#2",
+            "done flaky",
+            "RunCompleted"
+        ]
+    );
+    let backoffs: Vec<f64> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::StepRetrying { backoff_secs, .. } => Some(backoff_secs),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(backoffs, [1.0, 2.0]);
+    assert!(t0.elapsed() >= Duration::from_secs(3));
+    let run = engine
+        .journal()
+        .read(|m| m.runs.get(&run_id).unwrap().view());
+    assert_eq!(run.status, RunStatus::Completed);
+    let attempts = &run.steps[0].attempts;
+    assert_eq!(attempts.len(), 3);
+    assert_eq!(
+        attempts.iter().map(|a| a.attempt).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert!(attempts[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("simulated failure"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_step_fails_the_run_and_skips_only_what_depends_on_it() {
+    let engine = engine();
+    let broken = json!({"retry_policy": {"max_attempts": 2}, "simulation": {"failure_rate": 1.0}});
+    let (run_id, events) = run_to_end(
+        &engine,
+        job(
+            vec![
+                step("a", json!({})),
+                step("broken", broken),
+                step("after", json!({})),
+                step("after_after", json!({})),
+                step("side", json!({"simulation": {"latency_ms": [500, 500]}})),
+            ],
+            json!({"broken": ["a"], "after": ["broken"], "after_after": ["after"], "side": ["a"]}),
+        ),
+    )
+    .await;
+    let order = names(&events);
+    for expected in [
+        "retry broken#0",
+        "fail broken",
+        "skip after",
+        "skip after_after",
+        "done side",
+        "RunFailed",
+    ] {
+        assert!(
+            order.contains(&expected.to_string()),
+            "{expected} missing from {order:?}"
+        );
+    }
+    assert!(!order.iter().any(|n| n == "start after#0"));
+    let run = engine
+        .journal()
+        .read(|m| m.runs.get(&run_id).unwrap().view());
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.unwrap().contains("step broken failed"));
+    let by_id: HashMap<_, _> = run
+        .steps
+        .iter()
+        .map(|s| (s.step_id.as_str(), s.status))
+        .collect();
+    assert_eq!(by_id["after"], StepStatus::Skipped);
+    assert_eq!(by_id["side"], StepStatus::Completed);
+    assert_eq!(run.progress, 100.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_time_out() {
+    let engine = engine();
+    let slow = json!({"timeout_secs": 1.0, "retry_policy": {"max_attempts": 2}, "simulation": {"latency_ms": [5000, 5000]}});
+    let t0 = Instant::now();
+    let (_, events) = run_to_end(&engine, job(vec![step("slow", slow)], json!({}))).await;
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    let timed_out: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StepRetrying {
+                timed_out, error, ..
+            }
+            | EventKind::StepFailed {
+                timed_out, error, ..
+            } => {
+                assert!(error.contains("timed out after 1s"), "{error}");
+                Some(*timed_out)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timed_out, [true, true]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_stops_running_steps_and_never_starts_the_rest() {
+    let engine = engine();
+    let mut live = engine.journal().subscribe();
+    let created = engine
+        .create_job(job(
+            vec![
+                step(
+                    "long",
+                    json!({"simulation": {"latency_ms": [60000, 60000]}}),
+                ),
+                step("next", json!({})),
+            ],
+            json!({"next": ["long"]}),
+        ))
+        .unwrap();
+    let run_id: Ulid = created.run_id.unwrap().parse().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    engine.cancel(run_id).unwrap();
+    let events = collect_until_end(&mut live, run_id).await;
+    assert_eq!(
+        names(&events)[3..],
+        ["cancel long", "cancel next", "RunCancelled"]
+    );
+    match &events[3].kind {
+        EventKind::StepCancelled { attempt, .. } => assert_eq!(*attempt, Some(0)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status(&engine, run_id), RunStatus::Cancelled);
+    tokio::task::yield_now().await;
+    assert!(matches!(
+        engine.cancel(run_id),
+        Err(EngineError::Conflict(_))
+    ));
+    assert!(matches!(
+        engine.cancel(Ulid::new()),
+        Err(EngineError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
+    let log = MemoryLog::default();
+    let (journal, _) = Journal::open(Box::new(log.clone()), Box::new(log.clone()), 100).unwrap();
+    let journal = Arc::new(journal);
+    let engine = Engine::new(
+        journal.clone(),
+        Arc::new(Simulated::new(
+            1,
+            RoleSimulation {
+                latency_ms: [0, 0],
+                failure_rate: 0.0,
+            },
+            HashMap::new(),
+        )),
+        EngineConfig::default(),
+    );
+    let (done, _) = run_to_end(&engine, job(vec![step("a", json!({}))], json!({}))).await;
+    // A run that "was in flight" when the process died: created, never finished.
+    let stuck = Ulid::new();
+    journal.publish(EventKind::RunCreated {
+        run_id: stuck,
+        job_id: Ulid::new(),
+        workflow_id: "w".into(),
+        job_name: "W".into(),
+        steps: vec![],
+    });
+    journal.publish(EventKind::RunStarted { run_id: stuck });
+    journal.flush().await;
+    drop(engine);
+
+    let (reopened, replayed) = Journal::open(Box::new(log.clone()), Box::new(log), 100).unwrap();
+    assert_eq!(replayed.interrupted_runs, vec![stuck]);
+    reopened.read(|m| {
+        assert_eq!(m.runs.status(&done), Some(RunStatus::Completed));
+        assert_eq!(m.runs.status(&stuck), Some(RunStatus::Interrupted));
+        assert_eq!(m.jobs.len(), 1);
+        assert_eq!(m.executions.completed, 1);
+        assert_eq!(m.executions.interrupted, 1);
+    });
+}

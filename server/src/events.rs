@@ -1,0 +1,157 @@
+//! The engine's events: one for every state change of a job, run or step.
+//!
+//! They are the single source of truth. The durable log stores them, and
+//! every projection (run registry, metrics, analytics, WebSocket pushes) is a
+//! fold over them, live or replayed at start-up.
+
+use std::sync::Arc;
+
+use app::wire::WorkflowSpec;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Position in the log: gap-free, strictly increasing.
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+}
+
+/// A step as planned when its run was created, so that a run can be rebuilt
+/// from its own events alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum EventKind {
+    JobCreated {
+        job_id: Ulid,
+        name: String,
+        workflow_id: String,
+        description: Option<String>,
+        workflow: WorkflowSpec,
+    },
+    RunCreated {
+        run_id: Ulid,
+        job_id: Ulid,
+        workflow_id: String,
+        job_name: String,
+        steps: Vec<PlannedStep>,
+    },
+    RunStarted {
+        run_id: Ulid,
+    },
+    StepStarted {
+        run_id: Ulid,
+        step_id: String,
+        attempt: u32,
+    },
+    /// Attempt `attempt` failed and another follows after `backoff_secs`.
+    StepRetrying {
+        run_id: Ulid,
+        step_id: String,
+        attempt: u32,
+        error: String,
+        timed_out: bool,
+        duration_secs: f64,
+        backoff_secs: f64,
+    },
+    StepCompleted {
+        run_id: Ulid,
+        step_id: String,
+        attempt: u32,
+        duration_secs: f64,
+        output: String,
+        output_truncated: bool,
+    },
+    /// The last allowed attempt failed: the step has failed.
+    StepFailed {
+        run_id: Ulid,
+        step_id: String,
+        attempt: u32,
+        error: String,
+        timed_out: bool,
+        duration_secs: f64,
+    },
+    StepSkipped {
+        run_id: Ulid,
+        step_id: String,
+        reason: String,
+    },
+    /// Cancelled with its run; `attempt` is the attempt that was running, if any.
+    StepCancelled {
+        run_id: Ulid,
+        step_id: String,
+        attempt: Option<u32>,
+        duration_secs: Option<f64>,
+    },
+    RunCompleted {
+        run_id: Ulid,
+        duration_secs: f64,
+    },
+    RunFailed {
+        run_id: Ulid,
+        duration_secs: f64,
+        error: String,
+    },
+    RunCancelled {
+        run_id: Ulid,
+        duration_secs: f64,
+    },
+    /// Written at start-up for runs the previous process left in flight.
+    RunInterrupted {
+        run_id: Ulid,
+    },
+}
+
+impl EventKind {
+    pub fn run_id(&self) -> Option<Ulid> {
+        use EventKind::*;
+        match self {
+            JobCreated { .. } => None,
+            RunCreated { run_id, .. }
+            | RunStarted { run_id }
+            | StepStarted { run_id, .. }
+            | StepRetrying { run_id, .. }
+            | StepCompleted { run_id, .. }
+            | StepFailed { run_id, .. }
+            | StepSkipped { run_id, .. }
+            | StepCancelled { run_id, .. }
+            | RunCompleted { run_id, .. }
+            | RunFailed { run_id, .. }
+            | RunCancelled { run_id, .. }
+            | RunInterrupted { run_id } => Some(*run_id),
+        }
+    }
+
+    /// The event's name as stored in the log's `kind` column.
+    pub fn name(&self) -> &'static str {
+        use EventKind::*;
+        match self {
+            JobCreated { .. } => "JobCreated",
+            RunCreated { .. } => "RunCreated",
+            RunStarted { .. } => "RunStarted",
+            StepStarted { .. } => "StepStarted",
+            StepRetrying { .. } => "StepRetrying",
+            StepCompleted { .. } => "StepCompleted",
+            StepFailed { .. } => "StepFailed",
+            StepSkipped { .. } => "StepSkipped",
+            StepCancelled { .. } => "StepCancelled",
+            RunCompleted { .. } => "RunCompleted",
+            RunFailed { .. } => "RunFailed",
+            RunCancelled { .. } => "RunCancelled",
+            RunInterrupted { .. } => "RunInterrupted",
+        }
+    }
+}
+
+/// Events are shared, never copied, between the log, projections and sockets.
+pub type SharedEvent = Arc<Event>;

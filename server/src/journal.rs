@@ -1,0 +1,143 @@
+//! The one path of every event: sequenced, folded into the in-memory model,
+//! queued for the durable log, and broadcast to live subscribers, in that
+//! order and under one lock, so every observer sees the same history.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+use ulid::Ulid;
+
+use crate::events::{Event, EventKind, SharedEvent};
+use crate::model::{Model, RunState};
+use crate::store::{EventLog, LogWriter, SqliteLog, StoreError};
+
+/// Events buffered per live subscriber before it is told it lagged.
+const LIVE_BUFFER: usize = 8_192;
+
+struct Inner {
+    next_seq: u64,
+    model: Model,
+}
+
+pub struct Journal {
+    inner: Mutex<Inner>,
+    live: broadcast::Sender<SharedEvent>,
+    writer: LogWriter,
+    reader: Mutex<Box<dyn EventLog>>,
+}
+
+/// What start-up found in the log.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    pub events: u64,
+    pub interrupted_runs: Vec<Ulid>,
+    pub millis: u128,
+}
+
+impl Journal {
+    /// Opens (or creates) the SQLite log at `path` and rebuilds the model from it.
+    pub fn open_sqlite(path: &Path, keep_full_runs: usize) -> Result<(Self, Replayed), StoreError> {
+        let log = SqliteLog::open(path)?;
+        let reader = SqliteLog::open_reader(path)?;
+        Self::open(Box::new(log), Box::new(reader), keep_full_runs)
+    }
+
+    pub fn open(
+        mut log: Box<dyn EventLog>,
+        reader: Box<dyn EventLog>,
+        keep_full_runs: usize,
+    ) -> Result<(Self, Replayed), StoreError> {
+        let started = std::time::Instant::now();
+        let mut model = Model::with_recent_runs(keep_full_runs);
+        let mut last_seq = 0;
+        let events = log.replay(&mut |event| {
+            last_seq = event.seq;
+            model.apply(&event);
+        })?;
+        let in_flight: Vec<Ulid> = model.runs.in_flight().map(|r| r.run_id).collect();
+        let journal = Self {
+            inner: Mutex::new(Inner {
+                next_seq: last_seq + 1,
+                model,
+            }),
+            live: broadcast::channel(LIVE_BUFFER).0,
+            writer: LogWriter::spawn(log),
+            reader: Mutex::new(reader),
+        };
+        // Runs the previous process left in flight can never finish now: say so.
+        for run_id in &in_flight {
+            journal.publish(EventKind::RunInterrupted { run_id: *run_id });
+        }
+        let replayed = Replayed {
+            events,
+            interrupted_runs: in_flight,
+            millis: started.elapsed().as_millis(),
+        };
+        Ok((journal, replayed))
+    }
+
+    pub fn publish(&self, kind: EventKind) -> SharedEvent {
+        let mut inner = self.inner.lock();
+        let event = Arc::new(Event {
+            seq: inner.next_seq,
+            // The log keeps microseconds; so does the live event, so that a
+            // replayed model equals the live one exactly.
+            at: Utc::now().trunc_subsecs(6),
+            kind,
+        });
+        inner.next_seq += 1;
+        inner.model.apply(&event);
+        self.writer.append(event.clone());
+        // No receiver is fine; a lagging one is told so by the channel.
+        let _ = self.live.send(event.clone());
+        event
+    }
+
+    /// Reads the model under the lock; keep `f` short.
+    pub fn read<R>(&self, f: impl FnOnce(&Model) -> R) -> R {
+        f(&self.inner.lock().model)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SharedEvent> {
+        self.live.subscribe()
+    }
+
+    /// Any run's full state: from memory when recent, else rebuilt from the log.
+    pub async fn load_run(&self, run_id: &Ulid) -> Result<Option<RunState>, StoreError> {
+        let known = self.read(|m| {
+            m.runs
+                .get(run_id)
+                .cloned()
+                .map(Some)
+                .ok_or(m.runs.exists(run_id))
+        });
+        match known {
+            Ok(run) => Ok(run),
+            Err(false) => Ok(None),
+            Err(true) => {
+                if self.writer.backlog() > 0 {
+                    self.flush().await;
+                }
+                let events = self.reader.lock().run_events(&run_id.to_string())?;
+                Ok(RunState::fold(&events))
+            }
+        }
+    }
+
+    /// Events queued for the log but not yet committed.
+    pub fn log_backlog(&self) -> usize {
+        self.writer.backlog()
+    }
+
+    pub fn writer(&self) -> &LogWriter {
+        &self.writer
+    }
+
+    /// Waits until every event published so far is committed.
+    pub async fn flush(&self) {
+        self.writer.flush().await
+    }
+}

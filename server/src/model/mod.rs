@@ -1,0 +1,56 @@
+//! The engine's state as a fold over its events: jobs, runs and execution
+//! counts. The same `apply` runs live and during replay at start-up, so what
+//! the API shows after a restart is what it showed before.
+
+mod jobs;
+mod runs;
+
+pub use jobs::{JobEntry, Jobs};
+pub use runs::{RunFilter, RunState, Runs, StepState};
+
+use crate::events::{Event, EventKind};
+
+/// Finished executions by outcome, for health.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecutionCounts {
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub interrupted: u64,
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub jobs: Jobs,
+    pub runs: Runs,
+    pub executions: ExecutionCounts,
+}
+
+impl Model {
+    pub fn with_recent_runs(keep_full: usize) -> Self {
+        Self {
+            runs: Runs::new(keep_full),
+            ..Self::default()
+        }
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::JobCreated { .. } => self.jobs.apply(event),
+            EventKind::RunCreated { job_id, run_id, .. } => {
+                self.jobs.record_run(*job_id, *run_id);
+                self.runs.apply(event);
+            }
+            kind => {
+                match kind {
+                    EventKind::RunCompleted { .. } => self.executions.completed += 1,
+                    EventKind::RunFailed { .. } => self.executions.failed += 1,
+                    EventKind::RunCancelled { .. } => self.executions.cancelled += 1,
+                    EventKind::RunInterrupted { .. } => self.executions.interrupted += 1,
+                    _ => {}
+                }
+                self.runs.apply(event);
+            }
+        }
+    }
+}

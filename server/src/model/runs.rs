@@ -1,0 +1,569 @@
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use app::wire::{
+    AttemptStatus, AttemptView, RunStatus, RunSummaryView, RunView, StepRunView, StepStatus,
+};
+use chrono::{DateTime, Utc};
+use ulid::Ulid;
+
+use crate::events::{Event, EventKind};
+
+/// Full state of one run: every step and every attempt.
+#[derive(Clone, Debug)]
+pub struct RunState {
+    pub run_id: Ulid,
+    pub job_id: Ulid,
+    pub job_name: Arc<str>,
+    pub workflow_id: Arc<str>,
+    pub status: RunStatus,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    pub error: Option<String>,
+    pub steps: Vec<StepState>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepState {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub depends_on: Vec<String>,
+    pub status: StepStatus,
+    pub attempts: Vec<AttemptView>,
+    pub output: Option<String>,
+    pub output_truncated: bool,
+    pub error: Option<String>,
+}
+
+impl StepState {
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.attempts.first().map(|a| a.started_at)
+    }
+
+    pub fn completed_at(&self) -> Option<DateTime<Utc>> {
+        if self.status.is_terminal() {
+            self.attempts.last().and_then(|a| a.completed_at)
+        } else {
+            None
+        }
+    }
+
+    /// First attempt's start to last attempt's end, backoffs included.
+    pub fn duration_secs(&self) -> Option<f64> {
+        Some(seconds_between(self.started_at()?, self.completed_at()?))
+    }
+
+    fn end_attempt(
+        &mut self,
+        attempt: u32,
+        status: AttemptStatus,
+        at: DateTime<Utc>,
+        duration_secs: Option<f64>,
+        error: Option<String>,
+    ) {
+        if let Some(a) = self
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|a| a.attempt == attempt)
+        {
+            a.status = status;
+            a.completed_at = Some(at);
+            a.duration_secs = duration_secs.or_else(|| Some(seconds_between(a.started_at, at)));
+            a.error = error;
+        }
+    }
+
+    fn view(&self) -> StepRunView {
+        StepRunView {
+            step_id: self.id.clone(),
+            name: self.name.clone(),
+            role: self.role.clone(),
+            depends_on: self.depends_on.clone(),
+            status: self.status,
+            attempts: self.attempts.clone(),
+            started_at: self.started_at(),
+            completed_at: self.completed_at(),
+            duration_secs: self.duration_secs(),
+            output: self.output.clone(),
+            output_truncated: self.output_truncated,
+            error: self.error.clone(),
+        }
+    }
+}
+
+pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
+}
+
+impl RunState {
+    /// A run as its `RunCreated` event describes it, or `None` for any other event.
+    pub fn created(event: &Event, interner: &mut Interner) -> Option<Self> {
+        let EventKind::RunCreated {
+            run_id,
+            job_id,
+            workflow_id,
+            job_name,
+            steps,
+        } = &event.kind
+        else {
+            return None;
+        };
+        Some(RunState {
+            run_id: *run_id,
+            job_id: *job_id,
+            job_name: interner.intern(job_name),
+            workflow_id: interner.intern(workflow_id),
+            status: RunStatus::Pending,
+            created_at: event.at,
+            started_at: None,
+            completed_at: None,
+            duration_secs: None,
+            error: None,
+            steps: steps
+                .iter()
+                .map(|s| StepState {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    role: s.role.clone(),
+                    depends_on: s.depends_on.clone(),
+                    status: StepStatus::Pending,
+                    attempts: Vec::new(),
+                    output: None,
+                    output_truncated: false,
+                    error: None,
+                })
+                .collect(),
+        })
+    }
+
+    /// Rebuilds a run from its events, in log order (used for runs no longer
+    /// held in memory).
+    pub fn fold(events: &[Event]) -> Option<Self> {
+        let mut interner = Interner::default();
+        let mut run = RunState::created(events.first()?, &mut interner)?;
+        for event in &events[1..] {
+            run.apply(event);
+        }
+        Some(run)
+    }
+
+    pub fn step_mut(&mut self, step_id: &str) -> Option<&mut StepState> {
+        self.steps.iter_mut().find(|s| s.id == step_id)
+    }
+
+    pub fn finished_steps(&self) -> usize {
+        self.steps.iter().filter(|s| s.status.is_terminal()).count()
+    }
+
+    pub fn progress(&self) -> f64 {
+        progress(self.finished_steps(), self.steps.len())
+    }
+
+    pub fn apply(&mut self, event: &Event) {
+        let at = event.at;
+        match &event.kind {
+            EventKind::RunStarted { .. } => {
+                self.status = RunStatus::Running;
+                self.started_at = Some(at);
+            }
+            EventKind::StepStarted {
+                step_id, attempt, ..
+            } => {
+                if let Some(step) = self.step_mut(step_id) {
+                    step.status = StepStatus::Running;
+                    step.attempts.push(AttemptView {
+                        attempt: *attempt,
+                        status: AttemptStatus::Running,
+                        started_at: at,
+                        completed_at: None,
+                        duration_secs: None,
+                        error: None,
+                    });
+                }
+            }
+            EventKind::StepRetrying {
+                step_id,
+                attempt,
+                error,
+                timed_out,
+                duration_secs,
+                ..
+            } => {
+                if let Some(step) = self.step_mut(step_id) {
+                    let status = attempt_failure(*timed_out);
+                    step.end_attempt(
+                        *attempt,
+                        status,
+                        at,
+                        Some(*duration_secs),
+                        Some(error.clone()),
+                    );
+                    step.status = StepStatus::Retrying;
+                    step.error = Some(error.clone());
+                }
+            }
+            EventKind::StepCompleted {
+                step_id,
+                attempt,
+                duration_secs,
+                output,
+                output_truncated,
+                ..
+            } => {
+                if let Some(step) = self.step_mut(step_id) {
+                    step.end_attempt(
+                        *attempt,
+                        AttemptStatus::Completed,
+                        at,
+                        Some(*duration_secs),
+                        None,
+                    );
+                    step.status = StepStatus::Completed;
+                    step.output = Some(output.clone());
+                    step.output_truncated = *output_truncated;
+                    step.error = None;
+                }
+            }
+            EventKind::StepFailed {
+                step_id,
+                attempt,
+                error,
+                timed_out,
+                duration_secs,
+                ..
+            } => {
+                if let Some(step) = self.step_mut(step_id) {
+                    let status = attempt_failure(*timed_out);
+                    step.end_attempt(
+                        *attempt,
+                        status,
+                        at,
+                        Some(*duration_secs),
+                        Some(error.clone()),
+                    );
+                    step.status = StepStatus::Failed;
+                    step.error = Some(error.clone());
+                }
+            }
+            EventKind::StepSkipped {
+                step_id, reason, ..
+            } => {
+                if let Some(step) = self.step_mut(step_id) {
+                    step.status = StepStatus::Skipped;
+                    step.error = Some(reason.clone());
+                }
+            }
+            EventKind::StepCancelled {
+                step_id,
+                attempt,
+                duration_secs,
+                ..
+            } => {
+                if let Some(step) = self.step_mut(step_id) {
+                    if let Some(attempt) = attempt {
+                        step.end_attempt(
+                            *attempt,
+                            AttemptStatus::Cancelled,
+                            at,
+                            *duration_secs,
+                            None,
+                        );
+                    }
+                    step.status = StepStatus::Cancelled;
+                }
+            }
+            EventKind::RunCompleted { duration_secs, .. } => {
+                self.finish(RunStatus::Completed, at, Some(*duration_secs), None)
+            }
+            EventKind::RunFailed {
+                duration_secs,
+                error,
+                ..
+            } => self.finish(
+                RunStatus::Failed,
+                at,
+                Some(*duration_secs),
+                Some(error.clone()),
+            ),
+            EventKind::RunCancelled { duration_secs, .. } => {
+                self.finish(RunStatus::Cancelled, at, Some(*duration_secs), None)
+            }
+            EventKind::RunInterrupted { .. } => {
+                for step in &mut self.steps {
+                    if !step.status.is_terminal() {
+                        step.status = StepStatus::Interrupted;
+                        for a in &mut step.attempts {
+                            if a.status == AttemptStatus::Running {
+                                a.status = AttemptStatus::Interrupted;
+                                a.completed_at = Some(at);
+                            }
+                        }
+                    }
+                }
+                let duration = self.started_at.map(|s| seconds_between(s, at));
+                self.finish(
+                    RunStatus::Interrupted,
+                    at,
+                    duration,
+                    Some("the server stopped while this run was in flight".into()),
+                );
+            }
+            EventKind::JobCreated { .. } | EventKind::RunCreated { .. } => {}
+        }
+    }
+
+    fn finish(
+        &mut self,
+        status: RunStatus,
+        at: DateTime<Utc>,
+        duration_secs: Option<f64>,
+        error: Option<String>,
+    ) {
+        self.status = status;
+        self.completed_at = Some(at);
+        self.duration_secs = duration_secs;
+        self.error = error;
+    }
+
+    pub fn view(&self) -> RunView {
+        RunView {
+            run_id: self.run_id.to_string(),
+            job_id: self.job_id.to_string(),
+            job_name: self.job_name.to_string(),
+            workflow_id: self.workflow_id.to_string(),
+            status: self.status,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+            duration_secs: self.duration_secs,
+            progress: self.progress(),
+            error: self.error.clone(),
+            steps: self.steps.iter().map(StepState::view).collect(),
+        }
+    }
+}
+
+fn attempt_failure(timed_out: bool) -> AttemptStatus {
+    if timed_out {
+        AttemptStatus::TimedOut
+    } else {
+        AttemptStatus::Failed
+    }
+}
+
+/// Percentage of finished steps, two decimals.
+pub fn progress(finished: usize, total: usize) -> f64 {
+    if total == 0 {
+        return 100.0;
+    }
+    (finished as f64 * 10_000.0 / total as f64).round() / 100.0
+}
+
+/// Shares one allocation among the many runs of the same workflow.
+#[derive(Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(existing) = self.0.get(s) {
+            return existing.clone();
+        }
+        let arc: Arc<str> = s.into();
+        self.0.insert(arc.clone());
+        arc
+    }
+}
+
+/// What every run keeps in memory for listing, however old.
+#[derive(Clone, Debug)]
+struct RunSummary {
+    job_id: Ulid,
+    job_name: Arc<str>,
+    workflow_id: Arc<str>,
+    status: RunStatus,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    duration_secs: Option<f64>,
+    steps_total: u32,
+    steps_done: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub workflow_id: Option<String>,
+    pub job_id: Option<Ulid>,
+}
+
+impl RunFilter {
+    fn matches(&self, s: &RunSummary) -> bool {
+        self.status.is_none_or(|st| st == s.status)
+            && self
+                .workflow_id
+                .as_deref()
+                .is_none_or(|w| w == &*s.workflow_id)
+            && self.job_id.is_none_or(|j| j == s.job_id)
+    }
+}
+
+/// All runs: a compact summary of each, and the full state of the active
+/// ones and of the most recent finished ones. Older full states are rebuilt
+/// from the durable log on demand, so memory stays bounded.
+pub struct Runs {
+    summaries: BTreeMap<Ulid, RunSummary>,
+    full: HashMap<Ulid, RunState>,
+    finished: VecDeque<Ulid>,
+    keep_full: usize,
+    active: usize,
+    interner: Interner,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Self::new(2_000)
+    }
+}
+
+impl Runs {
+    pub fn new(keep_full: usize) -> Self {
+        Self {
+            summaries: BTreeMap::new(),
+            full: HashMap::new(),
+            finished: VecDeque::new(),
+            keep_full,
+            active: 0,
+            interner: Interner::default(),
+        }
+    }
+
+    pub fn get(&self, run_id: &Ulid) -> Option<&RunState> {
+        self.full.get(run_id)
+    }
+
+    pub fn exists(&self, run_id: &Ulid) -> bool {
+        self.summaries.contains_key(run_id)
+    }
+
+    pub fn status(&self, run_id: &Ulid) -> Option<RunStatus> {
+        self.summaries.get(run_id).map(|s| s.status)
+    }
+
+    /// Runs not yet finished (pending or running).
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
+    pub fn len(&self) -> usize {
+        self.summaries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.summaries.is_empty()
+    }
+
+    /// Active runs, oldest first.
+    pub fn in_flight(&self) -> impl Iterator<Item = &RunState> {
+        let mut runs: Vec<&RunState> = self
+            .full
+            .values()
+            .filter(|r| !r.status.is_terminal())
+            .collect();
+        runs.sort_unstable_by_key(|r| r.run_id);
+        runs.into_iter()
+    }
+
+    /// Finished runs still held in full, newest first.
+    pub fn recent_finished(&self) -> impl Iterator<Item = &RunState> {
+        self.finished
+            .iter()
+            .rev()
+            .filter_map(|id| self.full.get(id))
+    }
+
+    /// Newest first, after `before` (exclusive), at most `limit`.
+    pub fn list(
+        &self,
+        filter: &RunFilter,
+        before: Option<Ulid>,
+        limit: usize,
+    ) -> (Vec<RunSummaryView>, u64, Option<Ulid>) {
+        let matching = || {
+            self.summaries
+                .iter()
+                .rev()
+                .filter(|(_, s)| filter.matches(s))
+        };
+        let total = matching().count() as u64;
+        let mut page: Vec<RunSummaryView> = Vec::with_capacity(limit.min(1_000));
+        let mut last = None;
+        let mut more = false;
+        for (id, s) in matching().filter(|(id, _)| before.is_none_or(|b| **id < b)) {
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            last = Some(*id);
+            page.push(RunSummaryView {
+                run_id: id.to_string(),
+                job_id: s.job_id.to_string(),
+                job_name: s.job_name.to_string(),
+                workflow_id: s.workflow_id.to_string(),
+                status: s.status,
+                created_at: s.created_at,
+                completed_at: s.completed_at,
+                duration_secs: s.duration_secs,
+                progress: progress(s.steps_done as usize, s.steps_total as usize),
+            });
+        }
+        (page, total, if more { last } else { None })
+    }
+
+    pub(super) fn apply(&mut self, event: &Event) {
+        if let Some(run) = RunState::created(event, &mut self.interner) {
+            self.summaries.insert(
+                run.run_id,
+                RunSummary {
+                    job_id: run.job_id,
+                    job_name: run.job_name.clone(),
+                    workflow_id: run.workflow_id.clone(),
+                    status: run.status,
+                    created_at: run.created_at,
+                    completed_at: None,
+                    duration_secs: None,
+                    steps_total: run.steps.len() as u32,
+                    steps_done: 0,
+                },
+            );
+            self.active += 1;
+            self.full.insert(run.run_id, run);
+            return;
+        }
+        let Some(run_id) = event.kind.run_id() else {
+            return;
+        };
+        let Some(summary) = self.summaries.get_mut(&run_id) else {
+            return;
+        };
+        let was_terminal = summary.status.is_terminal();
+        if let Some(run) = self.full.get_mut(&run_id) {
+            run.apply(event);
+            summary.status = run.status;
+            summary.completed_at = run.completed_at;
+            summary.duration_secs = run.duration_secs;
+            summary.steps_done = run.finished_steps() as u32;
+        }
+        if !was_terminal && summary.status.is_terminal() {
+            self.active -= 1;
+            self.finished.push_back(run_id);
+            while self.finished.len() > self.keep_full {
+                if let Some(old) = self.finished.pop_front() {
+                    self.full.remove(&old);
+                }
+            }
+        }
+    }
+}
