@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+mod demo;
 pub mod engine;
 pub mod events;
 pub mod health;
@@ -67,6 +68,9 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
+        if self.state.config.demo {
+            tokio::spawn(demo::run(engine.clone()));
+        }
         let app = router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

@@ -84,3 +84,101 @@ impl AgentBackend for OpenAi {
         self.complete(req).boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use axum::{Json, Router};
+    use std::sync::{Arc, Mutex};
+
+    /// A local server speaking the chat-completions protocol; records requests.
+    async fn fake_llm(
+        answer: Value,
+        status: u16,
+    ) -> (String, Arc<Mutex<Vec<(Option<String>, Value)>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new().route(
+            "/v1/chat/completions",
+            post({
+                let seen = seen.clone();
+                move |headers: axum::http::HeaderMap, Json(body): Json<Value>| {
+                    let seen = seen.clone();
+                    let answer = answer.clone();
+                    async move {
+                        let auth = headers
+                            .get("authorization")
+                            .map(|v| v.to_str().unwrap().to_string());
+                        seen.lock().unwrap().push((auth, body));
+                        (
+                            axum::http::StatusCode::from_u16(status).unwrap(),
+                            Json(answer),
+                        )
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (format!("http://{addr}"), seen)
+    }
+
+    fn req(prompt: &str) -> AgentRequest<'_> {
+        AgentRequest {
+            run_id: "r",
+            step_id: "s",
+            role: "report_writer",
+            prompt,
+            attempt: 0,
+            simulation: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_a_chat_completion_and_returns_the_message() {
+        let answer = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "The report."}}]});
+        let (base, seen) = fake_llm(answer, 200).await;
+        let agent = OpenAi::new(
+            &format!("{base}/v1/"),
+            "local-model",
+            Some("sk-test".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            agent.run(req("Write final report")).await.unwrap(),
+            "The report."
+        );
+        let seen = seen.lock().unwrap();
+        let (auth, body) = &seen[0];
+        assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
+        assert_eq!(body["model"], "local-model");
+        assert_eq!(
+            body["messages"][1],
+            json!({"role": "user", "content": "Write final report"})
+        );
+        assert!(body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("report_writer"));
+    }
+
+    #[tokio::test]
+    async fn http_errors_and_odd_answers_fail_the_attempt_with_a_reason() {
+        let (base, _) = fake_llm(json!({"error": {"message": "model not loaded"}}), 503).await;
+        let agent = OpenAi::new(&base, "m", None).unwrap();
+        let err = agent.run(req("x")).await.unwrap_err();
+        assert!(
+            err.contains("503") && err.contains("model not loaded"),
+            "{err}"
+        );
+
+        let (base, _) = fake_llm(json!({"choices": []}), 200).await;
+        let agent = OpenAi::new(&base, "m", None).unwrap();
+        assert!(agent
+            .run(req("x"))
+            .await
+            .unwrap_err()
+            .contains("no choices[0].message.content"));
+    }
+}
