@@ -16,6 +16,8 @@
 #   3. wasm-opt from npm's binaryen (Debian's binaryen 108 miscompiles wasm-bindgen output).
 #   4. Debian's chromium, the browser the end-to-end tests drive (SETUP_BROWSER=0 skips it).
 #   5. The end-to-end tests' npm packages, without any browser download.
+#   6. A Python venv with the official prometheus_client (PyPI), whose parser the
+#      contract tests feed our Prometheus output to.
 #
 # The chosen wasm toolchain is written to $SHIIOO_CACHE/wasm-toolchain for the build script.
 set -euo pipefail
@@ -136,6 +138,15 @@ if [ "$SETUP_E2E" = 1 ]; then
     (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
     echo "$lock_sum" > "$ROOT/end2end/node_modules/.shiioo-lock"
   fi
+fi
+
+# 6. prometheus_client, for the exposition-format contract test -----------------------------------
+PROMETHEUS_CLIENT_VERSION=${PROMETHEUS_CLIENT_VERSION:-0.26.0}
+venv=$SHIIOO_CACHE/venv
+if [ "$SETUP_E2E" = 1 ] && ! "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null; then
+  log "step 6: python venv with prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
 fi
 
 log "done (wasm toolchain: $WASM_TOOLCHAIN, wasm-bindgen $wb, wasm-opt $BINARYEN_NPM_VERSION)"

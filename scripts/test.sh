@@ -19,7 +19,8 @@ log "cargo clippy (server + app/ssr)"
 cargo clippy -p app -p server --all-targets --locked -- -D warnings
 
 log "Rust tests (unit + contract)"
-cargo test -p app -p server --locked
+# The Prometheus contract test parses our output with the official client.
+SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p app -p server --locked
 
 log "building the site and server for the end-to-end tests"
 mapfile -t built < <("$ROOT/scripts/build.sh" dev | tail -n 2)

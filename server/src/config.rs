@@ -91,6 +91,11 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_DEMO", default_value_t = false)]
     pub demo: bool,
 
+    /// Distinct label sets a metric may have; past it, new series fold into
+    /// one `__overflow__` series.
+    #[arg(long, env = "SHIIOO_MAX_SERIES_PER_METRIC", default_value_t = crate::telemetry::DEFAULT_MAX_SERIES)]
+    pub max_series_per_metric: usize,
+
     /// Interval of the health heartbeat pushed to WebSocket subscribers.
     #[arg(long, env = "SHIIOO_HEALTH_HEARTBEAT_MS", default_value_t = 5_000)]
     pub health_heartbeat_ms: u64,

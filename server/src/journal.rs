@@ -17,6 +17,13 @@ use crate::store::{EventLog, LogWriter, SqliteLog, StoreError};
 /// Events buffered per live subscriber before it is told it lagged.
 const LIVE_BUFFER: usize = 8_192;
 
+/// Something derived from events beside the model (metrics, analytics).
+/// Called under the journal's lock, after the model has applied the event,
+/// live and during replay alike: keep it quick and non-blocking.
+pub trait Observer: Send + Sync + 'static {
+    fn observe(&self, event: &Event, model: &Model);
+}
+
 struct Inner {
     next_seq: u64,
     model: Model,
@@ -24,6 +31,7 @@ struct Inner {
 
 pub struct Journal {
     inner: Mutex<Inner>,
+    observers: Vec<Arc<dyn Observer>>,
     live: broadcast::Sender<SharedEvent>,
     writer: LogWriter,
     reader: Mutex<Box<dyn EventLog>>,
@@ -39,16 +47,21 @@ pub struct Replayed {
 
 impl Journal {
     /// Opens (or creates) the SQLite log at `path` and rebuilds the model from it.
-    pub fn open_sqlite(path: &Path, keep_full_runs: usize) -> Result<(Self, Replayed), StoreError> {
+    pub fn open_sqlite(
+        path: &Path,
+        keep_full_runs: usize,
+        observers: Vec<Arc<dyn Observer>>,
+    ) -> Result<(Self, Replayed), StoreError> {
         let log = SqliteLog::open(path)?;
         let reader = SqliteLog::open_reader(path)?;
-        Self::open(Box::new(log), Box::new(reader), keep_full_runs)
+        Self::open(Box::new(log), Box::new(reader), keep_full_runs, observers)
     }
 
     pub fn open(
         mut log: Box<dyn EventLog>,
         reader: Box<dyn EventLog>,
         keep_full_runs: usize,
+        observers: Vec<Arc<dyn Observer>>,
     ) -> Result<(Self, Replayed), StoreError> {
         let started = std::time::Instant::now();
         let mut model = Model::with_recent_runs(keep_full_runs);
@@ -56,6 +69,9 @@ impl Journal {
         let events = log.replay(&mut |event| {
             last_seq = event.seq;
             model.apply(&event);
+            for o in &observers {
+                o.observe(&event, &model);
+            }
         })?;
         let in_flight: Vec<Ulid> = model.runs.in_flight().map(|r| r.run_id).collect();
         let journal = Self {
@@ -63,6 +79,7 @@ impl Journal {
                 next_seq: last_seq + 1,
                 model,
             }),
+            observers,
             live: broadcast::channel(LIVE_BUFFER).0,
             writer: LogWriter::spawn(log),
             reader: Mutex::new(reader),
@@ -90,6 +107,9 @@ impl Journal {
         });
         inner.next_seq += 1;
         inner.model.apply(&event);
+        for o in &self.observers {
+            o.observe(&event, &inner.model);
+        }
         self.writer.append(event.clone());
         // No receiver is fine; a lagging one is told so by the channel.
         let _ = self.live.send(event.clone());

@@ -11,6 +11,7 @@ pub mod model;
 mod ssr;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -24,9 +25,21 @@ use crate::state::{AppState, StartError};
 /// The whole HTTP surface: `/api/*` first, then the dashboard's pages, then
 /// static assets.
 pub fn router(state: AppState) -> Router {
+    let metrics = state.metrics.clone();
     Router::new()
         .nest("/api", api::router())
         .merge(ssr::routes(&state))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::metrics::negotiate_root_metrics,
+        ))
+        .route_layer(axum::middleware::from_fn(
+            telemetry::http::expose_matched_path,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            telemetry::http::track,
+        ))
         .with_state(state)
 }
 
@@ -71,10 +84,21 @@ impl Server {
         if self.state.config.demo {
             tokio::spawn(demo::run(engine.clone()));
         }
+        let sampler = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    state.sample_gauges();
+                }
+            })
+        };
         let app = router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
+        sampler.abort();
         // Everything published before the stop reaches the disk.
         engine.flush().await;
         served

@@ -12,6 +12,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let config = Config::parse();
     let server = Server::bind(config).await?;
+    // Libraries that record through the `metrics` facade land in ours too.
+    let _ = metrics::set_global_recorder(server.state().metrics.clone());
     tracing::info!("Shiioo listening on http://{}", server.local_addr()?);
     server.run(shutdown_signal()).await?;
     Ok(())

@@ -11,12 +11,14 @@ use crate::config::{AgentBackendKind, Config, RoleSimulation};
 use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
 use crate::journal::{Journal, Replayed};
+use crate::telemetry::{self, EngineMetrics, Registry};
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub engine: Engine,
+    pub metrics: Arc<Registry>,
     /// When this process started serving; uptime is measured from here.
     pub started: Instant,
 }
@@ -36,8 +38,12 @@ impl std::error::Error for StartError {}
 impl AppState {
     /// Opens the event log, rebuilds the model from it, and builds the engine.
     pub fn open(config: Config) -> Result<(Self, Replayed), StartError> {
-        let (journal, replayed) = Journal::open_sqlite(&config.db_path(), config.recent_runs)
-            .map_err(|e| StartError(e.to_string()))?;
+        let metrics = telemetry::registry(config.max_series_per_metric);
+        let observers: Vec<Arc<dyn crate::journal::Observer>> =
+            vec![Arc::new(EngineMetrics::new(metrics.clone()))];
+        let (journal, replayed) =
+            Journal::open_sqlite(&config.db_path(), config.recent_runs, observers)
+                .map_err(|e| StartError(e.to_string()))?;
         let engine = Engine::new(
             Arc::new(journal),
             agent_backend(&config)?,
@@ -56,13 +62,37 @@ impl AppState {
             config: Arc::new(config),
             leptos_options,
             engine,
+            metrics,
             started: Instant::now(),
         };
+        state.sample_gauges();
         Ok((state, replayed))
     }
 
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
+    }
+
+    /// Sets the gauges that describe current state rather than events:
+    /// memory, the log's backlog, routines and approvals (none exist yet).
+    pub fn sample_gauges(&self) {
+        use crate::telemetry::names::*;
+        let journal = self.engine.journal();
+        let backlog = journal.log_backlog() as f64;
+        let appended = journal
+            .writer()
+            .stats
+            .appended
+            .load(std::sync::atomic::Ordering::Relaxed);
+        metrics::with_local_recorder(&*self.metrics, || {
+            if let Some(mb) = telemetry::resident_memory_mb() {
+                metrics::gauge!(MEMORY_USAGE).set(mb);
+            }
+            metrics::gauge!(EVENT_LOG_BACKLOG).set(backlog);
+            metrics::counter!(EVENT_LOG_APPENDED).absolute(appended);
+            metrics::gauge!(ACTIVE_ROUTINES).set(0.0);
+            metrics::gauge!(PENDING_APPROVALS).set(0.0);
+        });
     }
 }
 

@@ -107,7 +107,14 @@ async fn every_dashboard_route_is_server_rendered() {
         ("/traces", "Traces"),
         ("/metrics", "Metrics"),
     ] {
-        let resp = server.http.get(server.url(path)).send().await.unwrap();
+        // As a browser asks (`/metrics` answers Prometheus otherwise).
+        let resp = server
+            .http
+            .get(server.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         let html = resp.text().await.unwrap();
         assert!(

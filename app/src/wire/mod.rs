@@ -8,6 +8,7 @@
 mod error;
 mod health;
 mod jobs;
+mod metrics;
 mod runs;
 mod ws;
 
@@ -17,6 +18,7 @@ pub use jobs::{
     workflow_slug, JobCreated, JobList, JobRequest, JobView, RetryPolicy, Simulation, StepAction,
     StepSpec, WorkflowSpec,
 };
+pub use metrics::{CounterSample, GaugeSample, HistogramSample, Labels, MetricsSnapshot};
 pub use runs::{
     AttemptStatus, AttemptView, RunList, RunStatus, RunSummaryView, RunView, StepRunView,
     StepStatus,

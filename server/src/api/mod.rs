@@ -5,6 +5,7 @@ mod error;
 pub mod extract;
 mod health;
 mod jobs;
+pub mod metrics;
 mod runs;
 
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/{job_id}", get(jobs::get))
         .route("/jobs/{job_id}/runs", post(jobs::start_run))
+        .route("/metrics", get(metrics::json))
+        .route("/metrics/prometheus", get(metrics::prometheus))
         .route("/runs", get(runs::list))
         .route("/runs/{run_id}", get(runs::get))
         .route("/runs/{run_id}/cancel", post(runs::cancel))

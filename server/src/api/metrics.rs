@@ -1,0 +1,60 @@
+use app::wire::MetricsSnapshot;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::state::AppState;
+use crate::telemetry::render::{self, Selector, PROMETHEUS_CONTENT_TYPE};
+
+/// `GET /api/metrics[?name=a,b&label=value…]`: every series, or those whose
+/// name is one of `name` and whose labels match every other parameter.
+pub async fn json(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Json<MetricsSnapshot> {
+    state.sample_gauges();
+    let mut selector = Selector::default();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if k == "name" {
+            selector
+                .names
+                .extend(v.split(',').filter(|n| !n.is_empty()).map(str::to_string));
+        } else {
+            selector.labels.insert(k.into_owned(), v.into_owned());
+        }
+    }
+    Json(render::snapshot(&state.metrics, &selector))
+}
+
+/// `GET /api/metrics/prometheus` and `GET /metrics`: text format 0.0.4.
+pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+    state.sample_gauges();
+    (
+        [(CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
+        render::prometheus(&state.metrics),
+    )
+}
+
+/// `GET /metrics` is two things: Prometheus's conventional scrape path, and
+/// the dashboard's Metrics page. A client that asks for HTML (a browser) gets
+/// the page; anything else (Prometheus, curl) gets the exposition text.
+pub async fn negotiate_root_metrics(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() == "/metrics" && !wants_html(&req) {
+        return prometheus(State(state)).await.into_response();
+    }
+    next.run(req).await
+}
+
+fn wants_html(req: &Request) -> bool {
+    req.headers()
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"))
+}

@@ -1,0 +1,129 @@
+//! Metrics: our recorder behind the `metrics` facade, fed by engine events,
+//! HTTP middleware and samplers, rendered as the guide's JSON and as
+//! Prometheus text.
+//!
+//! Each server owns its registry and records into it explicitly (through
+//! `metrics::with_local_recorder`), so that two servers in one process (as
+//! in tests) never mix their figures. `main` also installs it as the
+//! process's global recorder, so a library's `counter!` lands there too.
+
+pub mod cells;
+pub mod clock;
+mod engine;
+pub mod http;
+pub mod registry;
+pub mod render;
+
+use std::sync::Arc;
+
+pub use engine::EngineMetrics;
+pub use registry::Registry;
+
+/// Metric names, in one place.
+pub mod names {
+    pub const WORKFLOW_EXECUTIONS: &str = "workflow_executions_total";
+    pub const WORKFLOW_DURATION: &str = "workflow_duration_seconds";
+    pub const STEP_DURATION: &str = "step_duration_seconds";
+    pub const STEP_EXECUTIONS: &str = "step_executions_total";
+    pub const STEP_RETRIES: &str = "step_retries_total";
+    pub const ERRORS: &str = "errors_total";
+    pub const HTTP_REQUESTS: &str = "http_requests_total";
+    pub const REQUEST_DURATION: &str = "request_duration_seconds";
+    pub const ACTIVE_WORKFLOWS: &str = "active_workflows";
+    pub const ACTIVE_ROUTINES: &str = "active_routines";
+    pub const PENDING_APPROVALS: &str = "pending_approvals";
+    pub const MEMORY_USAGE: &str = "memory_usage_mb";
+    pub const WEBSOCKET_CONNECTIONS: &str = "websocket_connections";
+    pub const WEBSOCKET_MESSAGES_SENT: &str = "websocket_messages_sent_total";
+    pub const WEBSOCKET_MESSAGES_DROPPED: &str = "websocket_messages_dropped_total";
+    pub const EVENT_LOG_BACKLOG: &str = "event_log_backlog_events";
+    pub const EVENT_LOG_APPENDED: &str = "event_log_events_total";
+}
+
+/// Default cap on distinct label sets per metric.
+pub const DEFAULT_MAX_SERIES: usize = 1_000;
+
+/// A fresh registry with every metric described.
+pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
+    clock::start();
+    let registry = Arc::new(Registry::new(max_series_per_metric));
+    metrics::with_local_recorder(&*registry, || {
+        use metrics::{describe_counter, describe_gauge, describe_histogram};
+        use names::*;
+        describe_counter!(
+            WORKFLOW_EXECUTIONS,
+            "Finished workflow runs by outcome (success, failure, cancelled, interrupted)."
+        );
+        describe_histogram!(
+            WORKFLOW_DURATION,
+            "Duration of finished workflow runs, per workflow."
+        );
+        describe_histogram!(
+            STEP_DURATION,
+            "Duration of every ended step attempt, per workflow and step."
+        );
+        describe_counter!(
+            STEP_EXECUTIONS,
+            "Steps that reached a final state, per workflow, step and status."
+        );
+        describe_counter!(
+            STEP_RETRIES,
+            "Failed step attempts that were retried, per workflow and step."
+        );
+        describe_counter!(ERRORS, "Errors by kind: step_attempt_failed, step_failed, run_failed, run_interrupted, server_error.");
+        describe_counter!(
+            HTTP_REQUESTS,
+            "HTTP requests by method and matched route template."
+        );
+        describe_histogram!(
+            REQUEST_DURATION,
+            "HTTP request latency by method and matched route template."
+        );
+        describe_gauge!(ACTIVE_WORKFLOWS, "Workflow runs in flight.");
+        describe_gauge!(ACTIVE_ROUTINES, "Enabled scheduled routines.");
+        describe_gauge!(PENDING_APPROVALS, "Approvals awaiting votes.");
+        describe_gauge!(
+            MEMORY_USAGE,
+            "Resident memory of the server process, in MiB."
+        );
+        describe_gauge!(WEBSOCKET_CONNECTIONS, "Open WebSocket connections.");
+        describe_counter!(
+            WEBSOCKET_MESSAGES_SENT,
+            "Messages sent to WebSocket clients."
+        );
+        describe_counter!(
+            WEBSOCKET_MESSAGES_DROPPED,
+            "Messages not delivered to WebSocket clients that could not keep up."
+        );
+        describe_gauge!(
+            EVENT_LOG_BACKLOG,
+            "Events waiting to be written to the durable log."
+        );
+        describe_counter!(
+            EVENT_LOG_APPENDED,
+            "Events written to the durable log by this process."
+        );
+        describe_counter!(registry::OVERFLOW_COUNTER, "Registrations of new series folded into __overflow__ because a metric reached its series cap.");
+    });
+    registry.set_buckets(
+        names::REQUEST_DURATION,
+        &[
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+        ],
+    );
+    registry
+}
+
+/// Resident memory of this process in MiB, from `/proc/self/status`.
+pub fn resident_memory_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}

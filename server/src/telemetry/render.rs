@@ -1,0 +1,239 @@
+//! Rendering the registry: the guide's JSON (`GET /api/metrics`) and the
+//! Prometheus text exposition format 0.0.4 (`GET /api/metrics/prometheus`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use app::wire::{CounterSample, GaugeSample, HistogramSample, MetricsSnapshot};
+
+use super::clock::to_datetime;
+use super::registry::{Kind, Registry, SeriesRead, Value};
+
+pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Which series to show: by name (any of), and by label values (all of).
+#[derive(Clone, Debug, Default)]
+pub struct Selector {
+    pub names: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Selector {
+    fn matches(&self, s: &SeriesRead) -> bool {
+        (self.names.is_empty() || self.names.contains(&s.name))
+            && self.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
+    }
+}
+
+pub fn snapshot(registry: &Registry, selector: &Selector) -> MetricsSnapshot {
+    let mut out = MetricsSnapshot::default();
+    for s in registry
+        .read_all()
+        .into_iter()
+        .filter(|s| selector.matches(s))
+    {
+        let last_updated = to_datetime(s.updated_ms);
+        match s.value {
+            Value::Counter(value) => out.counters.push(CounterSample {
+                name: s.name,
+                value,
+                labels: s.labels,
+                last_updated,
+            }),
+            Value::Gauge(value) => out.gauges.push(GaugeSample {
+                name: s.name,
+                value,
+                labels: s.labels,
+                last_updated,
+            }),
+            Value::Histogram(h) => out.histograms.push(HistogramSample {
+                name: s.name,
+                buckets: h.bounds,
+                counts: h.cumulative,
+                sum: h.sum,
+                count: h.count,
+                labels: s.labels,
+                last_updated,
+            }),
+        }
+    }
+    out
+}
+
+pub fn prometheus(registry: &Registry) -> String {
+    let series = registry.read_all();
+    let mut out = String::with_capacity(series.len() * 96);
+    let mut current: Option<&str> = None;
+    for s in &series {
+        let kind = match s.value {
+            Value::Counter(_) => Kind::Counter,
+            Value::Gauge(_) => Kind::Gauge,
+            Value::Histogram(_) => Kind::Histogram,
+        };
+        if current != Some(s.name.as_str()) {
+            current = Some(s.name.as_str());
+            let help = registry
+                .help(&s.name)
+                .map(|(_, h)| h)
+                .unwrap_or_else(|| s.name.replace('_', " "));
+            let _ = writeln!(out, "# HELP {} {}", s.name, escape_help(&help));
+            let _ = writeln!(out, "# TYPE {} {}", s.name, kind.as_str());
+        }
+        match &s.value {
+            Value::Counter(v) => {
+                line(&mut out, &s.name, "", &s.labels, None);
+                let _ = writeln!(out, " {v}");
+            }
+            Value::Gauge(v) => {
+                line(&mut out, &s.name, "", &s.labels, None);
+                let _ = writeln!(out, " {}", number(*v));
+            }
+            Value::Histogram(h) => {
+                for (bound, count) in h.bounds.iter().zip(&h.cumulative) {
+                    line(
+                        &mut out,
+                        &s.name,
+                        "_bucket",
+                        &s.labels,
+                        Some(&number(*bound)),
+                    );
+                    let _ = writeln!(out, " {count}");
+                }
+                line(&mut out, &s.name, "_bucket", &s.labels, Some("+Inf"));
+                let _ = writeln!(out, " {}", h.count);
+                line(&mut out, &s.name, "_sum", &s.labels, None);
+                let _ = writeln!(out, " {}", number(h.sum));
+                line(&mut out, &s.name, "_count", &s.labels, None);
+                let _ = writeln!(out, " {}", h.count);
+            }
+        }
+    }
+    out
+}
+
+/// `name_suffix{k="v",…,le="…"}` without the value.
+fn line(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    labels: &BTreeMap<String, String>,
+    le: Option<&str>,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if labels.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    let pairs = labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(le.map(|le| ("le", le)));
+    for (k, v) in pairs {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&label_name(k));
+        out.push_str("=\"");
+        escape_label_value(out, v);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+/// Label names must match `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn label_name(k: &str) -> String {
+    let mut name: String = k
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert(0, '_');
+    }
+    name
+}
+
+fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_help(h: &str) -> String {
+    h.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// Floats as Prometheus writes them.
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_format_has_help_type_buckets_and_escaped_labels() {
+        let r = Registry::new(100);
+        metrics::with_local_recorder(&r, || {
+            metrics::describe_counter!("jobs_total", "Jobs by status.\nSecond line");
+            metrics::counter!("jobs_total", "status" => "o\"k\\\n").increment(2);
+            metrics::histogram!("wait_seconds").record(0.2);
+            metrics::gauge!("temp").set(-1.5);
+        });
+        let text = prometheus(&r);
+        assert!(
+            text.contains("# HELP jobs_total Jobs by status.\\nSecond line\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE jobs_total counter\n"));
+        assert!(
+            text.contains("jobs_total{status=\"o\\\"k\\\\\\n\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE wait_seconds histogram\n"));
+        assert!(text.contains("wait_seconds_bucket{le=\"0.1\"} 0\n"));
+        assert!(text.contains("wait_seconds_bucket{le=\"0.5\"} 1\n"));
+        assert!(text.contains("wait_seconds_bucket{le=\"+Inf\"} 1\n"));
+        assert!(text.contains("wait_seconds_sum 0.2\n"));
+        assert!(text.contains("wait_seconds_count 1\n"));
+        assert!(text.contains("temp -1.5\n"));
+    }
+
+    #[test]
+    fn snapshots_filter_by_name_and_labels() {
+        let r = Registry::new(100);
+        metrics::with_local_recorder(&r, || {
+            metrics::counter!("a_total", "status" => "success").increment(1);
+            metrics::counter!("a_total", "status" => "failure").increment(1);
+            metrics::counter!("b_total").increment(1);
+        });
+        let sel = Selector {
+            names: vec!["a_total".into()],
+            labels: [("status".to_string(), "success".to_string())].into(),
+        };
+        let snap = snapshot(&r, &sel);
+        assert_eq!(snap.counters.len(), 1);
+        assert_eq!(snap.counters[0].labels["status"], "success");
+        assert_eq!(snapshot(&r, &Selector::default()).counters.len(), 3);
+    }
+}
