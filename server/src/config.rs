@@ -96,6 +96,19 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_MAX_SERIES_PER_METRIC", default_value_t = crate::telemetry::DEFAULT_MAX_SERIES)]
     pub max_series_per_metric: usize,
 
+    /// Health looks at the success rate of executions finished within this
+    /// window (or, when fewer than 5 finished in it, the last 5).
+    #[arg(long, env = "SHIIOO_HEALTH_WINDOW_SECS", default_value_t = 300)]
+    pub health_window_secs: u64,
+
+    /// Health is `degraded` when the recent success rate is below this percentage.
+    #[arg(long, env = "SHIIOO_HEALTH_DEGRADED_BELOW", default_value_t = 95.0)]
+    pub health_degraded_below: f64,
+
+    /// Health is `critical` when the recent success rate is below this percentage.
+    #[arg(long, env = "SHIIOO_HEALTH_CRITICAL_BELOW", default_value_t = 80.0)]
+    pub health_critical_below: f64,
+
     /// Interval of the health heartbeat pushed to WebSocket subscribers.
     #[arg(long, env = "SHIIOO_HEALTH_HEARTBEAT_MS", default_value_t = 5_000)]
     pub health_heartbeat_ms: u64,

@@ -13,8 +13,8 @@ pub struct Thresholds {
 }
 
 impl Default for Thresholds {
-    /// The guide's alerting example fires below 95 %; below 80 % a majority
-    /// of the trouble is systemic.
+    /// The guide's alerting example fires below 95 %; below 80 % the trouble
+    /// is systemic.
     fn default() -> Self {
         Self {
             degraded_below: 95.0,
@@ -22,6 +22,10 @@ impl Default for Thresholds {
         }
     }
 }
+
+/// Fewest executions health judges by; with fewer in the window, it looks
+/// at this many of the latest ones.
+pub const MIN_SAMPLES: usize = 5;
 
 /// Percentage of finished executions that succeeded, two decimals; 100 when
 /// nothing has finished, since no failure has been observed.
@@ -43,22 +47,37 @@ pub fn classify(success_rate: f64, thresholds: Thresholds) -> HealthState {
     }
 }
 
-/// The current health.
+/// The current health. `status` judges the *recent* success rate (see
+/// [`MIN_SAMPLES`] and `--health-window-secs`), so that a system that has
+/// recovered is healthy again, and a fresh failure streak shows at once;
+/// `success_rate` is all-time, as in the guide.
 ///
 /// An execution is a run that finished with an outcome: `Completed` is a
 /// success; `Failed` and `Interrupted` (the server stopped under it) are
 /// failures. `Cancelled` runs are neither and are not counted. Routines and
 /// approvals are 0 until those features exist.
 pub fn status(state: &AppState) -> HealthStatus {
-    let (executions, active) = state
-        .engine
-        .journal()
-        .read(|m| (m.executions, m.runs.active() as u64));
+    let config = &state.config;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(config.health_window_secs as i64);
+    let (executions, active, recent) = state.engine.journal().read(|m| {
+        (
+            m.executions,
+            m.runs.active() as u64,
+            m.analytics.recent_outcomes(since, MIN_SAMPLES),
+        )
+    });
     let successes = executions.completed;
     let failures = executions.failed + executions.interrupted;
     let rate = success_rate(successes, failures);
+    let recent_rate = success_rate(recent.successes, recent.executions - recent.successes);
+    let thresholds = Thresholds {
+        degraded_below: config.health_degraded_below,
+        critical_below: config.health_critical_below,
+    };
     HealthStatus {
-        status: classify(rate, Thresholds::default()),
+        status: classify(recent_rate, thresholds),
+        recent_success_rate: recent_rate,
+        recent_executions: recent.executions,
         uptime_secs: state.uptime_secs(),
         active_routines: 0,
         total_routines: 0,

@@ -1,5 +1,6 @@
 //! Shiioo's server: engine, API, live updates and the server-rendered dashboard.
 
+pub mod analytics;
 pub mod api;
 pub mod config;
 mod demo;

@@ -37,4 +37,8 @@ pub struct HealthStatus {
     pub success_rate: f64,
     /// Runs in progress right now (beyond the guide, as in `HealthUpdate`).
     pub active_workflows: u64,
+    /// Success rate of the executions `status` is judged by: those finished
+    /// within the health window, or the latest few when the window is quiet.
+    pub recent_success_rate: f64,
+    pub recent_executions: u64,
 }

@@ -5,6 +5,7 @@
 //! must work unchanged. Where we add fields beyond the guide they are extra keys
 //! that such a client simply ignores.
 
+mod analytics;
 mod error;
 mod health;
 mod jobs;
@@ -12,6 +13,10 @@ mod metrics;
 mod runs;
 mod ws;
 
+pub use analytics::{
+    BottleneckReport, CriticalPath, CriticalStep, RecentRun, StepShare, StepStats, StepStatsList,
+    Trace, TraceBottleneck, TraceList, TraceStep, WorkflowStats, WorkflowStatsList,
+};
 pub use error::ApiError;
 pub use health::{HealthState, HealthStatus};
 pub use jobs::{

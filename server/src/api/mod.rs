@@ -1,6 +1,7 @@
 //! The REST API under `/api`, one module per resource. Handlers stay thin:
 //! they parse, call a plain function, and serialise.
 
+mod analytics;
 mod error;
 pub mod extract;
 mod health;
@@ -22,6 +23,18 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health/status", get(health::status))
+        .route("/analytics/workflows", get(analytics::workflows))
+        .route(
+            "/analytics/workflows/{workflow_id}",
+            get(analytics::workflow),
+        )
+        .route("/analytics/steps", get(analytics::steps))
+        .route("/analytics/traces", get(analytics::traces))
+        .route("/analytics/traces/{run_id}", get(analytics::trace))
+        .route(
+            "/analytics/bottlenecks/{workflow_id}",
+            get(analytics::bottlenecks),
+        )
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/{job_id}", get(jobs::get))
         .route("/jobs/{job_id}/runs", post(jobs::start_run))

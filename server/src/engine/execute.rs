@@ -94,7 +94,7 @@ pub(super) async fn drive(
         }
     }
 
-    let duration_secs = started.elapsed().as_secs_f64();
+    let duration_secs = secs(started.elapsed());
     if cancelled || cancel.is_cancelled() {
         for (i, slot) in slots.iter().enumerate() {
             if *slot == Slot::Waiting {
@@ -163,7 +163,7 @@ async fn run_step(
             run_id,
             step_id: step_id.to_string(),
             attempt,
-            duration_secs: duration.map(|d| d.as_secs_f64()),
+            duration_secs: duration.map(secs),
         });
         (index, Outcome::Cancelled)
     };
@@ -195,7 +195,7 @@ async fn run_step(
             result = with_timeout(call, timeout) => result,
         };
         drop(permit);
-        let duration_secs = t0.elapsed().as_secs_f64();
+        let duration_secs = secs(t0.elapsed());
         let (error, timed_out) = match result {
             Ok(Ok(output)) => {
                 let (output, output_truncated) = truncate(output, inner.config.max_output_bytes);
@@ -252,6 +252,12 @@ async fn with_timeout<T>(
         Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| limit),
         None => Ok(fut.await),
     }
+}
+
+/// Seconds at microsecond resolution: what the log stores and every
+/// projection reports, so that all of them agree to the digit.
+fn secs(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1e6
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.

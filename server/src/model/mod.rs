@@ -3,11 +3,12 @@
 //! the API shows after a restart is what it showed before.
 
 mod jobs;
-mod runs;
+pub mod runs;
 
 pub use jobs::{JobEntry, Jobs};
 pub use runs::{RunFilter, RunState, Runs, StepState};
 
+use crate::analytics::Analytics;
 use crate::events::{Event, EventKind};
 
 /// Finished executions by outcome, for health.
@@ -24,6 +25,7 @@ pub struct Model {
     pub jobs: Jobs,
     pub runs: Runs,
     pub executions: ExecutionCounts,
+    pub analytics: Analytics,
 }
 
 impl Model {
@@ -52,5 +54,7 @@ impl Model {
                 self.runs.apply(event);
             }
         }
+        // After the runs, so the analytics see the run's state with this event.
+        self.analytics.apply(event, &self.runs);
     }
 }

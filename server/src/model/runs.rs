@@ -434,7 +434,9 @@ impl Runs {
             summaries: BTreeMap::new(),
             full: HashMap::new(),
             finished: VecDeque::new(),
-            keep_full,
+            // The run that just finished must stay for the projections that
+            // read it after the runs have applied its last event.
+            keep_full: keep_full.max(1),
             active: 0,
             interner: Interner::default(),
         }

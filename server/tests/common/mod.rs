@@ -17,6 +17,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
     /// The server's data folder; removed when the server is dropped.
     pub data: std::sync::Arc<tempfile::TempDir>,
 }
@@ -31,9 +32,14 @@ impl TestServer {
         let server = Server::bind(config).await.expect("bind a free port");
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("serve");
+        });
         Self {
             addr,
             // A hung request fails the test instead of hanging the suite.
@@ -42,8 +48,26 @@ impl TestServer {
                 .build()
                 .unwrap(),
             stop: Some(stop),
+            task: Some(task),
             data,
         }
+    }
+
+    /// Stops the server gracefully (its log flushed) and waits until it has.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server task ends cleanly");
+        }
+    }
+
+    /// A new server on the same data folder, as after a restart.
+    pub async fn restart(self) -> Self {
+        let data = self.data.clone();
+        self.shutdown().await;
+        Self::start_with(Config::for_tests(data.path()), data).await
     }
 
     pub fn url(&self, path: &str) -> String {

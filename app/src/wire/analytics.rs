@@ -1,0 +1,159 @@
+//! Performance analytics: workflow and step statistics, execution traces,
+//! bottlenecks and critical paths. Field names follow the guide; fields
+//! beyond it are additions a guide client ignores.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{RunStatus, StepStatus};
+
+/// One of a workflow's most recent finished runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecentRun {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub duration_secs: Option<f64>,
+    pub completed_at: DateTime<Utc>,
+}
+
+/// `GET /api/analytics/workflows/{workflow_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowStats {
+    pub workflow_id: String,
+    pub execution_count: u64,
+    pub success_count: u64,
+    pub failure_count: u64,
+    pub total_duration_secs: f64,
+    pub min_duration_secs: f64,
+    pub max_duration_secs: f64,
+    pub avg_duration_secs: f64,
+    pub last_execution: Option<DateTime<Utc>>,
+    pub p50_duration_secs: f64,
+    pub p95_duration_secs: f64,
+    pub p99_duration_secs: f64,
+    /// The last 10 finished runs, newest first.
+    pub recent_runs: Vec<RecentRun>,
+    /// Durations of the most recent runs, oldest first (a bounded window).
+    pub durations: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowStatsList {
+    pub workflows: Vec<WorkflowStats>,
+}
+
+/// One step of one workflow, over all its executions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    pub workflow_id: String,
+    pub step_id: String,
+    pub execution_count: u64,
+    pub success_count: u64,
+    pub failure_count: u64,
+    pub retry_count: u64,
+    pub total_duration_secs: f64,
+    pub min_duration_secs: f64,
+    pub max_duration_secs: f64,
+    pub avg_duration_secs: f64,
+    pub p50_duration_secs: f64,
+    pub p95_duration_secs: f64,
+    pub p99_duration_secs: f64,
+    /// Durations of the most recent executions, oldest first (a bounded window).
+    pub durations: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepStatsList {
+    pub steps: Vec<StepStats>,
+}
+
+/// One attempt of one step in a trace (a step that was never attempted, such
+/// as a skipped one, appears once with `attempt: null`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceStep {
+    pub step_id: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_secs: Option<f64>,
+    /// The attempt's outcome (`Completed`, `Failed`, `TimedOut`, `Running`,
+    /// …), or the step's status when it was never attempted.
+    pub status: String,
+    pub attempt: Option<u32>,
+    pub error: Option<String>,
+    /// The step's own status (beyond the guide), e.g. `Completed` for a step
+    /// whose first attempt failed and second succeeded.
+    pub step_status: StepStatus,
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceBottleneck {
+    pub step_id: String,
+    pub duration_secs: f64,
+    pub percentage_of_total: f64,
+}
+
+/// `GET /api/analytics/traces/{run_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    pub run_id: String,
+    pub workflow_id: String,
+    pub job_name: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// For a run in progress: the time elapsed so far.
+    pub duration_secs: Option<f64>,
+    pub status: RunStatus,
+    pub progress: f64,
+    pub steps: Vec<TraceStep>,
+    pub bottleneck: Option<TraceBottleneck>,
+    /// The chain of steps that determined the run's duration (finished runs).
+    pub critical_path: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceList {
+    pub traces: Vec<Trace>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepShare {
+    pub step_id: String,
+    pub avg_duration_secs: f64,
+    /// The step's share of the summed average step durations.
+    pub percentage_of_workflow: f64,
+    pub execution_count: u64,
+    /// Percentage of completed runs in which the step was on the critical path.
+    pub critical_path_percentage: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CriticalStep {
+    pub step_id: String,
+    /// Average duration of the step in the runs where this path was critical.
+    pub avg_duration_secs: f64,
+    /// Its share of those runs' average duration.
+    pub percentage_of_run: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CriticalPath {
+    pub steps: Vec<CriticalStep>,
+    /// Completed runs whose critical path was exactly this chain.
+    pub runs: u64,
+    /// Those runs as a percentage of all completed runs analysed.
+    pub percentage_of_runs: f64,
+    pub avg_run_duration_secs: f64,
+}
+
+/// `GET /api/analytics/bottlenecks/{workflow_id}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BottleneckReport {
+    pub workflow_id: String,
+    pub total_executions: u64,
+    pub avg_duration_secs: f64,
+    /// Sorted by `percentage_of_workflow`, highest first.
+    pub bottlenecks: Vec<StepShare>,
+    /// The most frequent critical path over completed runs, if any completed.
+    pub critical_path: Option<CriticalPath>,
+}

@@ -1,0 +1,330 @@
+//! Performance analytics, a projection of engine events kept beside the run
+//! registry (under the same lock, so the two always agree to the count).
+//!
+//! Definitions (also in the README):
+//! - a **workflow execution** is a run that finished with an outcome:
+//!   `Completed` (a success), `Failed` or `Interrupted` (failures). Cancelled
+//!   runs are not executions. Duration statistics cover the executions that
+//!   have a duration (`Completed` and `Failed`).
+//! - a **step execution** is one step of one run reaching `Completed` or
+//!   `Failed`, however many attempts it took; its duration runs from its
+//!   first attempt's start to its last attempt's end (backoffs included),
+//!   which is what it cost the run. Each failed attempt that was retried
+//!   counts once in `retry_count`; it is not a failure of the step.
+
+mod critical;
+pub mod durations;
+mod traces;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use app::wire::{BottleneckReport, RecentRun, RunStatus, StepShare, StepStats, WorkflowStats};
+use chrono::{DateTime, Utc};
+
+pub use critical::critical_path;
+use critical::CriticalPaths;
+use durations::{round6, Durations};
+pub use traces::trace;
+
+use crate::events::{Event, EventKind};
+use crate::model::Runs;
+
+/// Finished runs listed per workflow.
+const RECENT_RUNS: usize = 10;
+/// Outcomes remembered for the health window.
+const OUTCOMES: usize = 10_000;
+
+#[derive(Default)]
+struct WorkflowAgg {
+    success: u64,
+    failure: u64,
+    durations: Durations,
+    last_execution: Option<DateTime<Utc>>,
+    recent: VecDeque<RecentRun>,
+    /// Step ids in order of first execution.
+    steps: Vec<String>,
+    critical: CriticalPaths,
+}
+
+#[derive(Default)]
+struct StepAgg {
+    success: u64,
+    failure: u64,
+    retries: u64,
+    durations: Durations,
+}
+
+#[derive(Default)]
+pub struct Analytics {
+    workflows: HashMap<Arc<str>, WorkflowAgg>,
+    steps: HashMap<(Arc<str>, String), StepAgg>,
+    /// (finished at, succeeded) of recent executions, oldest first.
+    outcomes: VecDeque<(DateTime<Utc>, bool)>,
+}
+
+/// Success rate over a recent window of executions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecentOutcomes {
+    pub executions: u64,
+    pub successes: u64,
+}
+
+impl Analytics {
+    pub(crate) fn apply(&mut self, event: &Event, runs: &Runs) {
+        let Some(run_id) = event.kind.run_id() else {
+            return;
+        };
+        let Some(run) = runs.get(&run_id) else {
+            return;
+        };
+        let workflow = &run.workflow_id;
+        match &event.kind {
+            EventKind::StepRetrying { step_id, .. } => {
+                self.step(workflow, step_id).retries += 1;
+            }
+            EventKind::StepCompleted { step_id, .. } | EventKind::StepFailed { step_id, .. } => {
+                let success = matches!(event.kind, EventKind::StepCompleted { .. });
+                let duration = run
+                    .steps
+                    .iter()
+                    .find(|s| s.id == *step_id)
+                    .and_then(|s| s.duration_secs())
+                    .unwrap_or(0.0);
+                let wf = self.workflows.entry(workflow.clone()).or_default();
+                if !wf.steps.iter().any(|s| s == step_id) {
+                    wf.steps.push(step_id.clone());
+                }
+                let step = self.step(workflow, step_id);
+                if success {
+                    step.success += 1;
+                } else {
+                    step.failure += 1;
+                }
+                step.durations.record(duration);
+            }
+            EventKind::RunCompleted { .. }
+            | EventKind::RunFailed { .. }
+            | EventKind::RunInterrupted { .. }
+            | EventKind::RunCancelled { .. } => {
+                let wf = self.workflows.entry(workflow.clone()).or_default();
+                if wf.recent.len() == RECENT_RUNS {
+                    wf.recent.pop_back();
+                }
+                wf.recent.push_front(RecentRun {
+                    run_id: run_id.to_string(),
+                    status: run.status,
+                    duration_secs: run.duration_secs.map(round6),
+                    completed_at: event.at,
+                });
+                let success = match run.status {
+                    RunStatus::Completed => true,
+                    RunStatus::Failed | RunStatus::Interrupted => false,
+                    _ => return,
+                };
+                if success {
+                    wf.success += 1;
+                    wf.critical.record(run);
+                } else {
+                    wf.failure += 1;
+                }
+                if let (Some(d), RunStatus::Completed | RunStatus::Failed) =
+                    (run.duration_secs, run.status)
+                {
+                    wf.durations.record(d);
+                }
+                wf.last_execution = Some(event.at);
+                if self.outcomes.len() == OUTCOMES {
+                    self.outcomes.pop_front();
+                }
+                self.outcomes.push_back((event.at, success));
+            }
+            _ => {}
+        }
+    }
+
+    fn step(&mut self, workflow: &Arc<str>, step_id: &str) -> &mut StepAgg {
+        self.steps
+            .entry((workflow.clone(), step_id.to_string()))
+            .or_default()
+    }
+
+    pub fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats> {
+        let (id, wf) = self.workflows.get_key_value(workflow_id)?;
+        Some(workflow_stats(id, wf))
+    }
+
+    /// Every workflow, most recently executed first.
+    pub fn workflows(&self) -> Vec<WorkflowStats> {
+        let mut all: Vec<WorkflowStats> = self
+            .workflows
+            .iter()
+            .map(|(id, wf)| workflow_stats(id, wf))
+            .collect();
+        all.sort_by(|a, b| {
+            b.last_execution
+                .cmp(&a.last_execution)
+                .then_with(|| a.workflow_id.cmp(&b.workflow_id))
+        });
+        all
+    }
+
+    /// Every step series, or one workflow's, by workflow then step id.
+    pub fn steps(&self, workflow_id: Option<&str>) -> Vec<StepStats> {
+        let mut all: Vec<StepStats> = self
+            .steps
+            .iter()
+            .filter(|((w, _), _)| workflow_id.is_none_or(|want| &**w == want))
+            .map(|((w, s), agg)| step_stats(w, s, agg))
+            .collect();
+        all.sort_by(|a, b| (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)));
+        all
+    }
+
+    pub fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport> {
+        let wf = self.workflows.get(workflow_id)?;
+        let workflow: Arc<str> = workflow_id.into();
+        let shares: Vec<(String, f64, u64)> = wf
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let agg = self.steps.get(&(workflow.clone(), s.clone()))?;
+                Some((s.clone(), agg.durations.avg(), agg.durations.count()))
+            })
+            .collect();
+        let summed: f64 = shares.iter().map(|(_, avg, _)| avg).sum();
+        let mut bottlenecks: Vec<StepShare> = shares
+            .into_iter()
+            .map(|(step_id, avg, count)| StepShare {
+                critical_path_percentage: wf.critical.on_path_percentage(&step_id),
+                percentage_of_workflow: percent(avg, summed),
+                avg_duration_secs: round6(avg),
+                execution_count: count,
+                step_id,
+            })
+            .collect();
+        bottlenecks.sort_by(|a, b| {
+            b.percentage_of_workflow
+                .total_cmp(&a.percentage_of_workflow)
+                .then_with(|| a.step_id.cmp(&b.step_id))
+        });
+        Some(BottleneckReport {
+            workflow_id: workflow_id.to_string(),
+            total_executions: wf.success + wf.failure,
+            avg_duration_secs: round6(wf.durations.avg()),
+            bottlenecks,
+            critical_path: wf.critical.most_frequent(),
+        })
+    }
+
+    /// Executions finished since `since`; if fewer than `min`, the last `min`
+    /// executions whenever they finished (a quiet system keeps its verdict).
+    pub fn recent_outcomes(&self, since: DateTime<Utc>, min: usize) -> RecentOutcomes {
+        let in_window = self
+            .outcomes
+            .iter()
+            .rev()
+            .take_while(|(at, _)| *at >= since)
+            .count();
+        let n = in_window.max(min).min(self.outcomes.len());
+        let successes = self
+            .outcomes
+            .iter()
+            .rev()
+            .take(n)
+            .filter(|(_, ok)| *ok)
+            .count();
+        RecentOutcomes {
+            executions: n as u64,
+            successes: successes as u64,
+        }
+    }
+}
+
+/// `part` as a percentage of `whole`, two decimals.
+pub fn percent(part: f64, whole: f64) -> f64 {
+    if whole <= 0.0 {
+        return 0.0;
+    }
+    (part / whole * 10_000.0).round() / 100.0
+}
+
+fn workflow_stats(id: &str, wf: &WorkflowAgg) -> WorkflowStats {
+    let d = &wf.durations;
+    let p = d.percentiles();
+    WorkflowStats {
+        workflow_id: id.to_string(),
+        execution_count: wf.success + wf.failure,
+        success_count: wf.success,
+        failure_count: wf.failure,
+        total_duration_secs: round6(d.total()),
+        min_duration_secs: round6(d.min()),
+        max_duration_secs: round6(d.max()),
+        avg_duration_secs: round6(d.avg()),
+        last_execution: wf.last_execution,
+        p50_duration_secs: round6(p.p50),
+        p95_duration_secs: round6(p.p95),
+        p99_duration_secs: round6(p.p99),
+        recent_runs: wf.recent.iter().cloned().collect(),
+        durations: d.window().into_iter().map(round6).collect(),
+    }
+}
+
+fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
+    let d = &agg.durations;
+    let p = d.percentiles();
+    StepStats {
+        workflow_id: workflow.to_string(),
+        step_id: step.to_string(),
+        execution_count: agg.success + agg.failure,
+        success_count: agg.success,
+        failure_count: agg.failure,
+        retry_count: agg.retries,
+        total_duration_secs: round6(d.total()),
+        min_duration_secs: round6(d.min()),
+        max_duration_secs: round6(d.max()),
+        avg_duration_secs: round6(d.avg()),
+        p50_duration_secs: round6(p.p50),
+        p95_duration_secs: round6(p.p95),
+        p99_duration_secs: round6(p.p99),
+        durations: d.window().into_iter().map(round6).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn the_health_window_uses_recent_outcomes_or_the_latest_few() {
+        let mut a = Analytics::default();
+        let now = Utc::now();
+        // Old failures, then recent successes.
+        for i in 0..10 {
+            a.outcomes
+                .push_back((now - Duration::hours(2) + Duration::seconds(i), false));
+        }
+        for i in 0..8 {
+            a.outcomes
+                .push_back((now - Duration::seconds(60 - i), true));
+        }
+        let r = a.recent_outcomes(now - Duration::minutes(5), 5);
+        assert_eq!(
+            (r.executions, r.successes),
+            (8, 8),
+            "only the window counts"
+        );
+        // A quiet window falls back to the latest five.
+        let r = a.recent_outcomes(now, 5);
+        assert_eq!((r.executions, r.successes), (5, 5));
+        let r = Analytics::default().recent_outcomes(now, 5);
+        assert_eq!(r.executions, 0);
+    }
+
+    #[test]
+    fn percentages_round_to_two_decimals() {
+        assert_eq!(percent(20.0, 30.0), 66.67);
+        assert_eq!(percent(1.0, 0.0), 0.0);
+    }
+}

@@ -1,0 +1,132 @@
+use app::wire::{
+    BottleneckReport, StepStatsList, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+};
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use ulid::Ulid;
+
+use super::extract::QueryParams;
+use super::runs::{filter, page_limit, RunsQuery};
+use super::{parse_id, Failure};
+use crate::state::AppState;
+
+/// The guide's "last 50"; `?limit=` may ask for up to 200.
+pub const DEFAULT_TRACES: usize = 50;
+pub const MAX_TRACES: usize = 200;
+
+/// `GET /api/analytics/workflows`
+pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowStatsList> {
+    let workflows = state.engine.journal().read(|m| m.analytics.workflows());
+    Json(WorkflowStatsList { workflows })
+}
+
+/// `GET /api/analytics/workflows/{workflow_id}`
+pub async fn workflow(
+    State(state): State<AppState>,
+    Path(workflow_id): Path<String>,
+) -> Result<Json<WorkflowStats>, Failure> {
+    state
+        .engine
+        .journal()
+        .read(|m| m.analytics.workflow(&workflow_id))
+        .map(Json)
+        .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepsQuery {
+    pub workflow_id: Option<String>,
+}
+
+/// `GET /api/analytics/steps[?workflow_id=]`
+pub async fn steps(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<StepsQuery>,
+) -> Json<StepStatsList> {
+    let workflow = q.workflow_id.filter(|w| !w.is_empty());
+    let steps = state
+        .engine
+        .journal()
+        .read(|m| m.analytics.steps(workflow.as_deref()));
+    Json(StepStatsList { steps })
+}
+
+/// `GET /api/analytics/traces[?status=&workflow_id=&limit=&before=]`: the most
+/// recent runs' traces, newest first, including runs in progress.
+pub async fn traces(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<RunsQuery>,
+) -> Result<Json<TraceList>, Failure> {
+    let filter = filter(&q)?;
+    let limit = page_limit(q.limit, DEFAULT_TRACES, MAX_TRACES)?;
+    let before = match q.before.as_deref() {
+        None | Some("") => None,
+        Some(b) => Some(b.parse::<Ulid>().map_err(|_| {
+            Failure::bad_request("invalid_query", format!("{b:?} is not a run id")).field("before")
+        })?),
+    };
+    let journal = state.engine.journal();
+    let now = Utc::now();
+    // Recent runs are traced under the lock; older ones are read back from
+    // the log afterwards, without holding it.
+    let slots: Vec<Result<Trace, Ulid>> = journal.read(|m| {
+        let (page, _, _) = m.runs.list(&filter, before, limit);
+        page.iter()
+            .map(|r| {
+                let id: Ulid = r.run_id.parse().expect("run ids are ULIDs");
+                m.runs
+                    .get(&id)
+                    .map(|run| crate::analytics::trace(run, now))
+                    .ok_or(id)
+            })
+            .collect()
+    });
+    let mut traces = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Ok(trace) => traces.push(trace),
+            Err(id) => {
+                if let Some(run) = journal
+                    .load_run(&id)
+                    .await
+                    .map_err(|e| Failure::internal(e.to_string()))?
+                {
+                    traces.push(crate::analytics::trace(&run, now));
+                }
+            }
+        }
+    }
+    Ok(Json(TraceList { traces }))
+}
+
+/// `GET /api/analytics/traces/{run_id}`: any run, finished or in progress.
+pub async fn trace(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Json<Trace>, Failure> {
+    let id = parse_id(&run_id, "run")?;
+    let run = state
+        .engine
+        .journal()
+        .load_run(&id)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+        .ok_or_else(|| Failure::not_found(format!("no run with id {run_id}")))?;
+    Ok(Json(crate::analytics::trace(&run, Utc::now())))
+}
+
+/// `GET /api/analytics/bottlenecks/{workflow_id}`
+pub async fn bottlenecks(
+    State(state): State<AppState>,
+    Path(workflow_id): Path<String>,
+) -> Result<Json<BottleneckReport>, Failure> {
+    state
+        .engine
+        .journal()
+        .read(|m| m.analytics.bottlenecks(&workflow_id))
+        .map(Json)
+        .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
+}

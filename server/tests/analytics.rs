@@ -1,0 +1,330 @@
+//! Contract tests of the analytics: the guide's job run several times with
+//! chosen latencies and failures; exact counts, ordered percentiles, the
+//! right bottleneck, agreement between traces, runs and statistics, and all
+//! of it unchanged after a restart.
+
+mod common;
+
+use common::{guide_job, TestServer};
+use serde_json::{json, Value};
+
+const WF: &str = "monthly_report_generation";
+
+/// The guide's job with fixed latencies: generate_charts is the slow step.
+fn timed_job(fail_report: bool) -> Value {
+    let mut job = guide_job();
+    let latency = [
+        ("fetch_data", 20),
+        ("analyze_data", 20),
+        ("generate_charts", 60),
+        ("create_report", 20),
+    ];
+    for (i, (id, ms)) in latency.iter().enumerate() {
+        let step = &mut job["workflow"]["steps"][i];
+        assert_eq!(step["id"], *id);
+        step["simulation"] = json!({"latency_ms": [ms, ms]});
+        if fail_report && *id == "create_report" {
+            step["simulation"]["failure_rate"] = json!(1.0);
+        }
+    }
+    job
+}
+
+async fn run_jobs(server: &TestServer) -> Vec<String> {
+    let mut run_ids = Vec::new();
+    for fail in [false, false, true, false, false, true, false] {
+        let (status, created) = server.post("/api/jobs", timed_job(fail)).await;
+        assert_eq!(status, 201, "{created}");
+        let run_id = created["run_id"].as_str().unwrap().to_string();
+        server.wait_for_run(&run_id).await;
+        run_ids.push(run_id);
+    }
+    run_ids
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Everything the analytics answer, for before/after comparisons.
+async fn snapshot(server: &TestServer, run_ids: &[String]) -> Value {
+    let mut traces = Vec::new();
+    for id in run_ids {
+        traces.push(server.get(&format!("/api/analytics/traces/{id}")).await.1);
+    }
+    let health = server.get("/api/health/status").await.1;
+    json!({
+        "workflows": server.get("/api/analytics/workflows").await.1,
+        "workflow": server.get(&format!("/api/analytics/workflows/{WF}")).await.1,
+        "steps": server.get("/api/analytics/steps").await.1,
+        "bottlenecks": server.get(&format!("/api/analytics/bottlenecks/{WF}")).await.1,
+        "traces": traces,
+        "executions": [health["total_workflow_executions"], health["successful_executions"], health["failed_executions"], health["success_rate"]],
+    })
+}
+
+#[tokio::test]
+async fn statistics_traces_and_bottlenecks_are_exact_and_survive_a_restart() {
+    let server = TestServer::start().await;
+    let run_ids = run_jobs(&server).await;
+
+    // Workflow statistics.
+    let (status, wf) = server.get(&format!("/api/analytics/workflows/{WF}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(wf["execution_count"], 7);
+    assert_eq!(wf["success_count"], 5);
+    assert_eq!(wf["failure_count"], 2);
+    let (min, max, avg) = (
+        f(&wf["min_duration_secs"]),
+        f(&wf["max_duration_secs"]),
+        f(&wf["avg_duration_secs"]),
+    );
+    let (p50, p95, p99) = (
+        f(&wf["p50_duration_secs"]),
+        f(&wf["p95_duration_secs"]),
+        f(&wf["p99_duration_secs"]),
+    );
+    assert!(min <= p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{wf}");
+    assert!(min <= avg && avg <= max);
+    assert!((f(&wf["total_duration_secs"]) / 7.0 - avg).abs() < 1e-5);
+    assert!(min >= 0.1, "each run takes at least 20+20+60+20 ms: {min}");
+    let recent: Vec<&str> = wf["recent_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            "Completed",
+            "Failed",
+            "Completed",
+            "Completed",
+            "Failed",
+            "Completed",
+            "Completed"
+        ]
+    );
+    assert_eq!(wf["recent_runs"][0]["run_id"], run_ids[6]);
+    assert_eq!(wf["durations"].as_array().unwrap().len(), 7);
+
+    let (_, all) = server.get("/api/analytics/workflows").await;
+    assert_eq!(all["workflows"][0]["workflow_id"], WF);
+    let (status, _) = server.get("/api/analytics/workflows/nope").await;
+    assert_eq!(status, 404);
+
+    // Step statistics.
+    let (_, steps) = server
+        .get(&format!("/api/analytics/steps?workflow_id={WF}"))
+        .await;
+    let steps = steps["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 4);
+    for s in steps {
+        let (exec, ok, bad) = (
+            s["execution_count"].as_u64().unwrap(),
+            s["success_count"].as_u64().unwrap(),
+            s["failure_count"].as_u64().unwrap(),
+        );
+        assert_eq!(ok + bad, exec, "{s}");
+        assert_eq!(s["retry_count"], 0);
+        let (min, p50, p95, p99, max) = (
+            f(&s["min_duration_secs"]),
+            f(&s["p50_duration_secs"]),
+            f(&s["p95_duration_secs"]),
+            f(&s["p99_duration_secs"]),
+            f(&s["max_duration_secs"]),
+        );
+        assert!(min <= p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{s}");
+        assert_eq!(s["durations"].as_array().unwrap().len() as u64, exec);
+        let expected = match s["step_id"].as_str().unwrap() {
+            "create_report" => (7, 5, 2),
+            _ => (7, 7, 0),
+        };
+        assert_eq!((exec, ok, bad), expected, "{s}");
+    }
+    let charts = steps
+        .iter()
+        .find(|s| s["step_id"] == "generate_charts")
+        .unwrap();
+    assert!(f(&charts["min_duration_secs"]) >= 0.06);
+
+    // Bottlenecks: generate_charts takes 60 of 120 ms of summed step time.
+    let (_, b) = server
+        .get(&format!("/api/analytics/bottlenecks/{WF}"))
+        .await;
+    assert_eq!(b["total_executions"], 7);
+    let shares: Vec<f64> = b["bottlenecks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| f(&s["percentage_of_workflow"]))
+        .collect();
+    assert!(
+        shares.windows(2).all(|w| w[0] >= w[1]),
+        "sorted: {shares:?}"
+    );
+    assert!((shares.iter().sum::<f64>() - 100.0).abs() < 0.05);
+    assert_eq!(b["bottlenecks"][0]["step_id"], "generate_charts");
+    let share = shares[0];
+    assert!(
+        (40.0..62.0).contains(&share),
+        "generate_charts share {share}"
+    );
+    let path: Vec<&str> = b["critical_path"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        path,
+        [
+            "fetch_data",
+            "analyze_data",
+            "generate_charts",
+            "create_report"
+        ]
+    );
+    assert_eq!(b["critical_path"]["runs"], 5);
+    assert_eq!(b["critical_path"]["percentage_of_runs"], 100.0);
+
+    // Traces agree with the runs API.
+    let (_, listed) = server
+        .get(&format!("/api/analytics/traces?workflow_id={WF}"))
+        .await;
+    let traces = listed["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 7);
+    assert_eq!(traces[0]["run_id"], run_ids[6], "newest first");
+    for t in traces {
+        let (_, run) = server
+            .get(&format!("/api/runs/{}", t["run_id"].as_str().unwrap()))
+            .await;
+        assert_eq!(t["status"], run["status"]);
+        assert_eq!(t["duration_secs"], run["duration_secs"]);
+        for s in t["steps"].as_array().unwrap() {
+            let rs = run["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["step_id"] == s["step_id"])
+                .unwrap();
+            assert_eq!(s["step_status"], rs["status"]);
+        }
+        let bottleneck = &t["bottleneck"];
+        if t["status"] == "Completed" {
+            assert_eq!(bottleneck["step_id"], "generate_charts", "{t}");
+            assert!(f(&bottleneck["percentage_of_total"]) > 30.0);
+        }
+    }
+    let (_, failed) = server.get("/api/analytics/traces?status=Failed").await;
+    assert_eq!(failed["traces"].as_array().unwrap().len(), 2);
+    let failed_trace = &failed["traces"][0];
+    let report = failed_trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_id"] == "create_report")
+        .unwrap();
+    assert_eq!(report["status"], "Failed");
+    assert_eq!(report["attempt"], 0);
+    assert!(report["error"]
+        .as_str()
+        .unwrap()
+        .contains("simulated failure"));
+
+    // Health counts what the statistics count.
+    let (_, health) = server.get("/api/health/status").await;
+    assert_eq!(health["total_workflow_executions"], 7);
+    assert_eq!(health["successful_executions"], 5);
+    assert_eq!(health["failed_executions"], 2);
+    assert_eq!(health["success_rate"], 71.43);
+    assert_eq!(health["status"], "critical", "5 of the last 7 succeeded");
+
+    // All of it, the same after a restart.
+    let before = snapshot(&server, &run_ids).await;
+    let server = server.restart().await;
+    let after = snapshot(&server, &run_ids).await;
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn retries_count_as_retries_not_failures_and_every_attempt_is_traced() {
+    let server = TestServer::start().await;
+    let job = json!({
+        "name": "Retry Once",
+        "workflow": {"steps": [{
+            "id": "flaky", "action": {"agent_task": {"prompt": "p"}},
+            "retry_policy": {"max_attempts": 3, "backoff_secs": 0.01},
+            "simulation": {"fail_first_attempts": 1}
+        }]},
+        "execute": true
+    });
+    let (_, created) = server.post("/api/jobs", job).await;
+    let run_id = created["run_id"].as_str().unwrap();
+    server.wait_for_run(run_id).await;
+    let (_, steps) = server
+        .get("/api/analytics/steps?workflow_id=retry_once")
+        .await;
+    let s = &steps["steps"][0];
+    assert_eq!(
+        (
+            s["execution_count"].as_u64(),
+            s["success_count"].as_u64(),
+            s["failure_count"].as_u64(),
+            s["retry_count"].as_u64()
+        ),
+        (Some(1), Some(1), Some(0), Some(1))
+    );
+    let (_, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
+    let attempts: Vec<(u64, &str)> = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["attempt"].as_u64().unwrap(),
+                s["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(attempts, [(0, "Failed"), (1, "Completed")]);
+}
+
+#[tokio::test]
+async fn a_trace_is_available_while_its_run_is_in_progress() {
+    let server = TestServer::start().await;
+    let mut job = guide_job();
+    job["workflow"]["steps"][1]["simulation"] = json!({"latency_ms": [60000, 60000]});
+    let (_, created) = server.post("/api/jobs", job).await;
+    let run_id = created["run_id"].as_str().unwrap();
+    let trace = loop {
+        let (status, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
+        assert_eq!(status, 200);
+        if trace["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step_id"] == "analyze_data" && s["status"] == "Running")
+        {
+            break trace;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(trace["status"], "Running");
+    assert_eq!(trace["progress"], 25.0);
+    assert!(
+        trace["duration_secs"].as_f64().unwrap() >= 0.0,
+        "elapsed so far"
+    );
+    assert_eq!(
+        trace["bottleneck"]["step_id"], "fetch_data",
+        "the only finished step so far"
+    );
+    let (_, listed) = server.get("/api/analytics/traces?status=Running").await;
+    assert_eq!(listed["traces"][0]["run_id"], run_id);
+    let (status, _) = server
+        .post(&format!("/api/runs/{run_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+}
