@@ -113,6 +113,10 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_HEALTH_HEARTBEAT_MS", default_value_t = 5_000)]
     pub health_heartbeat_ms: u64,
 
+    /// `MetricsUpdate` pushes are coalesced: at most one per series per interval.
+    #[arg(long, env = "SHIIOO_METRICS_PUSH_MS", default_value_t = 250)]
+    pub metrics_push_ms: u64,
+
     /// Interval at which idle WebSocket connections are pinged; a connection
     /// silent for three intervals is closed as dead.
     #[arg(long, env = "SHIIOO_WS_PING_MS", default_value_t = 20_000)]

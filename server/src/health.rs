@@ -3,6 +3,9 @@
 
 use app::wire::{HealthState, HealthStatus};
 
+use chrono::{DateTime, Utc};
+
+use crate::model::Model;
 use crate::state::AppState;
 
 /// Success-rate thresholds (percent) below which health degrades.
@@ -47,6 +50,26 @@ pub fn classify(success_rate: f64, thresholds: Thresholds) -> HealthState {
     }
 }
 
+/// What health is judged by.
+#[derive(Clone, Copy, Debug)]
+pub struct HealthRules {
+    pub thresholds: Thresholds,
+    /// Executions finished within this window are judged.
+    pub window: chrono::Duration,
+}
+
+impl HealthRules {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            thresholds: Thresholds {
+                degraded_below: config.health_degraded_below,
+                critical_below: config.health_critical_below,
+            },
+            window: chrono::Duration::seconds(config.health_window_secs as i64),
+        }
+    }
+}
+
 /// The current health. `status` judges the *recent* success rate (see
 /// [`MIN_SAMPLES`] and `--health-window-secs`), so that a system that has
 /// recovered is healthy again, and a fresh failure streak shows at once;
@@ -56,29 +79,23 @@ pub fn classify(success_rate: f64, thresholds: Thresholds) -> HealthState {
 /// success; `Failed` and `Interrupted` (the server stopped under it) are
 /// failures. `Cancelled` runs are neither and are not counted. Routines and
 /// approvals are 0 until those features exist.
-pub fn status(state: &AppState) -> HealthStatus {
-    let config = &state.config;
-    let since = chrono::Utc::now() - chrono::Duration::seconds(config.health_window_secs as i64);
-    let (executions, active, recent) = state.engine.journal().read(|m| {
-        (
-            m.executions,
-            m.runs.active() as u64,
-            m.analytics.recent_outcomes(since, MIN_SAMPLES),
-        )
-    });
+pub fn assess(
+    model: &Model,
+    rules: &HealthRules,
+    uptime_secs: u64,
+    now: DateTime<Utc>,
+) -> HealthStatus {
+    let executions = model.executions;
+    let recent = model
+        .analytics
+        .recent_outcomes(now - rules.window, MIN_SAMPLES);
     let successes = executions.completed;
     let failures = executions.failed + executions.interrupted;
     let rate = success_rate(successes, failures);
     let recent_rate = success_rate(recent.successes, recent.executions - recent.successes);
-    let thresholds = Thresholds {
-        degraded_below: config.health_degraded_below,
-        critical_below: config.health_critical_below,
-    };
     HealthStatus {
-        status: classify(recent_rate, thresholds),
-        recent_success_rate: recent_rate,
-        recent_executions: recent.executions,
-        uptime_secs: state.uptime_secs(),
+        status: classify(recent_rate, rules.thresholds),
+        uptime_secs,
         active_routines: 0,
         total_routines: 0,
         pending_approvals: 0,
@@ -86,8 +103,20 @@ pub fn status(state: &AppState) -> HealthStatus {
         successful_executions: successes,
         failed_executions: failures,
         success_rate: rate,
-        active_workflows: active,
+        active_workflows: model.runs.active() as u64,
+        recent_success_rate: recent_rate,
+        recent_executions: recent.executions,
     }
+}
+
+/// The server's health now.
+pub fn status(state: &AppState) -> HealthStatus {
+    let rules = HealthRules::from_config(&state.config);
+    let uptime = state.uptime_secs();
+    state
+        .engine
+        .journal()
+        .read(|m| assess(m, &rules, uptime, Utc::now()))
 }
 
 #[cfg(test)]

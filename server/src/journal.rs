@@ -121,6 +121,13 @@ impl Journal {
         f(&self.inner.lock().model)
     }
 
+    /// Like [`read`](Self::read), with the `seq` of the last event the model
+    /// has applied: what a snapshot taken in `f` reflects.
+    pub fn read_at<R>(&self, f: impl FnOnce(&Model, u64) -> R) -> R {
+        let inner = self.inner.lock();
+        f(&inner.model, inner.next_seq - 1)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<SharedEvent> {
         self.live.subscribe()
     }

@@ -85,6 +85,10 @@ impl Server {
         if self.state.config.demo {
             tokio::spawn(demo::run(engine.clone()));
         }
+        let metrics_push = tokio::spawn(self.state.hub.clone().push_metrics(
+            self.state.metrics.clone(),
+            std::time::Duration::from_millis(self.state.config.metrics_push_ms.max(50)),
+        ));
         let sampler = {
             let state = self.state.clone();
             tokio::spawn(async move {
@@ -100,6 +104,7 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await;
         sampler.abort();
+        metrics_push.abort();
         // Everything published before the stop reaches the disk.
         engine.flush().await;
         served

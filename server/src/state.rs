@@ -10,8 +10,10 @@ use leptos::config::LeptosOptions;
 use crate::config::{AgentBackendKind, Config, RoleSimulation};
 use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
+use crate::health::HealthRules;
 use crate::journal::{Journal, Replayed};
 use crate::telemetry::{self, EngineMetrics, Registry};
+use crate::ws::Hub;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,6 +21,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub engine: Engine,
     pub metrics: Arc<Registry>,
+    pub hub: Arc<Hub>,
     /// When this process started serving; uptime is measured from here.
     pub started: Instant,
 }
@@ -38,9 +41,11 @@ impl std::error::Error for StartError {}
 impl AppState {
     /// Opens the event log, rebuilds the model from it, and builds the engine.
     pub fn open(config: Config) -> Result<(Self, Replayed), StartError> {
+        let started = Instant::now();
         let metrics = telemetry::registry(config.max_series_per_metric);
+        let hub = Arc::new(Hub::new(HealthRules::from_config(&config), started));
         let observers: Vec<Arc<dyn crate::journal::Observer>> =
-            vec![Arc::new(EngineMetrics::new(metrics.clone()))];
+            vec![Arc::new(EngineMetrics::new(metrics.clone())), hub.clone()];
         let (journal, replayed) =
             Journal::open_sqlite(&config.db_path(), config.recent_runs, observers)
                 .map_err(|e| StartError(e.to_string()))?;
@@ -63,7 +68,8 @@ impl AppState {
             leptos_options,
             engine,
             metrics,
-            started: Instant::now(),
+            hub,
+            started,
         };
         state.sample_gauges();
         Ok((state, replayed))

@@ -410,13 +410,23 @@ impl RunFilter {
     }
 }
 
+/// Steps of finished runs kept in full, over all of them: wide workflows
+/// keep fewer runs in memory than narrow ones.
+pub const MAX_RETAINED_STEPS: usize = 20_000;
+/// Finished runs kept in full whatever their width (the guide's traces list
+/// shows the last 50).
+pub const MIN_RETAINED_RUNS: usize = 50;
+
 /// All runs: a compact summary of each, and the full state of the active
-/// ones and of the most recent finished ones. Older full states are rebuilt
-/// from the durable log on demand, so memory stays bounded.
+/// ones and of the most recent finished ones (at most `keep_full` runs and
+/// [`MAX_RETAINED_STEPS`] steps). Older full states are rebuilt from the
+/// durable log on demand, so memory stays bounded.
 pub struct Runs {
     summaries: BTreeMap<Ulid, RunSummary>,
     full: HashMap<Ulid, RunState>,
     finished: VecDeque<Ulid>,
+    /// Steps of the runs in `finished`.
+    finished_steps: usize,
     keep_full: usize,
     active: usize,
     interner: Interner,
@@ -434,6 +444,7 @@ impl Runs {
             summaries: BTreeMap::new(),
             full: HashMap::new(),
             finished: VecDeque::new(),
+            finished_steps: 0,
             // The run that just finished must stay for the projections that
             // read it after the runs have applied its last event.
             keep_full: keep_full.max(1),
@@ -561,9 +572,16 @@ impl Runs {
         if !was_terminal && summary.status.is_terminal() {
             self.active -= 1;
             self.finished.push_back(run_id);
-            while self.finished.len() > self.keep_full {
-                if let Some(old) = self.finished.pop_front() {
-                    self.full.remove(&old);
+            self.finished_steps += summary.steps_total as usize;
+            while self.finished.len() > self.keep_full
+                || (self.finished_steps > MAX_RETAINED_STEPS
+                    && self.finished.len() > MIN_RETAINED_RUNS)
+            {
+                let Some(old) = self.finished.pop_front() else {
+                    break;
+                };
+                if let Some(run) = self.full.remove(&old) {
+                    self.finished_steps -= run.steps.len();
                 }
             }
         }

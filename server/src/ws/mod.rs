@@ -1,0 +1,289 @@
+//! `GET /api/ws`: the WebSocket protocol of the guide.
+//!
+//! [`session`] holds the protocol (actions in, which updates a client
+//! wants); [`hub`] turns engine events into messages and fans them out. The
+//! connection task here only moves frames and keeps the link alive: ping
+//! frames when idle, a close when the peer has gone silent, and a lag notice
+//! when the client could not keep up with the updates.
+
+pub mod hub;
+pub mod session;
+
+use std::time::Duration;
+
+use app::wire::ServerMessage;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures::SinkExt;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+pub use hub::Hub;
+pub use session::{Session, Topic};
+
+use crate::state::AppState;
+use crate::telemetry::names::{
+    WEBSOCKET_CONNECTIONS, WEBSOCKET_MESSAGES_DROPPED, WEBSOCKET_MESSAGES_SENT,
+};
+
+/// Largest frame or message a client may send; actions are tiny.
+pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+
+/// A silent peer is declared dead after this many ping intervals.
+const DEAD_AFTER_PINGS: u32 = 3;
+
+/// Most pushed updates written with one flush.
+const MAX_BATCH: usize = 256;
+
+/// A client that cannot take a message for this long is disconnected.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve(socket, state))
+}
+
+/// Counts the connection while it lives.
+struct Connected(std::sync::Arc<crate::telemetry::Registry>);
+
+impl Connected {
+    fn new(state: &AppState) -> Self {
+        metrics::with_local_recorder(&*state.metrics, || {
+            metrics::gauge!(WEBSOCKET_CONNECTIONS).increment(1.0)
+        });
+        Self(state.metrics.clone())
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        metrics::with_local_recorder(&*self.0, || {
+            metrics::gauge!(WEBSOCKET_CONNECTIONS).decrement(1.0)
+        });
+    }
+}
+
+async fn serve(mut socket: WebSocket, state: AppState) {
+    let _connected = Connected::new(&state);
+    let mut updates = state.hub.subscribe();
+    let mut session = Session::default();
+    let ping_every = state.config.ws_ping();
+    let mut heartbeat = interval(state.config.health_heartbeat());
+    let mut pinger = interval(ping_every);
+    for timer in [&mut heartbeat, &mut pinger] {
+        timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        timer.reset();
+    }
+    let mut last_heard = Instant::now();
+    let record = |f: &dyn Fn()| metrics::with_local_recorder(&*state.metrics, f);
+
+    loop {
+        tokio::select! {
+            frame = socket.recv() => {
+                let Some(Ok(frame)) = frame else { break };
+                last_heard = Instant::now();
+                let replies = match frame {
+                    Message::Text(text) => session.handle_text(text.as_str(), &state).await,
+                    Message::Binary(_) => vec![ServerMessage::Error {
+                        message: "binary frames are not supported; send JSON text".into(),
+                    }],
+                    // axum answers pings with pongs itself; pongs only prove liveness.
+                    Message::Ping(_) | Message::Pong(_) => Vec::new(),
+                    Message::Close(_) => break,
+                };
+                for msg in &replies {
+                    let text = serde_json::to_string(msg).expect("server messages serialise");
+                    if send(&mut socket, text).await.is_err() {
+                        return;
+                    }
+                }
+                record(&|| metrics::counter!(WEBSOCKET_MESSAGES_SENT).increment(replies.len() as u64));
+            }
+            update = updates.recv() => match update {
+                Ok(first) => {
+                    // Take whatever else is already waiting and write it in one
+                    // flush: one system call for a burst, not one per message.
+                    let mut wanted = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(update) = next.take() {
+                        if session.wants(&update) {
+                            wanted.push(Message::Text(update.json.clone()));
+                        }
+                        if wanted.len() < MAX_BATCH {
+                            next = updates.try_recv().ok();
+                        }
+                    }
+                    let sent = wanted.len() as u64;
+                    if sent > 0 {
+                        if send_all(&mut socket, wanted).await.is_err() {
+                            return;
+                        }
+                        record(&|| metrics::counter!(WEBSOCKET_MESSAGES_SENT).increment(sent));
+                    }
+                }
+                Err(RecvError::Lagged(skipped)) => {
+                    record(&|| metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(skipped));
+                    let notice = ServerMessage::Error {
+                        message: format!(
+                            "lagged: {skipped} updates were dropped because this connection \
+                             did not keep up; read the current state over the REST API"
+                        ),
+                    };
+                    let text = serde_json::to_string(&notice).expect("server messages serialise");
+                    if send(&mut socket, text).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = heartbeat.tick() => {
+                if session.wants_health() {
+                    let msg = hub::health_update(crate::health::status(&state));
+                    let text = serde_json::to_string(&msg).expect("server messages serialise");
+                    if send(&mut socket, text).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ = pinger.tick() => {
+                let silent = last_heard.elapsed();
+                if silent >= ping_every * DEAD_AFTER_PINGS {
+                    tracing::debug!(?silent, "closing a silent WebSocket");
+                    break;
+                }
+                if silent >= ping_every && send_frame(&mut socket, Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Writes the frames with one flush, within [`SEND_TIMEOUT`].
+async fn send_all(socket: &mut WebSocket, frames: Vec<Message>) -> Result<(), axum::Error> {
+    let write = async {
+        for frame in frames {
+            socket.feed(frame).await?;
+        }
+        socket.flush().await
+    };
+    tokio::time::timeout(SEND_TIMEOUT, write)
+        .await
+        .unwrap_or_else(|_| Err(axum::Error::new("send timed out")))
+}
+
+async fn send(socket: &mut WebSocket, text: String) -> Result<(), axum::Error> {
+    send_frame(socket, Message::Text(text.into())).await
+}
+
+async fn send_frame(socket: &mut WebSocket, frame: Message) -> Result<(), axum::Error> {
+    tokio::time::timeout(SEND_TIMEOUT, socket.send(frame))
+        .await
+        .unwrap_or_else(|_| Err(axum::Error::new("send timed out")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn state() -> AppState {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, _) = AppState::open(Config::for_tests(dir.path())).unwrap();
+        // The log stays open through its file handle; the folder can go.
+        state
+    }
+
+    #[tokio::test]
+    async fn subscribe_health_answers_subscribed_then_a_health_update() {
+        let mut session = Session::default();
+        let out = session
+            .handle_text(r#"{"action": "SubscribeHealth"}"#, &state())
+            .await;
+        assert!(
+            matches!(&out[0], ServerMessage::Subscribed { subscription_id } if subscription_id.len() == 26)
+        );
+        assert!(matches!(&out[1], ServerMessage::HealthUpdate { .. }));
+        assert!(session.wants_health());
+    }
+
+    #[tokio::test]
+    async fn malformed_and_unknown_input_gets_an_error_and_keeps_the_session() {
+        let mut session = Session::default();
+        let state = state();
+        for (text, needle) in [
+            ("{not json", "invalid JSON"),
+            (r#"{"hello": 1}"#, "\"action\""),
+            (r#"{"action": "Dance"}"#, "unknown variant `Dance`"),
+            (
+                r#"{"action": "SubscribeWorkflow"}"#,
+                "missing field `run_id`",
+            ),
+            (
+                r#"{"action": "SubscribeWorkflow", "run_id": "01JH8XYZABC123"}"#,
+                "no run with id",
+            ),
+        ] {
+            let out = session.handle_text(text, &state).await;
+            match &out[..] {
+                [ServerMessage::Error { message }] => {
+                    assert!(message.contains(needle), "{text}: {message}")
+                }
+                other => panic!("{text}: expected one Error, got {other:?}"),
+            }
+        }
+        let out = session
+            .handle_text(r#"{"action": "SubscribeAll"}"#, &state)
+            .await;
+        assert!(matches!(&out[..], [ServerMessage::Subscribed { .. }]));
+    }
+
+    #[tokio::test]
+    async fn unsubscribe_drops_one_or_all() {
+        let mut session = Session::default();
+        let state = state();
+        let id = |out: Vec<ServerMessage>| match &out[0] {
+            ServerMessage::Subscribed { subscription_id } => subscription_id.clone(),
+            other => panic!("{other:?}"),
+        };
+        let a = id(session
+            .handle_text(r#"{"action":"SubscribeAll"}"#, &state)
+            .await);
+        let b = id(session
+            .handle_text(r#"{"action":"SubscribeMetrics"}"#, &state)
+            .await);
+        let out = session
+            .handle_text(
+                &format!(r#"{{"action":"Unsubscribe","subscription_id":"{a}"}}"#),
+                &state,
+            )
+            .await;
+        assert_eq!(
+            out,
+            vec![ServerMessage::Unsubscribed {
+                subscription_ids: vec![a]
+            }]
+        );
+        assert_eq!(session.topics().collect::<Vec<_>>(), vec![&Topic::Metrics]);
+        let out = session
+            .handle_text(r#"{"action":"Unsubscribe"}"#, &state)
+            .await;
+        assert_eq!(
+            out,
+            vec![ServerMessage::Unsubscribed {
+                subscription_ids: vec![b]
+            }]
+        );
+        assert_eq!(session.topics().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn json_ping_gets_a_json_pong() {
+        let out = Session::default()
+            .handle_text(r#"{"action":"Ping"}"#, &state())
+            .await;
+        assert_eq!(out, vec![ServerMessage::Pong]);
+    }
+}

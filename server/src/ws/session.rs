@@ -1,0 +1,150 @@
+//! The protocol state of one connection, as plain functions: what a client
+//! action is answered with, and which pushed updates the client wants.
+
+use std::collections::BTreeMap;
+
+use app::wire::{ClientAction, ServerMessage};
+use ulid::Ulid;
+
+use super::hub::{self, Channel, Update};
+use crate::state::AppState;
+
+/// What one subscription asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// Every run's workflow and step updates.
+    All,
+    /// One run's updates after event `after` (its snapshot covered the rest).
+    Workflow {
+        run_id: Ulid,
+        after: u64,
+    },
+    Metrics,
+    Health,
+}
+
+#[derive(Debug, Default)]
+pub struct Session {
+    subscriptions: BTreeMap<String, Topic>,
+}
+
+impl Session {
+    pub fn topics(&self) -> impl Iterator<Item = &Topic> {
+        self.subscriptions.values()
+    }
+
+    pub fn wants_health(&self) -> bool {
+        self.topics().any(|t| *t == Topic::Health)
+    }
+
+    /// Whether a pushed update is for this client.
+    pub fn wants(&self, update: &Update) -> bool {
+        self.topics().any(|t| match (t, update.channel) {
+            (Topic::All, Channel::Run(_)) => true,
+            (Topic::Workflow { run_id, after }, Channel::Run(id)) => {
+                *run_id == id && update.seq > *after
+            }
+            (Topic::Health, Channel::Health) => true,
+            (Topic::Metrics, Channel::Metrics) => true,
+            _ => false,
+        })
+    }
+
+    /// Answers one text frame. Bad input yields an `Error` message; it never
+    /// ends the session.
+    pub async fn handle_text(&mut self, text: &str, state: &AppState) -> Vec<ServerMessage> {
+        let action = match parse_action(text) {
+            Ok(action) => action,
+            Err(message) => return vec![ServerMessage::Error { message }],
+        };
+        match action {
+            ClientAction::SubscribeAll => vec![self.subscribe(Topic::All)],
+            ClientAction::SubscribeMetrics => vec![self.subscribe(Topic::Metrics)],
+            ClientAction::SubscribeHealth => {
+                vec![
+                    self.subscribe(Topic::Health),
+                    hub::health_update(crate::health::status(state)),
+                ]
+            }
+            ClientAction::SubscribeWorkflow { run_id } => {
+                self.subscribe_workflow(&run_id, state).await
+            }
+            ClientAction::Unsubscribe { subscription_id } => match subscription_id {
+                None => {
+                    let dropped = std::mem::take(&mut self.subscriptions);
+                    vec![ServerMessage::Unsubscribed {
+                        subscription_ids: dropped.into_keys().collect(),
+                    }]
+                }
+                Some(id) => match self.subscriptions.remove(&id) {
+                    Some(_) => vec![ServerMessage::Unsubscribed {
+                        subscription_ids: vec![id],
+                    }],
+                    None => vec![ServerMessage::Error {
+                        message: format!("no subscription with id {id:?} on this connection"),
+                    }],
+                },
+            },
+            ClientAction::Ping => vec![ServerMessage::Pong],
+        }
+    }
+
+    /// Subscribes to one run, answering with its current state at once.
+    async fn subscribe_workflow(&mut self, raw: &str, state: &AppState) -> Vec<ServerMessage> {
+        let unknown = || {
+            vec![ServerMessage::Error {
+                message: format!("no run with id {raw:?}"),
+            }]
+        };
+        let Ok(run_id) = raw.parse::<Ulid>() else {
+            return unknown();
+        };
+        let journal = state.engine.journal();
+        // The snapshot and the sequence number it reflects, read together.
+        let snapshot = journal.read_at(|m, last_seq| {
+            m.runs.get(&run_id).map(|run| {
+                let mut out = vec![hub::workflow_update(run)];
+                out.extend(hub::step_snapshot(run));
+                (out, last_seq)
+            })
+        });
+        let (current, after) = match snapshot {
+            Some(found) => found,
+            // Old runs are no longer in memory but are finished: their state is final.
+            None if journal.read(|m| m.runs.exists(&run_id)) => {
+                match journal.load_run(&run_id).await {
+                    Ok(Some(run)) => {
+                        let mut out = vec![hub::workflow_update(&run)];
+                        out.extend(hub::step_snapshot(&run));
+                        (out, u64::MAX)
+                    }
+                    _ => return unknown(),
+                }
+            }
+            None => return unknown(),
+        };
+        let mut out = vec![self.subscribe(Topic::Workflow { run_id, after })];
+        out.extend(current);
+        out
+    }
+
+    fn subscribe(&mut self, topic: Topic) -> ServerMessage {
+        let subscription_id = Ulid::new().to_string();
+        self.subscriptions.insert(subscription_id.clone(), topic);
+        ServerMessage::Subscribed { subscription_id }
+    }
+}
+
+/// Parses an action, turning serde's complaint into a message a person can act on.
+fn parse_action(text: &str) -> Result<ClientAction, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    if value.get("action").and_then(|a| a.as_str()).is_none() {
+        return Err(
+            "expected an object with a string field \"action\" (SubscribeAll, \
+             SubscribeWorkflow, SubscribeMetrics, SubscribeHealth, Unsubscribe, Ping)"
+                .into(),
+        );
+    }
+    serde_json::from_value(value).map_err(|e| format!("invalid action: {e}"))
+}
