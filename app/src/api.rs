@@ -6,13 +6,45 @@
 //! client would. Either way the result is serialised into the page by a
 //! `Resource`, so hydration reuses it instead of fetching twice.
 
-use crate::wire::{ApiError, HealthStatus};
+use serde::{Deserialize, Serialize};
 
-/// What the server provides to the renderer. Implemented by the server over
-/// its projections; methods are synchronous because projections live in memory.
+use crate::wire::{
+    ApiError, BottleneckReport, HealthStatus, JobCreated, JobList, MetricsSnapshot, RunList,
+    StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+};
+
+/// Filters of the runs and traces lists (`?status=&workflow_id=&limit=`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ListQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// What the server provides to the renderer: the same answers as the REST
+/// API, read in process.
 #[cfg(feature = "ssr")]
 pub trait Backend: Send + Sync + 'static {
     fn health(&self) -> HealthStatus;
+    fn workflows(&self) -> WorkflowStatsList;
+    fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats>;
+    fn steps(&self, workflow_id: Option<&str>) -> StepStatsList;
+    fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport>;
+    fn runs(&self, query: &ListQuery) -> Result<RunList, ApiError>;
+    fn jobs(&self) -> JobList;
+    fn metrics(&self) -> MetricsSnapshot;
+    fn throughput(&self) -> Throughput;
+    fn traces(
+        &self,
+        query: ListQuery,
+    ) -> futures::future::BoxFuture<'static, Result<TraceList, ApiError>>;
+    fn trace(
+        &self,
+        run_id: String,
+    ) -> futures::future::BoxFuture<'static, Result<Option<Trace>, ApiError>>;
 }
 
 /// The [`Backend`] as stored in the Leptos context.
@@ -27,28 +59,149 @@ fn backend() -> Result<std::sync::Arc<dyn Backend>, ApiError> {
         .ok_or_else(|| ApiError::new("unavailable", "no backend in the render context"))
 }
 
-/// `GET /api/health/status`.
+/// Answers `Ok(None)` for a 404, so pages can say "not found" plainly.
+#[cfg(not(feature = "ssr"))]
+fn found<T>(r: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.error == "not_found" => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+fn with_query(path: &str, query: &ListQuery) -> String {
+    let qs = serde_urlencoded::to_string(query).unwrap_or_default();
+    if qs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{qs}")
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+fn encode(segment: &str) -> String {
+    serde_urlencoded::to_string([("", segment)])
+        .map(|s| s.trim_start_matches('=').to_string())
+        .unwrap_or_default()
+}
+
+macro_rules! fetch {
+    (ssr: $ssr:expr, client: $client:expr) => {{
+        #[cfg(feature = "ssr")]
+        {
+            $ssr
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            $client
+        }
+    }};
+}
+
 pub async fn health() -> Result<HealthStatus, ApiError> {
-    #[cfg(feature = "ssr")]
-    {
-        backend().map(|b| b.health())
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        get_json("/api/health/status").await
-    }
+    fetch!(ssr: backend().map(|b| b.health()), client: get_json("/api/health/status").await)
+}
+
+pub async fn workflows() -> Result<WorkflowStatsList, ApiError> {
+    fetch!(ssr: backend().map(|b| b.workflows()), client: get_json("/api/analytics/workflows").await)
+}
+
+pub async fn workflow(workflow_id: String) -> Result<Option<WorkflowStats>, ApiError> {
+    fetch!(
+        ssr: backend().map(|b| b.workflow(&workflow_id)),
+        client: found(get_json(&format!("/api/analytics/workflows/{}", encode(&workflow_id))).await)
+    )
+}
+
+pub async fn steps(workflow_id: Option<String>) -> Result<StepStatsList, ApiError> {
+    fetch!(
+        ssr: backend().map(|b| b.steps(workflow_id.as_deref())),
+        client: get_json(&with_query("/api/analytics/steps", &ListQuery { workflow_id, ..ListQuery::default() })).await
+    )
+}
+
+pub async fn bottlenecks(workflow_id: String) -> Result<Option<BottleneckReport>, ApiError> {
+    fetch!(
+        ssr: backend().map(|b| b.bottlenecks(&workflow_id)),
+        client: found(get_json(&format!("/api/analytics/bottlenecks/{}", encode(&workflow_id))).await)
+    )
+}
+
+pub async fn runs(query: ListQuery) -> Result<RunList, ApiError> {
+    fetch!(ssr: backend().and_then(|b| b.runs(&query)), client: get_json(&with_query("/api/runs", &query)).await)
+}
+
+pub async fn jobs() -> Result<JobList, ApiError> {
+    fetch!(ssr: backend().map(|b| b.jobs()), client: get_json("/api/jobs").await)
+}
+
+pub async fn metrics() -> Result<MetricsSnapshot, ApiError> {
+    fetch!(ssr: backend().map(|b| b.metrics()), client: get_json("/api/metrics").await)
+}
+
+pub async fn throughput() -> Result<Throughput, ApiError> {
+    fetch!(ssr: backend().map(|b| b.throughput()), client: get_json("/api/analytics/throughput").await)
+}
+
+pub async fn traces(query: ListQuery) -> Result<TraceList, ApiError> {
+    fetch!(
+        ssr: match backend() {
+            Ok(b) => b.traces(query).await,
+            Err(e) => Err(e),
+        },
+        client: get_json(&with_query("/api/analytics/traces", &query)).await
+    )
+}
+
+pub async fn trace(run_id: String) -> Result<Option<Trace>, ApiError> {
+    fetch!(
+        ssr: match backend() {
+            Ok(b) => b.trace(run_id).await,
+            Err(e) => Err(e),
+        },
+        client: found(get_json(&format!("/api/analytics/traces/{}", encode(&run_id))).await)
+    )
+}
+
+/// `POST /api/jobs` with a body the user typed (browser only).
+pub async fn submit_job(body: String) -> Result<JobCreated, ApiError> {
+    post_json("/api/jobs", body).await
+}
+
+/// `POST /api/jobs/{job_id}/runs` (browser only).
+pub async fn run_job(job_id: String) -> Result<JobCreated, ApiError> {
+    post_json(&format!("/api/jobs/{job_id}/runs"), "{}".into()).await
 }
 
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 async fn get_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    let request = gloo_net::http::Request::get(path);
+    send(path, request.build()).await
+}
+
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+async fn post_json<T: serde::de::DeserializeOwned>(
+    path: &str,
+    body: String,
+) -> Result<T, ApiError> {
+    let request = gloo_net::http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(body);
+    send(path, request).await
+}
+
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+async fn send<T: serde::de::DeserializeOwned>(
+    path: &str,
+    request: Result<gloo_net::http::Request, gloo_net::Error>,
+) -> Result<T, ApiError> {
+    let path = path.to_string();
     // gloo-net's futures are !Send; Resources want Send. In the browser there is
     // one thread, so the wrapper's runtime check can never fail.
     send_wrapper::SendWrapper::new(async move {
         let network = |e: gloo_net::Error| ApiError::new("network", e.to_string());
-        let resp = gloo_net::http::Request::get(path)
-            .send()
-            .await
-            .map_err(network)?;
+        let resp = request.map_err(network)?.send().await.map_err(network)?;
         if resp.ok() {
             resp.json::<T>().await.map_err(network)
         } else {
@@ -65,6 +218,14 @@ async fn get_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, ApiEr
 async fn get_json<T>(path: &str) -> Result<T, ApiError> {
     Err(ApiError::new(
         "unavailable",
-        format!("{path}: app built without the ssr or hydrate feature"),
+        format!("{path}: built without the ssr or hydrate feature"),
+    ))
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn post_json<T>(path: &str, _body: String) -> Result<T, ApiError> {
+    Err(ApiError::new(
+        "unavailable",
+        format!("{path}: only the browser posts"),
     ))
 }

@@ -56,6 +56,8 @@ fn proc_stat(pid: u32) -> (f64, f64) {
     (ticks / 100.0, rss_kb / 1024.0)
 }
 
+/// Starts `per_sec` runs a second for `seconds`, each request on its own
+/// task so that a slow answer does not slow the rate.
 async fn load(
     http: &reqwest::Client,
     base: &str,
@@ -63,20 +65,20 @@ async fn load(
     seconds: u64,
     per_sec: u64,
 ) -> Vec<String> {
-    let mut runs = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(1000 / per_sec));
-    let end = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < end {
+    let mut pending = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / per_sec));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for _ in 0..seconds * per_sec {
         tick.tick().await;
-        let started: Value = http
-            .post(format!("{base}/api/jobs/{job_id}/runs"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        runs.push(started["run_id"].as_str().unwrap().to_string());
+        let (http, url) = (http.clone(), format!("{base}/api/jobs/{job_id}/runs"));
+        pending.push(tokio::spawn(async move {
+            let started: Value = http.post(url).send().await.unwrap().json().await.unwrap();
+            started["run_id"].as_str().unwrap().to_string()
+        }));
+    }
+    let mut runs = Vec::new();
+    for p in pending {
+        runs.push(p.await.unwrap());
     }
     runs
 }

@@ -1,7 +1,7 @@
 //! System health: the figures of `GET /api/health/status` and the rule that
 //! turns them into `healthy` / `degraded` / `critical`.
 
-use app::wire::{HealthState, HealthStatus};
+use app::wire::{Alert, HealthState, HealthStatus};
 
 use chrono::{DateTime, Utc};
 
@@ -106,7 +106,26 @@ pub fn assess(
         active_workflows: model.runs.active() as u64,
         recent_success_rate: recent_rate,
         recent_executions: recent.executions,
+        alerts: alerts(recent_rate, recent.executions, rules),
     }
+}
+
+/// The guide's alert rules that can be judged today. (Pending approvals and
+/// capacity join when routines and approvals exist.)
+pub fn alerts(recent_rate: f64, recent_executions: u64, rules: &HealthRules) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if recent_executions > 0 && recent_rate < rules.thresholds.degraded_below {
+        let critical = recent_rate < rules.thresholds.critical_below;
+        out.push(Alert {
+            severity: if critical { "critical" } else { "warning" }.into(),
+            rule: "success_rate".into(),
+            message: format!(
+                "Success rate {recent_rate}% over the last {recent_executions} executions is below {}%",
+                if critical { rules.thresholds.critical_below } else { rules.thresholds.degraded_below }
+            ),
+        });
+    }
+    out
 }
 
 /// The server's health now.

@@ -3,23 +3,131 @@
 
 use std::sync::{Arc, OnceLock};
 
-use app::api::{Backend, BackendContext};
-use app::wire::HealthStatus;
+use app::api::{Backend, BackendContext, ListQuery};
+use app::wire::{
+    ApiError, BottleneckReport, HealthStatus, JobList, MetricsSnapshot, RunList, StepStatsList,
+    Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+};
 use app::{shell, App};
 use axum::Router;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
+use crate::api::analytics::{find_trace, trace_list};
+use crate::api::runs::{filter, page_limit, RunsQuery, DEFAULT_PAGE, MAX_PAGE};
 use crate::state::AppState;
+use crate::telemetry::render::{self, Selector};
 
-/// What pages read while rendering: the same projections the API serves.
+/// What pages read while rendering: the same projections the API serves,
+/// through the same functions.
 struct ServerBackend {
     state: AppState,
+}
+
+fn runs_query(q: &ListQuery) -> RunsQuery {
+    RunsQuery {
+        status: q.status.clone(),
+        workflow_id: q.workflow_id.clone(),
+        limit: q.limit,
+        ..RunsQuery::default()
+    }
 }
 
 impl Backend for ServerBackend {
     fn health(&self) -> HealthStatus {
         crate::health::status(&self.state)
+    }
+
+    fn workflows(&self) -> WorkflowStatsList {
+        WorkflowStatsList {
+            workflows: self
+                .state
+                .engine
+                .journal()
+                .read(|m| m.analytics.workflows()),
+        }
+    }
+
+    fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats> {
+        self.state
+            .engine
+            .journal()
+            .read(|m| m.analytics.workflow(workflow_id))
+    }
+
+    fn steps(&self, workflow_id: Option<&str>) -> StepStatsList {
+        StepStatsList {
+            steps: self
+                .state
+                .engine
+                .journal()
+                .read(|m| m.analytics.steps(workflow_id)),
+        }
+    }
+
+    fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport> {
+        self.state
+            .engine
+            .journal()
+            .read(|m| m.analytics.bottlenecks(workflow_id))
+    }
+
+    fn runs(&self, query: &ListQuery) -> Result<RunList, ApiError> {
+        let q = runs_query(query);
+        let filter = filter(&q).map_err(|f| f.body)?;
+        let limit = page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE).map_err(|f| f.body)?;
+        let (runs, total, next) = self
+            .state
+            .engine
+            .journal()
+            .read(|m| m.runs.list(&filter, None, limit));
+        Ok(RunList {
+            runs,
+            total,
+            next_before: next.map(|n| n.to_string()),
+        })
+    }
+
+    fn jobs(&self) -> JobList {
+        JobList {
+            jobs: self.state.engine.journal().read(|m| {
+                m.jobs
+                    .newest_first()
+                    .into_iter()
+                    .map(|j| j.view())
+                    .collect()
+            }),
+        }
+    }
+
+    fn metrics(&self) -> MetricsSnapshot {
+        self.state.sample_gauges();
+        render::snapshot(&self.state.metrics, &Selector::default())
+    }
+
+    fn throughput(&self) -> Throughput {
+        self.state
+            .engine
+            .journal()
+            .read(|m| m.analytics.throughput(chrono::Utc::now()))
+    }
+
+    fn traces(&self, query: ListQuery) -> BoxFuture<'static, Result<TraceList, ApiError>> {
+        let state = self.state.clone();
+        async move {
+            trace_list(&state, &runs_query(&query))
+                .await
+                .map(|traces| TraceList { traces })
+                .map_err(|f| f.body)
+        }
+        .boxed()
+    }
+
+    fn trace(&self, run_id: String) -> BoxFuture<'static, Result<Option<Trace>, ApiError>> {
+        let state = self.state.clone();
+        async move { find_trace(&state, &run_id).await.map_err(|f| f.body) }.boxed()
     }
 }
 

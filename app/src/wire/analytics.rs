@@ -157,3 +157,19 @@ pub struct BottleneckReport {
     /// The most frequent critical path over completed runs, if any completed.
     pub critical_path: Option<CriticalPath>,
 }
+
+/// Finished executions in one minute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputPoint {
+    /// Start of the minute.
+    pub at: DateTime<Utc>,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+/// `GET /api/analytics/throughput`: the last hour, minute by minute, oldest
+/// first, quiet minutes included.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub points: Vec<ThroughputPoint>,
+}

@@ -41,4 +41,17 @@ pub struct HealthStatus {
     /// within the health window, or the latest few when the window is quiet.
     pub recent_success_rate: f64,
     pub recent_executions: u64,
+    /// Alert rules that fire now (the guide's "Alert Rules").
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+}
+
+/// A firing alert rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// `warning` or `critical`.
+    pub severity: String,
+    /// Stable name of the rule, e.g. `success_rate`.
+    pub rule: String,
+    pub message: String,
 }

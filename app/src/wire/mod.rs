@@ -15,10 +15,11 @@ mod ws;
 
 pub use analytics::{
     BottleneckReport, CriticalPath, CriticalStep, RecentRun, StepShare, StepStats, StepStatsList,
-    Trace, TraceBottleneck, TraceList, TraceStep, WorkflowStats, WorkflowStatsList,
+    Throughput, ThroughputPoint, Trace, TraceBottleneck, TraceList, TraceStep, WorkflowStats,
+    WorkflowStatsList,
 };
 pub use error::ApiError;
-pub use health::{HealthState, HealthStatus};
+pub use health::{Alert, HealthState, HealthStatus};
 pub use jobs::{
     workflow_slug, JobCreated, JobList, JobRequest, JobView, RetryPolicy, Simulation, StepAction,
     StepSpec, WorkflowSpec,

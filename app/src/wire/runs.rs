@@ -163,6 +163,8 @@ pub struct RunSummaryView {
     pub completed_at: Option<DateTime<Utc>>,
     pub duration_secs: Option<f64>,
     pub progress: f64,
+    /// The step running now (the first, if several), for runs in flight.
+    pub current_step: Option<String>,
 }
 
 /// `GET /api/runs`: newest first. Pass `next_before` as `?before=` for the next page.

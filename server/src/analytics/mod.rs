@@ -19,7 +19,10 @@ mod traces;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use app::wire::{BottleneckReport, RecentRun, RunStatus, StepShare, StepStats, WorkflowStats};
+use app::wire::{
+    BottleneckReport, RecentRun, RunStatus, StepShare, StepStats, Throughput, ThroughputPoint,
+    WorkflowStats,
+};
 use chrono::{DateTime, Utc};
 
 pub use critical::critical_path;
@@ -34,6 +37,8 @@ use crate::model::Runs;
 const RECENT_RUNS: usize = 10;
 /// Outcomes remembered for the health window.
 const OUTCOMES: usize = 10_000;
+/// Minutes of throughput history.
+const THROUGHPUT_MINUTES: i64 = 60;
 
 #[derive(Default)]
 struct WorkflowAgg {
@@ -61,6 +66,8 @@ pub struct Analytics {
     steps: HashMap<(Arc<str>, String), StepAgg>,
     /// (finished at, succeeded) of recent executions, oldest first.
     outcomes: VecDeque<(DateTime<Utc>, bool)>,
+    /// (minute since the epoch, completed, failed), oldest first, last hour.
+    minutes: VecDeque<(i64, u64, u64)>,
 }
 
 /// Success rate over a recent window of executions.
@@ -138,9 +145,63 @@ impl Analytics {
                     self.outcomes.pop_front();
                 }
                 self.outcomes.push_back((event.at, success));
+                self.count_minute(event.at, success);
             }
             _ => {}
         }
+    }
+
+    fn count_minute(&mut self, at: DateTime<Utc>, success: bool) {
+        let minute = at.timestamp().div_euclid(60);
+        match self.minutes.back_mut() {
+            Some(last) if last.0 == minute => {
+                if success {
+                    last.1 += 1
+                } else {
+                    last.2 += 1
+                }
+            }
+            // Replayed and live events arrive in time order; an older
+            // minute can only be a clock step back, counted in the last one.
+            Some(last) if last.0 > minute => {
+                if success {
+                    last.1 += 1
+                } else {
+                    last.2 += 1
+                }
+            }
+            _ => self
+                .minutes
+                .push_back((minute, u64::from(success), u64::from(!success))),
+        }
+        while self
+            .minutes
+            .front()
+            .is_some_and(|m| m.0 <= minute - THROUGHPUT_MINUTES)
+        {
+            self.minutes.pop_front();
+        }
+    }
+
+    /// Finished executions per minute over the hour before `now`, oldest
+    /// first, quiet minutes included.
+    pub fn throughput(&self, now: DateTime<Utc>) -> Throughput {
+        let current = now.timestamp().div_euclid(60);
+        let points = (current - THROUGHPUT_MINUTES + 1..=current)
+            .map(|minute| {
+                let (completed, failed) = self
+                    .minutes
+                    .iter()
+                    .find(|m| m.0 == minute)
+                    .map_or((0, 0), |m| (m.1, m.2));
+                ThroughputPoint {
+                    at: DateTime::from_timestamp(minute * 60, 0).unwrap_or_default(),
+                    completed,
+                    failed,
+                }
+            })
+            .collect();
+        Throughput { points }
     }
 
     fn step(&mut self, workflow: &Arc<str>, step_id: &str) -> &mut StepAgg {

@@ -1,5 +1,5 @@
 use app::wire::{
-    BottleneckReport, StepStatsList, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+    BottleneckReport, StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
 };
 use axum::extract::{Path, State};
 use axum::Json;
@@ -9,7 +9,7 @@ use ulid::Ulid;
 
 use super::extract::QueryParams;
 use super::runs::{filter, page_limit, RunsQuery};
-use super::{parse_id, Failure};
+use super::Failure;
 use crate::state::AppState;
 
 /// The guide's "last 50"; `?limit=` may ask for up to 200.
@@ -60,7 +60,14 @@ pub async fn traces(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<RunsQuery>,
 ) -> Result<Json<TraceList>, Failure> {
-    let filter = filter(&q)?;
+    Ok(Json(TraceList {
+        traces: trace_list(&state, &q).await?,
+    }))
+}
+
+/// The traces a query asks for (shared by the API and the dashboard).
+pub async fn trace_list(state: &AppState, q: &RunsQuery) -> Result<Vec<Trace>, Failure> {
+    let filter = filter(q)?;
     let limit = page_limit(q.limit, DEFAULT_TRACES, MAX_TRACES)?;
     let before = match q.before.as_deref() {
         None | Some("") => None,
@@ -99,7 +106,21 @@ pub async fn traces(
             }
         }
     }
-    Ok(Json(TraceList { traces }))
+    Ok(traces)
+}
+
+/// One run's trace, or `None` (shared by the API and the dashboard).
+pub async fn find_trace(state: &AppState, run_id: &str) -> Result<Option<Trace>, Failure> {
+    let Ok(id) = run_id.parse::<Ulid>() else {
+        return Ok(None);
+    };
+    let run = state
+        .engine
+        .journal()
+        .load_run(&id)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    Ok(run.map(|r| crate::analytics::trace(&r, Utc::now())))
 }
 
 /// `GET /api/analytics/traces/{run_id}`: any run, finished or in progress.
@@ -107,15 +128,10 @@ pub async fn trace(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Trace>, Failure> {
-    let id = parse_id(&run_id, "run")?;
-    let run = state
-        .engine
-        .journal()
-        .load_run(&id)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?
-        .ok_or_else(|| Failure::not_found(format!("no run with id {run_id}")))?;
-    Ok(Json(crate::analytics::trace(&run, Utc::now())))
+    find_trace(&state, &run_id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Failure::not_found(format!("no run with id {run_id}")))
 }
 
 /// `GET /api/analytics/bottlenecks/{workflow_id}`
@@ -129,4 +145,14 @@ pub async fn bottlenecks(
         .read(|m| m.analytics.bottlenecks(&workflow_id))
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
+}
+
+/// `GET /api/analytics/throughput`: finished executions per minute, last hour.
+pub async fn throughput(State(state): State<AppState>) -> Json<Throughput> {
+    Json(
+        state
+            .engine
+            .journal()
+            .read(|m| m.analytics.throughput(Utc::now())),
+    )
 }

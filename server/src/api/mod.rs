@@ -1,13 +1,13 @@
 //! The REST API under `/api`, one module per resource. Handlers stay thin:
 //! they parse, call a plain function, and serialise.
 
-mod analytics;
+pub mod analytics;
 mod error;
 pub mod extract;
 mod health;
 mod jobs;
 pub mod metrics;
-mod runs;
+pub mod runs;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};

@@ -155,6 +155,14 @@ impl RunState {
         self.steps.iter_mut().find(|s| s.id == step_id)
     }
 
+    /// The first step running (or waiting to retry) now.
+    pub fn current_step(&self) -> Option<String> {
+        self.steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Running | StepStatus::Retrying))
+            .map(|s| s.id.clone())
+    }
+
     pub fn finished_steps(&self) -> usize {
         self.steps.iter().filter(|s| s.status.is_terminal()).count()
     }
@@ -530,6 +538,11 @@ impl Runs {
                 completed_at: s.completed_at,
                 duration_secs: s.duration_secs,
                 progress: progress(s.steps_done as usize, s.steps_total as usize),
+                current_step: if s.status.is_terminal() {
+                    None
+                } else {
+                    self.full.get(id).and_then(RunState::current_step)
+                },
             });
         }
         (page, total, if more { last } else { None })
