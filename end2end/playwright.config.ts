@@ -1,9 +1,14 @@
 import { defineConfig } from "@playwright/test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 // The server under test: scripts/test.sh builds it and passes its path.
 const port = Number(process.env.SHIIOO_E2E_PORT ?? 8181);
 const bin = process.env.SHIIOO_BIN ?? "../target/debug/shiioo";
 const site = process.env.SHIIOO_SITE ?? "../target/site";
+// A fresh event log for every run of the suite.
+const data = mkdtempSync(join(tmpdir(), "shiioo-e2e-"));
 
 export default defineConfig({
   testDir: "./tests",
@@ -33,7 +38,7 @@ export default defineConfig({
     trace: "retain-on-failure",
   },
   webServer: {
-    command: `${bin} --addr 127.0.0.1:${port}`,
+    command: `${bin} --addr 127.0.0.1:${port} --data-dir ${data}`,
     env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
     url: `http://127.0.0.1:${port}/api/health/status`,
     reuseExistingServer: false,

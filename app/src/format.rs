@@ -1,6 +1,8 @@
 //! Human-readable formats used everywhere on the dashboard, so that a duration
 //! or a rate looks the same on every page.
 
+use chrono::{DateTime, Utc};
+
 /// `3725` → `"1h 2m 5s"`; the two most significant units only, as people read them.
 pub fn uptime(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
@@ -22,9 +24,82 @@ pub fn percent(value: f64) -> String {
     }
 }
 
+/// A duration as people read it: `0.4 ms`, `450 ms`, `1.23 s`, `2m 03s`, `1h 02m`.
+pub fn duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "—".into();
+    }
+    if secs < 0.001 {
+        format!("{:.1} ms", secs * 1e3)
+    } else if secs < 1.0 {
+        format!("{:.0} ms", secs * 1e3)
+    } else if secs < 60.0 {
+        format!("{secs:.2} s")
+    } else if secs < 3600.0 {
+        let s = secs.round() as u64;
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        let m = (secs / 60.0).round() as u64;
+        format!("{}h {:02}m", m / 60, m % 60)
+    }
+}
+
+/// `at` relative to `now`: `just now`, `12 s ago`, `3 min ago`, `2 h ago`, `3 d ago`.
+pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds();
+    match secs {
+        i64::MIN..=4 => "just now".into(),
+        5..=59 => format!("{secs} s ago"),
+        60..=3_599 => format!("{} min ago", secs / 60),
+        3_600..=86_399 => format!("{} h ago", secs / 3_600),
+        _ => format!("{} d ago", secs / 86_400),
+    }
+}
+
+/// The exact time, for tooltips: `2026-11-28 22:31:05 UTC`.
+pub fn exact(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Counts with thousands separators: `12345` → `12,345`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_pick_a_readable_unit() {
+        assert_eq!(duration(0.0004), "0.4 ms");
+        assert_eq!(duration(0.45), "450 ms");
+        assert_eq!(duration(1.234), "1.23 s");
+        assert_eq!(duration(123.0), "2m 03s");
+        assert_eq!(duration(3_720.0), "1h 02m");
+        assert_eq!(duration(f64::NAN), "—");
+    }
+
+    #[test]
+    fn relative_times_and_counts() {
+        let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        let ago = |s: i64| relative(now - chrono::Duration::seconds(s), now);
+        assert_eq!(ago(2), "just now");
+        assert_eq!(ago(30), "30 s ago");
+        assert_eq!(ago(180), "3 min ago");
+        assert_eq!(ago(7_200), "2 h ago");
+        assert_eq!(ago(200_000), "2 d ago");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(12), "12");
+    }
 
     #[test]
     fn uptime_keeps_the_two_largest_units() {

@@ -18,8 +18,13 @@ use leptos_router::{
 
 use crate::components::layout::Layout;
 use crate::pages::{
-    metrics::MetricsPage, not_found::NotFound, overview::Overview, steps::StepsPage,
-    traces::TracesPage, workflows::WorkflowsPage,
+    metrics::MetricsPage,
+    not_found::NotFound,
+    overview::Overview,
+    run::RunPage,
+    steps::StepsPage,
+    traces::{TraceDetail, TracesPage},
+    workflows::{WorkflowDetail, WorkflowsPage},
 };
 
 /// The HTML document around the app, rendered by the server only.
@@ -58,9 +63,12 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=Overview ssr=SsrMode::Async/>
                     <Route path=path!("/workflows") view=WorkflowsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/workflows/:id") view=WorkflowDetail ssr=SsrMode::Async/>
                     <Route path=path!("/steps") view=StepsPage ssr=SsrMode::Async/>
                     <Route path=path!("/traces") view=TracesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/traces/:run_id") view=TraceDetail ssr=SsrMode::Async/>
                     <Route path=path!("/metrics") view=MetricsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/run") view=RunPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

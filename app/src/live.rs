@@ -58,11 +58,37 @@ pub struct HealthBeat {
     pub received_at_ms: f64,
 }
 
+/// Where a run stands, as the last pushed updates said.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveRun {
+    pub status: String,
+    pub progress: f64,
+    pub message: String,
+    pub current_step: Option<String>,
+}
+
+impl LiveRun {
+    pub fn is_finished(&self) -> bool {
+        !matches!(self.status.as_str(), "Pending" | "Running")
+    }
+}
+
+/// Runs remembered by the live view; finished ones beyond this are forgotten.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+const LIVE_RUNS: usize = 200;
+
 /// Signals fed by the live connection. `Copy`, cheap to pass around.
 #[derive(Clone, Copy)]
 pub struct Live {
     pub link: RwSignal<LinkState>,
     pub health: RwSignal<Option<HealthBeat>>,
+    /// Runs as the pushed updates describe them, by run id.
+    pub runs: RwSignal<std::collections::HashMap<String, LiveRun>>,
+    /// Bumped (at most a few times a second) when a run starts or finishes:
+    /// lists and statistics that depend on finished runs refetch on it.
+    pub version: RwSignal<u64>,
+    /// Bumped per run when anything about it changed (throttled likewise).
+    pub run_ticks: RwSignal<std::collections::HashMap<String, u64>>,
     /// Client wall clock in ms, advanced every second once hydrated; 0 on the
     /// server. Lets durations tick without a message per second.
     pub now_ms: RwSignal<f64>,
@@ -75,6 +101,11 @@ impl Live {
     /// hydration time, so server and client render the same first frame.
     pub fn elapsed_secs_since(&self, since_ms: f64) -> u64 {
         ((self.now_ms.get() - since_ms).max(0.0) / 1000.0) as u64
+    }
+
+    /// How many times `run_id` changed since the page loaded (0 on the server).
+    pub fn run_tick(&self, run_id: &str) -> u64 {
+        self.run_ticks.with(|t| t.get(run_id).copied().unwrap_or(0))
     }
 
     /// Server uptime: from the latest heartbeat when there is one, else from
@@ -93,6 +124,9 @@ pub fn provide_live() -> Live {
     let live = Live {
         link: RwSignal::new(LinkState::Static),
         health: RwSignal::new(None),
+        runs: RwSignal::new(Default::default()),
+        version: RwSignal::new(0),
+        run_ticks: RwSignal::new(Default::default()),
         now_ms: RwSignal::new(0.0),
         started_ms: RwSignal::new(0.0),
     };
@@ -128,8 +162,18 @@ mod client {
     use gloo_net::websocket::{futures::WebSocket, Message};
     use leptos::prelude::*;
 
-    use super::{backoff_ms, HealthBeat, LinkState, Live};
+    use std::collections::HashSet;
+
+    use super::{backoff_ms, HealthBeat, LinkState, Live, LiveRun, LIVE_RUNS};
     use crate::wire::{ClientAction, ServerMessage};
+
+    /// Changes seen since the last flush; flushed a few times a second so
+    /// that a burst of updates refetches once, not once per message.
+    #[derive(Default)]
+    struct Dirty {
+        version: bool,
+        runs: HashSet<String>,
+    }
 
     pub fn start(live: Live) {
         let now = js_sys::Date::now();
@@ -139,7 +183,94 @@ mod client {
             move || live.now_ms.set(js_sys::Date::now()),
             Duration::from_secs(1),
         );
-        leptos::task::spawn_local(run(live));
+        let dirty = StoredValue::new(Dirty::default());
+        set_interval(
+            move || {
+                let taken = dirty.try_update_value(std::mem::take).unwrap_or_default();
+                if taken.version {
+                    live.version.update(|v| *v += 1);
+                }
+                if !taken.runs.is_empty() {
+                    live.run_ticks.update(|t| {
+                        for run in taken.runs {
+                            *t.entry(run).or_default() += 1;
+                        }
+                    });
+                }
+            },
+            Duration::from_millis(300),
+        );
+        leptos::task::spawn_local(run(live, dirty));
+    }
+
+    fn apply(live: Live, dirty: StoredValue<Dirty>, msg: ServerMessage) {
+        match msg {
+            ServerMessage::WorkflowUpdate {
+                run_id,
+                status,
+                progress,
+                message,
+            } => {
+                let landmark = !matches!(status.as_str(), "Running");
+                live.runs.update(|runs| {
+                    let entry = runs.entry(run_id.clone()).or_insert_with(|| LiveRun {
+                        status: status.clone(),
+                        progress,
+                        message: message.clone(),
+                        current_step: None,
+                    });
+                    entry.status = status;
+                    entry.progress = progress;
+                    entry.message = message;
+                    if entry.is_finished() {
+                        entry.current_step = None;
+                    }
+                    if runs.len() > LIVE_RUNS {
+                        runs.retain(|_, r| !r.is_finished());
+                    }
+                });
+                dirty.update_value(|d| {
+                    d.version |= landmark;
+                    d.runs.insert(run_id);
+                });
+            }
+            ServerMessage::StepUpdate {
+                run_id,
+                step_id,
+                status,
+                ..
+            } => {
+                if status == "Running" {
+                    live.runs.update(|runs| {
+                        if let Some(run) = runs.get_mut(&run_id) {
+                            run.current_step = Some(step_id);
+                        }
+                    });
+                }
+                dirty.update_value(|d| {
+                    d.runs.insert(run_id);
+                });
+            }
+            ServerMessage::HealthUpdate {
+                status,
+                active_workflows,
+                active_routines,
+                pending_approvals,
+                uptime_secs,
+            } => live.health.set(Some(HealthBeat {
+                status,
+                uptime_secs,
+                active_workflows,
+                active_routines,
+                pending_approvals,
+                received_at_ms: js_sys::Date::now(),
+            })),
+            // The server dropped updates we could not take in time: refetch.
+            ServerMessage::Error { message } if message.starts_with("lagged") => {
+                dirty.update_value(|d| d.version = true)
+            }
+            _ => {}
+        }
     }
 
     fn ws_url() -> String {
@@ -152,11 +283,11 @@ mod client {
         format!("{scheme}://{host}/api/ws")
     }
 
-    async fn run(live: Live) {
+    async fn run(live: Live, dirty: StoredValue<Dirty>) {
         let mut attempt = 0u32;
         loop {
             live.link.set(LinkState::Connecting);
-            if session(live).await {
+            if session(live, dirty).await {
                 attempt = 0;
             }
             attempt += 1;
@@ -176,16 +307,19 @@ mod client {
     }
 
     /// One connection, until it drops. Returns whether it ever got connected.
-    async fn session(live: Live) -> bool {
+    async fn session(live: Live, dirty: StoredValue<Dirty>) -> bool {
         let Ok(ws) = WebSocket::open(&ws_url()) else {
             return false;
         };
         let (mut tx, mut rx) = ws.split();
-        let subscribe = serde_json::to_string(&ClientAction::SubscribeHealth)
-            .expect("actions always serialise");
-        if tx.send(Message::Text(subscribe)).await.is_err() {
-            return false;
+        for action in [ClientAction::SubscribeHealth, ClientAction::SubscribeAll] {
+            let text = serde_json::to_string(&action).expect("actions always serialise");
+            if tx.send(Message::Text(text)).await.is_err() {
+                return false;
+            }
         }
+        // Whatever changed while we were away: refetch once.
+        dirty.update_value(|d| d.version = true);
         let mut connected = false;
         while let Some(msg) = rx.next().await {
             let Ok(Message::Text(text)) = msg else {
@@ -199,21 +333,7 @@ mod client {
                     connected = true;
                     live.link.set(LinkState::Connected);
                 }
-                Ok(ServerMessage::HealthUpdate {
-                    status,
-                    active_workflows,
-                    active_routines,
-                    pending_approvals,
-                    uptime_secs,
-                }) => live.health.set(Some(HealthBeat {
-                    status,
-                    uptime_secs,
-                    active_workflows,
-                    active_routines,
-                    pending_approvals,
-                    received_at_ms: js_sys::Date::now(),
-                })),
-                Ok(_) => {}
+                Ok(msg) => apply(live, dirty, msg),
                 Err(err) => leptos::logging::warn!("unreadable message from /api/ws: {err}"),
             }
         }

@@ -106,6 +106,7 @@ async fn every_dashboard_route_is_server_rendered() {
         ("/steps", "Steps"),
         ("/traces", "Traces"),
         ("/metrics", "Metrics"),
+        ("/run", "Run a workflow"),
     ] {
         // As a browser asks (`/metrics` answers Prometheus otherwise).
         let resp = server

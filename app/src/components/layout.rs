@@ -20,6 +20,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <A href="/traces">"Traces"</A>
                 <A href="/metrics">"Metrics"</A>
             </nav>
+            <a class="button primary run-link" href="/run">"Run a workflow"</a>
             <LiveBadge/>
         </header>
         <main id="main" class="page">{children()}</main>

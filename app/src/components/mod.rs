@@ -1,6 +1,9 @@
 //! Pieces shared by several pages.
 
+pub mod charts;
 pub mod empty;
 pub mod layout;
 pub mod live_badge;
 pub mod stat;
+pub mod status;
+pub mod trace_view;

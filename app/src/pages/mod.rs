@@ -3,6 +3,7 @@
 pub mod metrics;
 pub mod not_found;
 pub mod overview;
+pub mod run;
 pub mod steps;
 pub mod traces;
 pub mod workflows;

@@ -1,34 +1,224 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::{empty::Empty, stat::Stat};
+use crate::api::{self, ListQuery};
+use crate::components::charts::{SuccessChart, ThroughputChart};
+use crate::components::empty::Empty;
+use crate::components::stat::Stat;
+use crate::components::status::{Progress, RelTime, StatusBadge};
+use crate::format;
 use crate::live::use_live;
-use crate::wire::HealthStatus;
-use crate::{api, format};
+use crate::wire::{HealthStatus, RunSummaryView, Trace};
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let health = Resource::new(|| (), |_| api::health());
+    let live = use_live();
+    let health = Resource::new(move || live.version.get(), |_| api::health());
+    let running = Resource::new(
+        move || live.version.get(),
+        |_| {
+            api::runs(ListQuery {
+                status: Some("Running".into()),
+                limit: Some(20),
+                ..ListQuery::default()
+            })
+        },
+    );
+    let recent = Resource::new(
+        move || live.version.get(),
+        |_| {
+            api::traces(ListQuery {
+                limit: Some(8),
+                ..ListQuery::default()
+            })
+        },
+    );
+    let throughput = Resource::new(move || live.version.get(), |_| api::throughput());
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading health…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading health…"</p> }>
             {move || Suspend::new(async move {
                 match health.await {
-                    Ok(h) => view! { <HealthPanel health=h/> }.into_any(),
-                    Err(e) => view! { <p class="error">"Health unavailable: " {e.to_string()}</p> }
-                        .into_any(),
+                    Ok(h) => view! { <Alerts health=h.clone()/><HealthPanel health=h/> }.into_any(),
+                    Err(e) => view! { <p class="error">"Health unavailable: " {e.to_string()}</p> }.into_any(),
                 }
             })}
-        </Suspense>
-        <section class="card">
-            <h2>"Running workflows"</h2>
-            <Empty title="Nothing is running">
-                "Runs appear here with live progress as soon as one starts. "
-                "Start one with " <code>"POST /api/jobs"</code> " (see the README)."
-            </Empty>
+        </Transition>
+        <div class="grid-2">
+            <section class="card" aria-labelledby="running-title">
+                <h2 id="running-title">"Running workflows"</h2>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match running.await {
+                            Ok(list) if list.runs.is_empty() => view! {
+                                <Empty title="Nothing is running">
+                                    "Runs appear here with live progress as soon as one starts. "
+                                    <a href="/run">"Run a workflow"</a> " or post to " <code>"/api/jobs"</code> "."
+                                </Empty>
+                            }.into_any(),
+                            Ok(list) => view! { <RunningList runs=list.runs/> }.into_any(),
+                            Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+            <section class="card" aria-labelledby="hour-title">
+                <h2 id="hour-title">"Last hour"</h2>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match throughput.await {
+                            Ok(t) => {
+                                let total: u64 = t.points.iter().map(|p| p.completed + p.failed).sum();
+                                let failed: u64 = t.points.iter().map(|p| p.failed).sum();
+                                view! {
+                                    <div class="chart-block">
+                                        <div class="chart-title">
+                                            "Executions per minute · " <strong data-testid="hour-total">{format::count(total)}</strong>
+                                        </div>
+                                        <ThroughputChart points=t.points.clone()/>
+                                        <div class="axis-caption"><span>"60 min ago"</span><span>"now"</span></div>
+                                    </div>
+                                    <div class="chart-block">
+                                        <div class="chart-title">
+                                            "Success rate · "
+                                            <strong>
+                                                {if total == 0 {
+                                                    "no executions".to_string()
+                                                } else {
+                                                    format::percent((total - failed) as f64 / total as f64 * 100.0)
+                                                }}
+                                            </strong>
+                                        </div>
+                                        <SuccessChart points=t.points/>
+                                        <div class="axis-caption"><span>"60 min ago"</span><span>"now"</span></div>
+                                    </div>
+                                }.into_any()
+                            }
+                            Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+        </div>
+        <section class="card" aria-labelledby="recent-title">
+            <div class="card-head">
+                <h2 id="recent-title">"Recent traces"</h2>
+                <a href="/traces">"All traces →"</a>
+            </div>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match recent.await {
+                        Ok(list) if list.traces.is_empty() => view! {
+                            <Empty title="No runs yet">"Every run leaves a trace here."</Empty>
+                        }.into_any(),
+                        Ok(list) => view! { <TraceTable traces=list.traces/> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
+}
+
+#[component]
+fn Alerts(health: HealthStatus) -> impl IntoView {
+    view! {
+        {health
+            .alerts
+            .into_iter()
+            .map(|a| view! {
+                <div class="alert" data-severity=a.severity.clone() role="alert">
+                    <strong>{a.severity.to_uppercase()}</strong> " " {a.message}
+                </div>
+            })
+            .collect_view()}
+    }
+}
+
+/// Runs in flight with their progress, moved live by the WebSocket.
+#[component]
+fn RunningList(runs: Vec<RunSummaryView>) -> impl IntoView {
+    let live = use_live();
+    view! {
+        <ul class="running">
+            {runs
+                .into_iter()
+                .map(|r| {
+                    let id = r.run_id.clone();
+                    let progress = {
+                        let id = id.clone();
+                        Signal::derive(move || live.runs.with(|m| m.get(&id).map(|l| l.progress)).unwrap_or(r.progress))
+                    };
+                    let status = {
+                        let (id, initial) = (id.clone(), r.status.as_str().to_string());
+                        Signal::derive(move || live.runs.with(|m| m.get(&id).map(|l| l.status.clone())).unwrap_or_else(|| initial.clone()))
+                    };
+                    let step = {
+                        let (id, initial) = (id.clone(), r.current_step.clone());
+                        move || live.runs.with(|m| m.get(&id).and_then(|l| l.current_step.clone())).or_else(|| initial.clone())
+                    };
+                    view! {
+                        <li class="running-run" data-run=id.clone()>
+                            <div class="running-head">
+                                <a href=format!("/traces/{id}")>{r.job_name.clone()}</a>
+                                <span class="muted">{move || step().map(|s| format!("· {s}")).unwrap_or_default()}</span>
+                                <span class="spacer"></span>
+                                <RelTime at=r.created_at/>
+                            </div>
+                            <Progress value=progress status=status/>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}
+
+/// Traces as a table: status, workflow, duration, bottleneck, start.
+#[component]
+pub fn TraceTable(traces: Vec<Trace>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table">
+                <thead>
+                    <tr>
+                        <th>"Status"</th>
+                        <th>"Workflow"</th>
+                        <th>"Run"</th>
+                        <th class="num">"Duration"</th>
+                        <th>"Bottleneck"</th>
+                        <th>"Started"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {traces
+                        .into_iter()
+                        .map(|t| view! {
+                            <tr data-run=t.run_id.clone()>
+                                <td><StatusBadge status=t.status.as_str()/></td>
+                                <td><a href=format!("/workflows/{}", t.workflow_id)>{t.job_name.clone()}</a></td>
+                                <td><a class="mono" href=format!("/traces/{}", t.run_id)>{short_id(&t.run_id)}</a></td>
+                                <td class="num">{t.duration_secs.map(format::duration).unwrap_or_else(|| "—".into())}</td>
+                                <td>
+                                    {t.bottleneck.map(|b| format!("{} ({})", b.step_id, format::percent(b.percentage_of_total)))
+                                        .unwrap_or_else(|| "—".into())}
+                                </td>
+                                <td>{t.started_at.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| "—".into_any())}</td>
+                            </tr>
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// The last 8 characters of a ULID: enough to tell runs apart on a page.
+pub fn short_id(id: &str) -> String {
+    id.chars()
+        .skip(id.chars().count().saturating_sub(8))
+        .collect()
 }
 
 #[component]
@@ -68,16 +258,18 @@ fn HealthPanel(health: HealthStatus) -> impl IntoView {
                 <Stat
                     label="Success rate"
                     value=format::percent(health.success_rate)
-                    hint="Finished runs that succeeded"
+                    hint=format!("All time; {} over the last {} executions", format::percent(health.recent_success_rate), health.recent_executions)
+                    testid="health-success-rate"
                 />
                 <Stat
                     label="Executions"
-                    value=health.total_workflow_executions.to_string()
+                    value=format::count(health.total_workflow_executions)
                     hint=format!(
                         "{} succeeded, {} failed",
                         health.successful_executions,
                         health.failed_executions,
                     )
+                    testid="health-executions"
                 />
                 <Stat
                     label="Active workflows"

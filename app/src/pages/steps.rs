@@ -1,18 +1,139 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
 
+use crate::api;
+use crate::components::charts::PercentileBars;
 use crate::components::empty::Empty;
+use crate::format;
+use crate::live::use_live;
+use crate::pages::workflows::SortHeader;
+use crate::wire::StepStats;
+
+const COLUMNS: [(&str, &str); 9] = [
+    ("step", "Step"),
+    ("workflow", "Workflow"),
+    ("executions", "Executions"),
+    ("failures", "Failures"),
+    ("retries", "Retries"),
+    ("avg", "Avg"),
+    ("p50", "p50"),
+    ("p95", "p95"),
+    ("p99", "p99"),
+];
+
+fn sort(rows: &mut [StepStats], key: &str, descending: bool) {
+    rows.sort_by(|a, b| {
+        let order = match key {
+            "step" => a.step_id.cmp(&b.step_id),
+            "executions" => a.execution_count.cmp(&b.execution_count),
+            "failures" => a.failure_count.cmp(&b.failure_count),
+            "retries" => a.retry_count.cmp(&b.retry_count),
+            "avg" => a.avg_duration_secs.total_cmp(&b.avg_duration_secs),
+            "p50" => a.p50_duration_secs.total_cmp(&b.p50_duration_secs),
+            "p95" => a.p95_duration_secs.total_cmp(&b.p95_duration_secs),
+            "p99" => a.p99_duration_secs.total_cmp(&b.p99_duration_secs),
+            _ => (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)),
+        };
+        if descending {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+}
 
 #[component]
 pub fn StepsPage() -> impl IntoView {
+    let live = use_live();
+    let query = use_query_map();
+    let workflow = move || query.read().get("workflow_id").filter(|w| !w.is_empty());
+    let steps = Resource::new(
+        move || (workflow(), live.version.get()),
+        |(w, _)| api::steps(w),
+    );
+    let workflows = Resource::new(move || live.version.get(), |_| api::workflows());
+    let sort_key = move || {
+        query
+            .read()
+            .get("sort")
+            .unwrap_or_else(|| "workflow".into())
+    };
+    let descending = move || query.read().get("dir").is_some_and(|d| d == "desc");
     view! {
         <Title text="Steps"/>
         <h1>"Steps"</h1>
         <section class="card">
-            <Empty title="No step has executed yet">
-                "Per-step p50, p95 and p99 durations, retries and failures appear here "
-                "as workflows run."
-            </Empty>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let names: Vec<String> = workflows.await.map(|l| l.workflows.into_iter().map(|w| w.workflow_id).collect()).unwrap_or_default();
+                    let current = workflow().unwrap_or_default();
+                    view! {
+                        <Form method="GET" action="/steps" attr:class="filters">
+                            <label>
+                                "Workflow "
+                                <select name="workflow_id" data-testid="steps-workflow-filter">
+                                    <option value="" selected=current.is_empty()>"All workflows"</option>
+                                    {names.into_iter().map(|n| {
+                                        let selected = n == current;
+                                        view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                            <button class="button" type="submit">"Filter"</button>
+                        </Form>
+                    }
+                })}
+            </Transition>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match steps.await {
+                        Ok(list) if list.steps.is_empty() => view! {
+                            <Empty title="No step has executed yet">
+                                "Per-step p50, p95 and p99 durations, retries and failures appear here as workflows run."
+                            </Empty>
+                        }.into_any(),
+                        Ok(mut list) => {
+                            let (key, desc) = (sort_key(), descending());
+                            sort(&mut list.steps, &key, desc);
+                            let scale = list.steps.iter().map(|s| s.p99_duration_secs).fold(0.0, f64::max);
+                            let extra = workflow().map(|w| format!("&workflow_id={w}")).unwrap_or_default();
+                            view! {
+                                <div class="table-wrap">
+                                    <table class="table" data-testid="steps-table">
+                                        <thead>
+                                            <tr>
+                                                {COLUMNS.into_iter().map(|(k, label)| view! {
+                                                    <SortHeader key=k label=label current=key.clone() descending=desc extra=extra.clone()/>
+                                                }).collect_view()}
+                                                <th>"p50 · p95 · p99"</th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {list.steps.into_iter().map(|s| view! {
+                                                <tr data-step=s.step_id.clone()>
+                                                    <td><strong>{s.step_id.clone()}</strong></td>
+                                                    <td><a href=format!("/workflows/{}", s.workflow_id)>{s.workflow_id.clone()}</a></td>
+                                                    <td class="num">{format::count(s.execution_count)}</td>
+                                                    <td class="num" class:bad={s.failure_count > 0}>{format::count(s.failure_count)}</td>
+                                                    <td class="num" class:warn={s.retry_count > 0}>{format::count(s.retry_count)}</td>
+                                                    <td class="num">{format::duration(s.avg_duration_secs)}</td>
+                                                    <td class="num">{format::duration(s.p50_duration_secs)}</td>
+                                                    <td class="num">{format::duration(s.p95_duration_secs)}</td>
+                                                    <td class="num">{format::duration(s.p99_duration_secs)}</td>
+                                                    <td class="pcell"><PercentileBars p50=s.p50_duration_secs p95=s.p95_duration_secs p99=s.p99_duration_secs scale=scale/></td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
 }

@@ -1,18 +1,154 @@
+use chrono::Utc;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
+use crate::api::{self, ListQuery};
 use crate::components::empty::Empty;
+use crate::components::status::{RelTime, StatusBadge};
+use crate::components::trace_view::{Dag, Waterfall};
+use crate::format;
+use crate::live::use_live;
+use crate::pages::overview::TraceTable;
+
+const STATUSES: [&str; 6] = [
+    "Running",
+    "Completed",
+    "Failed",
+    "Cancelled",
+    "Interrupted",
+    "Pending",
+];
 
 #[component]
 pub fn TracesPage() -> impl IntoView {
+    let live = use_live();
+    let query = use_query_map();
+    let filters = move || {
+        let q = query.read();
+        ListQuery {
+            status: q.get("status").filter(|s| !s.is_empty()),
+            workflow_id: q.get("workflow_id").filter(|s| !s.is_empty()),
+            limit: None,
+        }
+    };
+    let traces = Resource::new(
+        move || (filters(), live.version.get()),
+        |(f, _)| api::traces(f),
+    );
+    let workflows = Resource::new(move || live.version.get(), |_| api::workflows());
     view! {
         <Title text="Traces"/>
         <h1>"Traces"</h1>
         <section class="card">
-            <Empty title="No traces yet">
-                "Every run leaves a trace: its steps on a time axis, each attempt, and its "
-                "bottleneck. The 50 most recent are listed here."
-            </Empty>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let names: Vec<String> = workflows.await.map(|l| l.workflows.into_iter().map(|w| w.workflow_id).collect()).unwrap_or_default();
+                    let f = filters();
+                    let (status, workflow) = (f.status.unwrap_or_default(), f.workflow_id.unwrap_or_default());
+                    view! {
+                        <Form method="GET" action="/traces" attr:class="filters">
+                            <label>
+                                "Status "
+                                <select name="status" data-testid="traces-status-filter">
+                                    <option value="" selected=status.is_empty()>"Any status"</option>
+                                    {STATUSES.into_iter().map(|s| view! { <option value=s selected=status == s>{s}</option> }).collect_view()}
+                                </select>
+                            </label>
+                            <label>
+                                "Workflow "
+                                <select name="workflow_id" data-testid="traces-workflow-filter">
+                                    <option value="" selected=workflow.is_empty()>"All workflows"</option>
+                                    {names.into_iter().map(|n| {
+                                        let selected = n == workflow;
+                                        view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+                                    }).collect_view()}
+                                </select>
+                            </label>
+                            <button class="button" type="submit">"Filter"</button>
+                        </Form>
+                    }
+                })}
+            </Transition>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match traces.await {
+                        Ok(list) if list.traces.is_empty() => view! {
+                            <Empty title="No traces match">
+                                "Every run leaves a trace: its steps on a time axis, each attempt, and its bottleneck. "
+                                "The 50 most recent are listed here."
+                            </Empty>
+                        }.into_any(),
+                        Ok(list) => view! { <TraceTable traces=list.traces/> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
+    }
+}
+
+#[component]
+pub fn TraceDetail() -> impl IntoView {
+    let live = use_live();
+    let params = use_params_map();
+    let run_id = move || params.read().get("run_id").unwrap_or_default();
+    // Refetched whenever the live link reports a change to this run: a
+    // running trace grows in place.
+    let trace = Resource::new(
+        move || (run_id(), live.run_tick(&run_id())),
+        |(id, _)| api::trace(id),
+    );
+    view! {
+        <Title text=move || format!("Trace {}", run_id())/>
+        <p class="crumbs"><a href="/traces">"Traces"</a> " / "</p>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match trace.await {
+                    Ok(Some(t)) => {
+                        let live_progress = {
+                            let id = t.run_id.clone();
+                            let initial = t.progress;
+                            move || live.runs.with(|m| m.get(&id).map(|r| r.progress)).unwrap_or(initial)
+                        };
+                        view! {
+                            <h1>{t.job_name.clone()} " " <span class="muted mono">{t.run_id.clone()}</span></h1>
+                            <section class="card">
+                                <div class="stats inline">
+                                    <div class="stat"><div class="stat-value"><StatusBadge status=t.status.as_str()/></div><div class="stat-label">"Status"</div></div>
+                                    <div class="stat"><div class="stat-value" data-testid="trace-progress">{move || format::percent(live_progress())}</div><div class="stat-label">"Progress"</div></div>
+                                    <div class="stat"><div class="stat-value">{t.duration_secs.map(format::duration).unwrap_or_else(|| "—".into())}</div><div class="stat-label">{if t.completed_at.is_some() { "Duration" } else { "Elapsed" }}</div></div>
+                                    <div class="stat"><div class="stat-value"><a href=format!("/workflows/{}", t.workflow_id)>{t.workflow_id.clone()}</a></div><div class="stat-label">"Workflow"</div></div>
+                                    <div class="stat"><div class="stat-value">{t.started_at.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</div><div class="stat-label">"Started"</div></div>
+                                </div>
+                                {t.bottleneck.clone().map(|b| view! {
+                                    <p class="callout">
+                                        "Bottleneck: " <strong>{b.step_id}</strong> " took " {format::duration(b.duration_secs)}
+                                        ", " {format::percent(b.percentage_of_total)} " of the run."
+                                    </p>
+                                })}
+                            </section>
+                            <section class="card">
+                                <h2>"Waterfall"</h2>
+                                <Waterfall trace=t.clone() now=Utc::now()/>
+                            </section>
+                            <section class="card">
+                                <h2>"Steps and dependencies"</h2>
+                                <div class="dag-wrap"><Dag trace=t.clone()/></div>
+                                {(!t.critical_path.is_empty()).then(|| view! {
+                                    <p class="muted">"Critical path: " {t.critical_path.join(" → ")}</p>
+                                })}
+                            </section>
+                        }.into_any()
+                    }
+                    Ok(None) => view! {
+                        <h1>"Trace not found"</h1>
+                        <section class="card"><Empty title="No run with this id">"It may have been mistyped. " <a href="/traces">"All traces"</a></Empty></section>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
     }
 }

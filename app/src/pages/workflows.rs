@@ -1,18 +1,303 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
+use crate::api;
+use crate::components::charts::{Bars, DurationChart, Pips, Sparkline};
 use crate::components::empty::Empty;
+use crate::components::status::{RelTime, StatusBadge};
+use crate::format;
+use crate::live::use_live;
+use crate::pages::overview::short_id;
+use crate::wire::{BottleneckReport, WorkflowStats};
+
+/// Sortable columns: (query key, header).
+const COLUMNS: [(&str, &str); 6] = [
+    ("workflow", "Workflow"),
+    ("executions", "Executions"),
+    ("success", "Success"),
+    ("avg", "Avg"),
+    ("p95", "p95"),
+    ("last", "Last run"),
+];
+
+fn success_rate(w: &WorkflowStats) -> f64 {
+    if w.execution_count == 0 {
+        100.0
+    } else {
+        w.success_count as f64 / w.execution_count as f64 * 100.0
+    }
+}
+
+fn sort(rows: &mut [WorkflowStats], key: &str, descending: bool) {
+    rows.sort_by(|a, b| {
+        let order = match key {
+            "executions" => a.execution_count.cmp(&b.execution_count),
+            "success" => success_rate(a).total_cmp(&success_rate(b)),
+            "avg" => a.avg_duration_secs.total_cmp(&b.avg_duration_secs),
+            "p95" => a.p95_duration_secs.total_cmp(&b.p95_duration_secs),
+            "last" => a.last_execution.cmp(&b.last_execution),
+            _ => a.workflow_id.cmp(&b.workflow_id),
+        };
+        if descending {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+}
+
+/// A sortable column header: a link, so sorting works without JavaScript.
+#[component]
+pub fn SortHeader(
+    key: &'static str,
+    label: &'static str,
+    current: String,
+    descending: bool,
+    #[prop(optional)] extra: String,
+) -> impl IntoView {
+    let active = current == key;
+    let next_desc = if active {
+        !descending
+    } else {
+        key != "workflow" && key != "step"
+    };
+    let href = format!(
+        "?sort={key}&dir={}{extra}",
+        if next_desc { "desc" } else { "asc" }
+    );
+    let arrow = if active {
+        if descending {
+            " ↓"
+        } else {
+            " ↑"
+        }
+    } else {
+        ""
+    };
+    let sorted = if active {
+        if descending {
+            "descending"
+        } else {
+            "ascending"
+        }
+    } else {
+        "none"
+    };
+    view! { <th aria-sort=sorted><a href=href class="sort">{label}{arrow}</a></th> }
+}
 
 #[component]
 pub fn WorkflowsPage() -> impl IntoView {
+    let live = use_live();
+    let query = use_query_map();
+    let stats = Resource::new(move || live.version.get(), |_| api::workflows());
+    let sort_key = move || query.read().get("sort").unwrap_or_else(|| "last".into());
+    let descending = move || query.read().get("dir").is_none_or(|d| d != "asc");
     view! {
         <Title text="Workflows"/>
         <h1>"Workflows"</h1>
         <section class="card">
-            <Empty title="No workflow has run yet">
-                "Each workflow's executions, success rate, p95 and recent runs show up here "
-                "once it has run. Submit one with " <code>"POST /api/jobs"</code> "."
-            </Empty>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match stats.await {
+                        Ok(list) if list.workflows.is_empty() => view! {
+                            <Empty title="No workflow has run yet">
+                                "Each workflow's executions, success rate, p95 and recent runs show up here once it has run. "
+                                <a href="/run">"Run one"</a> "."
+                            </Empty>
+                        }.into_any(),
+                        Ok(mut list) => {
+                            let (key, desc) = (sort_key(), descending());
+                            sort(&mut list.workflows, &key, desc);
+                            view! {
+                                <div class="table-wrap">
+                                    <table class="table" data-testid="workflows-table">
+                                        <thead>
+                                            <tr>
+                                                {COLUMNS
+                                                    .into_iter()
+                                                    .map(|(k, label)| view! { <SortHeader key=k label=label current=key.clone() descending=desc/> })
+                                                    .collect_view()}
+                                                <th>"Last 10"</th>
+                                                <th>"Trend"</th>
+                                            </tr>
+                                        </thead>
+                                        <tbody>
+                                            {list.workflows.into_iter().map(|w| view! { <WorkflowRow w=w/> }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
+    }
+}
+
+#[component]
+fn WorkflowRow(w: WorkflowStats) -> impl IntoView {
+    let rate = success_rate(&w);
+    view! {
+        <tr data-workflow=w.workflow_id.clone()>
+            <td><a href=format!("/workflows/{}", w.workflow_id)>{w.workflow_id.clone()}</a></td>
+            <td class="num">{format::count(w.execution_count)}</td>
+            <td class="num" class:bad={rate < 95.0}>{format::percent(rate)}</td>
+            <td class="num">{format::duration(w.avg_duration_secs)}</td>
+            <td class="num">{format::duration(w.p95_duration_secs)}</td>
+            <td>{w.last_execution.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</td>
+            <td><Pips runs=w.recent_runs/></td>
+            <td><Sparkline values=w.durations/></td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn WorkflowDetail() -> impl IntoView {
+    let live = use_live();
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let stats = Resource::new(
+        move || (id(), live.version.get()),
+        |(id, _)| api::workflow(id),
+    );
+    let report = Resource::new(
+        move || (id(), live.version.get()),
+        |(id, _)| api::bottlenecks(id),
+    );
+    let jobs = Resource::new(move || live.version.get(), |_| api::jobs());
+    view! {
+        <Title text=move || format!("Workflow {}", id())/>
+        <p class="crumbs"><a href="/workflows">"Workflows"</a> " / "</p>
+        <h1>{id}</h1>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let (stats, report, jobs) = (stats.await, report.await, jobs.await);
+                let job = jobs.ok().and_then(|j| j.jobs.into_iter().find(|j| j.workflow_id == id()));
+                match (stats, report) {
+                    (Ok(Some(w)), Ok(report)) => view! {
+                        <WorkflowSummary w=w.clone() job=job.map(|j| j.job_id)/>
+                        <div class="grid-2">
+                            <section class="card">
+                                <h2>"Duration of recent runs"</h2>
+                                <DurationChart values=w.durations.clone()/>
+                            </section>
+                            <section class="card">
+                                <h2>"Where the time goes"</h2>
+                                {report.map(|r| view! { <BottleneckView report=r/> })}
+                            </section>
+                        </div>
+                        <section class="card">
+                            <h2>"Recent runs"</h2>
+                            <div class="table-wrap">
+                                <table class="table">
+                                    <thead><tr><th>"Status"</th><th>"Run"</th><th class="num">"Duration"</th><th>"Finished"</th></tr></thead>
+                                    <tbody>
+                                        {w.recent_runs.into_iter().map(|r| view! {
+                                            <tr>
+                                                <td><StatusBadge status=r.status.as_str()/></td>
+                                                <td><a class="mono" href=format!("/traces/{}", r.run_id)>{short_id(&r.run_id)}</a></td>
+                                                <td class="num">{r.duration_secs.map(format::duration).unwrap_or_else(|| "—".into())}</td>
+                                                <td><RelTime at=r.completed_at/></td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        </section>
+                    }.into_any(),
+                    (Ok(None), _) => view! {
+                        <section class="card">
+                            <Empty title="No executions of this workflow yet">
+                                "Statistics appear once a run of it has finished. " <a href="/workflows">"All workflows"</a>
+                            </Empty>
+                        </section>
+                    }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn WorkflowSummary(w: WorkflowStats, job: Option<String>) -> impl IntoView {
+    let navigate = use_navigate();
+    let (error, set_error) = signal(None::<String>);
+    let (busy, set_busy) = signal(false);
+    let run_again = move |_| {
+        let Some(job_id) = job.clone() else { return };
+        let navigate = navigate.clone();
+        set_busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::run_job(job_id).await {
+                Ok(created) => {
+                    if let Some(run) = created.run_id {
+                        navigate(&format!("/traces/{run}"), Default::default());
+                    }
+                }
+                Err(e) => set_error.set(Some(e.to_string())),
+            }
+            set_busy.set(false);
+        });
+    };
+    view! {
+        <section class="card">
+            <div class="card-head">
+                <div class="stats inline">
+                    <div class="stat"><div class="stat-value">{format::count(w.execution_count)}</div><div class="stat-label">"Executions"</div></div>
+                    <div class="stat"><div class="stat-value">{format::percent(success_rate(&w))}</div><div class="stat-label">"Success"</div></div>
+                    <div class="stat"><div class="stat-value">{format::duration(w.avg_duration_secs)}</div><div class="stat-label">"Average"</div></div>
+                    <div class="stat"><div class="stat-value">{format::duration(w.p50_duration_secs)}</div><div class="stat-label">"p50"</div></div>
+                    <div class="stat"><div class="stat-value">{format::duration(w.p95_duration_secs)}</div><div class="stat-label">"p95"</div></div>
+                    <div class="stat"><div class="stat-value">{format::duration(w.p99_duration_secs)}</div><div class="stat-label">"p99"</div></div>
+                </div>
+                <button class="button primary" on:click=run_again disabled=move || busy.get() data-testid="run-again">
+                    "Run again"
+                </button>
+            </div>
+            {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
+        </section>
+    }
+}
+
+#[component]
+fn BottleneckView(report: BottleneckReport) -> impl IntoView {
+    let top = report.bottlenecks.first().map(|b| b.step_id.clone());
+    let rows: Vec<(String, f64, String)> = report
+        .bottlenecks
+        .iter()
+        .map(|b| {
+            (
+                b.step_id.clone(),
+                b.percentage_of_workflow,
+                format!(
+                    "{} · {}",
+                    format::percent(b.percentage_of_workflow),
+                    format::duration(b.avg_duration_secs)
+                ),
+            )
+        })
+        .collect();
+    view! {
+        <Bars rows=rows highlight=top.unwrap_or_default()/>
+        {report.critical_path.map(|cp| view! {
+            <h3>"Critical path"</h3>
+            <p class="muted">
+                {format!("In {} of the completed runs ({}), this chain set the run's duration:", cp.runs, format::percent(cp.percentage_of_runs))}
+            </p>
+            <ol class="critical-path">
+                {cp.steps.into_iter().map(|s| view! {
+                    <li>
+                        <strong>{s.step_id}</strong>
+                        " " {format::duration(s.avg_duration_secs)}
+                        <span class="muted">{format!(" · {} of the run", format::percent(s.percentage_of_run))}</span>
+                    </li>
+                }).collect_view()}
+            </ol>
+        })}
     }
 }

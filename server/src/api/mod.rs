@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
             "/analytics/bottlenecks/{workflow_id}",
             get(analytics::bottlenecks),
         )
+        .route("/analytics/throughput", get(analytics::throughput))
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/{job_id}", get(jobs::get))
         .route("/jobs/{job_id}/runs", post(jobs::start_run))
