@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use app::wire::WorkflowSpec;
+use app::wire::{ApprovalStatus, Decision, Quorum, WorkflowSpec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
@@ -110,6 +110,57 @@ pub enum EventKind {
     RunInterrupted {
         run_id: Ulid,
     },
+    RoutineCreated {
+        routine_id: Ulid,
+        name: String,
+        cron: String,
+        timezone: String,
+        job_id: Ulid,
+        enabled: bool,
+    },
+    /// The routine's definition changed (its enabled state has its own events).
+    RoutineUpdated {
+        routine_id: Ulid,
+        name: String,
+        cron: String,
+        timezone: String,
+        job_id: Ulid,
+    },
+    RoutineEnabled {
+        routine_id: Ulid,
+    },
+    RoutineDisabled {
+        routine_id: Ulid,
+    },
+    RoutineDeleted {
+        routine_id: Ulid,
+    },
+    RoutineFired {
+        routine_id: Ulid,
+        run_id: Ulid,
+        scheduled_for: DateTime<Utc>,
+        missed: bool,
+    },
+    ApprovalRequested {
+        approval_id: Ulid,
+        run_id: Ulid,
+        step_id: String,
+        approvers: Vec<String>,
+        quorum: Quorum,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    VoteCast {
+        approval_id: Ulid,
+        run_id: Ulid,
+        voter: String,
+        decision: Decision,
+        comment: Option<String>,
+    },
+    ApprovalResolved {
+        approval_id: Ulid,
+        run_id: Ulid,
+        status: ApprovalStatus,
+    },
 }
 
 impl EventKind {
@@ -128,7 +179,16 @@ impl EventKind {
             | RunCompleted { run_id, .. }
             | RunFailed { run_id, .. }
             | RunCancelled { run_id, .. }
-            | RunInterrupted { run_id } => Some(*run_id),
+            | RunInterrupted { run_id }
+            | ApprovalRequested { run_id, .. }
+            | VoteCast { run_id, .. }
+            | ApprovalResolved { run_id, .. } => Some(*run_id),
+            RoutineCreated { .. }
+            | RoutineUpdated { .. }
+            | RoutineEnabled { .. }
+            | RoutineDisabled { .. }
+            | RoutineDeleted { .. }
+            | RoutineFired { .. } => None,
         }
     }
 
@@ -149,6 +209,15 @@ impl EventKind {
             RunFailed { .. } => "RunFailed",
             RunCancelled { .. } => "RunCancelled",
             RunInterrupted { .. } => "RunInterrupted",
+            RoutineCreated { .. } => "RoutineCreated",
+            RoutineUpdated { .. } => "RoutineUpdated",
+            RoutineEnabled { .. } => "RoutineEnabled",
+            RoutineDisabled { .. } => "RoutineDisabled",
+            RoutineDeleted { .. } => "RoutineDeleted",
+            RoutineFired { .. } => "RoutineFired",
+            ApprovalRequested { .. } => "ApprovalRequested",
+            VoteCast { .. } => "VoteCast",
+            ApprovalResolved { .. } => "ApprovalResolved",
         }
     }
 }

@@ -77,8 +77,7 @@ impl HealthRules {
 ///
 /// An execution is a run that finished with an outcome: `Completed` is a
 /// success; `Failed` and `Interrupted` (the server stopped under it) are
-/// failures. `Cancelled` runs are neither and are not counted. Routines and
-/// approvals are 0 until those features exist.
+/// failures. `Cancelled` runs are neither and are not counted.
 pub fn assess(
     model: &Model,
     rules: &HealthRules,
@@ -96,9 +95,9 @@ pub fn assess(
     HealthStatus {
         status: classify(recent_rate, rules.thresholds),
         uptime_secs,
-        active_routines: 0,
-        total_routines: 0,
-        pending_approvals: 0,
+        active_routines: model.governance.active_routines() as u64,
+        total_routines: model.governance.routines.len() as u64,
+        pending_approvals: model.governance.pending_approvals() as u64,
         total_workflow_executions: successes + failures,
         successful_executions: successes,
         failed_executions: failures,
@@ -106,14 +105,33 @@ pub fn assess(
         active_workflows: model.runs.active() as u64,
         recent_success_rate: recent_rate,
         recent_executions: recent.executions,
-        alerts: alerts(recent_rate, recent.executions, rules),
+        alerts: alerts(
+            recent_rate,
+            recent.executions,
+            model.governance.pending_approvals(),
+            rules,
+        ),
     }
 }
 
-/// The guide's alert rules that can be judged today. (Pending approvals and
-/// capacity join when routines and approvals exist.)
-pub fn alerts(recent_rate: f64, recent_executions: u64, rules: &HealthRules) -> Vec<Alert> {
+/// More pending approvals than this is an alert (the guide's example rule).
+pub const MAX_PENDING_APPROVALS: usize = 20;
+
+/// The guide's alert rules that fire now.
+pub fn alerts(
+    recent_rate: f64,
+    recent_executions: u64,
+    pending_approvals: usize,
+    rules: &HealthRules,
+) -> Vec<Alert> {
     let mut out = Vec::new();
+    if pending_approvals > MAX_PENDING_APPROVALS {
+        out.push(Alert {
+            severity: "warning".into(),
+            rule: "pending_approvals".into(),
+            message: format!("{pending_approvals} approvals are waiting for votes (more than {MAX_PENDING_APPROVALS})"),
+        });
+    }
     if recent_executions > 0 && recent_rate < rules.thresholds.degraded_below {
         let critical = recent_rate < rules.thresholds.critical_below;
         out.push(Alert {

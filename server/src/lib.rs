@@ -82,6 +82,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
+        let scheduler = tokio::spawn(engine.clone().run_scheduler());
         if self.state.config.demo {
             tokio::spawn(demo::run(engine.clone()));
         }
@@ -104,6 +105,7 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await;
         sampler.abort();
+        scheduler.abort();
         metrics_push.abort();
         // Everything published before the stop reaches the disk.
         engine.flush().await;

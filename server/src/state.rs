@@ -80,7 +80,7 @@ impl AppState {
     }
 
     /// Sets the gauges that describe current state rather than events:
-    /// memory, the log's backlog, routines and approvals (none exist yet).
+    /// memory, the log's backlog, routines and approvals.
     pub fn sample_gauges(&self) {
         use crate::telemetry::names::*;
         let journal = self.engine.journal();
@@ -96,8 +96,14 @@ impl AppState {
             }
             metrics::gauge!(EVENT_LOG_BACKLOG).set(backlog);
             metrics::counter!(EVENT_LOG_APPENDED).absolute(appended);
-            metrics::gauge!(ACTIVE_ROUTINES).set(0.0);
-            metrics::gauge!(PENDING_APPROVALS).set(0.0);
+            let (routines, approvals) = journal.read(|m| {
+                (
+                    m.governance.active_routines(),
+                    m.governance.pending_approvals(),
+                )
+            });
+            metrics::gauge!(ACTIVE_ROUTINES).set(routines as f64);
+            metrics::gauge!(PENDING_APPROVALS).set(approvals as f64);
         });
     }
 }

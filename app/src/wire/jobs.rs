@@ -69,7 +69,15 @@ impl StepSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepAction {
-    AgentTask { prompt: String },
+    AgentTask {
+        prompt: String,
+    },
+    /// Waits until enough of `approvers` approve (the step's `timeout_secs`,
+    /// if set, bounds the wait). Attempted once: a rejection fails the step.
+    ManualApproval {
+        approvers: Vec<String>,
+        quorum: super::Quorum,
+    },
 }
 
 /// `max_attempts` counts every attempt including the first, as Temporal's

@@ -7,6 +7,7 @@
 
 mod analytics;
 mod error;
+mod governance;
 mod health;
 mod jobs;
 mod metrics;
@@ -19,6 +20,10 @@ pub use analytics::{
     WorkflowStatsList,
 };
 pub use error::ApiError;
+pub use governance::{
+    ApprovalList, ApprovalStatus, ApprovalView, Decision, Quorum, RoutineFire, RoutineList,
+    RoutinePatch, RoutineRequest, RoutineView, VoteRequest, VoteView,
+};
 pub use health::{Alert, HealthState, HealthStatus};
 pub use jobs::{
     workflow_slug, JobCreated, JobList, JobRequest, JobView, RetryPolicy, Simulation, StepAction,

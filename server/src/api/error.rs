@@ -58,6 +58,7 @@ impl From<EngineError> for Failure {
             },
             EngineError::NotFound(m) => Failure::not_found(m),
             EngineError::Conflict(m) => Failure::new(StatusCode::CONFLICT, "conflict", m),
+            EngineError::Forbidden(m) => Failure::new(StatusCode::FORBIDDEN, "forbidden", m),
             EngineError::Overloaded(m) => {
                 Failure::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", m)
             }

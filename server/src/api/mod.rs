@@ -4,6 +4,7 @@
 pub mod analytics;
 mod error;
 pub mod extract;
+pub mod governance;
 mod health;
 mod jobs;
 pub mod metrics;
@@ -44,6 +45,19 @@ pub fn router() -> Router<AppState> {
         .route("/runs", get(runs::list))
         .route("/runs/{run_id}", get(runs::get))
         .route("/runs/{run_id}/cancel", post(runs::cancel))
+        .route("/routines", post(governance::create).get(governance::list))
+        .route(
+            "/routines/{routine_id}",
+            get(governance::get)
+                .put(governance::replace)
+                .patch(governance::patch)
+                .delete(governance::delete),
+        )
+        .route("/routines/{routine_id}/enable", post(governance::enable))
+        .route("/routines/{routine_id}/disable", post(governance::disable))
+        .route("/approvals", get(governance::list_approvals))
+        .route("/approvals/{approval_id}", get(governance::get_approval))
+        .route("/approvals/{approval_id}/vote", post(governance::vote))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -16,7 +16,7 @@ use super::Engine;
 use crate::events::EventKind;
 
 /// How a step task ended.
-enum Outcome {
+pub(super) enum Outcome {
     Completed,
     Failed(String),
     Cancelled,
@@ -155,7 +155,15 @@ async fn run_step(
     let spec = &plan.steps[index];
     let step_id = spec.id.as_str();
     let run_str = run_id.to_string();
-    let app::wire::StepAction::AgentTask { prompt } = &spec.action;
+    let prompt = match &spec.action {
+        app::wire::StepAction::AgentTask { prompt } => prompt,
+        app::wire::StepAction::ManualApproval { approvers, quorum } => {
+            return super::governance::await_approval(
+                &engine, run_id, index, spec, approvers, *quorum, cancel,
+            )
+            .await;
+        }
+    };
     let max_attempts = spec.max_attempts();
     let timeout = spec.timeout_secs.map(Duration::from_secs_f64);
     let cancelled = |attempt: Option<u32>, duration: Option<Duration>| {
@@ -256,7 +264,7 @@ async fn with_timeout<T>(
 
 /// Seconds at microsecond resolution: what the log stores and every
 /// projection reports, so that all of them agree to the digit.
-fn secs(d: Duration) -> f64 {
+pub(super) fn secs(d: Duration) -> f64 {
     d.as_micros() as f64 / 1e6
 }
 

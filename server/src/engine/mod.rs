@@ -5,6 +5,7 @@
 
 pub mod agents;
 mod execute;
+pub mod governance;
 pub mod plan;
 
 use std::collections::HashMap;
@@ -50,6 +51,8 @@ pub enum EngineError {
     NotFound(String),
     /// The request conflicts with the current state (409).
     Conflict(String),
+    /// The caller may not do this (403).
+    Forbidden(String),
     /// The engine sheds load (503).
     Overloaded(String),
     Internal(String),
@@ -66,6 +69,8 @@ struct Inner {
     slots: Arc<Semaphore>,
     plans: Mutex<HashMap<Ulid, Arc<Plan>>>,
     running: Mutex<HashMap<Ulid, CancellationToken>>,
+    approvals: Mutex<governance::Waiting>,
+    schedule_changed: tokio::sync::Notify,
     ids: Mutex<ulid::Generator>,
     tasks: TaskTracker,
     config: EngineConfig,
@@ -80,6 +85,8 @@ impl Engine {
                 slots: Arc::new(Semaphore::new(config.max_concurrent_steps.max(1))),
                 plans: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
+                approvals: Mutex::new(HashMap::new()),
+                schedule_changed: tokio::sync::Notify::new(),
                 ids: Mutex::new(ulid::Generator::new()),
                 tasks: TaskTracker::new(),
                 config,
@@ -97,7 +104,7 @@ impl Engine {
 
     /// Time-ordered ids: runs created in the same millisecond still sort in
     /// creation order.
-    fn next_id(&self) -> Ulid {
+    pub(crate) fn next_id(&self) -> Ulid {
         let mut ids = self.inner.ids.lock();
         ids.generate().unwrap_or_else(|_| Ulid::new())
     }

@@ -157,6 +157,46 @@ fn check_step(i: usize, step: &StepSpec) -> Result<(), ApiError> {
         ));
     }
     match &step.action {
+        StepAction::ManualApproval { approvers, quorum } => {
+            if approvers.is_empty() {
+                return Err(invalid(
+                    at("action.manual_approval.approvers"),
+                    "an approval needs at least one approver",
+                ));
+            }
+            if approvers.len() > 100 {
+                return Err(invalid(
+                    at("action.manual_approval.approvers"),
+                    "at most 100 approvers",
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (k, a) in approvers.iter().enumerate() {
+                if a.trim().is_empty() || a.chars().count() > MAX_ID_CHARS {
+                    return Err(invalid(
+                        at(&format!("action.manual_approval.approvers[{k}]")),
+                        format!("{a:?}: approvers are non-empty names of up to {MAX_ID_CHARS} characters"),
+                    ));
+                }
+                if !seen.insert(a.as_str()) {
+                    return Err(invalid(
+                        at(&format!("action.manual_approval.approvers[{k}]")),
+                        format!("{a:?} is listed twice"),
+                    ));
+                }
+            }
+            if let app::wire::Quorum::Count(n) = quorum {
+                if *n == 0 || *n as usize > approvers.len() {
+                    return Err(invalid(
+                        at("action.manual_approval.quorum.count"),
+                        format!(
+                            "{n}: must be from 1 to the number of approvers ({})",
+                            approvers.len()
+                        ),
+                    ));
+                }
+            }
+        }
         StepAction::AgentTask { prompt } => {
             if prompt.trim().is_empty() {
                 return Err(invalid(

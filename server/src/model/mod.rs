@@ -2,9 +2,11 @@
 //! counts. The same `apply` runs live and during replay at start-up, so what
 //! the API shows after a restart is what it showed before.
 
+mod governance;
 mod jobs;
 pub mod runs;
 
+pub use governance::{ApprovalState, Governance, RoutineState};
 pub use jobs::{JobEntry, Jobs};
 pub use runs::{RunFilter, RunState, Runs, StepState};
 
@@ -26,6 +28,7 @@ pub struct Model {
     pub runs: Runs,
     pub executions: ExecutionCounts,
     pub analytics: Analytics,
+    pub governance: Governance,
 }
 
 impl Model {
@@ -56,5 +59,6 @@ impl Model {
         }
         // After the runs, so the analytics see the run's state with this event.
         self.analytics.apply(event, &self.runs);
+        self.governance.apply(event);
     }
 }

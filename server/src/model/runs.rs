@@ -320,7 +320,8 @@ impl RunState {
                     Some("the server stopped while this run was in flight".into()),
                 );
             }
-            EventKind::JobCreated { .. } | EventKind::RunCreated { .. } => {}
+            // Jobs, routines and approvals have their own registries.
+            _ => {}
         }
     }
 

@@ -137,6 +137,17 @@ impl Observer for Hub {
         if self.tx.receiver_count() == 0 {
             return;
         }
+        if matches!(
+            event.kind,
+            EventKind::RoutineCreated { .. }
+                | EventKind::RoutineEnabled { .. }
+                | EventKind::RoutineDisabled { .. }
+                | EventKind::RoutineDeleted { .. }
+                | EventKind::ApprovalRequested { .. }
+                | EventKind::ApprovalResolved { .. }
+        ) {
+            self.health_changed(event.seq, model);
+        }
         let Some(run_id) = event.kind.run_id() else {
             return;
         };
@@ -225,7 +236,43 @@ impl Observer for Hub {
                 step(step_id, StepStatus::Cancelled, "Cancelled".into());
                 workflow_changed = true;
             }
-            EventKind::JobCreated { .. } => {}
+            EventKind::ApprovalRequested {
+                step_id,
+                approvers,
+                quorum,
+                ..
+            } => step(
+                step_id,
+                StepStatus::Running,
+                format!(
+                    "Waiting for approval: {} of {}",
+                    quorum.needed(approvers.len()),
+                    approvers.join(", ")
+                ),
+            ),
+            EventKind::VoteCast {
+                approval_id,
+                voter,
+                decision,
+                ..
+            } => {
+                if let Some(a) = model.governance.approvals.get(approval_id) {
+                    let verb = match decision {
+                        app::wire::Decision::Approve => "approved",
+                        app::wire::Decision::Reject => "rejected",
+                    };
+                    let (yes, _) = a.tally();
+                    step(
+                        &a.step_id,
+                        StepStatus::Running,
+                        format!(
+                            "{voter} {verb} ({yes} of {} approvals)",
+                            a.quorum.needed(a.approvers.len())
+                        ),
+                    );
+                }
+            }
+            _ => {}
         }
         if workflow_changed {
             self.publish(Update::new(seq, Channel::Run(run_id), workflow_update(run)));

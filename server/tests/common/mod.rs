@@ -93,6 +93,29 @@ impl TestServer {
         (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .patch(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("PATCH");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
     /// Polls `GET /api/runs/{run_id}` until the run has finished; panics after 20 s.
     pub async fn wait_for_run(&self, run_id: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
