@@ -27,6 +27,7 @@ WASM_TOOLCHAIN=$(cat "$toolchain_file")
 
 t0=$SECONDS
 log "frontend -> wasm32 ($PROFILE, toolchain $WASM_TOOLCHAIN)"
+# .cargo/config.toml sets leptos's erase_components for both sides.
 RUSTUP_TOOLCHAIN=$WASM_TOOLCHAIN cargo build -p frontend --lib --target wasm32-unknown-unknown \
   --profile "$wasm_profile"
 wasm=$CARGO_TARGET_DIR/wasm32-unknown-unknown/$wasm_dir/frontend.wasm

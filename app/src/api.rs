@@ -9,8 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{
-    ApiError, BottleneckReport, HealthStatus, JobCreated, JobList, MetricsSnapshot, RunList,
-    StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+    ApiError, ApprovalList, ApprovalView, BottleneckReport, HealthStatus, JobCreated, JobList,
+    MetricsSnapshot, RoutineList, RoutineView, RunList, StepStatsList, Throughput, Trace,
+    TraceList, VoteRequest, WorkflowStats, WorkflowStatsList,
 };
 
 /// Filters of the runs and traces lists (`?status=&workflow_id=&limit=`).
@@ -37,6 +38,8 @@ pub trait Backend: Send + Sync + 'static {
     fn jobs(&self) -> JobList;
     fn metrics(&self) -> MetricsSnapshot;
     fn throughput(&self) -> Throughput;
+    fn routines(&self) -> RoutineList;
+    fn approvals(&self) -> ApprovalList;
     fn traces(
         &self,
         query: ListQuery,
@@ -142,6 +145,29 @@ pub async fn metrics() -> Result<MetricsSnapshot, ApiError> {
 
 pub async fn throughput() -> Result<Throughput, ApiError> {
     fetch!(ssr: backend().map(|b| b.throughput()), client: get_json("/api/analytics/throughput").await)
+}
+
+pub async fn routines() -> Result<RoutineList, ApiError> {
+    fetch!(ssr: backend().map(|b| b.routines()), client: get_json("/api/routines").await)
+}
+
+pub async fn approvals() -> Result<ApprovalList, ApiError> {
+    fetch!(ssr: backend().map(|b| b.approvals()), client: get_json("/api/approvals").await)
+}
+
+/// `POST /api/routines/{id}/enable` or `/disable` (browser only).
+pub async fn set_routine_enabled(
+    routine_id: String,
+    enabled: bool,
+) -> Result<RoutineView, ApiError> {
+    let verb = if enabled { "enable" } else { "disable" };
+    post_json(&format!("/api/routines/{routine_id}/{verb}"), "{}".into()).await
+}
+
+/// `POST /api/approvals/{id}/vote` (browser only).
+pub async fn vote(approval_id: String, vote: VoteRequest) -> Result<ApprovalView, ApiError> {
+    let body = serde_json::to_string(&vote).unwrap_or_default();
+    post_json(&format!("/api/approvals/{approval_id}/vote"), body).await
 }
 
 pub async fn traces(query: ListQuery) -> Result<TraceList, ApiError> {

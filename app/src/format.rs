@@ -1,7 +1,7 @@
 //! Human-readable formats used everywhere on the dashboard, so that a duration
 //! or a rate looks the same on every page.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// `3725` → `"1h 2m 5s"`; the two most significant units only, as people read them.
 pub fn uptime(secs: u64) -> String {
@@ -56,9 +56,25 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// The exact time, for tooltips: `2026-11-28 22:31:05 UTC`.
+/// The exact time, for tooltips: `2026-11-28 22:31:05 UTC`. (Written by
+/// hand: chrono's strftime machinery is a large part of a WASM module.)
 pub fn exact(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    format!(
+        "{:04}-{:02}-{:02} {} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        clock(at, true)
+    )
+}
+
+/// `22:31` or `22:31:05`.
+pub fn clock(at: DateTime<Utc>, seconds: bool) -> String {
+    if seconds {
+        format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
+    } else {
+        format!("{:02}:{:02}", at.hour(), at.minute())
+    }
 }
 
 /// Counts with thousands separators: `12345` → `12,345`.
@@ -99,6 +115,9 @@ mod tests {
         assert_eq!(ago(200_000), "2 d ago");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(12), "12");
+        let at = DateTime::from_timestamp(1_764_369_065, 0).unwrap();
+        assert_eq!(exact(at), "2025-11-28 22:31:05 UTC");
+        assert_eq!(clock(at, false), "22:31");
     }
 
     #[test]

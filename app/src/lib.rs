@@ -18,6 +18,7 @@ use leptos_router::{
 
 use crate::components::layout::Layout;
 use crate::pages::{
+    governance::{ApprovalsPage, RoutinesPage},
     metrics::MetricsPage,
     not_found::NotFound,
     overview::Overview,
@@ -69,6 +70,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/traces/:run_id") view=TraceDetail ssr=SsrMode::Async/>
                     <Route path=path!("/metrics") view=MetricsPage ssr=SsrMode::Async/>
                     <Route path=path!("/run") view=RunPage ssr=SsrMode::Async/>
+                    <Route path=path!("/routines") view=RoutinesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

@@ -150,6 +150,8 @@ for (const viewport of [
       ["trace", `/traces/${run}`],
       ["metrics", "/metrics"],
       ["run", "/run"],
+      ["routines", "/routines"],
+      ["approvals", "/approvals"],
     ];
     for (const [name, path] of pages) {
       await page.goto(path);
@@ -158,3 +160,57 @@ for (const viewport of [
     }
   });
 }
+
+test("an approval is voted from the dashboard and its run finishes", async ({ page, request }) => {
+  const quick = { latency_ms: [10, 10] };
+  const body = {
+    name: "Needs Sign Off",
+    workflow: {
+      steps: [
+        { id: "prepare", action: { agent_task: { prompt: "p" } }, simulation: quick },
+        { id: "sign_off", action: { manual_approval: { approvers: ["alice", "bob"], quorum: { count: 1 } } } },
+        { id: "publish", action: { agent_task: { prompt: "p" } }, simulation: quick },
+      ],
+      dependencies: { sign_off: ["prepare"], publish: ["sign_off"] },
+    },
+    execute: true,
+  };
+  const created = await (await request.post("/api/jobs", { data: body })).json();
+  await page.goto("/approvals");
+  await expect(page.locator(".link")).toHaveAttribute("data-state", "connected");
+  const pending = page.locator("article.approval[data-status=pending]").filter({ hasText: "Needs Sign Off" });
+  await expect(pending).toBeVisible({ timeout: 10_000 });
+  await page.getByTestId("voter-name").fill("mallory");
+  await pending.getByTestId("approve").click();
+  await expect(pending.locator(".error")).toContainText("not an approver");
+  await page.getByTestId("voter-name").fill("alice");
+  await pending.getByTestId("approve").click();
+  const approved = page.locator("article.approval[data-status=approved]").filter({ hasText: "Needs Sign Off" });
+  await expect(approved).toBeVisible();
+  await expect(approved.locator(".vote.yes")).toContainText("alice");
+  await expect
+    .poll(async () => (await (await request.get(`/api/runs/${created.run_id}`)).json()).status)
+    .toBe("Completed");
+  // The run's trace shows the approval as a completed step.
+  await page.goto(`/traces/${created.run_id}`);
+  await expect(page.locator(".wf-row[data-step=sign_off] .wf-bar")).toHaveAttribute("data-status", "Completed");
+});
+
+test("a routine is enabled from the dashboard", async ({ page, request }) => {
+  const created = await request.post("/api/routines", {
+    data: { name: "Midnight Digest", cron: "0 0 * * *", timezone: "Europe/Paris", workflow: job("Midnight Digest", 10).workflow, enabled: false },
+  });
+  expect(created.status()).toBe(201);
+  const routine = await created.json();
+  await page.goto("/routines");
+  await expect(page.locator(".link")).toHaveAttribute("data-state", "connected");
+  const row = page.locator(`tr[data-routine="${routine.routine_id}"]`);
+  await expect(row.getByTestId("routine-toggle")).toHaveText("Disabled");
+  await row.getByTestId("routine-toggle").click();
+  await expect(row.getByTestId("routine-toggle")).toHaveText("Enabled");
+  const after = await (await request.get(`/api/routines/${routine.routine_id}`)).json();
+  expect(after.enabled).toBe(true);
+  expect(after.next_fires.length).toBe(5);
+  const health = await (await request.get("/api/health/status")).json();
+  expect(health.active_routines).toBeGreaterThanOrEqual(1);
+});

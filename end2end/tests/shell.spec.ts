@@ -6,6 +6,8 @@ const routes = [
   { path: "/steps", heading: "Steps" },
   { path: "/traces", heading: "Traces" },
   { path: "/metrics", heading: "Metrics" },
+  { path: "/routines", heading: "Routines" },
+  { path: "/approvals", heading: "Approvals" },
 ];
 
 test.describe("without JavaScript", () => {
@@ -16,7 +18,7 @@ test.describe("without JavaScript", () => {
       const response = await page.goto(path);
       expect(response?.status()).toBe(200);
       await expect(page.locator("h1")).toHaveText(heading);
-      await expect(page.locator("nav.nav a")).toHaveCount(5);
+      await expect(page.locator("nav.nav a")).toHaveCount(7);
       // Nothing is live without the client, and the page says so.
       await expect(page.locator(".link")).toHaveAttribute("data-state", "static");
     });

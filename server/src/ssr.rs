@@ -5,8 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use app::api::{Backend, BackendContext, ListQuery};
 use app::wire::{
-    ApiError, BottleneckReport, HealthStatus, JobList, MetricsSnapshot, RunList, StepStatsList,
-    Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+    ApiError, ApprovalList, BottleneckReport, HealthStatus, JobList, MetricsSnapshot, RoutineList,
+    RunList, StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
 };
 use app::{shell, App};
 use axum::Router;
@@ -112,6 +112,20 @@ impl Backend for ServerBackend {
             .engine
             .journal()
             .read(|m| m.analytics.throughput(chrono::Utc::now()))
+    }
+
+    fn routines(&self) -> RoutineList {
+        self.state
+            .engine
+            .journal()
+            .read(crate::api::governance::routines)
+    }
+
+    fn approvals(&self) -> ApprovalList {
+        self.state
+            .engine
+            .journal()
+            .read(|m| crate::api::governance::approvals(m, None))
     }
 
     fn traces(&self, query: ListQuery) -> BoxFuture<'static, Result<TraceList, ApiError>> {

@@ -187,7 +187,7 @@ pub fn ThroughputChart(points: Vec<ThroughputPoint>) -> impl IntoView {
                     let bad_h = p.failed as f64 / max * h;
                     let title = format!(
                         "{}: {} completed, {} failed",
-                        p.at.format("%H:%M"),
+                        format::clock(p.at, false),
                         p.completed,
                         p.failed
                     );
@@ -220,7 +220,7 @@ pub fn SuccessChart(points: Vec<ThroughputPoint>) -> impl IntoView {
                 h - 4.0 - rate * (h - 8.0),
                 format!(
                     "{}: {}",
-                    p.at.format("%H:%M"),
+                    format::clock(p.at, false),
                     format::percent(rate * 100.0)
                 ),
             )

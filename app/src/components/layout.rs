@@ -20,6 +20,10 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <A href="/traces">"Traces"</A>
                 <A href="/metrics">"Metrics"</A>
             </nav>
+            <nav class="nav nav-secondary" aria-label="Governance">
+                <A href="/routines">"Routines"</A>
+                <A href="/approvals">"Approvals"</A>
+            </nav>
             <a class="button primary run-link" href="/run">"Run a workflow"</a>
             <LiveBadge/>
         </header>

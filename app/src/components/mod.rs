@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod empty;
+pub mod filters;
 pub mod layout;
 pub mod live_badge;
 pub mod stat;

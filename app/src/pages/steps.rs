@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api;
 use crate::components::charts::PercentileBars;
 use crate::components::empty::Empty;
+use crate::components::filters::WorkflowSelect;
 use crate::format;
 use crate::live::use_live;
 use crate::pages::workflows::SortHeader;
@@ -67,20 +68,11 @@ pub fn StepsPage() -> impl IntoView {
         <section class="card">
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    let names: Vec<String> = workflows.await.map(|l| l.workflows.into_iter().map(|w| w.workflow_id).collect()).unwrap_or_default();
                     let current = workflow().unwrap_or_default();
+                    let workflows = workflows.await;
                     view! {
                         <Form method="GET" action="/steps" attr:class="filters">
-                            <label>
-                                "Workflow "
-                                <select name="workflow_id" data-testid="steps-workflow-filter">
-                                    <option value="" selected=current.is_empty()>"All workflows"</option>
-                                    {names.into_iter().map(|n| {
-                                        let selected = n == current;
-                                        view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
-                                    }).collect_view()}
-                                </select>
-                            </label>
+                            <WorkflowSelect workflows=workflows current=current testid="steps-workflow-filter"/>
                             <button class="button" type="submit">"Filter"</button>
                         </Form>
                     }

@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{self, ListQuery};
 use crate::components::empty::Empty;
+use crate::components::filters::WorkflowSelect;
 use crate::components::status::{RelTime, StatusBadge};
 use crate::components::trace_view::{Dag, Waterfall};
 use crate::format;
@@ -44,7 +45,7 @@ pub fn TracesPage() -> impl IntoView {
         <section class="card">
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
-                    let names: Vec<String> = workflows.await.map(|l| l.workflows.into_iter().map(|w| w.workflow_id).collect()).unwrap_or_default();
+                    let workflows = workflows.await;
                     let f = filters();
                     let (status, workflow) = (f.status.unwrap_or_default(), f.workflow_id.unwrap_or_default());
                     view! {
@@ -56,16 +57,7 @@ pub fn TracesPage() -> impl IntoView {
                                     {STATUSES.into_iter().map(|s| view! { <option value=s selected=status == s>{s}</option> }).collect_view()}
                                 </select>
                             </label>
-                            <label>
-                                "Workflow "
-                                <select name="workflow_id" data-testid="traces-workflow-filter">
-                                    <option value="" selected=workflow.is_empty()>"All workflows"</option>
-                                    {names.into_iter().map(|n| {
-                                        let selected = n == workflow;
-                                        view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
-                                    }).collect_view()}
-                                </select>
-                            </label>
+                            <WorkflowSelect workflows=workflows current=workflow testid="traces-workflow-filter"/>
                             <button class="button" type="submit">"Filter"</button>
                         </Form>
                     }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use ulid::Ulid;
 
 use super::extract::QueryParams;
-use super::runs::{filter, page_limit, RunsQuery};
+use super::runs::{filter, page_limit, parse_before, RunsQuery};
 use super::Failure;
 use crate::state::AppState;
 
@@ -69,12 +69,7 @@ pub async fn traces(
 pub async fn trace_list(state: &AppState, q: &RunsQuery) -> Result<Vec<Trace>, Failure> {
     let filter = filter(q)?;
     let limit = page_limit(q.limit, DEFAULT_TRACES, MAX_TRACES)?;
-    let before = match q.before.as_deref() {
-        None | Some("") => None,
-        Some(b) => Some(b.parse::<Ulid>().map_err(|_| {
-            Failure::bad_request("invalid_query", format!("{b:?} is not a run id")).field("before")
-        })?),
-    };
+    let before = parse_before(q.before.as_deref())?;
     let journal = state.engine.journal();
     let now = Utc::now();
     // Recent runs are traced under the lock; older ones are read back from

@@ -49,6 +49,16 @@ pub fn filter(q: &RunsQuery) -> Result<RunFilter, Failure> {
     })
 }
 
+/// The `before` cursor of a page, if any.
+pub fn parse_before(raw: Option<&str>) -> Result<Option<Ulid>, Failure> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(b) => b.parse::<Ulid>().map(Some).map_err(|_| {
+            Failure::bad_request("invalid_query", format!("{b:?} is not a run id")).field("before")
+        }),
+    }
+}
+
 pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, Failure> {
     match limit {
         None => Ok(default),
@@ -66,12 +76,7 @@ pub async fn list(
 ) -> Result<Json<RunList>, Failure> {
     let filter = filter(&q)?;
     let limit = page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let before = match q.before.as_deref() {
-        None | Some("") => None,
-        Some(b) => Some(b.parse::<Ulid>().map_err(|_| {
-            Failure::bad_request("invalid_query", format!("{b:?} is not a run id")).field("before")
-        })?),
-    };
+    let before = parse_before(q.before.as_deref())?;
     let (runs, total, next) = state
         .engine
         .journal()

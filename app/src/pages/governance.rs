@@ -1,0 +1,225 @@
+//! Routines (scheduled workflows) and approvals (steps waiting for people).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api;
+use crate::components::empty::Empty;
+use crate::components::status::{RelTime, StatusBadge};
+use crate::live::use_live;
+use crate::pages::overview::short_id;
+use crate::wire::{ApprovalStatus, ApprovalView, Decision, Quorum, RoutineView, VoteRequest};
+
+#[component]
+pub fn RoutinesPage() -> impl IntoView {
+    let live = use_live();
+    let refresh = RwSignal::new(0u64);
+    let routines = Resource::new(
+        move || (live.version.get(), refresh.get()),
+        |_| api::routines(),
+    );
+    view! {
+        <Title text="Routines"/>
+        <h1>"Routines"</h1>
+        <section class="card">
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match routines.await {
+                        Ok(list) if list.routines.is_empty() => view! {
+                            <Empty title="No routine yet">
+                                "A routine runs a job on a cron schedule. Create one with "
+                                <code>"POST /api/routines"</code>
+                                " (name, cron, timezone, job_id or workflow) — see the README."
+                            </Empty>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                                <table class="table" data-testid="routines-table">
+                                    <thead>
+                                        <tr>
+                                            <th>"Routine"</th><th>"Schedule"</th><th>"Next runs"</th>
+                                            <th>"Last runs"</th><th>"State"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {list.routines.into_iter().map(|r| view! { <RoutineRow r=r refresh=refresh/> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn RoutineRow(r: RoutineView, refresh: RwSignal<u64>) -> impl IntoView {
+    let (error, set_error) = signal(None::<String>);
+    let id = r.routine_id.clone();
+    let enabled = r.enabled;
+    let toggle = move |_| {
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            match api::set_routine_enabled(id, !enabled).await {
+                Ok(_) => refresh.update(|v| *v += 1),
+                Err(e) => set_error.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <tr data-routine=r.routine_id.clone()>
+            <td>
+                <strong>{r.name.clone()}</strong>
+                <div class="small"><a href=format!("/workflows/{}", r.workflow_id)>{r.workflow_id.clone()}</a></div>
+            </td>
+            <td><code>{r.cron.clone()}</code> <span class="muted small">{r.timezone.clone()}</span></td>
+            <td>
+                {if r.next_fires.is_empty() {
+                    view! { <span class="muted">"—"</span> }.into_any()
+                } else {
+                    r.next_fires.iter().take(3).map(|at| view! { <div class="small"><RelTime at=*at/></div> }).collect_view().into_any()
+                }}
+            </td>
+            <td>
+                <span class="pips">
+                    {r.history.iter().rev().map(|f| {
+                        let status = f.status.map(|s| s.as_str()).unwrap_or("Pending");
+                        view! { <a class="pip" data-status=status href=format!("/traces/{}", f.run_id) title=format!("{status}{}", if f.missed { " (missed, run at start-up)" } else { "" })></a> }
+                    }).collect_view()}
+                </span>
+            </td>
+            <td>
+                <button class="button toggle" class:on=enabled on:click=toggle aria-pressed=if enabled { "true" } else { "false" } data-testid="routine-toggle">
+                    {if enabled { "Enabled" } else { "Disabled" }}
+                </button>
+                {move || error.get().map(|e| view! { <div class="error small">{e}</div> })}
+            </td>
+        </tr>
+    }
+}
+
+fn quorum_text(q: Quorum, needed: usize, of: usize) -> String {
+    match q {
+        Quorum::Unanimous => format!("all {of} (unanimous)"),
+        Quorum::Majority => format!("{needed} of {of} (majority)"),
+        Quorum::Count(_) => format!("{needed} of {of}"),
+    }
+}
+
+#[component]
+pub fn ApprovalsPage() -> impl IntoView {
+    let live = use_live();
+    let refresh = RwSignal::new(0u64);
+    // Votes move runs: any change to a run may concern an approval.
+    let ticks = move || live.run_ticks.with(|t| t.values().sum::<u64>());
+    let approvals = Resource::new(
+        move || (live.version.get(), ticks(), refresh.get()),
+        |_| api::approvals(),
+    );
+    let voter = RwSignal::new(String::new());
+    view! {
+        <Title text="Approvals"/>
+        <h1>"Approvals"</h1>
+        <section class="card">
+            <label class="voter">
+                "Voting as "
+                <input type="text" placeholder="your name, as listed in the approvers" data-testid="voter-name"
+                    prop:value=move || voter.get() on:input=move |ev| voter.set(event_target_value(&ev))/>
+            </label>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match approvals.await {
+                        Ok(list) if list.approvals.is_empty() => view! {
+                            <Empty title="No approvals">
+                                "A step with " <code>"\"action\": {\"manual_approval\": {\"approvers\": [...], \"quorum\": \"majority\"}}"</code>
+                                " pauses its run here until enough approvers vote."
+                            </Empty>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <div class="approvals">
+                                {list.approvals.into_iter().map(|a| view! { <ApprovalCard a=a voter=voter refresh=refresh/> }).collect_view()}
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ApprovalCard(a: ApprovalView, voter: RwSignal<String>, refresh: RwSignal<u64>) -> impl IntoView {
+    let (error, set_error) = signal(None::<String>);
+    let comment = RwSignal::new(String::new());
+    let pending = a.status == ApprovalStatus::Pending;
+    let cast = {
+        let id = a.approval_id.clone();
+        move |decision: Decision| {
+            let id = id.clone();
+            let vote = VoteRequest {
+                voter: voter.get_untracked(),
+                decision,
+                comment: Some(comment.get_untracked()).filter(|c| !c.trim().is_empty()),
+            };
+            leptos::task::spawn_local(async move {
+                match api::vote(id, vote).await {
+                    Ok(_) => {
+                        set_error.set(None);
+                        refresh.update(|v| *v += 1);
+                    }
+                    Err(e) => set_error.set(Some(e.message)),
+                }
+            });
+        }
+    };
+    let approve = {
+        let cast = cast.clone();
+        move |_| cast(Decision::Approve)
+    };
+    let reject = move |_| cast(Decision::Reject);
+    let votes = a.votes.clone();
+    view! {
+        <article class="approval" data-status=a.status.as_str() data-approval=a.approval_id.clone()>
+            <div class="card-head">
+                <div>
+                    <strong>{a.job_name.clone()}</strong> " · step " <code>{a.step_id.clone()}</code>
+                    <div class="small muted">
+                        "run " <a class="mono" href=format!("/traces/{}", a.run_id)>{short_id(&a.run_id)}</a>
+                        " · asked " <RelTime at=a.created_at/>
+                        " · needs " {quorum_text(a.quorum, a.needed, a.approvers.len())}
+                    </div>
+                </div>
+                <StatusBadge status=a.status.as_str()/>
+            </div>
+            <ul class="approvers">
+                {a.approvers.iter().map(|name| {
+                    let vote = votes.iter().find(|v| &v.voter == name);
+                    let (mark, class) = match vote.map(|v| v.decision) {
+                        Some(Decision::Approve) => ("✓ approved", "yes"),
+                        Some(Decision::Reject) => ("✗ rejected", "no"),
+                        None => ("— waiting", "none"),
+                    };
+                    view! {
+                        <li class=format!("vote {class}")>
+                            <strong>{name.clone()}</strong> " " {mark}
+                            {vote.and_then(|v| v.comment.clone()).map(|c| view! { <span class="muted">" “" {c} "”"</span> })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            {pending.then(|| view! {
+                <div class="vote-actions">
+                    <input type="text" placeholder="comment (optional)" prop:value=move || comment.get()
+                        on:input=move |ev| comment.set(event_target_value(&ev))/>
+                    <button class="button primary" on:click=approve data-testid="approve">"Approve"</button>
+                    <button class="button" on:click=reject data-testid="reject">"Reject"</button>
+                </div>
+            })}
+            {move || error.get().map(|e| view! { <p class="error small" role="alert">{e}</p> })}
+        </article>
+    }
+}
