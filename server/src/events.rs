@@ -192,6 +192,23 @@ impl EventKind {
         }
     }
 
+    /// Whether the event can change the number of enabled routines or of
+    /// pending approvals (a cancelled or interrupted run cancels its
+    /// approvals too).
+    pub fn moves_governance(&self) -> bool {
+        matches!(
+            self,
+            EventKind::RoutineCreated { .. }
+                | EventKind::RoutineEnabled { .. }
+                | EventKind::RoutineDisabled { .. }
+                | EventKind::RoutineDeleted { .. }
+                | EventKind::ApprovalRequested { .. }
+                | EventKind::ApprovalResolved { .. }
+                | EventKind::RunCancelled { .. }
+                | EventKind::RunInterrupted { .. }
+        )
+    }
+
     /// The event's name as stored in the log's `kind` column.
     pub fn name(&self) -> &'static str {
         use EventKind::*;

@@ -117,19 +117,7 @@ fn record(event: &Event, model: &Model) {
         | EventKind::ApprovalRequested { .. }
         | EventKind::ApprovalResolved { .. } => {}
     }
-    // Governance gauges follow the model on every event that can move them
-    // (a cancelled or interrupted run cancels its approvals too).
-    if matches!(
-        event.kind,
-        EventKind::RoutineCreated { .. }
-            | EventKind::RoutineEnabled { .. }
-            | EventKind::RoutineDisabled { .. }
-            | EventKind::RoutineDeleted { .. }
-            | EventKind::ApprovalRequested { .. }
-            | EventKind::ApprovalResolved { .. }
-            | EventKind::RunCancelled { .. }
-            | EventKind::RunInterrupted { .. }
-    ) {
+    if event.kind.moves_governance() {
         gauge!(ACTIVE_ROUTINES).set(model.governance.active_routines() as f64);
         gauge!(PENDING_APPROVALS).set(model.governance.pending_approvals() as f64);
     }

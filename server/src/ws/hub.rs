@@ -1,5 +1,6 @@
 //! The hub turns engine events into the guide's WebSocket messages, once,
 //! and fans them out to every connection through a broadcast ring.
+
 //!
 //! It observes the journal, so each message is built from the model as it
 //! was at that event (a `progress` is exact, never recomputed later). Each
@@ -137,17 +138,24 @@ impl Observer for Hub {
         if self.tx.receiver_count() == 0 {
             return;
         }
-        if matches!(
-            event.kind,
-            EventKind::RoutineCreated { .. }
-                | EventKind::RoutineEnabled { .. }
-                | EventKind::RoutineDisabled { .. }
-                | EventKind::RoutineDeleted { .. }
-                | EventKind::ApprovalRequested { .. }
-                | EventKind::ApprovalResolved { .. }
-        ) {
+        self.push_run_updates(event, model);
+        // Sent only if a figure it carries changed.
+        if event.kind.moves_governance()
+            || matches!(
+                event.kind,
+                EventKind::RunCreated { .. }
+                    | EventKind::RunCompleted { .. }
+                    | EventKind::RunFailed { .. }
+            )
+        {
             self.health_changed(event.seq, model);
         }
+    }
+}
+
+impl Hub {
+    /// `WorkflowUpdate`s and `StepUpdate`s for a run event.
+    fn push_run_updates(&self, event: &Event, model: &Model) {
         let Some(run_id) = event.kind.run_id() else {
             return;
         };
@@ -276,16 +284,6 @@ impl Observer for Hub {
         }
         if workflow_changed {
             self.publish(Update::new(seq, Channel::Run(run_id), workflow_update(run)));
-        }
-        if matches!(
-            event.kind,
-            EventKind::RunCreated { .. }
-                | EventKind::RunCompleted { .. }
-                | EventKind::RunFailed { .. }
-                | EventKind::RunCancelled { .. }
-                | EventKind::RunInterrupted { .. }
-        ) {
-            self.health_changed(seq, model);
         }
     }
 }
