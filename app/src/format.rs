@@ -44,15 +44,23 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
-/// `at` relative to `now`: `just now`, `12 s ago`, `3 min ago`, `2 h ago`, `3 d ago`.
+/// `at` relative to `now`: `just now`, `12 s ago`, `3 min ago`, `2 h ago`,
+/// `3 d ago`; for the future, `in 12 s`, `in 3 min`, …
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - at).num_seconds();
-    match secs {
-        i64::MIN..=4 => "just now".into(),
-        5..=59 => format!("{secs} s ago"),
-        60..=3_599 => format!("{} min ago", secs / 60),
-        3_600..=86_399 => format!("{} h ago", secs / 3_600),
-        _ => format!("{} d ago", secs / 86_400),
+    if secs.abs() <= 4 {
+        return "just now".into();
+    }
+    let span = match secs.abs() {
+        s @ 0..=59 => format!("{s} s"),
+        s @ 60..=3_599 => format!("{} min", s / 60),
+        s @ 3_600..=86_399 => format!("{} h", s / 3_600),
+        s => format!("{} d", s / 86_400),
+    };
+    if secs > 0 {
+        format!("{span} ago")
+    } else {
+        format!("in {span}")
     }
 }
 
@@ -113,6 +121,8 @@ mod tests {
         assert_eq!(ago(180), "3 min ago");
         assert_eq!(ago(7_200), "2 h ago");
         assert_eq!(ago(200_000), "2 d ago");
+        assert_eq!(ago(-20), "in 20 s");
+        assert_eq!(ago(-7_200), "in 2 h");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(12), "12");
         let at = DateTime::from_timestamp(1_764_369_065, 0).unwrap();

@@ -3,6 +3,10 @@
 //! that is the obvious bottleneck, a parallel DAG, and flaky steps rescued by
 //! retries (and, now and then, not).
 //!
+//! It also keeps a routine that syncs data every 30 seconds, and a release
+//! job whose sign-off waits for two of alice, bob and carol to approve on
+//! the Approvals page.
+//!
 //! The demo submits through the engine's public API, like any client; every
 //! figure it causes is a real event.
 
@@ -15,7 +19,7 @@ use ulid::Ulid;
 use crate::engine::Engine;
 
 /// Runs of demo jobs in flight at most; beyond it the demo waits.
-const MAX_ACTIVE: usize = 4;
+const MAX_ACTIVE: usize = 5;
 
 fn demo_jobs() -> Vec<JobRequest> {
     let agent = |id: &str, name: &str, role: &str, prompt: &str, latency: [u64; 2]| {
@@ -102,30 +106,83 @@ fn demo_jobs() -> Vec<JobRequest> {
     .collect()
 }
 
+fn release_job() -> JobRequest {
+    serde_json::from_value(json!({
+        "name": "Release Sign-off",
+        "workflow": {
+            "steps": [
+                {"id": "build", "name": "Build", "role": "ci_agent", "action": {"agent_task": {"prompt": "Build the release"}}, "simulation": {"latency_ms": [800, 1500]}},
+                {"id": "sign_off", "name": "Sign-off", "action": {"manual_approval": {"approvers": ["alice", "bob", "carol"], "quorum": "majority"}}},
+                {"id": "publish", "name": "Publish", "role": "ci_agent", "action": {"agent_task": {"prompt": "Publish the release"}}, "simulation": {"latency_ms": [300, 600]}}
+            ],
+            "dependencies": {"sign_off": ["build"], "publish": ["sign_off"]}
+        },
+        "execute": false
+    }))
+    .expect("the demo release job is valid")
+}
+
+/// A routine and a pending approval, so those pages have something real.
+fn governance(engine: &Engine, sync_job: Option<Ulid>) {
+    let (has_routine, pending) = engine.journal().read(|m| {
+        (
+            m.governance
+                .routines
+                .values()
+                .any(|r| r.name == "Data sync every 30 s"),
+            m.governance.pending_approvals(),
+        )
+    });
+    if let (false, Some(job_id)) = (has_routine, sync_job) {
+        let routine = app::wire::RoutineRequest {
+            name: "Data sync every 30 s".into(),
+            cron: "*/30 * * * * *".into(),
+            timezone: Some("UTC".into()),
+            job_id: Some(job_id.to_string()),
+            workflow: None,
+            enabled: true,
+        };
+        if let Err(e) = engine.create_routine(routine) {
+            tracing::warn!("demo: cannot create the routine: {e:?}");
+        }
+    }
+    if pending == 0 {
+        let started = find_or_create(engine, release_job()).map(|job_id| engine.start_run(job_id));
+        if let Some(Err(e)) = started {
+            tracing::warn!("demo: cannot start the release job: {e:?}");
+        }
+    }
+}
+
+/// The newest job of this workflow, or a new one: restarts reuse the jobs.
+fn find_or_create(engine: &Engine, job: JobRequest) -> Option<Ulid> {
+    let workflow_id = workflow_slug(&job.name);
+    let existing = engine.journal().read(|m| {
+        m.jobs
+            .newest_first()
+            .into_iter()
+            .find(|j| *j.workflow_id == *workflow_id)
+            .map(|j| j.job_id)
+    });
+    match existing {
+        Some(id) => Some(id),
+        None => match engine.create_job(job) {
+            Ok(created) => created.job_id.parse().ok(),
+            Err(e) => {
+                tracing::warn!("demo: cannot create {workflow_id}: {e:?}");
+                None
+            }
+        },
+    }
+}
+
 /// Finds or creates the demo jobs, then keeps starting runs of them.
 pub async fn run(engine: Engine) {
-    let mut job_ids: Vec<Ulid> = Vec::new();
-    for job in demo_jobs() {
-        let workflow_id = workflow_slug(&job.name);
-        let existing = engine.journal().read(|m| {
-            m.jobs
-                .newest_first()
-                .into_iter()
-                .find(|j| *j.workflow_id == *workflow_id)
-                .map(|j| j.job_id)
-        });
-        let id = match existing {
-            Some(id) => id,
-            None => match engine.create_job(job) {
-                Ok(created) => created.job_id.parse().expect("engine ids are ULIDs"),
-                Err(e) => {
-                    tracing::warn!("demo: cannot create {workflow_id}: {e:?}");
-                    continue;
-                }
-            },
-        };
-        job_ids.push(id);
-    }
+    let job_ids: Vec<Ulid> = demo_jobs()
+        .into_iter()
+        .filter_map(|job| find_or_create(&engine, job))
+        .collect();
+    governance(&engine, job_ids.get(2).copied());
     let mut tick = tokio::time::interval(Duration::from_millis(1_500));
     for job_id in job_ids.iter().cycle() {
         tick.tick().await;
@@ -142,7 +199,7 @@ pub async fn run(engine: Engine) {
 mod tests {
     #[test]
     fn demo_jobs_pass_validation() {
-        for job in super::demo_jobs() {
+        for job in super::demo_jobs().into_iter().chain([super::release_job()]) {
             crate::engine::plan::validate(&job).unwrap();
         }
     }
