@@ -15,8 +15,9 @@ t0=$SECONDS
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
-log "cargo clippy (server + app/ssr)"
+log "cargo clippy (server + app/ssr, and app/hydrate: the browser's code)"
 cargo clippy -p app -p server --all-targets --locked -- -D warnings
+cargo clippy -p app --features hydrate --lib --locked -- -D warnings
 
 log "Rust tests (unit + contract)"
 # The Prometheus contract test parses our output with the official client.

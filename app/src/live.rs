@@ -291,17 +291,16 @@ mod client {
                 attempt = 0;
             }
             attempt += 1;
-            let delay = backoff_ms(attempt, js_sys::Math::random());
-            let mut left = delay.div_ceil(1000);
+            let mut remaining = backoff_ms(attempt, js_sys::Math::random());
             // Count down visibly, a second at a time.
-            while left > 0 {
+            while remaining > 0 {
                 live.link.set(LinkState::Reconnecting {
                     attempt,
-                    retry_in_secs: left,
+                    retry_in_secs: remaining.div_ceil(1000),
                 });
-                let step = (delay.min(1000)).max(1);
+                let step = remaining.min(1000);
                 gloo_timers::future::TimeoutFuture::new(step).await;
-                left -= 1;
+                remaining -= step;
             }
         }
     }
