@@ -4,7 +4,9 @@
 //!
 //! Starts the release server binary as its own process (simulated agents,
 //! 5–20 ms per step), opens CLIENTS (default 1,000) WebSocket clients on
-//! loopback subscribed to everything, and starts RUNS_PER_SEC (default 90)
+//! loopback subscribed to everything (lean ones: they walk frames in the
+//! bytes each read returns and parse only the runs' final updates, so the
+//! load tool does not starve the server of its share of the 2 cores), and starts RUNS_PER_SEC (default 90)
 //! runs of the guide's 4-step job per second for SECONDS (default 20): about
 //! 1,000 engine events per second, each run pushing 15 messages to every
 //! client. Event-to-client latency is the time a client received a run's
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -81,6 +83,108 @@ async fn load(
         runs.push(p.await.unwrap());
     }
     runs
+}
+
+/// A reading client that costs little, so that the load tool measures the
+/// server rather than itself: it does the WebSocket handshake, sends one
+/// masked text frame, then walks the frames in whatever the socket returned,
+/// parsing only the messages it looks for and answering pings.
+async fn raw_reader(port: u16, received: Arc<Mutex<Deliveries>>) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let header_end = loop {
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the server closed during the handshake");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = memchr::memmem::find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    buf.drain(..header_end);
+    stream
+        .write_all(&masked(0x1, br#"{"action":"SubscribeAll"}"#))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let done = memchr::memmem::Finder::new(br#""status":"Completed""#);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            // Frames already buffered first, then read more.
+            let mut at = 0;
+            while let Some((opcode, start, end)) = frame(&buf[at..]) {
+                let payload = &buf[at + start..at + end];
+                if opcode == 0x1
+                    && payload.starts_with(br#"{"type":"WorkflowUpdate""#)
+                    && done.find(payload).is_some()
+                {
+                    let now = Utc::now();
+                    let v: Value = serde_json::from_slice(payload).unwrap();
+                    received
+                        .lock()
+                        .push((v["run_id"].as_str().unwrap().to_string(), now));
+                } else if opcode == 0x9 {
+                    let pong = masked(0xA, payload);
+                    if stream.write_all(&pong).await.is_err() {
+                        return;
+                    }
+                }
+                at += end;
+            }
+            buf.drain(..at);
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+}
+
+/// The next whole frame in `b`: (opcode, payload start, payload end).
+fn frame(b: &[u8]) -> Option<(u8, usize, usize)> {
+    if b.len() < 2 {
+        return None;
+    }
+    let (opcode, len7) = (b[0] & 0x0f, (b[1] & 0x7f) as usize);
+    let (len, start) = match len7 {
+        126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+        127 if b.len() >= 10 => (
+            u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+            10,
+        ),
+        126 | 127 => return None,
+        n => (n, 2),
+    };
+    (b.len() >= start + len).then_some((opcode, start, start + len))
+}
+
+/// A client frame (clients must mask), for short payloads.
+fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
 }
 
 #[tokio::main]
@@ -151,29 +255,7 @@ async fn main() {
     let received: Arc<Mutex<Deliveries>> = Arc::default();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/ws"))
-            .await
-            .unwrap();
-        ws.send(Message::Text(r#"{"action":"SubscribeAll"}"#.into()))
-            .await
-            .unwrap();
-        let received = received.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some(Ok(msg)) = ws.next().await {
-                let Message::Text(text) = msg else { continue };
-                // Cheap pre-filter; parse only the final updates.
-                if text.contains("\"status\":\"Completed\"") && text.contains("WorkflowUpdate") {
-                    let at = Utc::now();
-                    let v: Value = serde_json::from_str(&text).unwrap();
-                    received
-                        .lock()
-                        .push((v["run_id"].as_str().unwrap().to_string(), at));
-                }
-                if text.contains("lagged") {
-                    eprintln!("a reading client lagged: {text}");
-                }
-            }
-        }));
+        tasks.push(raw_reader(port, received.clone()).await);
     }
     println!("{clients} clients connected and subscribed");
     let (cpu0, rss0) = proc_stat(pid);
