@@ -57,6 +57,7 @@ impl Server {
         let addr = config.addr;
         let (state, replayed) = AppState::open(config)?;
         tracing::info!(
+            agents = state.engine.agent_backend(),
             events = replayed.events,
             interrupted = replayed.interrupted_runs.len(),
             millis = replayed.millis as u64,

@@ -479,14 +479,6 @@ impl Runs {
         self.active
     }
 
-    pub fn len(&self) -> usize {
-        self.summaries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.summaries.is_empty()
-    }
-
     /// Active runs, oldest first.
     pub fn in_flight(&self) -> impl Iterator<Item = &RunState> {
         let mut runs: Vec<&RunState> = self
@@ -496,14 +488,6 @@ impl Runs {
             .collect();
         runs.sort_unstable_by_key(|r| r.run_id);
         runs.into_iter()
-    }
-
-    /// Finished runs still held in full, newest first.
-    pub fn recent_finished(&self) -> impl Iterator<Item = &RunState> {
-        self.finished
-            .iter()
-            .rev()
-            .filter_map(|id| self.full.get(id))
     }
 
     /// Newest first, after `before` (exclusive), at most `limit`.

@@ -12,16 +12,6 @@ pub struct MemoryLog {
     events: Arc<Mutex<Vec<Event>>>,
 }
 
-impl MemoryLog {
-    pub fn len(&self) -> usize {
-        self.events.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.lock().is_empty()
-    }
-}
-
 impl EventLog for MemoryLog {
     fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
         self.events
