@@ -21,7 +21,7 @@ use server::engine::agents::{RoleSimulation, Simulated};
 use server::engine::{Engine, EngineConfig};
 use server::events::{Event, EventKind, PlannedStep};
 use server::journal::Journal;
-use server::model::RunFilter;
+use server::model::{Model, RunFilter};
 use server::store::{EventLog, SqliteLog};
 use ulid::Ulid;
 
@@ -42,7 +42,12 @@ fn job() -> JobRequest {
 }
 
 fn engine(dir: &std::path::Path) -> Engine {
-    let (journal, _) = Journal::open_sqlite(&dir.join("bench.db"), 2_000, vec![]).unwrap();
+    let (journal, _) = Journal::open_sqlite(
+        &dir.join("bench.db"),
+        Model::with_recent_runs(2_000),
+        vec![],
+    )
+    .unwrap();
     let instant = RoleSimulation {
         latency_ms: [0, 0],
         failure_rate: 0.0,
@@ -205,7 +210,8 @@ fn replay() {
         t_write.elapsed().as_secs_f64()
     );
     let t0 = Instant::now();
-    let (journal, replayed) = Journal::open_sqlite(&path, 2_000, vec![]).unwrap();
+    let (journal, replayed) =
+        Journal::open_sqlite(&path, Model::with_recent_runs(2_000), vec![]).unwrap();
     let elapsed = t0.elapsed();
     assert_eq!(replayed.events, seq);
     assert_eq!(journal.read(|m| m.executions.completed), runs as u64);

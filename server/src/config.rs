@@ -117,6 +117,26 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_METRICS_PUSH_MS", default_value_t = 250)]
     pub metrics_push_ms: u64,
 
+    /// Alert rules file (TOML): changes to the default rules and new rules,
+    /// by name. Changes made through the API are kept in the event log and
+    /// applied over it.
+    #[arg(long, env = "SHIIOO_ALERT_RULES")]
+    pub alert_rules: Option<PathBuf>,
+
+    /// Interval of the steady alert evaluation (events that can move a rule
+    /// also trigger one).
+    #[arg(long, env = "SHIIOO_ALERT_EVAL_MS", default_value_t = 1_000)]
+    pub alert_eval_ms: u64,
+
+    /// First wait before retrying a failed alert webhook; it doubles per retry.
+    #[arg(long, env = "SHIIOO_WEBHOOK_RETRY_MS", default_value_t = 1_000)]
+    pub webhook_retry_ms: u64,
+
+    /// This server's URL as alert notifications link to it (default: the
+    /// listening address).
+    #[arg(long, env = "SHIIOO_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+
     /// Interval at which idle WebSocket connections are pinged; a connection
     /// silent for three intervals is closed as dead.
     #[arg(long, env = "SHIIOO_WS_PING_MS", default_value_t = 20_000)]
@@ -144,6 +164,16 @@ impl Config {
 
     pub fn health_heartbeat(&self) -> Duration {
         Duration::from_millis(self.health_heartbeat_ms.max(100))
+    }
+
+    pub fn alert_eval(&self) -> Duration {
+        Duration::from_millis(self.alert_eval_ms.max(10))
+    }
+
+    pub fn external_url(&self) -> String {
+        self.external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.addr))
     }
 
     pub fn ws_ping(&self) -> Duration {

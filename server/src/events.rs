@@ -4,9 +4,10 @@
 //! every projection (run registry, metrics, analytics, WebSocket pushes) is a
 //! fold over them, live or replayed at start-up.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::wire::{ApprovalStatus, Decision, Quorum, WorkflowSpec};
+use app::wire::{AlertRule, AlertState, ApprovalStatus, Decision, Quorum, Severity, WorkflowSpec};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
@@ -161,6 +162,22 @@ pub enum EventKind {
         run_id: Ulid,
         status: ApprovalStatus,
     },
+    /// A rule was created or changed through the API; it holds the whole
+    /// rule as it is now.
+    AlertRuleSet {
+        rule: AlertRule,
+    },
+    /// One alert (a rule and a label set) changed state.
+    AlertChanged {
+        rule: String,
+        labels: BTreeMap<String, String>,
+        from: AlertState,
+        to: AlertState,
+        severity: Severity,
+        value: f64,
+        threshold: f64,
+        message: String,
+    },
 }
 
 impl EventKind {
@@ -188,7 +205,9 @@ impl EventKind {
             | RoutineEnabled { .. }
             | RoutineDisabled { .. }
             | RoutineDeleted { .. }
-            | RoutineFired { .. } => None,
+            | RoutineFired { .. }
+            | AlertRuleSet { .. }
+            | AlertChanged { .. } => None,
         }
     }
 
@@ -235,6 +254,8 @@ impl EventKind {
             ApprovalRequested { .. } => "ApprovalRequested",
             VoteCast { .. } => "VoteCast",
             ApprovalResolved { .. } => "ApprovalResolved",
+            AlertRuleSet { .. } => "AlertRuleSet",
+            AlertChanged { .. } => "AlertChanged",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! System health: the figures of `GET /api/health/status` and the rule that
 //! turns them into `healthy` / `degraded` / `critical`.
 
-use app::wire::{Alert, HealthState, HealthStatus};
+use app::wire::{HealthState, HealthStatus};
 
 use chrono::{DateTime, Utc};
 
@@ -70,10 +70,12 @@ impl HealthRules {
     }
 }
 
-/// The current health. `status` judges the *recent* success rate (see
-/// [`MIN_SAMPLES`] and `--health-window-secs`), so that a system that has
-/// recovered is healthy again, and a fresh failure streak shows at once;
-/// `success_rate` is all-time, as in the guide.
+/// The current health. `status` is the worse of two verdicts: the *recent*
+/// success rate (see [`MIN_SAMPLES`] and `--health-window-secs`), so that a
+/// system that has recovered is healthy again and a fresh failure streak
+/// shows at once; and the alerts firing now (`degraded` while a warning
+/// fires, `critical` while a critical one does). `success_rate` is
+/// all-time, as in the guide.
 ///
 /// An execution is a run that finished with an outcome: `Completed` is a
 /// success; `Failed` and `Interrupted` (the server stopped under it) are
@@ -92,8 +94,14 @@ pub fn assess(
     let failures = executions.failed + executions.interrupted;
     let rate = success_rate(successes, failures);
     let recent_rate = success_rate(recent.successes, recent.executions - recent.successes);
+    let by_rate = classify(recent_rate, rules.thresholds);
+    let by_alerts = match model.alerts.worst_firing() {
+        Some(app::wire::Severity::Critical) => HealthState::Critical,
+        Some(app::wire::Severity::Warning) => HealthState::Degraded,
+        None => HealthState::Healthy,
+    };
     HealthStatus {
-        status: classify(recent_rate, rules.thresholds),
+        status: worse(by_rate, by_alerts),
         uptime_secs,
         active_routines: model.governance.active_routines() as u64,
         total_routines: model.governance.routines.len() as u64,
@@ -105,45 +113,21 @@ pub fn assess(
         active_workflows: model.runs.active() as u64,
         recent_success_rate: recent_rate,
         recent_executions: recent.executions,
-        alerts: alerts(
-            recent_rate,
-            recent.executions,
-            model.governance.pending_approvals(),
-            rules,
-        ),
+        alerts: model.alerts.firing(),
     }
 }
 
-/// More pending approvals than this is an alert (the guide's example rule).
-pub const MAX_PENDING_APPROVALS: usize = 20;
-
-/// The guide's alert rules that fire now.
-pub fn alerts(
-    recent_rate: f64,
-    recent_executions: u64,
-    pending_approvals: usize,
-    rules: &HealthRules,
-) -> Vec<Alert> {
-    let mut out = Vec::new();
-    if pending_approvals > MAX_PENDING_APPROVALS {
-        out.push(Alert {
-            severity: "warning".into(),
-            rule: "pending_approvals".into(),
-            message: format!("{pending_approvals} approvals are waiting for votes (more than {MAX_PENDING_APPROVALS})"),
-        });
+fn worse(a: HealthState, b: HealthState) -> HealthState {
+    let rank = |s| match s {
+        HealthState::Healthy => 0,
+        HealthState::Degraded => 1,
+        HealthState::Critical => 2,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
     }
-    if recent_executions > 0 && recent_rate < rules.thresholds.degraded_below {
-        let critical = recent_rate < rules.thresholds.critical_below;
-        out.push(Alert {
-            severity: if critical { "critical" } else { "warning" }.into(),
-            rule: "success_rate".into(),
-            message: format!(
-                "Success rate {recent_rate}% over the last {recent_executions} executions is below {}%",
-                if critical { rules.thresholds.critical_below } else { rules.thresholds.degraded_below }
-            ),
-        });
-    }
-    out
 }
 
 /// The server's health now.
@@ -175,5 +159,13 @@ mod tests {
         assert_eq!(classify(94.99, t), HealthState::Degraded);
         assert_eq!(classify(80.0, t), HealthState::Degraded);
         assert_eq!(classify(79.9, t), HealthState::Critical);
+    }
+
+    #[test]
+    fn the_worse_verdict_wins() {
+        use HealthState::*;
+        assert_eq!(worse(Healthy, Degraded), Degraded);
+        assert_eq!(worse(Critical, Degraded), Critical);
+        assert_eq!(worse(Healthy, Healthy), Healthy);
     }
 }

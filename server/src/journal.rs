@@ -46,25 +46,25 @@ pub struct Replayed {
 }
 
 impl Journal {
-    /// Opens (or creates) the SQLite log at `path` and rebuilds the model from it.
+    /// Opens (or creates) the SQLite log at `path` and rebuilds the model from
+    /// it, starting from `model` (empty, but configured).
     pub fn open_sqlite(
         path: &Path,
-        keep_full_runs: usize,
+        model: Model,
         observers: Vec<Arc<dyn Observer>>,
     ) -> Result<(Self, Replayed), StoreError> {
         let log = SqliteLog::open(path)?;
         let reader = SqliteLog::open_reader(path)?;
-        Self::open(Box::new(log), Box::new(reader), keep_full_runs, observers)
+        Self::open(Box::new(log), Box::new(reader), model, observers)
     }
 
     pub fn open(
         mut log: Box<dyn EventLog>,
         reader: Box<dyn EventLog>,
-        keep_full_runs: usize,
+        mut model: Model,
         observers: Vec<Arc<dyn Observer>>,
     ) -> Result<(Self, Replayed), StoreError> {
         let started = std::time::Instant::now();
-        let mut model = Model::with_recent_runs(keep_full_runs);
         let mut last_seq = 0;
         let events = log.replay(&mut |event| {
             last_seq = event.seq;

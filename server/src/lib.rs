@@ -1,5 +1,6 @@
 //! Shiioo's server: engine, API, live updates and the server-rendered dashboard.
 
+pub mod alerts;
 pub mod analytics;
 pub mod api;
 pub mod config;
@@ -87,6 +88,18 @@ impl Server {
         if self.state.config.demo {
             tokio::spawn(demo::run(engine.clone()));
         }
+        let alerts = tokio::spawn(crate::alerts::run(
+            engine.journal().clone(),
+            self.state.config.alert_eval(),
+        ));
+        let notifier = tokio::spawn(
+            crate::alerts::notify::Notifier::new(
+                self.state.config.external_url(),
+                std::time::Duration::from_millis(self.state.config.webhook_retry_ms),
+                self.state.metrics.clone(),
+            )
+            .run(engine.journal().clone()),
+        );
         let metrics_push = tokio::spawn(self.state.hub.clone().push_metrics(
             self.state.metrics.clone(),
             std::time::Duration::from_millis(self.state.config.metrics_push_ms.max(50)),
@@ -108,6 +121,8 @@ impl Server {
         sampler.abort();
         scheduler.abort();
         metrics_push.abort();
+        alerts.abort();
+        notifier.abort();
         // Everything published before the stop reaches the disk.
         engine.flush().await;
         served

@@ -12,6 +12,7 @@ use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
 use crate::health::HealthRules;
 use crate::journal::{Journal, Replayed};
+use crate::model::Model;
 use crate::telemetry::{self, EngineMetrics, Registry};
 use crate::ws::Hub;
 
@@ -46,9 +47,11 @@ impl AppState {
         let hub = Arc::new(Hub::new(HealthRules::from_config(&config), started));
         let observers: Vec<Arc<dyn crate::journal::Observer>> =
             vec![Arc::new(EngineMetrics::new(metrics.clone())), hub.clone()];
-        let (journal, replayed) =
-            Journal::open_sqlite(&config.db_path(), config.recent_runs, observers)
-                .map_err(|e| StartError(e.to_string()))?;
+        let rules =
+            crate::alerts::rules::load(config.alert_rules.as_deref()).map_err(StartError)?;
+        let model = Model::with_recent_runs(config.recent_runs).with_alert_rules(rules);
+        let (journal, replayed) = Journal::open_sqlite(&config.db_path(), model, observers)
+            .map_err(|e| StartError(e.to_string()))?;
         let engine = Engine::new(
             Arc::new(journal),
             agent_backend(&config)?,

@@ -5,6 +5,7 @@
 //! must work unchanged. Where we add fields beyond the guide they are extra keys
 //! that such a client simply ignores.
 
+mod alerts;
 mod analytics;
 mod error;
 mod governance;
@@ -14,6 +15,10 @@ mod metrics;
 mod runs;
 mod ws;
 
+pub use alerts::{
+    AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, AlertState,
+    AlertTransition, AlertView, RuleKind, Severity, WebhookAlert, WebhookPayload,
+};
 pub use analytics::{
     BottleneckReport, CriticalPath, CriticalStep, RecentRun, StepShare, StepStats, StepStatsList,
     Throughput, ThroughputPoint, Trace, TraceBottleneck, TraceList, TraceStep, WorkflowStats,

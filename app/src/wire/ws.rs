@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::HealthState;
+use chrono::{DateTime, Utc};
+
+use super::{AlertState, HealthState, Severity};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action")]
@@ -16,6 +18,8 @@ pub enum ClientAction {
     },
     SubscribeMetrics,
     SubscribeHealth,
+    /// Alert state changes (`AlertUpdate`), starting with every active alert.
+    SubscribeAlerts,
     /// Drops one subscription, or all of them when `subscription_id` is absent.
     Unsubscribe {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +65,17 @@ pub enum ServerMessage {
         name: String,
         value: f64,
         labels: BTreeMap<String, String>,
+    },
+    /// An alert changed state; also sent to `SubscribeHealth` subscribers.
+    AlertUpdate {
+        rule: String,
+        labels: BTreeMap<String, String>,
+        state: AlertState,
+        severity: Severity,
+        value: f64,
+        threshold: f64,
+        message: String,
+        at: DateTime<Utc>,
     },
     Pong,
     Error {

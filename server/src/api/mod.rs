@@ -1,6 +1,7 @@
 //! The REST API under `/api`, one module per resource. Handlers stay thin:
 //! they parse, call a plain function, and serialise.
 
+pub mod alerts;
 pub mod analytics;
 mod error;
 pub mod extract;
@@ -24,6 +25,14 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health/status", get(health::status))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/history", get(alerts::history))
+        .route("/alerts/rules", get(alerts::rules))
+        .route("/alerts/rules/prometheus", get(alerts::prometheus_rules))
+        .route(
+            "/alerts/rules/{name}",
+            get(alerts::rule).put(alerts::put_rule),
+        )
         .route("/analytics/workflows", get(analytics::workflows))
         .route(
             "/analytics/workflows/{workflow_id}",

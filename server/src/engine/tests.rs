@@ -14,11 +14,18 @@ use super::agents::{RoleSimulation, Simulated};
 use super::{Engine, EngineConfig, EngineError};
 use crate::events::{EventKind, SharedEvent};
 use crate::journal::Journal;
+use crate::model::Model;
 use crate::store::MemoryLog;
 
 fn engine_with(config: EngineConfig) -> Engine {
     let log = MemoryLog::default();
-    let (journal, _) = Journal::open(Box::new(log.clone()), Box::new(log), 100, vec![]).unwrap();
+    let (journal, _) = Journal::open(
+        Box::new(log.clone()),
+        Box::new(log),
+        Model::with_recent_runs(100),
+        vec![],
+    )
+    .unwrap();
     let agents = Simulated::new(
         7,
         RoleSimulation {
@@ -355,8 +362,13 @@ async fn cancelling_stops_running_steps_and_never_starts_the_rest() {
 #[tokio::test]
 async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
     let log = MemoryLog::default();
-    let (journal, _) =
-        Journal::open(Box::new(log.clone()), Box::new(log.clone()), 100, vec![]).unwrap();
+    let (journal, _) = Journal::open(
+        Box::new(log.clone()),
+        Box::new(log.clone()),
+        Model::with_recent_runs(100),
+        vec![],
+    )
+    .unwrap();
     let journal = Arc::new(journal);
     let engine = Engine::new(
         journal.clone(),
@@ -384,8 +396,13 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
     journal.flush().await;
     drop(engine);
 
-    let (reopened, replayed) =
-        Journal::open(Box::new(log.clone()), Box::new(log), 100, vec![]).unwrap();
+    let (reopened, replayed) = Journal::open(
+        Box::new(log.clone()),
+        Box::new(log),
+        Model::with_recent_runs(100),
+        vec![],
+    )
+    .unwrap();
     assert_eq!(replayed.interrupted_runs, vec![stuck]);
     reopened.read(|m| {
         assert_eq!(m.runs.status(&done), Some(RunStatus::Completed));

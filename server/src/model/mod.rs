@@ -10,6 +10,7 @@ pub use governance::{ApprovalState, Governance, RoutineState};
 pub use jobs::{JobEntry, Jobs};
 pub use runs::{RunFilter, RunState, Runs, StepState};
 
+use crate::alerts::AlertBook;
 use crate::analytics::Analytics;
 use crate::events::{Event, EventKind};
 
@@ -29,6 +30,7 @@ pub struct Model {
     pub executions: ExecutionCounts,
     pub analytics: Analytics,
     pub governance: Governance,
+    pub alerts: AlertBook,
 }
 
 impl Model {
@@ -37,6 +39,12 @@ impl Model {
             runs: Runs::new(keep_full),
             ..Self::default()
         }
+    }
+
+    /// Alert rules in force before the log's own rule changes are replayed.
+    pub fn with_alert_rules(mut self, rules: Vec<app::wire::AlertRule>) -> Self {
+        self.alerts = AlertBook::with_rules(rules);
+        self
     }
 
     pub fn apply(&mut self, event: &Event) {
@@ -60,5 +68,6 @@ impl Model {
         // After the runs, so the analytics see the run's state with this event.
         self.analytics.apply(event, &self.runs);
         self.governance.apply(event);
+        self.alerts.apply(event, &self.runs);
     }
 }

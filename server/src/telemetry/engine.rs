@@ -115,7 +115,19 @@ fn record(event: &Event, model: &Model) {
         | EventKind::RoutineDisabled { .. }
         | EventKind::RoutineDeleted { .. }
         | EventKind::ApprovalRequested { .. }
-        | EventKind::ApprovalResolved { .. } => {}
+        | EventKind::ApprovalResolved { .. }
+        | EventKind::AlertRuleSet { .. } => {}
+        EventKind::AlertChanged { .. } => {
+            for severity in [app::wire::Severity::Warning, app::wire::Severity::Critical] {
+                let firing = model
+                    .alerts
+                    .instances
+                    .values()
+                    .filter(|i| i.state == app::wire::AlertState::Firing && i.severity == severity)
+                    .count();
+                gauge!(ALERTS_FIRING, "severity" => severity.as_str()).set(firing as f64);
+            }
+        }
     }
     if event.kind.moves_governance() {
         gauge!(ACTIVE_ROUTINES).set(model.governance.active_routines() as f64);

@@ -38,6 +38,8 @@ pub mod names {
     pub const WEBSOCKET_MESSAGES_DROPPED: &str = "websocket_messages_dropped_total";
     pub const EVENT_LOG_BACKLOG: &str = "event_log_backlog_events";
     pub const EVENT_LOG_APPENDED: &str = "event_log_events_total";
+    pub const ALERTS_FIRING: &str = "alerts_firing";
+    pub const ALERT_NOTIFICATIONS: &str = "alert_notifications_total";
 }
 
 /// Default cap on distinct label sets per metric.
@@ -102,6 +104,11 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         describe_counter!(
             EVENT_LOG_APPENDED,
             "Events written to the durable log by this process."
+        );
+        describe_gauge!(ALERTS_FIRING, "Alerts firing now, by severity.");
+        describe_counter!(
+            ALERT_NOTIFICATIONS,
+            "Alert webhook notifications by rule and outcome (delivered, or failed after every retry)."
         );
         describe_counter!(registry::OVERFLOW_COUNTER, "Registrations of new series folded into __overflow__ because a metric reached its series cap.");
     });

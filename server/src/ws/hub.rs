@@ -35,6 +35,8 @@ pub enum Channel {
     Run(Ulid),
     Health,
     Metrics,
+    /// `AlertUpdate`s.
+    Alerts,
 }
 
 #[derive(Debug)]
@@ -139,8 +141,35 @@ impl Observer for Hub {
             return;
         }
         self.push_run_updates(event, model);
+        if let EventKind::AlertChanged {
+            rule,
+            labels,
+            to,
+            severity,
+            value,
+            threshold,
+            message,
+            ..
+        } = &event.kind
+        {
+            self.publish(Update::new(
+                event.seq,
+                Channel::Alerts,
+                ServerMessage::AlertUpdate {
+                    rule: rule.clone(),
+                    labels: labels.clone(),
+                    state: *to,
+                    severity: *severity,
+                    value: *value,
+                    threshold: *threshold,
+                    message: message.clone(),
+                    at: event.at,
+                },
+            ));
+        }
         // Sent only if a figure it carries changed.
         if event.kind.moves_governance()
+            || matches!(event.kind, EventKind::AlertChanged { .. })
             || matches!(
                 event.kind,
                 EventKind::RunCreated { .. }
@@ -344,6 +373,25 @@ pub fn workflow_update(run: &RunState) -> ServerMessage {
         progress: run.progress(),
         message,
     }
+}
+
+/// `AlertUpdate`s for the alerts pending or firing now.
+pub fn alert_snapshot(model: &Model) -> Vec<ServerMessage> {
+    model
+        .alerts
+        .active()
+        .into_iter()
+        .map(|a| ServerMessage::AlertUpdate {
+            at: a.fired_at.or(a.active_since).unwrap_or_default(),
+            rule: a.rule,
+            labels: a.labels,
+            state: a.state,
+            severity: a.severity,
+            value: a.value,
+            threshold: a.threshold,
+            message: a.message,
+        })
+        .collect()
 }
 
 /// `StepUpdate`s describing where each started step stands now.

@@ -21,6 +21,10 @@ pub enum Topic {
     },
     Metrics,
     Health,
+    /// Alert updates after event `after` (its snapshot covered the rest).
+    Alerts {
+        after: u64,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -44,7 +48,8 @@ impl Session {
             (Topic::Workflow { run_id, after }, Channel::Run(id)) => {
                 *run_id == id && update.seq > *after
             }
-            (Topic::Health, Channel::Health) => true,
+            (Topic::Health, Channel::Health | Channel::Alerts) => true,
+            (Topic::Alerts { after }, Channel::Alerts) => update.seq > *after,
             (Topic::Metrics, Channel::Metrics) => true,
             _ => false,
         })
@@ -65,6 +70,15 @@ impl Session {
                     self.subscribe(Topic::Health),
                     hub::health_update(crate::health::status(state)),
                 ]
+            }
+            ClientAction::SubscribeAlerts => {
+                let (snapshot, after) = state
+                    .engine
+                    .journal()
+                    .read_at(|m, seq| (hub::alert_snapshot(m), seq));
+                let mut out = vec![self.subscribe(Topic::Alerts { after })];
+                out.extend(snapshot);
+                out
             }
             ClientAction::SubscribeWorkflow { run_id } => {
                 self.subscribe_workflow(&run_id, state).await
@@ -142,7 +156,8 @@ fn parse_action(text: &str) -> Result<ClientAction, String> {
     if value.get("action").and_then(|a| a.as_str()).is_none() {
         return Err(
             "expected an object with a string field \"action\" (SubscribeAll, \
-             SubscribeWorkflow, SubscribeMetrics, SubscribeHealth, Unsubscribe, Ping)"
+             SubscribeWorkflow, SubscribeMetrics, SubscribeHealth, SubscribeAlerts, \
+             Unsubscribe, Ping)"
                 .into(),
         );
     }

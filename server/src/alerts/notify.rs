@@ -1,0 +1,240 @@
+//! Webhook notifications: when an alert fires or resolves and its rule has a
+//! `webhook_url`, POST Alertmanager's webhook payload there, retrying with
+//! exponential backoff. Deliveries run in their own tasks, fed from the
+//! journal's live events: a slow or dead receiver never delays evaluation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::wire::{AlertRule, AlertState, WebhookAlert, WebhookPayload};
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Semaphore;
+
+use super::{Instance, Labels};
+use crate::events::EventKind;
+use crate::journal::Journal;
+use crate::telemetry::names::ALERT_NOTIFICATIONS;
+use crate::telemetry::Registry;
+
+/// Attempts per notification, the first included.
+pub const ATTEMPTS: u32 = 5;
+/// Deliveries in flight at once.
+const IN_FLIGHT: usize = 32;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Notifier {
+    client: reqwest::Client,
+    /// Base URL of this server, for `externalURL` and `generatorURL`.
+    external_url: String,
+    /// The first retry waits this long; each next one twice as long.
+    backoff: Duration,
+    metrics: Arc<Registry>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Notifier {
+    pub fn new(external_url: String, backoff: Duration, metrics: Arc<Registry>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("shiioo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a default HTTP client builds");
+        Self {
+            client,
+            external_url: external_url.trim_end_matches('/').to_string(),
+            backoff,
+            metrics,
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+        }
+    }
+
+    /// Watches the journal for alerts that fire or resolve, until it closes.
+    pub async fn run(self, journal: Arc<Journal>) {
+        let mut live = journal.subscribe();
+        loop {
+            let event = match live.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!("alert notifier lagged; {n} events were skipped");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let EventKind::AlertChanged {
+                rule, labels, to, ..
+            } = &event.kind
+            else {
+                continue;
+            };
+            if !matches!(to, AlertState::Firing | AlertState::Resolved) {
+                continue;
+            }
+            let found = journal.read(|m| {
+                let rule = m.alerts.rules.get(rule)?;
+                let url = rule.webhook_url.clone()?;
+                let instance = m
+                    .alerts
+                    .instances
+                    .get(&(rule.name.clone(), labels.clone()))?;
+                Some((url, payload(rule, labels, instance, &self.external_url)))
+            });
+            if let Some((url, body)) = found {
+                let this = self.clone();
+                tokio::spawn(async move { this.deliver(url, body).await });
+            }
+        }
+    }
+
+    async fn deliver(self, url: String, body: WebhookPayload) {
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return;
+        };
+        let rule = body
+            .common_labels
+            .get("alertname")
+            .cloned()
+            .unwrap_or_default();
+        let mut wait = self.backoff;
+        for attempt in 1..=ATTEMPTS {
+            match self.client.post(&url).json(&body).send().await {
+                Ok(r) if r.status().is_success() => {
+                    self.count(&rule, "delivered");
+                    return;
+                }
+                Ok(r) => {
+                    tracing::warn!(%url, attempt, status = %r.status(), "alert webhook refused")
+                }
+                Err(e) => tracing::warn!(%url, attempt, "alert webhook failed: {e}"),
+            }
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+        self.count(&rule, "failed");
+    }
+
+    fn count(&self, rule: &str, outcome: &'static str) {
+        metrics::with_local_recorder(&*self.metrics, || {
+            metrics::counter!(ALERT_NOTIFICATIONS, "rule" => rule.to_string(), "outcome" => outcome)
+                .increment(1)
+        });
+    }
+}
+
+/// Alertmanager's "zero" end time of an alert that has not ended.
+fn zero_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z")
+        .expect("a valid timestamp")
+        .with_timezone(&Utc)
+}
+
+/// The notification for one alert in its current state.
+pub fn payload(
+    rule: &AlertRule,
+    labels: &Labels,
+    alert: &Instance,
+    external_url: &str,
+) -> WebhookPayload {
+    let mut all = labels.clone();
+    all.insert("alertname".into(), rule.name.clone());
+    all.insert("severity".into(), rule.severity.as_str().into());
+    let annotations = Labels::from([
+        ("summary".to_string(), alert.message.clone()),
+        ("description".to_string(), rule.description.clone()),
+        ("expression".to_string(), rule.expression.clone()),
+    ]);
+    let status = if alert.state == AlertState::Firing {
+        "firing"
+    } else {
+        "resolved"
+    };
+    let starts_at = alert.fired_at.or(alert.active_since).unwrap_or_default();
+    let ends_at = match alert.state {
+        AlertState::Firing => zero_time(),
+        _ => alert.resolved_at.unwrap_or_else(Utc::now),
+    };
+    let group_labels = Labels::from([("alertname".to_string(), rule.name.clone())]);
+    WebhookPayload {
+        version: "4".into(),
+        group_key: format!("{{}}:{{alertname={:?}}}", rule.name),
+        truncated_alerts: 0,
+        status: status.into(),
+        receiver: rule.name.clone(),
+        group_labels,
+        common_labels: all.clone(),
+        common_annotations: annotations.clone(),
+        external_url: external_url.to_string(),
+        alerts: vec![WebhookAlert {
+            status: status.into(),
+            fingerprint: fingerprint(&all),
+            labels: all,
+            annotations,
+            starts_at,
+            ends_at,
+            generator_url: format!("{external_url}/alerts"),
+        }],
+    }
+}
+
+/// A stable identifier of a label set (FNV-1a, 64 bits, in hex), as
+/// Alertmanager gives each alert.
+fn fingerprint(labels: &Labels) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in labels {
+        for byte in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::wire::Severity;
+
+    #[test]
+    fn a_payload_carries_the_alerts_labels_times_and_status() {
+        let rule = super::super::rules::defaults()
+            .into_iter()
+            .find(|r| r.name == "success_rate")
+            .unwrap();
+        let fired = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut alert = Instance {
+            state: AlertState::Firing,
+            severity: Severity::Warning,
+            value: 80.0,
+            threshold: 95.0,
+            message: "Success rate 80% ...".into(),
+            active_since: Some(fired),
+            fired_at: Some(fired),
+            resolved_at: None,
+        };
+        let p = payload(&rule, &Labels::new(), &alert, "http://localhost:8080");
+        assert_eq!(p.status, "firing");
+        let a = &p.alerts[0];
+        assert_eq!(a.labels["alertname"], "success_rate");
+        assert_eq!(a.labels["severity"], "warning");
+        assert_eq!(a.starts_at, fired);
+        assert_eq!(a.ends_at, zero_time());
+        assert_eq!(a.generator_url, "http://localhost:8080/alerts");
+        alert.state = AlertState::Resolved;
+        alert.resolved_at = Some(fired + chrono::Duration::seconds(60));
+        let p2 = payload(&rule, &Labels::new(), &alert, "http://localhost:8080");
+        assert_eq!(p2.status, "resolved");
+        assert_eq!(p2.alerts[0].ends_at, alert.resolved_at.unwrap());
+        assert_eq!(
+            p2.alerts[0].fingerprint, a.fingerprint,
+            "same alert, same fingerprint"
+        );
+        let other = Labels::from([("workflow_id".to_string(), "x".to_string())]);
+        assert_ne!(
+            payload(&rule, &other, &alert, "").alerts[0].fingerprint,
+            a.fingerprint
+        );
+    }
+}
