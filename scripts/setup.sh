@@ -17,7 +17,8 @@
 #   4. Debian's chromium, the browser the end-to-end tests drive (SETUP_BROWSER=0 skips it).
 #   5. The end-to-end tests' npm packages, without any browser download.
 #   6. A Python venv with the official prometheus_client (PyPI), whose parser the
-#      contract tests feed our Prometheus output to.
+#      contract tests feed our Prometheus output to, and PyYAML, which reads our
+#      Prometheus rules file back.
 #
 # The chosen wasm toolchain is written to $SHIIOO_CACHE/wasm-toolchain for the build script.
 set -euo pipefail
@@ -140,13 +141,15 @@ if [ "$SETUP_E2E" = 1 ]; then
   fi
 fi
 
-# 6. prometheus_client, for the exposition-format contract test -----------------------------------
+# 6. prometheus_client and PyYAML, for the Prometheus contract tests --------------------------------
 PROMETHEUS_CLIENT_VERSION=${PROMETHEUS_CLIENT_VERSION:-0.26.0}
+PYYAML_VERSION=${PYYAML_VERSION:-6.0.3}
 venv=$SHIIOO_CACHE/venv
-if [ "$SETUP_E2E" = 1 ] && ! "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null; then
-  log "step 6: python venv with prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+if [ "$SETUP_E2E" = 1 ] && ! "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION' or m.version('PyYAML') != '$PYYAML_VERSION')" 2>/dev/null; then
+  log "step 6: python venv with prometheus_client==$PROMETHEUS_CLIENT_VERSION, PyYAML==$PYYAML_VERSION"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "prometheus_client==$PROMETHEUS_CLIENT_VERSION" "PyYAML==$PYYAML_VERSION"
 fi
 
 log "done (wasm toolchain: $WASM_TOOLCHAIN, wasm-bindgen $wb, wasm-opt $BINARYEN_NPM_VERSION)"

@@ -80,3 +80,14 @@ pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Failure> {
 pub async fn not_found(OriginalUri(uri): OriginalUri) -> Failure {
     Failure::not_found(format!("no API endpoint at {}", uri.path()))
 }
+
+pub async fn method_not_allowed(
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
+) -> Failure {
+    Failure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}", uri.path()),
+    )
+}

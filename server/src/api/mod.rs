@@ -69,5 +69,6 @@ pub fn router() -> Router<AppState> {
         .route("/approvals/{approval_id}/vote", post(governance::vote))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
