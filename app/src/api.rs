@@ -9,9 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::wire::{
-    ApiError, ApprovalList, ApprovalView, BottleneckReport, HealthStatus, JobCreated, JobList,
-    MetricsSnapshot, RoutineList, RoutineView, RunList, StepStatsList, Throughput, Trace,
-    TraceList, VoteRequest, WorkflowStats, WorkflowStatsList,
+    AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, ApiError, ApprovalList,
+    ApprovalView, BottleneckReport, HealthStatus, JobCreated, JobList, MetricsSnapshot,
+    RoutineList, RoutineView, RunList, StepStatsList, Throughput, Trace, TraceList, VoteRequest,
+    WorkflowStats, WorkflowStatsList,
 };
 
 /// Filters of the runs and traces lists (`?status=&workflow_id=&limit=`).
@@ -40,6 +41,9 @@ pub trait Backend: Send + Sync + 'static {
     fn throughput(&self) -> Throughput;
     fn routines(&self) -> RoutineList;
     fn approvals(&self) -> ApprovalList;
+    fn alerts(&self) -> AlertList;
+    fn alert_rules(&self) -> AlertRuleList;
+    fn alert_history(&self, limit: usize) -> AlertHistory;
     fn traces(
         &self,
         query: ListQuery,
@@ -155,6 +159,28 @@ pub async fn approvals() -> Result<ApprovalList, ApiError> {
     fetch!(ssr: backend().map(|b| b.approvals()), client: get_json("/api/approvals").await)
 }
 
+/// Alerts pending or firing (`GET /api/alerts`).
+pub async fn alerts() -> Result<AlertList, ApiError> {
+    fetch!(ssr: backend().map(|b| b.alerts()), client: get_json("/api/alerts").await)
+}
+
+pub async fn alert_rules() -> Result<AlertRuleList, ApiError> {
+    fetch!(ssr: backend().map(|b| b.alert_rules()), client: get_json("/api/alerts/rules").await)
+}
+
+pub async fn alert_history(limit: usize) -> Result<AlertHistory, ApiError> {
+    fetch!(
+        ssr: backend().map(|b| b.alert_history(limit)),
+        client: get_json(&format!("/api/alerts/history?limit={limit}")).await
+    )
+}
+
+/// `PUT /api/alerts/rules/{name}` (browser only).
+pub async fn set_alert_rule(name: String, update: AlertRuleUpdate) -> Result<AlertRule, ApiError> {
+    let body = serde_json::to_string(&update).unwrap_or_default();
+    put_json(&format!("/api/alerts/rules/{name}"), body).await
+}
+
 /// `POST /api/routines/{id}/enable` or `/disable` (browser only).
 pub async fn set_routine_enabled(
     routine_id: String,
@@ -218,6 +244,14 @@ async fn post_json<T: serde::de::DeserializeOwned>(
 }
 
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+async fn put_json<T: serde::de::DeserializeOwned>(path: &str, body: String) -> Result<T, ApiError> {
+    let request = gloo_net::http::Request::put(path)
+        .header("content-type", "application/json")
+        .body(body);
+    send(path, request).await
+}
+
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 async fn send<T: serde::de::DeserializeOwned>(
     path: &str,
     request: Result<gloo_net::http::Request, gloo_net::Error>,
@@ -254,4 +288,9 @@ async fn post_json<T>(path: &str, _body: String) -> Result<T, ApiError> {
         "unavailable",
         format!("{path}: only the browser posts"),
     ))
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn put_json<T>(path: &str, body: String) -> Result<T, ApiError> {
+    post_json(path, body).await
 }

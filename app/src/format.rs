@@ -14,6 +14,30 @@ pub fn uptime(secs: u64) -> String {
     }
 }
 
+/// A span in Prometheus's duration notation: `90` → `"1m30s"`, `3600` → `"1h"`.
+pub fn span(secs: u64) -> String {
+    if secs == 0 {
+        return "0s".into();
+    }
+    let (mut rest, mut out) = (secs, String::new());
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
+/// Labels as Prometheus writes them, `k="v", …`; empty for none.
+pub fn labels(l: &crate::wire::Labels) -> String {
+    l.iter()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Percentages with at most one decimal: `98.36` → `"98.4%"`, `100.0` → `"100%"`.
 pub fn percent(value: f64) -> String {
     let rounded = (value * 10.0).round() / 10.0;

@@ -18,6 +18,7 @@ use leptos_router::{
 
 use crate::components::layout::Layout;
 use crate::pages::{
+    alerts::AlertsPage,
     governance::{ApprovalsPage, RoutinesPage},
     metrics::MetricsPage,
     not_found::NotFound,
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/run") view=RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/routines") view=RoutinesPage ssr=SsrMode::Async/>
                     <Route path=path!("/approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/alerts") view=AlertsPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

@@ -89,6 +89,9 @@ pub struct Live {
     pub version: RwSignal<u64>,
     /// Bumped per run when anything about it changed (throttled likewise).
     pub run_ticks: RwSignal<std::collections::HashMap<String, u64>>,
+    /// Bumped whenever an alert changes state (and on every reconnect):
+    /// the alert banner and page refetch on it.
+    pub alerts: RwSignal<u64>,
     /// Client wall clock in ms, advanced every second once hydrated; 0 on the
     /// server. Lets durations tick without a message per second.
     pub now_ms: RwSignal<f64>,
@@ -127,6 +130,7 @@ pub fn provide_live() -> Live {
         runs: RwSignal::new(Default::default()),
         version: RwSignal::new(0),
         run_ticks: RwSignal::new(Default::default()),
+        alerts: RwSignal::new(0),
         now_ms: RwSignal::new(0.0),
         started_ms: RwSignal::new(0.0),
     };
@@ -265,6 +269,7 @@ mod client {
                 pending_approvals,
                 received_at_ms: js_sys::Date::now(),
             })),
+            ServerMessage::AlertUpdate { .. } => live.alerts.update(|v| *v += 1),
             // The server dropped updates we could not take in time: refetch.
             ServerMessage::Error { message } if message.starts_with("lagged") => {
                 dirty.update_value(|d| d.version = true)
@@ -319,6 +324,7 @@ mod client {
         }
         // Whatever changed while we were away: refetch once.
         dirty.update_value(|d| d.version = true);
+        live.alerts.update(|v| *v += 1);
         let mut connected = false;
         while let Some(msg) = rx.next().await {
             let Ok(Message::Text(text)) = msg else {

@@ -152,6 +152,7 @@ for (const viewport of [
       ["run", "/run"],
       ["routines", "/routines"],
       ["approvals", "/approvals"],
+      ["alerts", "/alerts"],
     ];
     for (const [name, path] of pages) {
       await page.goto(path);

@@ -8,6 +8,7 @@ const routes = [
   { path: "/metrics", heading: "Metrics" },
   { path: "/routines", heading: "Routines" },
   { path: "/approvals", heading: "Approvals" },
+  { path: "/alerts", heading: "Alerts" },
 ];
 
 test.describe("without JavaScript", () => {
@@ -18,7 +19,7 @@ test.describe("without JavaScript", () => {
       const response = await page.goto(path);
       expect(response?.status()).toBe(200);
       await expect(page.locator("h1")).toHaveText(heading);
-      await expect(page.locator("nav.nav a")).toHaveCount(7);
+      await expect(page.locator("nav.nav a")).toHaveCount(8);
       // Nothing is live without the client, and the page says so.
       await expect(page.locator(".link")).toHaveAttribute("data-state", "static");
     });

@@ -5,8 +5,9 @@ use std::sync::{Arc, OnceLock};
 
 use app::api::{Backend, BackendContext, ListQuery};
 use app::wire::{
-    ApiError, ApprovalList, BottleneckReport, HealthStatus, JobList, MetricsSnapshot, RoutineList,
-    RunList, StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+    AlertHistory, AlertList, AlertRuleList, ApiError, ApprovalList, BottleneckReport, HealthStatus,
+    JobList, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput, Trace, TraceList,
+    WorkflowStats, WorkflowStatsList,
 };
 use app::{shell, App};
 use axum::Router;
@@ -126,6 +127,32 @@ impl Backend for ServerBackend {
             .engine
             .journal()
             .read(|m| crate::api::governance::approvals(m, None))
+    }
+
+    fn alerts(&self) -> AlertList {
+        AlertList {
+            alerts: self.state.engine.journal().read(|m| m.alerts.active()),
+        }
+    }
+
+    fn alert_rules(&self) -> AlertRuleList {
+        AlertRuleList {
+            rules: self
+                .state
+                .engine
+                .journal()
+                .read(|m| m.alerts.rules.values().cloned().collect()),
+        }
+    }
+
+    fn alert_history(&self, limit: usize) -> AlertHistory {
+        AlertHistory {
+            transitions: self
+                .state
+                .engine
+                .journal()
+                .read(|m| m.alerts.history(limit)),
+        }
     }
 
     fn traces(&self, query: ListQuery) -> BoxFuture<'static, Result<TraceList, ApiError>> {

@@ -239,14 +239,22 @@ async fn the_success_rate_rule_fires_notifies_degrades_health_and_resolves() {
 
     // The state and history survive a restart.
     let server = server.restart().await;
-    let (_, history) = server.get("/api/alerts/history").await;
+    // (success_rate_critical may have gone pending while successes came in.)
+    let (_, history) = server.get("/api/alerts/history?rule=success_rate").await;
     assert_eq!(
         history["transitions"].as_array().unwrap().len(),
         3,
         "{history}"
     );
     let (_, all) = server.get("/api/alerts?state=resolved").await;
-    assert_eq!(all["alerts"][0]["rule"], "success_rate");
+    assert!(
+        all["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["rule"] == "success_rate"),
+        "{all}"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use super::alert_banner::AlertBanner;
 use super::live_badge::LiveBadge;
 
 /// The frame around every page: brand, navigation, live indicator.
@@ -23,11 +24,15 @@ pub fn Layout(children: Children) -> impl IntoView {
             <nav class="nav nav-secondary" aria-label="Governance">
                 <A href="/routines">"Routines"</A>
                 <A href="/approvals">"Approvals"</A>
+                <A href="/alerts">"Alerts"</A>
             </nav>
             <a class="button primary run-link" href="/run">"Run a workflow"</a>
             <LiveBadge/>
         </header>
-        <main id="main" class="page">{children()}</main>
+        <main id="main" class="page">
+            <AlertBanner/>
+            {children()}
+        </main>
         <footer class="footer">
             "Shiioo — every figure on this page comes from engine events. "
             <a href="/api/health/status">"Health JSON"</a>

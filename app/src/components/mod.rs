@@ -1,5 +1,6 @@
 //! Pieces shared by several pages.
 
+pub mod alert_banner;
 pub mod charts;
 pub mod empty;
 pub mod filters;

@@ -7,14 +7,6 @@ use crate::components::empty::Empty;
 use crate::components::status::RelTime;
 use crate::format;
 use crate::live::use_live;
-use crate::wire::Labels;
-
-fn labels(l: &Labels) -> String {
-    l.iter()
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 #[component]
 pub fn MetricsPage() -> impl IntoView {
@@ -44,7 +36,7 @@ pub fn MetricsPage() -> impl IntoView {
                                         <thead><tr><th>"Name"</th><th>"Labels"</th><th class="num">"Value"</th><th>"Updated"</th></tr></thead>
                                         <tbody>
                                             {s.gauges.into_iter().map(|g| view! {
-                                                <tr><td class="mono">{g.name}</td><td class="mono small">{labels(&g.labels)}</td><td class="num">{format!("{}", (g.value * 100.0).round() / 100.0)}</td><td><RelTime at=g.last_updated/></td></tr>
+                                                <tr><td class="mono">{g.name}</td><td class="mono small">{format::labels(&g.labels)}</td><td class="num">{format!("{}", (g.value * 100.0).round() / 100.0)}</td><td><RelTime at=g.last_updated/></td></tr>
                                             }).collect_view()}
                                         </tbody>
                                     </table>
@@ -57,7 +49,7 @@ pub fn MetricsPage() -> impl IntoView {
                                         <thead><tr><th>"Name"</th><th>"Labels"</th><th class="num">"Value"</th><th>"Updated"</th></tr></thead>
                                         <tbody>
                                             {s.counters.into_iter().map(|c| view! {
-                                                <tr><td class="mono">{c.name}</td><td class="mono small">{labels(&c.labels)}</td><td class="num">{format::count(c.value)}</td><td><RelTime at=c.last_updated/></td></tr>
+                                                <tr><td class="mono">{c.name}</td><td class="mono small">{format::labels(&c.labels)}</td><td class="num">{format::count(c.value)}</td><td><RelTime at=c.last_updated/></td></tr>
                                             }).collect_view()}
                                         </tbody>
                                     </table>
@@ -69,7 +61,7 @@ pub fn MetricsPage() -> impl IntoView {
                             <div class="histograms">
                                 {s.histograms.into_iter().map(|h| {
                                     let mean = if h.count > 0 { h.sum / h.count as f64 } else { 0.0 };
-                                    let title = format!("{}{{{}}}", h.name, labels(&h.labels));
+                                    let title = format!("{}{{{}}}", h.name, format::labels(&h.labels));
                                     view! {
                                         <figure class="histogram-card">
                                             <figcaption class="mono small" title=title.clone()>{title.clone()}</figcaption>

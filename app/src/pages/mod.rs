@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod alerts;
 pub mod governance;
 pub mod metrics;
 pub mod not_found;

@@ -40,7 +40,7 @@ pub fn Overview() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading health…"</p> }>
             {move || Suspend::new(async move {
                 match health.await {
-                    Ok(h) => view! { <Alerts health=h.clone()/><HealthPanel health=h/> }.into_any(),
+                    Ok(h) => view! { <HealthPanel health=h/> }.into_any(),
                     Err(e) => view! { <p class="error">"Health unavailable: " {e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -118,21 +118,6 @@ pub fn Overview() -> impl IntoView {
                 })}
             </Transition>
         </section>
-    }
-}
-
-#[component]
-fn Alerts(health: HealthStatus) -> impl IntoView {
-    view! {
-        {health
-            .alerts
-            .into_iter()
-            .map(|a| view! {
-                <div class="alert" data-severity=a.severity.clone() role="alert">
-                    <strong>{a.severity.to_uppercase()}</strong> " " {a.message}
-                </div>
-            })
-            .collect_view()}
     }
 }
 

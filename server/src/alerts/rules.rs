@@ -7,6 +7,8 @@ use std::path::Path;
 use app::wire::{AlertRule, AlertRuleUpdate, RuleKind, Severity};
 use serde::Deserialize;
 
+pub use app::format::span;
+
 /// A rule change that cannot be applied: the field at fault and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleError {
@@ -319,22 +321,6 @@ pub fn expression(rule: &AlertRule) -> String {
         RuleKind::PendingApprovals => format!("pending approvals > {t}"),
         RuleKind::ActiveWorkflows => format!("active workflows > {t}"),
     }
-}
-
-/// `90` → `1m30s`, `3600` → `1h`: Prometheus's duration notation.
-pub fn span(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let (mut rest, mut out) = (secs, String::new());
-    for (unit, size) in [("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1)] {
-        let n = rest / size;
-        rest %= size;
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    out
 }
 
 /// The rules file (`--alert-rules`): a TOML table of rule changes by name,
