@@ -157,6 +157,14 @@ async fn the_success_rate_rule_fires_notifies_degrades_health_and_resolves() {
         |m: &Value| chrono::DateTime::parse_from_rfc3339(m["at"].as_str().unwrap()).unwrap();
     assert!(since(&firing) - since(&pending) >= chrono::Duration::seconds(1));
 
+    // A client subscribing now is told at once what fires.
+    let mut late = server.ws().await;
+    late.send_json(json!({"action": "SubscribeAlerts"})).await;
+    late.next_of_type("Subscribed").await;
+    let snapshot = alert_update(&mut late, "success_rate").await;
+    assert_eq!(snapshot["state"], "firing", "{snapshot}");
+    assert_eq!(snapshot["at"], firing["at"]);
+
     // Health subscribers hear it too, and health is degraded.
     let heard = alert_update(&mut health_ws, "success_rate").await;
     assert_eq!(heard["state"], "pending");
