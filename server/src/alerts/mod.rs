@@ -289,7 +289,10 @@ pub fn set_rule(
 ) -> Result<(AlertRule, bool), rules::RuleError> {
     let existing = journal.read(|m| m.alerts.rules.get(name).cloned());
     let rule = rules::apply_update(name, existing.as_ref(), update)?;
-    journal.publish(EventKind::AlertRuleSet { rule: rule.clone() });
+    // A PUT that changes nothing leaves no event behind.
+    if existing.as_ref() != Some(&rule) {
+        journal.publish(EventKind::AlertRuleSet { rule: rule.clone() });
+    }
     Ok((rule, existing.is_none()))
 }
 
