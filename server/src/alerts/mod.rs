@@ -33,7 +33,7 @@ pub const HISTORY: usize = 1_000;
 /// Durations kept per workflow for latency rules.
 const LATENCY_SAMPLES: usize = 10_000;
 
-pub type Labels = BTreeMap<String, String>;
+pub use app::wire::Labels;
 
 /// One alert: a rule for one label set.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 
-use super::{Instance, Labels};
+use super::Labels;
 use crate::events::EventKind;
 use crate::journal::Journal;
 use crate::telemetry::names::ALERT_NOTIFICATIONS;
@@ -63,7 +63,11 @@ impl Notifier {
                 Err(RecvError::Closed) => return,
             };
             let EventKind::AlertChanged {
-                rule, labels, to, ..
+                rule,
+                labels,
+                to,
+                message,
+                ..
             } = &event.kind
             else {
                 continue;
@@ -71,14 +75,26 @@ impl Notifier {
             if !matches!(to, AlertState::Firing | AlertState::Resolved) {
                 continue;
             }
+            // The notification describes this transition, whatever the
+            // alert has done since (it may already have resolved).
             let found = journal.read(|m| {
                 let rule = m.alerts.rules.get(rule)?;
                 let url = rule.webhook_url.clone()?;
-                let instance = m
+                let fired_at = m
                     .alerts
                     .instances
-                    .get(&(rule.name.clone(), labels.clone()))?;
-                Some((url, payload(rule, labels, instance, &self.external_url)))
+                    .get(&(rule.name.clone(), labels.clone()))
+                    .and_then(|i| i.fired_at)
+                    .filter(|f| *f <= event.at)
+                    .unwrap_or(event.at);
+                let change = Change {
+                    labels,
+                    to: *to,
+                    message,
+                    fired_at,
+                    at: event.at,
+                };
+                Some((url, payload(rule, &change, &self.external_url)))
             });
             if let Some((url, body)) = found {
                 let this = self.clone();
@@ -131,31 +147,33 @@ fn zero_time() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// The notification for one alert in its current state.
-pub fn payload(
-    rule: &AlertRule,
-    labels: &Labels,
-    alert: &Instance,
-    external_url: &str,
-) -> WebhookPayload {
-    let mut all = labels.clone();
+/// An alert that fired or resolved, as a notification tells it.
+pub struct Change<'a> {
+    pub labels: &'a Labels,
+    /// `Firing` or `Resolved`.
+    pub to: AlertState,
+    pub message: &'a str,
+    /// When it (last) started firing.
+    pub fired_at: DateTime<Utc>,
+    /// When this change happened.
+    pub at: DateTime<Utc>,
+}
+
+/// The notification of one change.
+pub fn payload(rule: &AlertRule, change: &Change, external_url: &str) -> WebhookPayload {
+    let mut all = change.labels.clone();
     all.insert("alertname".into(), rule.name.clone());
     all.insert("severity".into(), rule.severity.as_str().into());
     let annotations = Labels::from([
-        ("summary".to_string(), alert.message.clone()),
+        ("summary".to_string(), change.message.to_string()),
         ("description".to_string(), rule.description.clone()),
         ("expression".to_string(), rule.expression.clone()),
     ]);
-    let status = if alert.state == AlertState::Firing {
-        "firing"
-    } else {
-        "resolved"
+    let (status, ends_at) = match change.to {
+        AlertState::Firing => ("firing", zero_time()),
+        _ => ("resolved", change.at),
     };
-    let starts_at = alert.fired_at.or(alert.active_since).unwrap_or_default();
-    let ends_at = match alert.state {
-        AlertState::Firing => zero_time(),
-        _ => alert.resolved_at.unwrap_or_else(Utc::now),
-    };
+    let starts_at = change.fired_at;
     let group_labels = Labels::from([("alertname".to_string(), rule.name.clone())]);
     WebhookPayload {
         version: "4".into(),
@@ -195,7 +213,6 @@ fn fingerprint(labels: &Labels) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::wire::Severity;
 
     #[test]
     fn a_payload_carries_the_alerts_labels_times_and_status() {
@@ -204,36 +221,39 @@ mod tests {
             .find(|r| r.name == "success_rate")
             .unwrap();
         let fired = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let mut alert = Instance {
-            state: AlertState::Firing,
-            severity: Severity::Warning,
-            value: 80.0,
-            threshold: 95.0,
-            message: "Success rate 80% ...".into(),
-            active_since: Some(fired),
-            fired_at: Some(fired),
-            resolved_at: None,
+        let none = Labels::new();
+        let mut change = Change {
+            labels: &none,
+            to: AlertState::Firing,
+            message: "Success rate 80% ...",
+            fired_at: fired,
+            at: fired,
         };
-        let p = payload(&rule, &Labels::new(), &alert, "http://localhost:8080");
+        let p = payload(&rule, &change, "http://localhost:8080");
         assert_eq!(p.status, "firing");
         let a = &p.alerts[0];
         assert_eq!(a.labels["alertname"], "success_rate");
         assert_eq!(a.labels["severity"], "warning");
+        assert_eq!(a.annotations["summary"], "Success rate 80% ...");
         assert_eq!(a.starts_at, fired);
         assert_eq!(a.ends_at, zero_time());
         assert_eq!(a.generator_url, "http://localhost:8080/alerts");
-        alert.state = AlertState::Resolved;
-        alert.resolved_at = Some(fired + chrono::Duration::seconds(60));
-        let p2 = payload(&rule, &Labels::new(), &alert, "http://localhost:8080");
+        change.to = AlertState::Resolved;
+        change.at = fired + chrono::Duration::seconds(60);
+        let p2 = payload(&rule, &change, "http://localhost:8080");
         assert_eq!(p2.status, "resolved");
-        assert_eq!(p2.alerts[0].ends_at, alert.resolved_at.unwrap());
+        assert_eq!(
+            (p2.alerts[0].starts_at, p2.alerts[0].ends_at),
+            (fired, change.at)
+        );
         assert_eq!(
             p2.alerts[0].fingerprint, a.fingerprint,
             "same alert, same fingerprint"
         );
         let other = Labels::from([("workflow_id".to_string(), "x".to_string())]);
+        change.labels = &other;
         assert_ne!(
-            payload(&rule, &other, &alert, "").alerts[0].fingerprint,
+            payload(&rule, &change, "").alerts[0].fingerprint,
             a.fingerprint
         );
     }
