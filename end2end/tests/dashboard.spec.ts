@@ -122,6 +122,8 @@ test("filters narrow the traces and steps", async ({ page }) => {
   await expect(badges.first()).toHaveText("Failed");
   for (const text of await badges.allTextContents()) expect(text).toBe("Failed");
   await page.goto("/steps");
+  // Choose once the page is hydrated and live, as a person would.
+  await expect(page.locator(".link")).toHaveAttribute("data-state", "connected");
   await page.getByTestId("steps-workflow-filter").selectOption("quarterly_review");
   await page.getByRole("button", { name: "Filter" }).click();
   await expect(page).toHaveURL(/workflow_id=quarterly_review/);

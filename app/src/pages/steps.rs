@@ -54,7 +54,9 @@ pub fn StepsPage() -> impl IntoView {
         move || (workflow(), live.version.get()),
         |(w, _)| api::steps(w),
     );
-    let workflows = Resource::new(move || live.version.get(), |_| api::workflows());
+    // The filter's choices load once: refetching them live would re-render
+    // the form and drop a choice the user has not submitted yet.
+    let workflows = Resource::new(|| (), |_| api::workflows());
     let sort_key = move || {
         query
             .read()

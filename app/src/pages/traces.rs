@@ -38,7 +38,9 @@ pub fn TracesPage() -> impl IntoView {
         move || (filters(), live.version.get()),
         |(f, _)| api::traces(f),
     );
-    let workflows = Resource::new(move || live.version.get(), |_| api::workflows());
+    // The filter's choices load once: refetching them live would re-render
+    // the form and drop a choice the user has not submitted yet.
+    let workflows = Resource::new(|| (), |_| api::workflows());
     view! {
         <Title text="Traces"/>
         <h1>"Traces"</h1>
