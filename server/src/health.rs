@@ -101,7 +101,7 @@ pub fn assess(
         None => HealthState::Healthy,
     };
     HealthStatus {
-        status: worse(by_rate, by_alerts),
+        status: by_rate.max(by_alerts),
         uptime_secs,
         active_routines: model.governance.active_routines() as u64,
         total_routines: model.governance.routines.len() as u64,
@@ -114,19 +114,6 @@ pub fn assess(
         recent_success_rate: recent_rate,
         recent_executions: recent.executions,
         alerts: model.alerts.firing(),
-    }
-}
-
-fn worse(a: HealthState, b: HealthState) -> HealthState {
-    let rank = |s| match s {
-        HealthState::Healthy => 0,
-        HealthState::Degraded => 1,
-        HealthState::Critical => 2,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
     }
 }
 
@@ -164,8 +151,7 @@ mod tests {
     #[test]
     fn the_worse_verdict_wins() {
         use HealthState::*;
-        assert_eq!(worse(Healthy, Degraded), Degraded);
-        assert_eq!(worse(Critical, Degraded), Critical);
-        assert_eq!(worse(Healthy, Healthy), Healthy);
+        assert_eq!(Healthy.max(Degraded), Degraded);
+        assert_eq!(Critical.max(Degraded), Critical);
     }
 }

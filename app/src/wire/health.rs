@@ -1,7 +1,10 @@
 use serde::{Deserialize, Serialize};
 
-/// Overall health, serialised in lower case as in the guide.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Overall health, serialised in lower case as in the guide; ordered from
+/// best to worst.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthState {
     #[default]

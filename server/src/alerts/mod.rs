@@ -3,230 +3,28 @@
 //!
 //! The data flow is the engine's: the evaluator ([`evaluate`]) reads the
 //! model and publishes an `AlertChanged` event for each transition; the
-//! [`AlertBook`] here is the fold of those events (and of `AlertRuleSet`)
+//! [`AlertBook`] is the fold of those events (and of `AlertRuleSet`)
 //! into rules, current states and history. So alert state and history
 //! survive a restart like everything else, the WebSocket hub pushes
 //! `AlertUpdate`s from the same events, and [`notify`] delivers webhooks
 //! from them without ever holding up evaluation.
 
+mod book;
 pub mod evaluate;
 pub mod notify;
 pub mod prometheus;
 pub mod rules;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use app::wire::{
-    Alert, AlertRule, AlertState, AlertTransition, AlertView, RuleKind, RunStatus, Severity,
-};
-use chrono::{DateTime, Duration, Utc};
+use app::wire::AlertRule;
+use chrono::{DateTime, Utc};
 
-use crate::events::{Event, EventKind};
-use crate::model::Runs;
-
-pub use evaluate::evaluate;
-
-/// Transitions kept for `GET /api/alerts/history`.
-pub const HISTORY: usize = 1_000;
-
-/// Durations kept per workflow for latency rules.
-const LATENCY_SAMPLES: usize = 10_000;
+use crate::events::EventKind;
 
 pub use app::wire::Labels;
-
-/// One alert: a rule for one label set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Instance {
-    pub state: AlertState,
-    pub severity: Severity,
-    pub value: f64,
-    pub threshold: f64,
-    pub message: String,
-    pub active_since: Option<DateTime<Utc>>,
-    pub fired_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Default)]
-pub struct AlertBook {
-    pub rules: BTreeMap<String, AlertRule>,
-    pub instances: BTreeMap<(String, Labels), Instance>,
-    /// Newest last.
-    history: VecDeque<AlertTransition>,
-    /// (finished at, duration) of recent executions per workflow, oldest first.
-    latency: HashMap<Arc<str>, VecDeque<(DateTime<Utc>, f64)>>,
-}
-
-impl AlertBook {
-    pub fn with_rules(rules: Vec<AlertRule>) -> Self {
-        Self {
-            rules: rules.into_iter().map(|r| (r.name.clone(), r)).collect(),
-            ..Self::default()
-        }
-    }
-
-    pub(crate) fn apply(&mut self, event: &Event, runs: &Runs) {
-        match &event.kind {
-            EventKind::AlertRuleSet { rule } => {
-                self.rules.insert(rule.name.clone(), rule.clone());
-            }
-            EventKind::AlertChanged {
-                rule,
-                labels,
-                from,
-                to,
-                severity,
-                value,
-                threshold,
-                message,
-            } => {
-                let i = self
-                    .instances
-                    .entry((rule.clone(), labels.clone()))
-                    .or_insert_with(|| Instance {
-                        state: AlertState::Inactive,
-                        severity: *severity,
-                        value: *value,
-                        threshold: *threshold,
-                        message: String::new(),
-                        active_since: None,
-                        fired_at: None,
-                        resolved_at: None,
-                    });
-                if *from == AlertState::Inactive || *from == AlertState::Resolved {
-                    i.active_since = Some(event.at);
-                    i.fired_at = None;
-                    i.resolved_at = None;
-                }
-                match to {
-                    AlertState::Firing => i.fired_at = Some(event.at),
-                    AlertState::Resolved => i.resolved_at = Some(event.at),
-                    _ => {}
-                }
-                i.state = *to;
-                i.severity = *severity;
-                i.value = *value;
-                i.threshold = *threshold;
-                i.message = message.clone();
-                if self.history.len() == HISTORY {
-                    self.history.pop_front();
-                }
-                self.history.push_back(AlertTransition {
-                    at: event.at,
-                    rule: rule.clone(),
-                    labels: labels.clone(),
-                    from: *from,
-                    to: *to,
-                    severity: *severity,
-                    value: *value,
-                    threshold: *threshold,
-                    message: message.clone(),
-                });
-            }
-            EventKind::RunCompleted { run_id, .. } | EventKind::RunFailed { run_id, .. } => {
-                let Some(run) = runs.get(run_id) else { return };
-                let (Some(secs), RunStatus::Completed | RunStatus::Failed) =
-                    (run.duration_secs, run.status)
-                else {
-                    return;
-                };
-                let horizon = self.latency_horizon();
-                let samples = self.latency.entry(run.workflow_id.clone()).or_default();
-                samples.push_back((event.at, secs));
-                while samples.len() > LATENCY_SAMPLES
-                    || samples
-                        .front()
-                        .is_some_and(|(at, _)| *at < event.at - horizon)
-                {
-                    samples.pop_front();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// How far back any latency rule looks.
-    fn latency_horizon(&self) -> Duration {
-        let secs = self
-            .rules
-            .values()
-            .filter(|r| r.kind == RuleKind::LatencyRegression)
-            .map(|r| r.window_secs + r.baseline_secs)
-            .max()
-            .unwrap_or(0);
-        Duration::seconds(secs as i64)
-    }
-
-    /// (finished at, duration) of each workflow's recent executions, oldest first.
-    pub fn latency_samples(
-        &self,
-    ) -> impl Iterator<Item = (&Arc<str>, &VecDeque<(DateTime<Utc>, f64)>)> {
-        self.latency.iter()
-    }
-
-    /// Pending and firing alerts, firing first, then by rule and labels.
-    pub fn active(&self) -> Vec<AlertView> {
-        let mut out: Vec<AlertView> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.state.is_active())
-            .map(|((rule, labels), i)| view(rule, labels, i))
-            .collect();
-        out.sort_by_key(|a| (a.state != AlertState::Firing, std::cmp::Reverse(a.severity)));
-        out
-    }
-
-    /// Every alert that ever left `inactive`, in any state.
-    pub fn all(&self) -> Vec<AlertView> {
-        self.instances
-            .iter()
-            .map(|((rule, labels), i)| view(rule, labels, i))
-            .collect()
-    }
-
-    /// Newest first.
-    pub fn history(&self, limit: usize) -> Vec<AlertTransition> {
-        self.history.iter().rev().take(limit).cloned().collect()
-    }
-
-    /// Firing alerts as health reports them.
-    pub fn firing(&self) -> Vec<Alert> {
-        self.active()
-            .into_iter()
-            .filter(|a| a.state == AlertState::Firing)
-            .map(|a| Alert {
-                severity: a.severity.as_str().into(),
-                rule: a.rule,
-                message: a.message,
-            })
-            .collect()
-    }
-
-    /// The worst severity firing now.
-    pub fn worst_firing(&self) -> Option<Severity> {
-        self.instances
-            .values()
-            .filter(|i| i.state == AlertState::Firing)
-            .map(|i| i.severity)
-            .max()
-    }
-}
-
-fn view(rule: &str, labels: &Labels, i: &Instance) -> AlertView {
-    AlertView {
-        rule: rule.to_string(),
-        labels: labels.clone(),
-        state: i.state,
-        severity: i.severity,
-        value: i.value,
-        threshold: i.threshold,
-        message: i.message.clone(),
-        active_since: i.active_since,
-        fired_at: i.fired_at,
-        resolved_at: i.resolved_at,
-    }
-}
+pub use book::{AlertBook, Instance, HISTORY};
+pub use evaluate::evaluate;
 
 /// Shortest gap between two evaluations set off by events: a burst of
 /// events is judged once, not once per event.
