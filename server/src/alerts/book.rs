@@ -19,23 +19,11 @@ pub const HISTORY: usize = 1_000;
 /// Durations kept per workflow for latency rules.
 const LATENCY_SAMPLES: usize = 10_000;
 
-/// One alert: a rule for one label set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Instance {
-    pub state: AlertState,
-    pub severity: Severity,
-    pub value: f64,
-    pub threshold: f64,
-    pub message: String,
-    pub active_since: Option<DateTime<Utc>>,
-    pub fired_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-}
-
 #[derive(Default)]
 pub struct AlertBook {
     pub rules: BTreeMap<String, AlertRule>,
-    pub instances: BTreeMap<(String, Labels), Instance>,
+    /// Every alert that ever left `inactive`, as the API shows it.
+    pub instances: BTreeMap<(String, Labels), AlertView>,
     /// Newest last.
     history: VecDeque<AlertTransition>,
     /// (finished at, duration) of recent executions per workflow, oldest first.
@@ -68,7 +56,9 @@ impl AlertBook {
                 let i = self
                     .instances
                     .entry((rule.clone(), labels.clone()))
-                    .or_insert_with(|| Instance {
+                    .or_insert_with(|| AlertView {
+                        rule: rule.clone(),
+                        labels: labels.clone(),
                         state: AlertState::Inactive,
                         severity: *severity,
                         value: *value,
@@ -153,9 +143,9 @@ impl AlertBook {
     pub fn active(&self) -> Vec<AlertView> {
         let mut out: Vec<AlertView> = self
             .instances
-            .iter()
-            .filter(|(_, i)| i.state.is_active())
-            .map(|((rule, labels), i)| view(rule, labels, i))
+            .values()
+            .filter(|a| a.state.is_active())
+            .cloned()
             .collect();
         out.sort_by_key(|a| (a.state != AlertState::Firing, std::cmp::Reverse(a.severity)));
         out
@@ -163,10 +153,7 @@ impl AlertBook {
 
     /// Every alert that ever left `inactive`, in any state.
     pub fn all(&self) -> Vec<AlertView> {
-        self.instances
-            .iter()
-            .map(|((rule, labels), i)| view(rule, labels, i))
-            .collect()
+        self.instances.values().cloned().collect()
     }
 
     /// Newest first.
@@ -194,20 +181,5 @@ impl AlertBook {
             .filter(|i| i.state == AlertState::Firing)
             .map(|i| i.severity)
             .max()
-    }
-}
-
-fn view(rule: &str, labels: &Labels, i: &Instance) -> AlertView {
-    AlertView {
-        rule: rule.to_string(),
-        labels: labels.clone(),
-        state: i.state,
-        severity: i.severity,
-        value: i.value,
-        threshold: i.threshold,
-        message: i.message.clone(),
-        active_since: i.active_since,
-        fired_at: i.fired_at,
-        resolved_at: i.resolved_at,
     }
 }

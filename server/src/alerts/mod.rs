@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use crate::events::EventKind;
 
 pub use app::wire::Labels;
-pub use book::{AlertBook, Instance, HISTORY};
+pub use book::{AlertBook, HISTORY};
 pub use evaluate::evaluate;
 
 /// Shortest gap between two evaluations set off by events: a burst of
