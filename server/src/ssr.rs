@@ -137,11 +137,7 @@ impl Backend for ServerBackend {
 
     fn alert_rules(&self) -> AlertRuleList {
         AlertRuleList {
-            rules: self
-                .state
-                .engine
-                .journal()
-                .read(|m| m.alerts.rules.values().cloned().collect()),
+            rules: self.state.engine.journal().read(|m| m.alerts.rule_list()),
         }
     }
 

@@ -139,6 +139,11 @@ impl AlertBook {
         self.latency.iter()
     }
 
+    /// Every rule, by name.
+    pub fn rule_list(&self) -> Vec<AlertRule> {
+        self.rules.values().cloned().collect()
+    }
+
     /// Pending and firing alerts, firing first, then by rule and labels.
     pub fn active(&self) -> Vec<AlertView> {
         let mut out: Vec<AlertView> = self

@@ -42,18 +42,11 @@ pub const MAX_SPAN_SECS: u64 = 7 * DAY;
 /// health can turn `critical` on its own.
 pub fn defaults() -> Vec<AlertRule> {
     let rule = |name: &str, kind, severity, threshold, for_secs, description: &str| AlertRule {
-        name: name.to_string(),
-        kind,
         description: description.to_string(),
         severity,
         threshold,
         for_secs,
-        window_secs: 5 * MINUTE,
-        baseline_secs: HOUR,
-        min_executions: 10,
-        enabled: true,
-        webhook_url: None,
-        expression: String::new(),
+        ..new_rule(name, kind)
     };
     let mut rules = vec![
         rule(
@@ -156,30 +149,14 @@ pub fn apply_update(
         enabled,
         webhook_url,
     } = update;
-    if let Some(v) = description {
-        rule.description = v;
-    }
-    if let Some(v) = severity {
-        rule.severity = v;
-    }
-    if let Some(v) = threshold {
-        rule.threshold = v;
-    }
-    if let Some(v) = for_secs {
-        rule.for_secs = v;
-    }
-    if let Some(v) = window_secs {
-        rule.window_secs = v;
-    }
-    if let Some(v) = baseline_secs {
-        rule.baseline_secs = v;
-    }
-    if let Some(v) = min_executions {
-        rule.min_executions = v;
-    }
-    if let Some(v) = enabled {
-        rule.enabled = v;
-    }
+    set(&mut rule.description, description);
+    set(&mut rule.severity, severity);
+    set(&mut rule.threshold, threshold);
+    set(&mut rule.for_secs, for_secs);
+    set(&mut rule.window_secs, window_secs);
+    set(&mut rule.baseline_secs, baseline_secs);
+    set(&mut rule.min_executions, min_executions);
+    set(&mut rule.enabled, enabled);
     if let Some(v) = webhook_url {
         rule.webhook_url = v.filter(|u| !u.trim().is_empty());
     }
@@ -188,6 +165,14 @@ pub fn apply_update(
     Ok(rule)
 }
 
+/// Replaces `slot` when the update names a value.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// A rule of `kind` with the default windows and nothing else set.
 fn new_rule(name: &str, kind: RuleKind) -> AlertRule {
     AlertRule {
         name: name.to_string(),

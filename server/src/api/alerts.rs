@@ -90,10 +90,7 @@ pub async fn history(
 
 /// `GET /api/alerts/rules`
 pub async fn rules(State(state): State<AppState>) -> Json<AlertRuleList> {
-    let rules = state
-        .engine
-        .journal()
-        .read(|m| m.alerts.rules.values().cloned().collect());
+    let rules = state.engine.journal().read(|m| m.alerts.rule_list());
     Json(AlertRuleList { rules })
 }
 
@@ -130,10 +127,7 @@ pub async fn put_rule(
 
 /// `GET /api/alerts/rules/prometheus`: the rules as a Prometheus rules file.
 pub async fn prometheus_rules(State(state): State<AppState>) -> impl IntoResponse {
-    let rules: Vec<AlertRule> = state
-        .engine
-        .journal()
-        .read(|m| m.alerts.rules.values().cloned().collect());
+    let rules: Vec<AlertRule> = state.engine.journal().read(|m| m.alerts.rule_list());
     (
         [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
         prometheus::rules_file(&rules),
