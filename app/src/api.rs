@@ -256,22 +256,50 @@ async fn send<T: serde::de::DeserializeOwned>(
     path: &str,
     request: Result<gloo_net::http::Request, gloo_net::Error>,
 ) -> Result<T, ApiError> {
-    let path = path.to_string();
+    let (status, body) = exchange(path.to_string(), request).await?;
+    if (200..300).contains(&status) {
+        decode(body)
+    } else {
+        Err(decode::<ApiError>(body)
+            .unwrap_or_else(|_| ApiError::new("http", format!("{path} answered HTTP {status}"))))
+    }
+}
+
+/// Sends the request and parses the answer's JSON with the browser's own
+/// parser. Not generic, so the networking code exists once in the WASM
+/// however many types the pages fetch; only [`decode`] is per type.
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+async fn exchange(
+    path: String,
+    request: Result<gloo_net::http::Request, gloo_net::Error>,
+) -> Result<(u16, wasm_bindgen::JsValue), ApiError> {
     // gloo-net's futures are !Send; Resources want Send. In the browser there is
     // one thread, so the wrapper's runtime check can never fail.
     send_wrapper::SendWrapper::new(async move {
         let network = |e: gloo_net::Error| ApiError::new("network", e.to_string());
         let resp = request.map_err(network)?.send().await.map_err(network)?;
-        if resp.ok() {
-            resp.json::<T>().await.map_err(network)
-        } else {
-            let status = resp.status();
-            Err(resp.json::<ApiError>().await.unwrap_or_else(|_| {
-                ApiError::new("http", format!("{path} answered HTTP {status}"))
-            }))
+        let text = resp.text().await.map_err(network)?;
+        match js_sys::JSON::parse(&text) {
+            Ok(body) => Ok((resp.status(), body)),
+            Err(_) if !resp.ok() => Err(ApiError::new(
+                "http",
+                format!("{path} answered HTTP {}", resp.status()),
+            )),
+            Err(_) => Err(ApiError::new(
+                "network",
+                format!("{path} answered invalid JSON"),
+            )),
         }
     })
     .await
+}
+
+/// Reads a value parsed by the browser into a wire type.
+#[cfg(feature = "hydrate")]
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    value: wasm_bindgen::JsValue,
+) -> Result<T, ApiError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| ApiError::new("decode", e.to_string()))
 }
 
 #[cfg(not(any(feature = "hydrate", feature = "ssr")))]

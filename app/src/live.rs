@@ -333,7 +333,12 @@ mod client {
                 }
                 continue;
             };
-            match serde_json::from_str::<ServerMessage>(&text) {
+            let parsed = js_sys::JSON::parse(&text)
+                .map_err(|_| "not JSON".to_string())
+                .and_then(|v| {
+                    serde_wasm_bindgen::from_value::<ServerMessage>(v).map_err(|e| e.to_string())
+                });
+            match parsed {
                 Ok(ServerMessage::Subscribed { .. }) => {
                     connected = true;
                     live.link.set(LinkState::Connected);
