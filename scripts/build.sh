@@ -5,6 +5,8 @@
 #   2. wasm-bindgen --target web into $SHIIOO_SITE/pkg, named shiioo.{js,wasm};
 #   3. release only: wasm-opt -Oz;
 #   4. the stylesheet and public/ assets into the site;
+#      release only: .br (brotli -q 11) and .gz (gzip -9) siblings of pkg/*, which
+#      the server sends to browsers that accept them;
 #   5. the server (LEPTOS_OUTPUT_NAME comes from .cargo/config.toml at compile time).
 # Prints the site folder and the server binary's path on its last two lines.
 set -euo pipefail
@@ -42,6 +44,12 @@ if [ "$PROFILE" = release ]; then
     "$staging/pkg/$LEPTOS_OUTPUT_NAME.wasm" -o "$staging/pkg/$LEPTOS_OUTPUT_NAME.wasm"
 fi
 cp style/main.css "$staging/pkg/$LEPTOS_OUTPUT_NAME.css"
+if [ "$PROFILE" = release ]; then
+  for f in "$staging/pkg/$LEPTOS_OUTPUT_NAME".{wasm,js,css}; do
+    brotli -q 11 -f -k "$f"
+    gzip -9 -f -k "$f"
+  done
+fi
 cp -r public/. "$staging/"
 # Swap the finished site in at once, so a running server never sees half of one.
 rm -rf "$SHIIOO_SITE" && mv "$staging" "$SHIIOO_SITE"

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod api;
+mod assets;
 pub mod config;
 mod demo;
 pub mod engine;
@@ -25,7 +26,7 @@ use crate::config::Config;
 use crate::state::{AppState, StartError};
 
 /// The whole HTTP surface: `/api/*` first, then the dashboard's pages, then
-/// static assets.
+/// static assets; answers compressed as the client accepts.
 pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     Router::new()
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(
             telemetry::http::expose_matched_path,
         ))
+        .layer(assets::compression())
         .layer(axum::middleware::from_fn_with_state(
             metrics,
             telemetry::http::track,

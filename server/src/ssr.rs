@@ -185,6 +185,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         state: state.clone(),
     }));
     let options = state.leptos_options.clone();
+    let pkg_dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
     Router::new()
         .leptos_routes_with_context(
             state,
@@ -192,5 +193,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )
+        .nest("/pkg", crate::assets::pkg_service(&pkg_dir))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
 }
