@@ -14,7 +14,7 @@
 #   2. wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (the CLI and the
 #      library must agree byte for byte on the ABI).
 #   3. wasm-opt from npm's binaryen (Debian's binaryen 108 miscompiles wasm-bindgen output),
-#      and Debian's brotli, with which the release build precompresses the client.
+#      and Debian's brotli and zopfli, with which the release build precompresses the client.
 #   4. Debian's chromium, the browser the end-to-end tests drive (SETUP_BROWSER=0 skips it).
 #   5. The end-to-end tests' npm packages, without any browser download.
 #   6. A Python venv with the official prometheus_client (PyPI), whose parser the
@@ -128,7 +128,7 @@ if ! "$binaryen/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "ver
   mkdir -p "$binaryen"
   npm install --no-audit --no-fund --loglevel=error --prefix "$binaryen" "binaryen@$BINARYEN_NPM_VERSION" >/dev/null
 fi
-apt_install brotli
+apt_install brotli zopfli
 
 # 4. chromium --------------------------------------------------------------------------------------
 if [ "$SETUP_BROWSER" = 1 ]; then apt_install chromium; fi
