@@ -335,9 +335,7 @@ mod client {
             };
             let parsed = js_sys::JSON::parse(&text)
                 .map_err(|_| "not JSON".to_string())
-                .and_then(|v| {
-                    serde_wasm_bindgen::from_value::<ServerMessage>(v).map_err(|e| e.to_string())
-                });
+                .and_then(|v| crate::api::decode::<ServerMessage>(v).map_err(|e| e.to_string()));
             match parsed {
                 Ok(ServerMessage::Subscribed { .. }) => {
                     connected = true;
