@@ -10,12 +10,14 @@
 //!    10^6 step executions over 1,000 step series. Resident memory is read
 //!    as it goes; then `GET /api/analytics/steps` is timed over loopback.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use server::analytics::durations::Durations;
 use server::config::Config;
 use server::telemetry::resident_memory_mb;
-use server::Server;
+use support::{create_job, time_gets, TestServer};
 
 fn record_cost(prior: usize) -> f64 {
     let mut d = Durations::default();
@@ -41,34 +43,11 @@ async fn at_scale() {
     let data = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(data.path());
     config.max_concurrent_steps = 512;
-    let server = Server::bind(config).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let engine = server.state().engine.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    let base = format!("http://{addr}");
-
+    let server = TestServer::start_with(config, std::sync::Arc::new(data)).await;
+    let engine = server.engine.clone();
     let mut job_ids = Vec::new();
     for w in 0..10 {
-        let created: serde_json::Value = http
-            .post(format!("{base}/api/jobs"))
-            .json(&job(w))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        job_ids.push(
-            created["job_id"]
-                .as_str()
-                .unwrap()
-                .parse::<ulid::Ulid>()
-                .unwrap(),
-        );
+        job_ids.push(create_job(&server, job(w)).await);
     }
     println!("memory before: {:.1} MiB", resident_memory_mb().unwrap());
     let t0 = Instant::now();
@@ -117,31 +96,14 @@ async fn at_scale() {
         read[50], ser[50]
     );
 
-    let url = format!("{base}/api/analytics/steps");
-    let mut times = Vec::new();
-    let mut bytes = 0;
-    for _ in 0..300 {
-        let t = Instant::now();
-        let body = http.get(&url).send().await.unwrap().bytes().await.unwrap();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        bytes = body.len();
-    }
-    let series = serde_json::from_slice::<serde_json::Value>(
-        &http.get(&url).send().await.unwrap().bytes().await.unwrap(),
-    )
-    .unwrap()["steps"]
-        .as_array()
-        .unwrap()
-        .len();
-    times.sort_by(f64::total_cmp);
+    let t = time_gets(&server, "/api/analytics/steps", "application/json", 300).await;
+    let (_, steps) = server.get("/api/analytics/steps").await;
+    let series = steps["steps"].as_array().unwrap().len();
     println!(
-        "GET /api/analytics/steps ({series} series, {bytes} bytes): p50 {:.2} ms, p99 {:.2} ms over {} requests",
-        times[times.len() / 2],
-        times[times.len() * 99 / 100],
-        times.len()
+        "GET /api/analytics/steps ({series} series, {} bytes): p50 {:.2} ms, p99 {:.2} ms over {} requests",
+        t.bytes, t.p50_ms, t.p99_ms, t.requests
     );
-    let _ = stop.send(());
-    let _ = task.await;
+    server.shutdown().await;
 }
 
 fn main() {

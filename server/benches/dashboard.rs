@@ -7,10 +7,11 @@
 //! overview page and the workflows page are requested 300 times each over
 //! loopback, as a browser asks for them.
 
-use std::time::{Duration, Instant};
+mod support;
 
-use server::config::Config;
-use server::Server;
+use std::time::Duration;
+
+use support::{create_job, time_gets, TestServer};
 
 fn job(w: usize) -> serde_json::Value {
     let ids = [
@@ -30,57 +31,13 @@ fn job(w: usize) -> serde_json::Value {
     })
 }
 
-async fn time_page(http: &reqwest::Client, url: &str) -> (f64, f64, usize) {
-    let mut times = Vec::new();
-    let mut bytes = 0;
-    for _ in 0..300 {
-        let t = Instant::now();
-        let body = http
-            .get(url)
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-        bytes = body.len();
-    }
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], times[times.len() * 99 / 100], bytes)
-}
-
 #[tokio::main]
 async fn main() {
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::bind(Config::for_tests(data.path())).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    let engine = server.state().engine.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    let base = format!("http://{addr}");
+    let server = TestServer::start().await;
+    let engine = server.engine.clone();
     let mut jobs = Vec::new();
     for w in 0..10 {
-        let created: serde_json::Value = http
-            .post(format!("{base}/api/jobs"))
-            .json(&job(w))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        jobs.push(
-            created["job_id"]
-                .as_str()
-                .unwrap()
-                .parse::<ulid::Ulid>()
-                .unwrap(),
-        );
+        jobs.push(create_job(&server, job(w)).await);
     }
     for _ in 0..100 {
         for id in &jobs {
@@ -95,9 +52,11 @@ async fn main() {
         engine.journal().read(|m| m.executions.completed)
     );
     for page in ["/", "/workflows"] {
-        let (p50, p99, bytes) = time_page(&http, &format!("{base}{page}")).await;
-        println!("GET {page} (server-rendered, {bytes} bytes): p50 {p50:.2} ms, p99 {p99:.2} ms over 300 requests");
+        let t = time_gets(&server, page, "text/html", 300).await;
+        println!(
+            "GET {page} (server-rendered, {} bytes): p50 {:.2} ms, p99 {:.2} ms over {} requests",
+            t.bytes, t.p50_ms, t.p99_ms, t.requests
+        );
     }
-    let _ = stop.send(());
-    let _ = task.await;
+    server.shutdown().await;
 }

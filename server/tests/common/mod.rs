@@ -15,6 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The engine behind the API, for benchmarks that drive it directly.
+    pub engine: server::engine::Engine,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -31,6 +33,7 @@ impl TestServer {
     pub async fn start_with(config: Config, data: std::sync::Arc<tempfile::TempDir>) -> Self {
         let server = Server::bind(config).await.expect("bind a free port");
         let addr = server.local_addr().unwrap();
+        let engine = server.state().engine.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -42,6 +45,7 @@ impl TestServer {
         });
         Self {
             addr,
+            engine,
             // A hung request fails the test instead of hanging the suite.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
