@@ -8,4 +8,5 @@ pub mod layout;
 pub mod live_badge;
 pub mod stat;
 pub mod status;
+pub mod toggle;
 pub mod trace_view;

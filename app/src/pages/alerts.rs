@@ -9,6 +9,7 @@ use crate::api;
 use crate::components::alert_banner::severity_word;
 use crate::components::empty::Empty;
 use crate::components::status::RelTime;
+use crate::components::toggle::EnableToggle;
 use crate::format;
 use crate::live::use_live;
 use crate::wire::{AlertRule, AlertRuleUpdate, AlertState, AlertTransition, AlertView, RuleKind};
@@ -132,21 +133,14 @@ fn RulesTable(
 
 #[component]
 fn RuleRow(rule: AlertRule, state: Option<AlertState>, refresh: RwSignal<u64>) -> impl IntoView {
-    let (error, set_error) = signal(None::<String>);
     let name = rule.name.clone();
     let enabled = rule.enabled;
-    let toggle = move |_| {
-        let name = name.clone();
-        leptos::task::spawn_local(async move {
-            let update = AlertRuleUpdate {
-                enabled: Some(!enabled),
-                ..Default::default()
-            };
-            match api::set_alert_rule(name, update).await {
-                Ok(_) => refresh.update(|v| *v += 1),
-                Err(e) => set_error.set(Some(e.to_string())),
-            }
-        });
+    let set = move |on: bool| {
+        let update = AlertRuleUpdate {
+            enabled: Some(on),
+            ..Default::default()
+        };
+        api::set_alert_rule(name.clone(), update)
     };
     let state_text = match (enabled, state) {
         (false, _) => "off",
@@ -164,12 +158,7 @@ fn RuleRow(rule: AlertRule, state: Option<AlertState>, refresh: RwSignal<u64>) -
             <td><span class="sev" data-severity=rule.severity.as_str()>{severity_word(rule.severity)}</span></td>
             <td><span class="badge" data-status=state_text>{state_text}</span></td>
             <td class="small">{if rule.webhook_url.is_some() { "webhook" } else { "—" }}</td>
-            <td>
-                <button class="button toggle" class:on=enabled on:click=toggle aria-pressed=if enabled { "true" } else { "false" } data-testid="rule-toggle">
-                    {if enabled { "Enabled" } else { "Disabled" }}
-                </button>
-                {move || error.get().map(|e| view! { <div class="error small">{e}</div> })}
-            </td>
+            <td><EnableToggle enabled testid="rule-toggle" set refresh/></td>
         </tr>
     }
 }

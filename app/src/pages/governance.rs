@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use crate::api;
 use crate::components::empty::Empty;
 use crate::components::status::{RelTime, StatusBadge};
+use crate::components::toggle::EnableToggle;
 use crate::live::use_live;
 use crate::pages::overview::short_id;
 use crate::wire::{ApprovalStatus, ApprovalView, Decision, Quorum, RoutineView, VoteRequest};
@@ -57,18 +58,9 @@ pub fn RoutinesPage() -> impl IntoView {
 
 #[component]
 fn RoutineRow(r: RoutineView, refresh: RwSignal<u64>) -> impl IntoView {
-    let (error, set_error) = signal(None::<String>);
     let id = r.routine_id.clone();
     let enabled = r.enabled;
-    let toggle = move |_| {
-        let id = id.clone();
-        leptos::task::spawn_local(async move {
-            match api::set_routine_enabled(id, !enabled).await {
-                Ok(_) => refresh.update(|v| *v += 1),
-                Err(e) => set_error.set(Some(e.to_string())),
-            }
-        });
-    };
+    let set = move |on: bool| api::set_routine_enabled(id.clone(), on);
     view! {
         <tr data-routine=r.routine_id.clone()>
             <td>
@@ -91,12 +83,7 @@ fn RoutineRow(r: RoutineView, refresh: RwSignal<u64>) -> impl IntoView {
                     }).collect_view()}
                 </span>
             </td>
-            <td>
-                <button class="button toggle" class:on=enabled on:click=toggle aria-pressed=if enabled { "true" } else { "false" } data-testid="routine-toggle">
-                    {if enabled { "Enabled" } else { "Disabled" }}
-                </button>
-                {move || error.get().map(|e| view! { <div class="error small">{e}</div> })}
-            </td>
+            <td><EnableToggle enabled testid="routine-toggle" set refresh/></td>
         </tr>
     }
 }
