@@ -47,11 +47,13 @@ async fn the_guides_example_job_runs_to_completed() {
         assert_eq!(s["attempts"].as_array().unwrap().len(), 1);
         assert!(s["output"].as_str().unwrap().contains("(simulated)"));
     }
-    // Each step started after the one it depends on completed.
+    // Each step started after the one it depends on completed. Compared as
+    // times: RFC 3339 strings with fractions of varying length do not sort.
+    let at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).expect("an RFC 3339 time")
+    };
     for pair in steps.windows(2) {
-        assert!(
-            pair[1]["started_at"].as_str().unwrap() >= pair[0]["completed_at"].as_str().unwrap()
-        );
+        assert!(at(&pair[1]["started_at"]) >= at(&pair[0]["completed_at"]));
     }
     let (_, health) = server.get("/api/health/status").await;
     assert_eq!(health["total_workflow_executions"], 1);
