@@ -169,7 +169,10 @@ mod client {
     use std::collections::HashSet;
 
     use super::{backoff_ms, HealthBeat, LinkState, Live, LiveRun, LIVE_RUNS};
-    use crate::wire::{ClientAction, ServerMessage};
+    use crate::wire::{
+        ClientAction, ErrorMessage, HealthUpdate, Payload, ServerMessage, StepUpdate,
+        WorkflowUpdate,
+    };
 
     /// Changes seen since the last flush; flushed a few times a second so
     /// that a burst of updates refetches once, not once per message.
@@ -209,12 +212,12 @@ mod client {
 
     fn apply(live: Live, dirty: StoredValue<Dirty>, msg: ServerMessage) {
         match msg {
-            ServerMessage::WorkflowUpdate {
+            ServerMessage::WorkflowUpdate(WorkflowUpdate {
                 run_id,
                 status,
                 progress,
                 message,
-            } => {
+            }) => {
                 let landmark = !matches!(status.as_str(), "Running");
                 live.runs.update(|runs| {
                     let entry = runs.entry(run_id.clone()).or_insert_with(|| LiveRun {
@@ -238,12 +241,12 @@ mod client {
                     d.runs.insert(run_id);
                 });
             }
-            ServerMessage::StepUpdate {
+            ServerMessage::StepUpdate(StepUpdate {
                 run_id,
                 step_id,
                 status,
                 ..
-            } => {
+            }) => {
                 if status == "Running" {
                     live.runs.update(|runs| {
                         if let Some(run) = runs.get_mut(&run_id) {
@@ -255,13 +258,13 @@ mod client {
                     d.runs.insert(run_id);
                 });
             }
-            ServerMessage::HealthUpdate {
+            ServerMessage::HealthUpdate(HealthUpdate {
                 status,
                 active_workflows,
                 active_routines,
                 pending_approvals,
                 uptime_secs,
-            } => live.health.set(Some(HealthBeat {
+            }) => live.health.set(Some(HealthBeat {
                 status,
                 uptime_secs,
                 active_workflows,
@@ -269,13 +272,32 @@ mod client {
                 pending_approvals,
                 received_at_ms: js_sys::Date::now(),
             })),
-            ServerMessage::AlertUpdate { .. } => live.alerts.update(|v| *v += 1),
+            ServerMessage::AlertUpdate(_) => live.alerts.update(|v| *v += 1),
             // The server dropped updates we could not take in time: refetch.
-            ServerMessage::Error { message } if message.starts_with("lagged") => {
+            ServerMessage::Error(ErrorMessage { message }) if message.starts_with("lagged") => {
                 dirty.update_value(|d| d.version = true)
             }
             _ => {}
         }
+    }
+
+    /// A parsed message's fields, decoded by serde-wasm-bindgen.
+    struct JsFields(wasm_bindgen::JsValue);
+
+    impl Payload for JsFields {
+        type Error = String;
+        fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, String> {
+            crate::api::decode(self.0).map_err(|e| e.to_string())
+        }
+    }
+
+    fn read_message(value: wasm_bindgen::JsValue) -> Result<ServerMessage, String> {
+        let tag = js_sys::Reflect::get(&value, &"type".into())
+            .ok()
+            .and_then(|t| t.as_string())
+            .ok_or("no type tag")?;
+        ServerMessage::from_payload(&tag, JsFields(value))
+            .unwrap_or_else(|| Err(format!("unknown message type {tag}")))
     }
 
     fn ws_url() -> String {
@@ -335,9 +357,9 @@ mod client {
             };
             let parsed = js_sys::JSON::parse(&text)
                 .map_err(|_| "not JSON".to_string())
-                .and_then(|v| crate::api::decode::<ServerMessage>(v).map_err(|e| e.to_string()));
+                .and_then(read_message);
             match parsed {
-                Ok(ServerMessage::Subscribed { .. }) => {
+                Ok(ServerMessage::Subscribed(_)) => {
                     connected = true;
                     live.link.set(LinkState::Connected);
                 }

@@ -39,4 +39,7 @@ pub use runs::{
     AttemptStatus, AttemptView, RunList, RunStatus, RunSummaryView, RunView, StepRunView,
     StepStatus,
 };
-pub use ws::{ClientAction, ServerMessage};
+pub use ws::{
+    AlertUpdate, ClientAction, ErrorMessage, HealthUpdate, MetricsUpdate, Payload, ServerMessage,
+    StepUpdate, Subscribed, Unsubscribed, WorkflowUpdate,
+};

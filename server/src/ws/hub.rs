@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::wire::{HealthState, ServerMessage, StepStatus};
+use app::wire::{
+    AlertUpdate, HealthState, HealthUpdate, MetricsUpdate, ServerMessage, StepStatus, StepUpdate,
+    WorkflowUpdate,
+};
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
@@ -122,12 +125,12 @@ impl Hub {
                 self.publish(Update::new(
                     0,
                     Channel::Metrics,
-                    ServerMessage::MetricsUpdate {
+                    ServerMessage::MetricsUpdate(MetricsUpdate {
                         metric_type: metric_type.into(),
                         name: series.name,
                         value,
                         labels: series.labels,
-                    },
+                    }),
                 ));
             }
         }
@@ -155,7 +158,7 @@ impl Observer for Hub {
             self.publish(Update::new(
                 event.seq,
                 Channel::Alerts,
-                ServerMessage::AlertUpdate {
+                ServerMessage::AlertUpdate(AlertUpdate {
                     rule: rule.clone(),
                     labels: labels.clone(),
                     state: *to,
@@ -164,7 +167,7 @@ impl Observer for Hub {
                     threshold: *threshold,
                     message: message.clone(),
                     at: event.at,
-                },
+                }),
             ));
         }
         // Sent only if a figure it carries changed.
@@ -196,12 +199,12 @@ impl Hub {
             self.publish(Update::new(
                 seq,
                 Channel::Run(run_id),
-                ServerMessage::StepUpdate {
+                ServerMessage::StepUpdate(StepUpdate {
                     run_id: run_id.to_string(),
                     step_id: step_id.to_string(),
                     status: status.as_str().into(),
                     message,
-                },
+                }),
             ))
         };
         let mut workflow_changed = false;
@@ -341,13 +344,13 @@ impl Hub {
 }
 
 pub fn health_update(h: app::wire::HealthStatus) -> ServerMessage {
-    ServerMessage::HealthUpdate {
+    ServerMessage::HealthUpdate(HealthUpdate {
         status: h.status,
         active_workflows: h.active_workflows,
         active_routines: h.active_routines,
         pending_approvals: h.pending_approvals,
         uptime_secs: h.uptime_secs,
-    }
+    })
 }
 
 /// A run's state as the guide's `WorkflowUpdate`.
@@ -367,12 +370,12 @@ pub fn workflow_update(run: &RunState) -> ServerMessage {
         Cancelled => format!("Cancelled after {finished} of {total} steps"),
         Interrupted => "Interrupted: the server stopped while this run was in flight".to_string(),
     };
-    ServerMessage::WorkflowUpdate {
+    ServerMessage::WorkflowUpdate(WorkflowUpdate {
         run_id: run.run_id.to_string(),
         status: run.status.as_str().into(),
         progress: run.progress(),
         message,
-    }
+    })
 }
 
 /// `AlertUpdate`s for the alerts pending or firing now.
@@ -381,15 +384,17 @@ pub fn alert_snapshot(model: &Model) -> Vec<ServerMessage> {
         .alerts
         .active()
         .into_iter()
-        .map(|a| ServerMessage::AlertUpdate {
-            at: a.fired_at.or(a.active_since).unwrap_or_default(),
-            rule: a.rule,
-            labels: a.labels,
-            state: a.state,
-            severity: a.severity,
-            value: a.value,
-            threshold: a.threshold,
-            message: a.message,
+        .map(|a| {
+            ServerMessage::AlertUpdate(AlertUpdate {
+                at: a.fired_at.or(a.active_since).unwrap_or_default(),
+                rule: a.rule,
+                labels: a.labels,
+                state: a.state,
+                severity: a.severity,
+                value: a.value,
+                threshold: a.threshold,
+                message: a.message,
+            })
         })
         .collect()
 }
@@ -399,14 +404,16 @@ pub fn step_snapshot(run: &RunState) -> Vec<ServerMessage> {
     run.steps
         .iter()
         .filter(|s| s.status != StepStatus::Pending)
-        .map(|s| ServerMessage::StepUpdate {
-            run_id: run.run_id.to_string(),
-            step_id: s.id.clone(),
-            status: s.status.as_str().into(),
-            message: match (&s.error, s.status) {
-                (Some(e), _) => e.clone(),
-                (None, st) => st.as_str().to_string(),
-            },
+        .map(|s| {
+            ServerMessage::StepUpdate(StepUpdate {
+                run_id: run.run_id.to_string(),
+                step_id: s.id.clone(),
+                status: s.status.as_str().into(),
+                message: match (&s.error, s.status) {
+                    (Some(e), _) => e.clone(),
+                    (None, st) => st.as_str().to_string(),
+                },
+            })
         })
         .collect()
 }

@@ -11,7 +11,7 @@ pub mod session;
 
 use std::time::Duration;
 
-use app::wire::ServerMessage;
+use app::wire::{ErrorMessage, ServerMessage};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -86,9 +86,9 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                 last_heard = Instant::now();
                 let replies = match frame {
                     Message::Text(text) => session.handle_text(text.as_str(), &state).await,
-                    Message::Binary(_) => vec![ServerMessage::Error {
+                    Message::Binary(_) => vec![ServerMessage::Error(ErrorMessage {
                         message: "binary frames are not supported; send JSON text".into(),
-                    }],
+                    })],
                     // axum answers pings with pongs itself; pongs only prove liveness.
                     Message::Ping(_) | Message::Pong(_) => Vec::new(),
                     Message::Close(_) => break,
@@ -125,12 +125,12 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                 }
                 Err(RecvError::Lagged(skipped)) => {
                     record(&|| metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(skipped));
-                    let notice = ServerMessage::Error {
+                    let notice = ServerMessage::Error(ErrorMessage {
                         message: format!(
                             "lagged: {skipped} updates were dropped because this connection \
                              did not keep up; read the current state over the REST API"
                         ),
-                    };
+                    });
                     let text = serde_json::to_string(&notice).expect("server messages serialise");
                     if send(&mut socket, text).await.is_err() {
                         return;
@@ -188,6 +188,7 @@ async fn send_frame(socket: &mut WebSocket, frame: Message) -> Result<(), axum::
 mod tests {
     use super::*;
     use crate::config::Config;
+    use app::wire::{HealthUpdate, Subscribed, Unsubscribed};
 
     fn state() -> AppState {
         let dir = tempfile::tempdir().unwrap();
@@ -203,9 +204,12 @@ mod tests {
             .handle_text(r#"{"action": "SubscribeHealth"}"#, &state())
             .await;
         assert!(
-            matches!(&out[0], ServerMessage::Subscribed { subscription_id } if subscription_id.len() == 26)
+            matches!(&out[0], ServerMessage::Subscribed(Subscribed { subscription_id }) if subscription_id.len() == 26)
         );
-        assert!(matches!(&out[1], ServerMessage::HealthUpdate { .. }));
+        assert!(matches!(
+            &out[1],
+            ServerMessage::HealthUpdate(HealthUpdate { .. })
+        ));
         assert!(session.wants_health());
     }
 
@@ -228,7 +232,7 @@ mod tests {
         ] {
             let out = session.handle_text(text, &state).await;
             match &out[..] {
-                [ServerMessage::Error { message }] => {
+                [ServerMessage::Error(ErrorMessage { message })] => {
                     assert!(message.contains(needle), "{text}: {message}")
                 }
                 other => panic!("{text}: expected one Error, got {other:?}"),
@@ -237,7 +241,10 @@ mod tests {
         let out = session
             .handle_text(r#"{"action": "SubscribeAll"}"#, &state)
             .await;
-        assert!(matches!(&out[..], [ServerMessage::Subscribed { .. }]));
+        assert!(matches!(
+            &out[..],
+            [ServerMessage::Subscribed(Subscribed { .. })]
+        ));
     }
 
     #[tokio::test]
@@ -245,7 +252,7 @@ mod tests {
         let mut session = Session::default();
         let state = state();
         let id = |out: Vec<ServerMessage>| match &out[0] {
-            ServerMessage::Subscribed { subscription_id } => subscription_id.clone(),
+            ServerMessage::Subscribed(Subscribed { subscription_id }) => subscription_id.clone(),
             other => panic!("{other:?}"),
         };
         let a = id(session
@@ -262,9 +269,9 @@ mod tests {
             .await;
         assert_eq!(
             out,
-            vec![ServerMessage::Unsubscribed {
+            vec![ServerMessage::Unsubscribed(Unsubscribed {
                 subscription_ids: vec![a]
-            }]
+            })]
         );
         assert_eq!(session.topics().collect::<Vec<_>>(), vec![&Topic::Metrics]);
         let out = session
@@ -272,9 +279,9 @@ mod tests {
             .await;
         assert_eq!(
             out,
-            vec![ServerMessage::Unsubscribed {
+            vec![ServerMessage::Unsubscribed(Unsubscribed {
                 subscription_ids: vec![b]
-            }]
+            })]
         );
         assert_eq!(session.topics().count(), 0);
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use app::wire::{ClientAction, ServerMessage};
+use app::wire::{ClientAction, ErrorMessage, ServerMessage, Subscribed, Unsubscribed};
 use ulid::Ulid;
 
 use super::hub::{self, Channel, Update};
@@ -60,7 +60,7 @@ impl Session {
     pub async fn handle_text(&mut self, text: &str, state: &AppState) -> Vec<ServerMessage> {
         let action = match parse_action(text) {
             Ok(action) => action,
-            Err(message) => return vec![ServerMessage::Error { message }],
+            Err(message) => return vec![ServerMessage::Error(ErrorMessage { message })],
         };
         match action {
             ClientAction::SubscribeAll => vec![self.subscribe(Topic::All)],
@@ -86,17 +86,17 @@ impl Session {
             ClientAction::Unsubscribe { subscription_id } => match subscription_id {
                 None => {
                     let dropped = std::mem::take(&mut self.subscriptions);
-                    vec![ServerMessage::Unsubscribed {
+                    vec![ServerMessage::Unsubscribed(Unsubscribed {
                         subscription_ids: dropped.into_keys().collect(),
-                    }]
+                    })]
                 }
                 Some(id) => match self.subscriptions.remove(&id) {
-                    Some(_) => vec![ServerMessage::Unsubscribed {
+                    Some(_) => vec![ServerMessage::Unsubscribed(Unsubscribed {
                         subscription_ids: vec![id],
-                    }],
-                    None => vec![ServerMessage::Error {
+                    })],
+                    None => vec![ServerMessage::Error(ErrorMessage {
                         message: format!("no subscription with id {id:?} on this connection"),
-                    }],
+                    })],
                 },
             },
             ClientAction::Ping => vec![ServerMessage::Pong],
@@ -106,9 +106,9 @@ impl Session {
     /// Subscribes to one run, answering with its current state at once.
     async fn subscribe_workflow(&mut self, raw: &str, state: &AppState) -> Vec<ServerMessage> {
         let unknown = || {
-            vec![ServerMessage::Error {
+            vec![ServerMessage::Error(ErrorMessage {
                 message: format!("no run with id {raw:?}"),
-            }]
+            })]
         };
         let Ok(run_id) = raw.parse::<Ulid>() else {
             return unknown();
@@ -145,7 +145,7 @@ impl Session {
     fn subscribe(&mut self, topic: Topic) -> ServerMessage {
         let subscription_id = Ulid::new().to_string();
         self.subscriptions.insert(subscription_id.clone(), topic);
-        ServerMessage::Subscribed { subscription_id }
+        ServerMessage::Subscribed(Subscribed { subscription_id })
     }
 }
 
