@@ -27,11 +27,31 @@ toolchain_file=$SHIIOO_CACHE/wasm-toolchain
 [ -f "$toolchain_file" ] || { echo "run scripts/setup.sh first (no $toolchain_file)" >&2; exit 1; }
 WASM_TOOLCHAIN=$(cat "$toolchain_file")
 
+# Release: std and core rebuilt with the client (`-Zbuild-std`, from the toolchain's own library
+# sources) for size: std's size-optimised code paths, panics that trap at once instead of
+# formatting a message, no Debug output and no file/line strings. 8.6 % off the gzipped WASM
+# (BENCHMARKS.md). The price is that a panic in a release client is a bare `unreachable` trap;
+# a dev build keeps the messages (and console_error_panic_hook) for debugging.
+# RUSTC_BOOTSTRAP unlocks these flags on a stable compiler; they are confined to this build.
+wasm_env=(RUSTUP_TOOLCHAIN="$WASM_TOOLCHAIN")
+wasm_args=()
+library=$(RUSTUP_TOOLCHAIN=$WASM_TOOLCHAIN rustc --print sysroot)/lib/rustlib/src/rust/library
+if [ "$PROFILE" = release ]; then
+  if [ -f "$library/Cargo.lock" ]; then
+    # RUSTFLAGS replaces build.rustflags, so erase_components (.cargo/config.toml) is repeated.
+    wasm_env+=(RUSTC_BOOTSTRAP=1
+      RUSTFLAGS="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none")
+    wasm_args=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
+  else
+    log "no library sources in the $WASM_TOOLCHAIN toolchain: the WASM keeps the prebuilt std (larger)"
+  fi
+fi
+
 t0=$SECONDS
 log "frontend -> wasm32 ($PROFILE, toolchain $WASM_TOOLCHAIN)"
 # .cargo/config.toml sets leptos's erase_components for both sides.
-RUSTUP_TOOLCHAIN=$WASM_TOOLCHAIN cargo build -p frontend --lib --target wasm32-unknown-unknown \
-  --profile "$wasm_profile"
+env "${wasm_env[@]}" cargo build -p frontend --lib --target wasm32-unknown-unknown \
+  --profile "$wasm_profile" "${wasm_args[@]}"
 wasm=$CARGO_TARGET_DIR/wasm32-unknown-unknown/$wasm_dir/frontend.wasm
 
 pkg=$SHIIOO_SITE/pkg
