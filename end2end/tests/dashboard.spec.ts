@@ -23,6 +23,11 @@ test.describe("server-rendered with JavaScript off", () => {
   test("every page has its data in the HTML", async ({ page }) => {
     await page.goto("/workflows");
     await expect(page.getByTestId("workflows-table").locator("tr[data-workflow=quarterly_review]")).toContainText("2");
+    // Two runs make a trend line; one run is a dot, not an empty cell.
+    await expect(page.locator("tr[data-workflow=quarterly_review] svg.sparkline")).toHaveAttribute("aria-label", /^2 runs, from /);
+    const single = page.locator("tr[data-workflow=broken_pipeline] svg.sparkline");
+    await expect(single).toHaveAttribute("aria-label", /^1 run, /);
+    await expect(single.locator("circle")).toHaveCount(1);
     await page.goto("/steps");
     await expect(page.getByTestId("steps-table").locator("tr[data-step=generate_charts]").first()).toBeVisible();
     await page.goto("/traces");

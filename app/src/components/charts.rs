@@ -40,20 +40,26 @@ pub fn Sparkline(
 ) -> impl IntoView {
     let max = values.iter().copied().fold(0.0, f64::max);
     let points = polyline(&values, width, height - 2.0, max);
-    let label = match (values.first(), values.last()) {
-        (Some(first), Some(last)) => format!(
+    let label = match values.as_slice() {
+        [] => "no runs yet".into(),
+        [only] => format!("1 run, {}", format::duration(*only)),
+        [first, .., last] => format!(
             "{} runs, from {} to {}",
             values.len(),
             format::duration(*first),
             format::duration(*last)
         ),
-        _ => "no runs yet".into(),
     };
+    // A line needs two runs; one is drawn as a dot rather than nothing, at the
+    // height a line puts its largest value (the top).
+    let dot = (values.len() == 1)
+        .then(|| view! { <circle cx=width / 2.0 cy="1" r="2" fill="currentColor"/> });
     let aria = label.clone();
     view! {
         <svg class="sparkline" width=width height=height viewBox=format!("0 -1 {width} {height}") role="img" aria-label=aria>
             <title>{label}</title>
             <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5" stroke-linejoin="round"/>
+            {dot}
         </svg>
     }
 }
