@@ -122,6 +122,11 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// A count and its noun, agreeing: `1 run`, `2 runs`, `1,200 runs`.
+pub fn quantity(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", count(n), if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +154,9 @@ mod tests {
         assert_eq!(ago(-7_200), "in 2 h");
         assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(count(12), "12");
+        assert_eq!(quantity(1, "run", "runs"), "1 run");
+        assert_eq!(quantity(0, "run", "runs"), "0 runs");
+        assert_eq!(quantity(1_200, "run", "runs"), "1,200 runs");
         let at = DateTime::from_timestamp(1_764_369_065, 0).unwrap();
         assert_eq!(exact(at), "2025-11-28 22:31:05 UTC");
         assert_eq!(clock(at, false), "22:31");

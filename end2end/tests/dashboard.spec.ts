@@ -28,6 +28,8 @@ test.describe("server-rendered with JavaScript off", () => {
     const single = page.locator("tr[data-workflow=broken_pipeline] svg.sparkline");
     await expect(single).toHaveAttribute("aria-label", /^1 run, /);
     await expect(single.locator("circle")).toHaveCount(1);
+    await page.goto("/run");
+    await expect(page.locator(".jobs li").filter({ hasText: "Broken Pipeline" })).toContainText("1 run · created");
     await page.goto("/steps");
     await expect(page.getByTestId("steps-table").locator("tr[data-step=generate_charts]").first()).toBeVisible();
     await page.goto("/traces");

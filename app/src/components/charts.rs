@@ -45,7 +45,7 @@ pub fn Sparkline(
         [only] => format!("1 run, {}", format::duration(*only)),
         [first, .., last] => format!(
             "{} runs, from {} to {}",
-            values.len(),
+            format::count(values.len() as u64),
             format::duration(*first),
             format::duration(*last)
         ),
@@ -69,7 +69,10 @@ pub fn Sparkline(
 pub fn Pips(runs: Vec<RecentRun>) -> impl IntoView {
     let mut runs = runs;
     runs.reverse();
-    let aria = format!("last {} runs", runs.len());
+    let aria = format!(
+        "last {}",
+        format::quantity(runs.len() as u64, "run", "runs")
+    );
     view! {
         <span class="pips" aria-label=aria>
             {runs

@@ -243,7 +243,7 @@ fn HealthPanel(health: HealthStatus) -> impl IntoView {
                 <Stat
                     label="Success rate"
                     value=format::percent(health.success_rate)
-                    hint=format!("All time; {} over the last {} executions", format::percent(health.recent_success_rate), health.recent_executions)
+                    hint=format!("All time; {} over the last {}", format::percent(health.recent_success_rate), format::quantity(health.recent_executions, "execution", "executions"))
                     testid="health-success-rate"
                 />
                 <Stat

@@ -4,6 +4,7 @@ use leptos_router::hooks::use_navigate;
 
 use crate::api;
 use crate::components::status::RelTime;
+use crate::format;
 use crate::live::use_live;
 use crate::wire::ApiError;
 
@@ -136,7 +137,7 @@ pub fn RunPage() -> impl IntoView {
                                                     <div>
                                                         <a href=format!("/workflows/{}", j.workflow_id)>{j.name.clone()}</a>
                                                         <div class="muted small">
-                                                            {format!("{} runs · created ", j.run_count)} <RelTime at=j.created_at/>
+                                                            {format::quantity(j.run_count, "run", "runs")} " · created " <RelTime at=j.created_at/>
                                                         </div>
                                                     </div>
                                                     <button class="button" on:click=move |_| rerun(id.clone()) disabled=move || busy.get()>"Run again"</button>
