@@ -114,8 +114,8 @@ pub struct ErrorMessage {
     pub message: String,
 }
 
-/// A message's fields, still to be decoded into its payload type: a value
-/// `JSON.parse` made in the browser, a `serde_json::Value` elsewhere.
+/// A message's fields, still to be decoded into its payload type: the value
+/// `JSON.parse` made in the browser, a `serde_json::Value` in the tests.
 pub trait Payload {
     type Error;
     fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, Self::Error>;
