@@ -35,8 +35,8 @@ WASM_TOOLCHAIN=$(cat "$toolchain_file")
 # RUSTC_BOOTSTRAP unlocks these flags on a stable compiler; they are confined to this build.
 wasm_env=(RUSTUP_TOOLCHAIN="$WASM_TOOLCHAIN")
 wasm_args=()
-library=$(RUSTUP_TOOLCHAIN=$WASM_TOOLCHAIN rustc --print sysroot)/lib/rustlib/src/rust/library
 if [ "$PROFILE" = release ]; then
+  library=$(RUSTUP_TOOLCHAIN=$WASM_TOOLCHAIN rustc --print sysroot)/lib/rustlib/src/rust/library
   if [ -f "$library/Cargo.lock" ]; then
     # RUSTFLAGS replaces build.rustflags, so erase_components (.cargo/config.toml) is repeated.
     wasm_env+=(RUSTC_BOOTSTRAP=1

@@ -124,12 +124,7 @@ async fn pages_and_api_answers_are_compressed_for_clients_that_ask() {
     assert!(html.contains("<h1>Overview"), "{html}");
 
     // Without Accept-Encoding nothing changes.
-    let resp = server
-        .http
-        .get(server.url("/api/health/status"))
-        .send()
-        .await
-        .unwrap();
+    let resp = get(&server, "/api/health/status", None).await;
     assert!(resp.headers().get(CONTENT_ENCODING).is_none());
     assert_eq!(
         resp.json::<serde_json::Value>().await.unwrap()["status"],

@@ -122,6 +122,13 @@ pub trait Payload {
 }
 
 impl ServerMessage {
+    /// An `Error` message telling the client what was wrong.
+    pub fn error(message: impl Into<String>) -> Self {
+        Self::Error(ErrorMessage {
+            message: message.into(),
+        })
+    }
+
     /// The message a `type` tag and its fields make; `None` for a tag this
     /// version does not know. Reads exactly what the derived `Deserialize`
     /// reads (a test holds them together); the extra `type` field is ignored
@@ -262,9 +269,7 @@ mod tests {
                 at: DateTime::from_timestamp(1_764_369_065, 0).unwrap(),
             }),
             ServerMessage::Pong,
-            ServerMessage::Error(ErrorMessage {
-                message: "unknown action".into(),
-            }),
+            ServerMessage::error("unknown action"),
         ];
         for msg in every_kind {
             let value = serde_json::to_value(&msg).unwrap();

@@ -11,7 +11,7 @@ pub mod session;
 
 use std::time::Duration;
 
-use app::wire::{ErrorMessage, ServerMessage};
+use app::wire::ServerMessage;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -86,9 +86,9 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                 last_heard = Instant::now();
                 let replies = match frame {
                     Message::Text(text) => session.handle_text(text.as_str(), &state).await,
-                    Message::Binary(_) => vec![ServerMessage::Error(ErrorMessage {
-                        message: "binary frames are not supported; send JSON text".into(),
-                    })],
+                    Message::Binary(_) => vec![ServerMessage::error(
+                        "binary frames are not supported; send JSON text",
+                    )],
                     // axum answers pings with pongs itself; pongs only prove liveness.
                     Message::Ping(_) | Message::Pong(_) => Vec::new(),
                     Message::Close(_) => break,
@@ -125,12 +125,10 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                 }
                 Err(RecvError::Lagged(skipped)) => {
                     record(&|| metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(skipped));
-                    let notice = ServerMessage::Error(ErrorMessage {
-                        message: format!(
+                    let notice = ServerMessage::error(format!(
                             "lagged: {skipped} updates were dropped because this connection \
                              did not keep up; read the current state over the REST API"
-                        ),
-                    });
+                        ));
                     let text = serde_json::to_string(&notice).expect("server messages serialise");
                     if send(&mut socket, text).await.is_err() {
                         return;
@@ -188,7 +186,7 @@ async fn send_frame(socket: &mut WebSocket, frame: Message) -> Result<(), axum::
 mod tests {
     use super::*;
     use crate::config::Config;
-    use app::wire::{HealthUpdate, Subscribed, Unsubscribed};
+    use app::wire::{ErrorMessage, HealthUpdate, Subscribed, Unsubscribed};
 
     fn state() -> AppState {
         let dir = tempfile::tempdir().unwrap();

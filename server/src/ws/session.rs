@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use app::wire::{ClientAction, ErrorMessage, ServerMessage, Subscribed, Unsubscribed};
+use app::wire::{ClientAction, ServerMessage, Subscribed, Unsubscribed};
 use ulid::Ulid;
 
 use super::hub::{self, Channel, Update};
@@ -60,7 +60,7 @@ impl Session {
     pub async fn handle_text(&mut self, text: &str, state: &AppState) -> Vec<ServerMessage> {
         let action = match parse_action(text) {
             Ok(action) => action,
-            Err(message) => return vec![ServerMessage::Error(ErrorMessage { message })],
+            Err(message) => return vec![ServerMessage::error(message)],
         };
         match action {
             ClientAction::SubscribeAll => vec![self.subscribe(Topic::All)],
@@ -94,9 +94,9 @@ impl Session {
                     Some(_) => vec![ServerMessage::Unsubscribed(Unsubscribed {
                         subscription_ids: vec![id],
                     })],
-                    None => vec![ServerMessage::Error(ErrorMessage {
-                        message: format!("no subscription with id {id:?} on this connection"),
-                    })],
+                    None => vec![ServerMessage::error(format!(
+                        "no subscription with id {id:?} on this connection"
+                    ))],
                 },
             },
             ClientAction::Ping => vec![ServerMessage::Pong],
@@ -105,11 +105,7 @@ impl Session {
 
     /// Subscribes to one run, answering with its current state at once.
     async fn subscribe_workflow(&mut self, raw: &str, state: &AppState) -> Vec<ServerMessage> {
-        let unknown = || {
-            vec![ServerMessage::Error(ErrorMessage {
-                message: format!("no run with id {raw:?}"),
-            })]
-        };
+        let unknown = || vec![ServerMessage::error(format!("no run with id {raw:?}"))];
         let Ok(run_id) = raw.parse::<Ulid>() else {
             return unknown();
         };
