@@ -6,7 +6,10 @@
 //! client would. Either way the result is serialised into the page by a
 //! `Resource`, so hydration reuses it instead of fetching twice.
 
+use leptos::prelude::Resource;
 use serde::{Deserialize, Serialize};
+
+use crate::wire::decode::{Decode, DecodeError};
 
 use crate::wire::{
     AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, ApiError, ApprovalList,
@@ -14,6 +17,54 @@ use crate::wire::{
     RoutineList, RoutineView, RunList, StepStatsList, Throughput, Trace, TraceList, VoteRequest,
     WorkflowStats, WorkflowStatsList,
 };
+
+/// A resource whose value the server renders with and hands to the browser in
+/// the page, so hydration does not fetch it again (see [`WireCodec`]).
+#[track_caller]
+pub fn resource<T, S, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Resource<T, WireCodec>
+where
+    T: Serialize + Decode + Send + Sync + 'static,
+    S: PartialEq + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
+}
+
+/// How a resource's value travels in the page: serde_json on the server,
+/// `JSON.parse` and [`Decode`] in the browser, which is what REST answers go
+/// through too, so the browser carries one decoder per type.
+pub struct WireCodec;
+
+impl<T: Serialize> codee::Encoder<T> for WireCodec {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(value: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(value)
+    }
+}
+
+impl<T: Decode> codee::Decoder<T> for WireCodec {
+    type Error = DecodeError;
+    type Encoded = str;
+
+    #[cfg(feature = "hydrate")]
+    fn decode(text: &str) -> Result<T, DecodeError> {
+        let value =
+            js_sys::JSON::parse(text).map_err(|_| DecodeError::expected("JSON", "resource"))?;
+        T::decode(&value)
+    }
+
+    #[cfg(not(feature = "hydrate"))]
+    fn decode(text: &str) -> Result<T, DecodeError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| DecodeError::expected("JSON", "resource"))?;
+        T::decode(&value)
+    }
+}
 
 /// Filters of the runs and traces lists (`?status=&workflow_id=&limit=`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -227,16 +278,13 @@ pub async fn run_job(job_id: String) -> Result<JobCreated, ApiError> {
 }
 
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-async fn get_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+async fn get_json<T: Decode>(path: &str) -> Result<T, ApiError> {
     let request = gloo_net::http::Request::get(path);
     send(path, request.build()).await
 }
 
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-async fn post_json<T: serde::de::DeserializeOwned>(
-    path: &str,
-    body: String,
-) -> Result<T, ApiError> {
+async fn post_json<T: Decode>(path: &str, body: String) -> Result<T, ApiError> {
     let request = gloo_net::http::Request::post(path)
         .header("content-type", "application/json")
         .body(body);
@@ -244,7 +292,7 @@ async fn post_json<T: serde::de::DeserializeOwned>(
 }
 
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-async fn put_json<T: serde::de::DeserializeOwned>(path: &str, body: String) -> Result<T, ApiError> {
+async fn put_json<T: Decode>(path: &str, body: String) -> Result<T, ApiError> {
     let request = gloo_net::http::Request::put(path)
         .header("content-type", "application/json")
         .body(body);
@@ -252,7 +300,7 @@ async fn put_json<T: serde::de::DeserializeOwned>(path: &str, body: String) -> R
 }
 
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-async fn send<T: serde::de::DeserializeOwned>(
+async fn send<T: Decode>(
     path: &str,
     request: Result<gloo_net::http::Request, gloo_net::Error>,
 ) -> Result<T, ApiError> {
@@ -296,10 +344,8 @@ async fn exchange(
 
 /// Reads a value parsed by the browser into a wire type.
 #[cfg(feature = "hydrate")]
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    value: wasm_bindgen::JsValue,
-) -> Result<T, ApiError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| ApiError::new("decode", e.to_string()))
+pub(crate) fn decode<T: Decode>(value: wasm_bindgen::JsValue) -> Result<T, ApiError> {
+    T::decode(&value).map_err(|e| ApiError::new("decode", e.to_string()))
 }
 
 #[cfg(not(any(feature = "hydrate", feature = "ssr")))]

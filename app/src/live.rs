@@ -169,9 +169,9 @@ mod client {
     use std::collections::HashSet;
 
     use super::{backoff_ms, HealthBeat, LinkState, Live, LiveRun, LIVE_RUNS};
+    use crate::wire::decode::Decode;
     use crate::wire::{
-        ClientAction, ErrorMessage, HealthUpdate, Payload, ServerMessage, StepUpdate,
-        WorkflowUpdate,
+        ClientAction, ErrorMessage, HealthUpdate, ServerMessage, StepUpdate, WorkflowUpdate,
     };
 
     /// Changes seen since the last flush; flushed a few times a second so
@@ -282,22 +282,8 @@ mod client {
     }
 
     /// A parsed message's fields, decoded by serde-wasm-bindgen.
-    struct JsFields(wasm_bindgen::JsValue);
-
-    impl Payload for JsFields {
-        type Error = String;
-        fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, String> {
-            crate::api::decode(self.0).map_err(|e| e.to_string())
-        }
-    }
-
     fn read_message(value: wasm_bindgen::JsValue) -> Result<ServerMessage, String> {
-        let tag = js_sys::Reflect::get(&value, &"type".into())
-            .ok()
-            .and_then(|t| t.as_string())
-            .ok_or("no type tag")?;
-        ServerMessage::from_payload(&tag, JsFields(value))
-            .unwrap_or_else(|| Err(format!("unknown message type {tag}")))
+        ServerMessage::decode(&value).map_err(|e| e.to_string())
     }
 
     fn ws_url() -> String {

@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::{guide_job, TestServer};
+use common::{guide_job, step, TestServer};
 use serde_json::{json, Value};
-
-fn step(id: &str, extra: Value) -> Value {
-    let mut s = json!({"id": id, "name": id, "role": "worker", "action": {"agent_task": {"prompt": format!("do {id}")}}});
-    s.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    s
-}
 
 #[tokio::test]
 async fn the_guides_example_job_runs_to_completed() {

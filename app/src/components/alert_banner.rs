@@ -9,7 +9,7 @@ use crate::wire::{AlertState, AlertView, Severity};
 #[component]
 pub fn AlertBanner() -> impl IntoView {
     let live = use_live();
-    let alerts = Resource::new_serde_wb(move || live.alerts.get(), |_| api::alerts());
+    let alerts = api::resource(move || live.alerts.get(), |_| api::alerts());
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

@@ -9,7 +9,7 @@ use crate::{api, format, live::use_live};
 #[component]
 pub fn LiveBadge() -> impl IntoView {
     let live = use_live();
-    let health = Resource::new_serde_wb(|| (), |_| api::health());
+    let health = api::resource(|| (), |_| api::health());
     let uptime = move || {
         health
             .get()

@@ -27,7 +27,7 @@ fn value_text(kind: Option<RuleKind>, v: f64) -> String {
 pub fn AlertsPage() -> impl IntoView {
     let live = use_live();
     let refresh = RwSignal::new(0u64);
-    let data = Resource::new_serde_wb(
+    let data = api::resource(
         move || (live.alerts.get(), refresh.get()),
         |_| async {
             let (active, rules, history) =

@@ -15,7 +15,7 @@ use crate::wire::{ApprovalStatus, ApprovalView, Decision, Quorum, RoutineView, V
 pub fn RoutinesPage() -> impl IntoView {
     let live = use_live();
     let refresh = RwSignal::new(0u64);
-    let routines = Resource::new_serde_wb(
+    let routines = api::resource(
         move || (live.version.get(), refresh.get()),
         |_| api::routines(),
     );
@@ -102,7 +102,7 @@ pub fn ApprovalsPage() -> impl IntoView {
     let refresh = RwSignal::new(0u64);
     // Votes move runs: any change to a run may concern an approval.
     let ticks = move || live.run_ticks.with(|t| t.values().sum::<u64>());
-    let approvals = Resource::new_serde_wb(
+    let approvals = api::resource(
         move || (live.version.get(), ticks(), refresh.get()),
         |_| api::approvals(),
     );

@@ -11,7 +11,7 @@ use crate::live::use_live;
 #[component]
 pub fn MetricsPage() -> impl IntoView {
     let live = use_live();
-    let snapshot = Resource::new_serde_wb(move || live.version.get(), |_| api::metrics());
+    let snapshot = api::resource(move || live.version.get(), |_| api::metrics());
     view! {
         <Title text="Metrics"/>
         <div class="title-row">

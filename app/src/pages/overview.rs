@@ -13,8 +13,8 @@ use crate::wire::{HealthStatus, RunSummaryView, Trace};
 #[component]
 pub fn Overview() -> impl IntoView {
     let live = use_live();
-    let health = Resource::new_serde_wb(move || live.version.get(), |_| api::health());
-    let running = Resource::new_serde_wb(
+    let health = api::resource(move || live.version.get(), |_| api::health());
+    let running = api::resource(
         move || live.version.get(),
         |_| {
             api::runs(ListQuery {
@@ -24,7 +24,7 @@ pub fn Overview() -> impl IntoView {
             })
         },
     );
-    let recent = Resource::new_serde_wb(
+    let recent = api::resource(
         move || live.version.get(),
         |_| {
             api::traces(ListQuery {
@@ -33,7 +33,7 @@ pub fn Overview() -> impl IntoView {
             })
         },
     );
-    let throughput = Resource::new_serde_wb(move || live.version.get(), |_| api::throughput());
+    let throughput = api::resource(move || live.version.get(), |_| api::throughput());
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>

@@ -35,7 +35,7 @@ pub fn RunPage() -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let notice = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let jobs = Resource::new_serde_wb(move || live.version.get(), |_| api::jobs());
+    let jobs = api::resource(move || live.version.get(), |_| api::jobs());
 
     let go = {
         let navigate = navigate.clone();

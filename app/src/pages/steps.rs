@@ -50,13 +50,13 @@ pub fn StepsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let workflow = move || query.read().get("workflow_id").filter(|w| !w.is_empty());
-    let steps = Resource::new_serde_wb(
+    let steps = api::resource(
         move || (workflow(), live.version.get()),
         |(w, _)| api::steps(w),
     );
     // The filter's choices load once: refetching them live would re-render
     // the form and drop a choice the user has not submitted yet.
-    let workflows = Resource::new_serde_wb(|| (), |_| api::workflows());
+    let workflows = api::resource(|| (), |_| api::workflows());
     let sort_key = move || {
         query
             .read()

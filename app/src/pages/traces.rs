@@ -34,13 +34,13 @@ pub fn TracesPage() -> impl IntoView {
             limit: None,
         }
     };
-    let traces = Resource::new_serde_wb(
+    let traces = api::resource(
         move || (filters(), live.version.get()),
         |(f, _)| api::traces(f),
     );
     // The filter's choices load once: refetching them live would re-render
     // the form and drop a choice the user has not submitted yet.
-    let workflows = Resource::new_serde_wb(|| (), |_| api::workflows());
+    let workflows = api::resource(|| (), |_| api::workflows());
     view! {
         <Title text="Traces"/>
         <h1>"Traces"</h1>
@@ -90,7 +90,7 @@ pub fn TraceDetail() -> impl IntoView {
     let run_id = move || params.read().get("run_id").unwrap_or_default();
     // Refetched whenever the live link reports a change to this run: a
     // running trace grows in place.
-    let trace = Resource::new_serde_wb(
+    let trace = api::resource(
         move || (run_id(), live.run_tick(&run_id())),
         |(id, _)| api::trace(id),
     );

@@ -91,7 +91,7 @@ pub fn SortHeader(
 pub fn WorkflowsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
-    let stats = Resource::new_serde_wb(move || live.version.get(), |_| api::workflows());
+    let stats = api::resource(move || live.version.get(), |_| api::workflows());
     let sort_key = move || query.read().get("sort").unwrap_or_else(|| "last".into());
     let descending = move || query.read().get("dir").is_none_or(|d| d != "asc");
     view! {
@@ -160,15 +160,15 @@ pub fn WorkflowDetail() -> impl IntoView {
     let live = use_live();
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let stats = Resource::new_serde_wb(
+    let stats = api::resource(
         move || (id(), live.version.get()),
         |(id, _)| api::workflow(id),
     );
-    let report = Resource::new_serde_wb(
+    let report = api::resource(
         move || (id(), live.version.get()),
         |(id, _)| api::bottlenecks(id),
     );
-    let jobs = Resource::new_serde_wb(move || live.version.get(), |_| api::jobs());
+    let jobs = api::resource(move || live.version.get(), |_| api::jobs());
     view! {
         <Title text=move || format!("Workflow {}", id())/>
         <p class="crumbs"><a href="/workflows">"Workflows"</a> " / "</p>

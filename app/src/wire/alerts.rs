@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// What a rule measures. The comparison is implied by the kind: a success
 /// rate fires *below* its threshold, everything else *above* it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// Percentage of executions finished within `window_secs` that
@@ -45,7 +46,18 @@ impl RuleKind {
 }
 
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Decode,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -67,7 +79,7 @@ impl Severity {
 /// `pending` while its condition holds for less than the rule's `for`,
 /// `firing` after, `resolved` once it stopped holding; `inactive` when a
 /// pending condition cleared before it fired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     Inactive,
@@ -93,7 +105,7 @@ impl AlertState {
 }
 
 /// An alert rule. `GET /api/alerts/rules`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertRule {
     /// Stable name, unique; the `alertname` label in notifications.
     pub name: String,
@@ -158,13 +170,13 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertRuleList {
     pub rules: Vec<AlertRule>,
 }
 
 /// One alert: a rule for one label set (latency alerts are per workflow).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertView {
     pub rule: String,
     pub labels: BTreeMap<String, String>,
@@ -181,13 +193,13 @@ pub struct AlertView {
 }
 
 /// `GET /api/alerts`: alerts pending or firing, firing first.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertList {
     pub alerts: Vec<AlertView>,
 }
 
 /// One state change of one alert.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertTransition {
     pub at: DateTime<Utc>,
     pub rule: String,
@@ -201,14 +213,14 @@ pub struct AlertTransition {
 }
 
 /// `GET /api/alerts/history`: transitions, newest first.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertHistory {
     pub transitions: Vec<AlertTransition>,
 }
 
 /// The body POSTed to a rule's webhook: Alertmanager's webhook payload
 /// (version 4), one alert per notification.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookPayload {
     pub version: String,
@@ -225,7 +237,7 @@ pub struct WebhookPayload {
     pub alerts: Vec<WebhookAlert>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookAlert {
     pub status: String,

@@ -2,13 +2,14 @@
 //! bottlenecks and critical paths. Field names follow the guide; fields
 //! beyond it are additions a guide client ignores.
 
+use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{RunStatus, StepStatus};
 
 /// One of a workflow's most recent finished runs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RecentRun {
     pub run_id: String,
     pub status: RunStatus,
@@ -17,7 +18,7 @@ pub struct RecentRun {
 }
 
 /// `GET /api/analytics/workflows/{workflow_id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowStats {
     pub workflow_id: String,
     pub execution_count: u64,
@@ -37,13 +38,13 @@ pub struct WorkflowStats {
     pub durations: Vec<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowStatsList {
     pub workflows: Vec<WorkflowStats>,
 }
 
 /// One step of one workflow, over all its executions.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepStats {
     pub workflow_id: String,
     pub step_id: String,
@@ -62,14 +63,14 @@ pub struct StepStats {
     pub durations: Vec<f64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepStatsList {
     pub steps: Vec<StepStats>,
 }
 
 /// One attempt of one step in a trace (a step that was never attempted, such
 /// as a skipped one, appears once with `attempt: null`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct TraceStep {
     pub step_id: String,
     pub started_at: Option<DateTime<Utc>>,
@@ -86,7 +87,7 @@ pub struct TraceStep {
     pub depends_on: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct TraceBottleneck {
     pub step_id: String,
     pub duration_secs: f64,
@@ -94,7 +95,7 @@ pub struct TraceBottleneck {
 }
 
 /// `GET /api/analytics/traces/{run_id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Trace {
     pub run_id: String,
     pub workflow_id: String,
@@ -111,12 +112,12 @@ pub struct Trace {
     pub critical_path: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct TraceList {
     pub traces: Vec<Trace>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepShare {
     pub step_id: String,
     pub avg_duration_secs: f64,
@@ -127,7 +128,7 @@ pub struct StepShare {
     pub critical_path_percentage: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct CriticalStep {
     pub step_id: String,
     /// Average duration of the step in the runs where this path was critical.
@@ -136,7 +137,7 @@ pub struct CriticalStep {
     pub percentage_of_run: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct CriticalPath {
     pub steps: Vec<CriticalStep>,
     /// Completed runs whose critical path was exactly this chain.
@@ -147,7 +148,7 @@ pub struct CriticalPath {
 }
 
 /// `GET /api/analytics/bottlenecks/{workflow_id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct BottleneckReport {
     pub workflow_id: String,
     pub total_executions: u64,
@@ -159,7 +160,7 @@ pub struct BottleneckReport {
 }
 
 /// Finished executions in one minute.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ThroughputPoint {
     /// Start of the minute.
     pub at: DateTime<Utc>,
@@ -169,7 +170,7 @@ pub struct ThroughputPoint {
 
 /// `GET /api/analytics/throughput`: the last hour, minute by minute, oldest
 /// first, quiet minutes included.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Throughput {
     pub points: Vec<ThroughputPoint>,
 }

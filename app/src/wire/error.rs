@@ -1,3 +1,4 @@
+use super::decode::Decode;
 use serde::{Deserialize, Serialize};
 
 /// The body of every non-2xx answer of the REST API.
@@ -5,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// `error` is a stable machine-readable code (`not_found`, `invalid_json`, ...);
 /// `message` names the problem for a person; `field`, when present, points at
 /// the offending input (`workflow.steps[2].id`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 pub struct ApiError {
     pub error: String,
     pub message: String,

@@ -1,13 +1,14 @@
 //! Routines (cron-scheduled workflows) and approvals (steps that wait for
 //! people): the governance inputs of health.
 
+use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{RunStatus, WorkflowSpec};
 
 /// How many approvals an approval step needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum Quorum {
     /// Every approver approves.
@@ -47,7 +48,7 @@ impl Quorum {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalStatus {
     Pending,
@@ -83,7 +84,7 @@ impl ApprovalStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Approve,
@@ -91,7 +92,7 @@ pub enum Decision {
 }
 
 /// The body of `POST /api/approvals/{id}/vote`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct VoteRequest {
     pub voter: String,
@@ -100,7 +101,7 @@ pub struct VoteRequest {
     pub comment: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct VoteView {
     pub voter: String,
     pub decision: Decision,
@@ -109,7 +110,7 @@ pub struct VoteView {
 }
 
 /// `GET /api/approvals/{approval_id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ApprovalView {
     pub approval_id: String,
     pub run_id: String,
@@ -127,14 +128,14 @@ pub struct ApprovalView {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ApprovalList {
     pub approvals: Vec<ApprovalView>,
 }
 
 /// The body of `POST /api/routines` and `PUT /api/routines/{id}`: what to
 /// run (a stored job, or a workflow from which a job is made) and when.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct RoutineRequest {
     pub name: String,
@@ -156,7 +157,7 @@ fn yes() -> bool {
 }
 
 /// The body of `PATCH /api/routines/{id}`: any subset of the fields.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct RoutinePatch {
     #[serde(default)]
@@ -172,7 +173,7 @@ pub struct RoutinePatch {
 }
 
 /// One fire of a routine.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RoutineFire {
     pub run_id: String,
     pub fired_at: DateTime<Utc>,
@@ -183,7 +184,7 @@ pub struct RoutineFire {
     pub status: Option<RunStatus>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RoutineView {
     pub routine_id: String,
     pub name: String,
@@ -199,7 +200,7 @@ pub struct RoutineView {
     pub history: Vec<RoutineFire>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RoutineList {
     pub routines: Vec<RoutineView>,
 }

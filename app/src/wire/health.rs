@@ -1,9 +1,21 @@
+use super::decode::Decode;
 use serde::{Deserialize, Serialize};
 
 /// Overall health, serialised in lower case as in the guide; ordered from
 /// best to worst.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Decode,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum HealthState {
@@ -24,7 +36,7 @@ impl HealthState {
 }
 
 /// `GET /api/health/status`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct HealthStatus {
     pub status: HealthState,
     /// Seconds since this server process started.
@@ -50,7 +62,7 @@ pub struct HealthStatus {
 }
 
 /// A firing alert rule.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Alert {
     /// `warning` or `critical`.
     pub severity: String,

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The body of `POST /api/jobs`, exactly as in the guide's "Complete
 /// Observability Example". Unknown fields are refused so that a typo such as
 /// `retry_polcy` is an error instead of a silently ignored setting.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
     pub name: String,
@@ -21,7 +22,7 @@ pub struct JobRequest {
     pub execute: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowSpec {
     pub steps: Vec<StepSpec>,
@@ -30,7 +31,7 @@ pub struct WorkflowSpec {
     pub dependencies: BTreeMap<String, Vec<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     pub id: String,
@@ -66,7 +67,7 @@ impl StepSpec {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepAction {
     AgentTask {
@@ -83,7 +84,7 @@ pub enum StepAction {
 /// `max_attempts` counts every attempt including the first, as Temporal's
 /// `maximum_attempts` does; attempt `n` (0-based) that fails is retried after
 /// `backoff_secs × 2ⁿ`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     pub max_attempts: u32,
@@ -99,7 +100,7 @@ impl RetryPolicy {
 }
 
 /// Simulated-backend behaviour of one step (or the defaults of a role).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct Simulation {
     /// Latency range in milliseconds, drawn uniformly: `[min, max]`.
@@ -115,7 +116,7 @@ pub struct Simulation {
 }
 
 /// Answer of `POST /api/jobs` and `POST /api/jobs/{job_id}/runs`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct JobCreated {
     pub job_id: String,
     pub workflow_id: String,
@@ -125,7 +126,7 @@ pub struct JobCreated {
 }
 
 /// A stored job.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct JobView {
     pub job_id: String,
     pub name: String,
@@ -138,7 +139,7 @@ pub struct JobView {
     pub last_run_id: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct JobList {
     pub jobs: Vec<JobView>,
 }

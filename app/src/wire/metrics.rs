@@ -2,19 +2,20 @@
 
 use std::collections::BTreeMap;
 
+use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub type Labels = BTreeMap<String, String>;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct MetricsSnapshot {
     pub counters: Vec<CounterSample>,
     pub gauges: Vec<GaugeSample>,
     pub histograms: Vec<HistogramSample>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct CounterSample {
     pub name: String,
     pub value: u64,
@@ -22,7 +23,7 @@ pub struct CounterSample {
     pub last_updated: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct GaugeSample {
     pub name: String,
     pub value: f64,
@@ -33,7 +34,7 @@ pub struct GaugeSample {
 /// Buckets are upper bounds; `counts[i]` is the cumulative number of
 /// observations `≤ buckets[i]` (Prometheus semantics). Observations above the
 /// last bound appear only in `count`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct HistogramSample {
     pub name: String,
     pub buckets: Vec<f64>,

@@ -7,6 +7,7 @@
 
 mod alerts;
 mod analytics;
+pub mod decode;
 mod error;
 mod governance;
 mod health;
@@ -40,6 +41,6 @@ pub use runs::{
     StepStatus,
 };
 pub use ws::{
-    AlertUpdate, ClientAction, ErrorMessage, HealthUpdate, MetricsUpdate, Payload, ServerMessage,
+    AlertUpdate, ClientAction, ErrorMessage, HealthUpdate, MetricsUpdate, ServerMessage,
     StepUpdate, Subscribed, Unsubscribed, WorkflowUpdate,
 };

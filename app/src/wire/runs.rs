@@ -1,9 +1,10 @@
 //! Runs: one execution of a job's workflow, and the state of each step.
 
+use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 pub enum RunStatus {
     Pending,
     Running,
@@ -44,7 +45,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 pub enum StepStatus {
     Pending,
     Running,
@@ -81,7 +82,7 @@ impl StepStatus {
 }
 
 /// How one attempt of a step ended (or that it is still running).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 pub enum AttemptStatus {
     Running,
     Completed,
@@ -104,7 +105,7 @@ impl AttemptStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AttemptView {
     /// 0 for the first attempt.
     pub attempt: u32,
@@ -115,7 +116,7 @@ pub struct AttemptView {
     pub error: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepRunView {
     pub step_id: String,
     pub name: String,
@@ -134,7 +135,7 @@ pub struct StepRunView {
 }
 
 /// `GET /api/runs/{run_id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RunView {
     pub run_id: String,
     pub job_id: String,
@@ -152,7 +153,7 @@ pub struct RunView {
 }
 
 /// One line of `GET /api/runs`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RunSummaryView {
     pub run_id: String,
     pub job_id: String,
@@ -168,7 +169,7 @@ pub struct RunSummaryView {
 }
 
 /// `GET /api/runs`: newest first. Pass `next_before` as `?before=` for the next page.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RunList {
     pub runs: Vec<RunSummaryView>,
     /// Runs matching the filters, over all pages.

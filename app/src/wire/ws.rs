@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::decode::Decode;
 use serde::{Deserialize, Serialize};
 
 use chrono::{DateTime, Utc};
@@ -33,11 +34,9 @@ pub enum ClientAction {
 /// What the server pushes, tagged by `type` with the payload's fields beside
 /// the tag (`{"type": "WorkflowUpdate", "run_id": …}`).
 ///
-/// Each payload is a type of its own so that a client can read the tag and
-/// decode just that payload ([`ServerMessage::from_payload`]), instead of
-/// going through serde's buffering of internally tagged enums, which was 4 %
-/// of the browser client's size on its own.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Each payload is a type of its own, so the browser's decoder
+/// ([`super::decode::Decode`]) reads the tag and then just that payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(tag = "type")]
 pub enum ServerMessage {
     Subscribed(Subscribed),
@@ -52,18 +51,18 @@ pub enum ServerMessage {
     Error(ErrorMessage),
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Subscribed {
     pub subscription_id: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Unsubscribed {
     /// The subscriptions that were dropped.
     pub subscription_ids: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowUpdate {
     pub run_id: String,
     pub status: String,
@@ -71,7 +70,7 @@ pub struct WorkflowUpdate {
     pub message: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepUpdate {
     pub run_id: String,
     pub step_id: String,
@@ -79,7 +78,7 @@ pub struct StepUpdate {
     pub message: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct HealthUpdate {
     pub status: HealthState,
     pub active_workflows: u64,
@@ -89,7 +88,7 @@ pub struct HealthUpdate {
     pub uptime_secs: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct MetricsUpdate {
     pub metric_type: String,
     pub name: String,
@@ -97,7 +96,7 @@ pub struct MetricsUpdate {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertUpdate {
     pub rule: String,
     pub labels: BTreeMap<String, String>,
@@ -109,16 +108,9 @@ pub struct AlertUpdate {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ErrorMessage {
     pub message: String,
-}
-
-/// A message's fields, still to be decoded into its payload type: the value
-/// `JSON.parse` made in the browser, a `serde_json::Value` in the tests.
-pub trait Payload {
-    type Error;
-    fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, Self::Error>;
 }
 
 impl ServerMessage {
@@ -126,25 +118,6 @@ impl ServerMessage {
     pub fn error(message: impl Into<String>) -> Self {
         Self::Error(ErrorMessage {
             message: message.into(),
-        })
-    }
-
-    /// The message a `type` tag and its fields make; `None` for a tag this
-    /// version does not know. Reads exactly what the derived `Deserialize`
-    /// reads (a test holds them together); the extra `type` field is ignored
-    /// by each payload type.
-    pub fn from_payload<P: Payload>(tag: &str, fields: P) -> Option<Result<Self, P::Error>> {
-        Some(match tag {
-            "Subscribed" => fields.decode().map(Self::Subscribed),
-            "Unsubscribed" => fields.decode().map(Self::Unsubscribed),
-            "WorkflowUpdate" => fields.decode().map(Self::WorkflowUpdate),
-            "StepUpdate" => fields.decode().map(Self::StepUpdate),
-            "HealthUpdate" => fields.decode().map(Self::HealthUpdate),
-            "MetricsUpdate" => fields.decode().map(Self::MetricsUpdate),
-            "AlertUpdate" => fields.decode().map(Self::AlertUpdate),
-            "Pong" => Ok(Self::Pong),
-            "Error" => fields.decode().map(Self::Error),
-            _ => return None,
         })
     }
 }
@@ -216,15 +189,8 @@ mod tests {
         assert_eq!(value["active_workflows"], 12);
     }
 
-    impl Payload for serde_json::Value {
-        type Error = serde_json::Error;
-        fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, Self::Error> {
-            serde_json::from_value(self)
-        }
-    }
-
     #[test]
-    fn decoding_by_tag_reads_what_the_derived_deserialize_reads() {
+    fn the_browsers_decoder_reads_what_deserialize_reads() {
         let labels: BTreeMap<String, String> = [("job".to_string(), "daily".to_string())].into();
         let every_kind = [
             ServerMessage::Subscribed(Subscribed {
@@ -273,12 +239,14 @@ mod tests {
         ];
         for msg in every_kind {
             let value = serde_json::to_value(&msg).unwrap();
-            let tag = value["type"].as_str().unwrap().to_string();
             let derived: ServerMessage = serde_json::from_value(value.clone()).unwrap();
-            assert_eq!(derived, msg, "{tag}");
-            let by_tag = ServerMessage::from_payload(&tag, value).expect("a known tag");
-            assert_eq!(by_tag.unwrap(), msg, "{tag}");
+            assert_eq!(derived, msg);
+            assert_eq!(ServerMessage::decode(&value), Ok(msg));
         }
-        assert!(ServerMessage::from_payload("Gossip", serde_json::json!({})).is_none());
+        let unknown = ServerMessage::decode(&serde_json::json!({"type": "Gossip"}));
+        assert_eq!(
+            unknown.unwrap_err().to_string(),
+            "unknown ServerMessage `Gossip`"
+        );
     }
 }

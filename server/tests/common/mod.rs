@@ -157,6 +157,15 @@ impl TestServer {
     }
 }
 
+/// A simulated agent step `id` with `extra` fields (retry policy, simulation, …).
+pub fn step(id: &str, extra: Value) -> Value {
+    let mut s = serde_json::json!({"id": id, "name": id, "role": "worker", "action": {"agent_task": {"prompt": format!("do {id}")}}});
+    s.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    s
+}
+
 /// The job of the guide's "Complete Observability Example", step 1.
 pub fn guide_job() -> Value {
     serde_json::json!({
