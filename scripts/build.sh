@@ -3,7 +3,7 @@
 # and the server binary. The same steps cargo-leptos performs, without needing it installed:
 #   1. the frontend crate for wasm32-unknown-unknown (release: the size-optimised profile);
 #   2. wasm-bindgen --target web into $SHIIOO_SITE/pkg, named shiioo.{js,wasm};
-#   3. release only: wasm-opt -Oz;
+#   3. release only: wasm-opt -Oz, functions then ordered by name (see below);
 #   4. the stylesheet and public/ assets into the site;
 #      release only: .br (brotli -q 11) and .gz (zopfli: gzip format, 4 % smaller
 #      than gzip -9) siblings of pkg/*, which the server sends to browsers that accept them;
@@ -33,17 +33,21 @@ WASM_TOOLCHAIN=$(cat "$toolchain_file")
 # (BENCHMARKS.md). The price is that a panic in a release client is a bare `unreachable` trap;
 # a dev build keeps the messages (and console_error_panic_hook) for debugging.
 # RUSTC_BOOTSTRAP unlocks these flags on a stable compiler; they are confined to this build.
+# LLVM inlines nothing on its own (inline-threshold=0): at opt-level z it still copies small
+# generic helpers into each of their many instances; -1.4 % gzipped.
+# RUSTFLAGS replaces build.rustflags, so erase_components (.cargo/config.toml) is repeated.
 wasm_env=(RUSTUP_TOOLCHAIN="$WASM_TOOLCHAIN")
 wasm_args=()
 if [ "$PROFILE" = release ]; then
+  size_flags="--cfg erase_components -Cllvm-args=-inline-threshold=0"
   library=$(RUSTUP_TOOLCHAIN=$WASM_TOOLCHAIN rustc --print sysroot)/lib/rustlib/src/rust/library
   if [ -f "$library/Cargo.lock" ]; then
-    # RUSTFLAGS replaces build.rustflags, so erase_components (.cargo/config.toml) is repeated.
     wasm_env+=(RUSTC_BOOTSTRAP=1
-      RUSTFLAGS="--cfg erase_components -Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none")
+      RUSTFLAGS="$size_flags -Zunstable-options -Cpanic=immediate-abort -Zfmt-debug=none -Zlocation-detail=none")
     wasm_args=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
   else
     log "no library sources in the $WASM_TOOLCHAIN toolchain: the WASM keeps the prebuilt std (larger)"
+    wasm_env+=(RUSTFLAGS="$size_flags")
   fi
 fi
 
@@ -60,8 +64,15 @@ rm -rf "$staging" && mkdir -p "$staging/pkg"
 wasm-bindgen --target web --no-typescript --out-name "$LEPTOS_OUTPUT_NAME" --out-dir "$staging/pkg" "$wasm"
 mv "$staging/pkg/${LEPTOS_OUTPUT_NAME}_bg.wasm" "$staging/pkg/$LEPTOS_OUTPUT_NAME.wasm"
 if [ "$PROFILE" = release ]; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    "$staging/pkg/$LEPTOS_OUTPUT_NAME.wasm" -o "$staging/pkg/$LEPTOS_OUTPUT_NAME.wasm"
+  # Monomorphised code is full of functions that differ only in constants: merge them first.
+  # Then order functions by their (Rust) names, which puts the instances of each generic
+  # function side by side where gzip's 32 KB window finds their likeness: -3 % gzipped, the
+  # same bytes uncompressed. -g only carries the names from the first pass to the second.
+  opt_features=(--enable-bulk-memory --enable-nontrapping-float-to-int)
+  wasm=$staging/pkg/$LEPTOS_OUTPUT_NAME.wasm
+  wasm-opt -g --merge-similar-functions -Oz "${opt_features[@]}" "$wasm" -o "$wasm.opt"
+  wasm-opt --reorder-functions-by-name "${opt_features[@]}" "$wasm.opt" -o "$wasm"
+  rm "$wasm.opt"
 fi
 cp style/main.css "$staging/pkg/$LEPTOS_OUTPUT_NAME.css"
 if [ "$PROFILE" = release ]; then
