@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 
 pub use wire_derive::Decode;
 
@@ -267,11 +267,62 @@ impl<V: Decode> Decode for HashMap<String, V> {
 
 impl Decode for DateTime<Utc> {
     fn decode<J: Json>(json: &J) -> Result<Self, DecodeError> {
-        // chrono's own parser, which is what its `Deserialize` uses.
         json.string()
-            .and_then(|s| s.parse().ok())
+            .and_then(|s| parse_rfc3339(&s))
             .ok_or_else(|| DecodeError::expected("an RFC 3339 time", "DateTime"))
     }
+}
+
+/// An RFC 3339 time, as the server writes them (`2026-11-29T06:35:04.123456Z`;
+/// any offset is read). chrono's `FromStr` reads this and much more, through a
+/// general parser that was 13 KB of the client.
+fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let number = |from: usize, to: usize| -> Option<u32> {
+        b.get(from..to)?.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if b.len() < 20
+        || separators.iter().any(|&(i, c)| b[i] != c)
+        || !matches!(b[10], b'T' | b't' | b' ')
+    {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(5, 7)?, number(8, 10)?)?;
+    let (mut end, mut nanos) = (19, 0);
+    if b[19] == b'.' {
+        let digits = b[20..].iter().take_while(|d| d.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        // Nanoseconds: the first nine digits, as chrono reads them.
+        let kept = digits.min(9);
+        nanos = number(20, 20 + kept)? * 10u32.pow(9 - kept as u32);
+        end = 20 + digits;
+    }
+    let time =
+        NaiveTime::from_hms_nano_opt(number(11, 13)?, number(14, 16)?, number(17, 19)?, nanos)?;
+    let offset_secs = match &b[end..] {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] if matches!(rest.len(), 4 | 5) => {
+            let minutes = match rest {
+                [_, _, b':', _, _] => end + 4,
+                [_, _, _, _] => end + 3,
+                _ => return None,
+            };
+            let secs =
+                i64::from(number(end + 1, end + 3)? * 3600 + number(minutes, minutes + 2)? * 60);
+            if *sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return None,
+    };
+    Some(date.and_time(time).and_utc() - chrono::TimeDelta::seconds(offset_secs))
 }
 
 /// serde's form of a `Result`: `{"Ok": …}` or `{"Err": …}` (resources carry these).
@@ -450,5 +501,40 @@ mod tests {
         let at = both::<DateTime<Utc>>(json!("2026-11-29T06:35:04.123456Z"));
         assert_eq!(at.timestamp_micros() % 1_000_000, 123_456);
         assert!(DateTime::<Utc>::decode(&json!("yesterday")).is_err());
+    }
+
+    #[test]
+    fn times_read_as_chrono_reads_them() {
+        let valid = [
+            "2026-11-29T06:35:04Z",
+            "2026-11-29T06:35:04.5Z",
+            "2026-11-29T06:35:04.123456789Z",
+            "2026-11-29T06:35:04.1234567891Z",
+            "2026-11-29t06:35:04z",
+            "2026-11-29 06:35:04+01:30",
+            "2026-11-29T06:35:04+0100",
+            "2026-02-28T23:59:59.000001-08:00",
+            "1970-01-01T00:00:00Z",
+        ];
+        for s in valid {
+            let chrono: DateTime<Utc> = s.parse().unwrap();
+            assert_eq!(parse_rfc3339(s), Some(chrono), "{s}");
+        }
+        let invalid = [
+            "",
+            "2026-11-29",
+            "2026-11-29T06:35:04",
+            "2026-11-29T06:35:04.Z",
+            "2026-02-30T06:35:04Z",
+            "2026-11-29T24:35:04Z",
+            "2026-11-29T06:35:04+01",
+            "2026-11-29T06:35:04Zjunk",
+            "2026/11/29T06:35:04Z",
+            "２026-11-29T06:35:04Z",
+        ];
+        for s in invalid {
+            assert_eq!(parse_rfc3339(s), None, "{s}");
+            assert!(s.parse::<DateTime<Utc>>().is_err(), "chrono reads {s}");
+        }
     }
 }
