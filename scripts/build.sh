@@ -70,7 +70,7 @@ if [ "$PROFILE" = release ]; then
   # same bytes uncompressed. -g only carries the names from the first pass to the second.
   opt_features=(--enable-bulk-memory --enable-nontrapping-float-to-int)
   wasm=$staging/pkg/$LEPTOS_OUTPUT_NAME.wasm
-  wasm-opt -g --merge-similar-functions -Oz "${opt_features[@]}" "$wasm" -o "$wasm.opt"
+  wasm-opt -g --merge-similar-functions -Oz --converge "${opt_features[@]}" "$wasm" -o "$wasm.opt"
   wasm-opt --reorder-functions-by-name "${opt_features[@]}" "$wasm.opt" -o "$wasm"
   rm "$wasm.opt"
 fi

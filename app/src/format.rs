@@ -91,13 +91,17 @@ pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The exact time, for tooltips: `2026-11-28 22:31:05 UTC`. (Written by
 /// hand: chrono's strftime machinery is a large part of a WASM module.)
 pub fn exact(at: DateTime<Utc>) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {} UTC",
-        at.year(),
-        at.month(),
-        at.day(),
-        clock(at, true)
-    )
+    format!("{} {} UTC", date(at), clock(at, true))
+}
+
+/// The machine-readable form of a `<time datetime>`: `2026-11-28T22:31:05Z`.
+pub fn datetime(at: DateTime<Utc>) -> String {
+    format!("{}T{}Z", date(at), clock(at, true))
+}
+
+/// `2026-11-28`.
+fn date(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
 }
 
 /// `22:31` or `22:31:05`.
@@ -159,6 +163,7 @@ mod tests {
         assert_eq!(quantity(1_200, "run", "runs"), "1,200 runs");
         let at = DateTime::from_timestamp(1_764_369_065, 0).unwrap();
         assert_eq!(exact(at), "2025-11-28 22:31:05 UTC");
+        assert_eq!(datetime(at), "2025-11-28T22:31:05Z");
         assert_eq!(clock(at, false), "22:31");
     }
 

@@ -43,5 +43,5 @@ pub fn RelTime(at: DateTime<Utc>) -> impl IntoView {
         };
         format::relative(at, now)
     };
-    view! { <time datetime=at.to_rfc3339() title=format::exact(at)>{text}</time> }
+    view! { <time datetime=format::datetime(at) title=format::exact(at)>{text}</time> }
 }

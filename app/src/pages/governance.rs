@@ -107,6 +107,7 @@ pub fn ApprovalsPage() -> impl IntoView {
         |_| api::approvals(),
     );
     let voter = RwSignal::new(String::new());
+    let drafts = Drafts::default();
     view! {
         <Title text="Approvals"/>
         <h1>"Approvals"</h1>
@@ -127,7 +128,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                         }.into_any(),
                         Ok(list) => view! {
                             <div class="approvals">
-                                {list.approvals.into_iter().map(|a| view! { <ApprovalCard a=a voter=voter refresh=refresh/> }).collect_view()}
+                                {list.approvals.into_iter().map(|a| view! { <ApprovalCard a=a voter=voter drafts=drafts refresh=refresh/> }).collect_view()}
                             </div>
                         }.into_any(),
                         Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
@@ -138,27 +139,62 @@ pub fn ApprovalsPage() -> impl IntoView {
     }
 }
 
+/// Each approval's comment as typed and the server's last refusal of a vote,
+/// by approval id. The page keeps them rather than the cards, because the list
+/// re-renders whenever any run changes, which would wipe a half-written comment
+/// or an error just shown.
+#[derive(Clone, Copy, Default)]
+struct Drafts {
+    comments: ById,
+    errors: ById,
+}
+
+/// Text by approval id. A page holds a handful, so a list does (and costs the
+/// WASM far less code than a map).
+type ById = RwSignal<Vec<(String, String)>>;
+
+fn read(texts: ById, id: &str) -> Option<String> {
+    texts.with(|t| {
+        t.iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, text)| text.clone())
+    })
+}
+
+fn write(texts: ById, id: &str, text: Option<String>) {
+    texts.update(|t| {
+        t.retain(|(k, _)| k != id);
+        t.extend(text.map(|text| (id.to_string(), text)));
+    });
+}
+
 #[component]
-fn ApprovalCard(a: ApprovalView, voter: RwSignal<String>, refresh: RwSignal<u64>) -> impl IntoView {
-    let (error, set_error) = signal(None::<String>);
-    let comment = RwSignal::new(String::new());
+fn ApprovalCard(
+    a: ApprovalView,
+    voter: RwSignal<String>,
+    drafts: Drafts,
+    refresh: RwSignal<u64>,
+) -> impl IntoView {
     let pending = a.status == ApprovalStatus::Pending;
+    let id = a.approval_id.clone();
     let cast = {
-        let id = a.approval_id.clone();
+        let id = id.clone();
         move |decision: Decision| {
             let id = id.clone();
+            let comment = read(drafts.comments, &id).filter(|c| !c.trim().is_empty());
             let vote = VoteRequest {
                 voter: voter.get_untracked(),
                 decision,
-                comment: Some(comment.get_untracked()).filter(|c| !c.trim().is_empty()),
+                comment,
             };
             leptos::task::spawn_local(async move {
-                match api::vote(id, vote).await {
+                match api::vote(id.clone(), vote).await {
                     Ok(_) => {
-                        set_error.set(None);
+                        write(drafts.errors, &id, None);
+                        write(drafts.comments, &id, None);
                         refresh.update(|v| *v += 1);
                     }
-                    Err(e) => set_error.set(Some(e.message)),
+                    Err(e) => write(drafts.errors, &id, Some(e.message)),
                 }
             });
         }
@@ -200,13 +236,20 @@ fn ApprovalCard(a: ApprovalView, voter: RwSignal<String>, refresh: RwSignal<u64>
             </ul>
             {pending.then(|| view! {
                 <div class="vote-actions">
-                    <input type="text" placeholder="comment (optional)" prop:value=move || comment.get()
-                        on:input=move |ev| comment.set(event_target_value(&ev))/>
+                    <input type="text" placeholder="comment (optional)"
+                        prop:value={
+                            let id = id.clone();
+                            move || read(drafts.comments, &id).unwrap_or_default()
+                        }
+                        on:input={
+                            let id = id.clone();
+                            move |ev| write(drafts.comments, &id, Some(event_target_value(&ev)))
+                        }/>
                     <button class="button primary" on:click=approve data-testid="approve">"Approve"</button>
                     <button class="button" on:click=reject data-testid="reject">"Reject"</button>
                 </div>
             })}
-            {move || error.get().map(|e| view! { <p class="error small" role="alert">{e}</p> })}
+            {move || read(drafts.errors, &id).map(|e| view! { <p class="error small" role="alert">{e}</p> })}
         </article>
     }
 }

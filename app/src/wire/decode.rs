@@ -202,17 +202,28 @@ impl<T: Decode> Decode for Box<T> {
 
 impl<T: Decode> Decode for Vec<T> {
     fn decode<J: Json>(json: &J) -> Result<Self, DecodeError> {
-        let items = json
-            .items()
-            .ok_or_else(|| DecodeError::expected("an array", "Vec"))?;
-        // A plain loop: iterator adapters collecting into a Result cost twice
-        // the code per element type.
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            out.push(T::decode(item).map_err(|e| e.at_index(i))?);
-        }
+        let mut out = Vec::new();
+        each_item(json, &mut |item| {
+            out.push(T::decode(item)?);
+            Ok(())
+        })?;
         Ok(out)
     }
+}
+
+/// The part of reading an array that does not depend on its element type,
+/// shared by every `Vec<T>` instead of copied into each.
+fn each_item<J: Json>(
+    json: &J,
+    read: &mut dyn FnMut(&J) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let items = json
+        .items()
+        .ok_or_else(|| DecodeError::expected("an array", "Vec"))?;
+    for (i, item) in items.iter().enumerate() {
+        read(item).map_err(|e| e.at_index(i))?;
+    }
+    Ok(())
 }
 
 impl<T: Decode, const N: usize> Decode for [T; N] {
@@ -328,12 +339,21 @@ fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
 /// serde's form of a `Result`: `{"Ok": …}` or `{"Err": …}` (resources carry these).
 impl<T: Decode, E: Decode> Decode for Result<T, E> {
     fn decode<J: Json>(json: &J) -> Result<Self, DecodeError> {
-        let (tag, value) = single_entry(json, "Result")?;
-        match tag.as_str() {
-            "Ok" => T::decode(&value).map(Ok).map_err(|e| e.at("Ok")),
-            "Err" => E::decode(&value).map(Err).map_err(|e| e.at("Err")),
-            other => Err(DecodeError::unknown_variant(other, "Result")),
+        match result_side(json)? {
+            (true, value) => T::decode(&value).map(Ok).map_err(|e| e.at("Ok")),
+            (false, value) => E::decode(&value).map(Err).map_err(|e| e.at("Err")),
         }
+    }
+}
+
+/// Which side a serde `Result` holds (`true` for `{"Ok": …}`) and its value;
+/// apart from the per-type decoding, so every `Result<T, E>` shares it.
+fn result_side<J: Json>(json: &J) -> Result<(bool, J), DecodeError> {
+    let (tag, value) = single_entry(json, "Result")?;
+    match tag.as_str() {
+        "Ok" => Ok((true, value)),
+        "Err" => Ok((false, value)),
+        other => Err(DecodeError::unknown_variant(other, "Result")),
     }
 }
 
