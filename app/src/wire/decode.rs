@@ -4,8 +4,9 @@
 //! server's answers, and does so from a value `JSON.parse` already made, one
 //! field at a time: [`Decode`], derived (`wire_derive::Decode`) from the same
 //! `#[serde(...)]` attributes as `Deserialize`, so both read the same JSON. A
-//! derived decoder is a call per field into the shared helpers below, which is
-//! about a tenth of the code serde's derive instantiates per type.
+//! derived decoder is a call per field into the shared helpers below; moving
+//! the browser from serde to these took 4 % off its gzipped WASM
+//! (BENCHMARKS.md).
 //!
 //! [`Json`] is the parsed value: a `JsValue` in the browser, a
 //! `serde_json::Value` in tests, which is how the tests hold `Decode` to what
