@@ -169,7 +169,6 @@ mod client {
     use std::collections::HashSet;
 
     use super::{backoff_ms, HealthBeat, LinkState, Live, LiveRun, LIVE_RUNS};
-    use crate::wire::decode::Decode;
     use crate::wire::{
         ClientAction, ErrorMessage, HealthUpdate, ServerMessage, StepUpdate, WorkflowUpdate,
     };
@@ -281,11 +280,6 @@ mod client {
         }
     }
 
-    /// A parsed message's fields, decoded by serde-wasm-bindgen.
-    fn read_message(value: wasm_bindgen::JsValue) -> Result<ServerMessage, String> {
-        ServerMessage::decode(&value).map_err(|e| e.to_string())
-    }
-
     fn ws_url() -> String {
         let location = window().location();
         let scheme = match location.protocol().as_deref() {
@@ -343,7 +337,7 @@ mod client {
             };
             let parsed = js_sys::JSON::parse(&text)
                 .map_err(|_| "not JSON".to_string())
-                .and_then(read_message);
+                .and_then(|v| crate::api::decode::<ServerMessage>(v).map_err(|e| e.to_string()));
             match parsed {
                 Ok(ServerMessage::Subscribed(_)) => {
                     connected = true;

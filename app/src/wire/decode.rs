@@ -69,22 +69,21 @@ impl DecodeError {
     }
 
     /// The same error, one level further out: inside member `key`.
-    pub fn at(mut self, key: &str) -> Self {
-        self.path = match (self.path.is_empty(), self.path.starts_with('[')) {
-            (true, _) => key.to_string(),
-            (false, true) => format!("{key}{}", self.path),
-            (false, false) => format!("{key}.{}", self.path),
-        };
-        self
+    pub fn at(self, key: &str) -> Self {
+        self.within(key)
     }
 
-    fn at_index(mut self, index: usize) -> Self {
+    fn at_index(self, index: usize) -> Self {
+        self.within(&format!("[{index}]"))
+    }
+
+    fn within(mut self, segment: &str) -> Self {
         let dot = if self.path.is_empty() || self.path.starts_with('[') {
             ""
         } else {
             "."
         };
-        self.path = format!("[{index}]{dot}{}", self.path);
+        self.path = format!("{segment}{dot}{}", self.path);
         self
     }
 }
@@ -192,12 +191,6 @@ impl<T: Decode> Decode for Option<T> {
 
     fn absent() -> Option<Self> {
         Some(None)
-    }
-}
-
-impl<T: Decode> Decode for Box<T> {
-    fn decode<J: Json>(json: &J) -> Result<Self, DecodeError> {
-        T::decode(json).map(Box::new)
     }
 }
 
