@@ -13,7 +13,7 @@ use crate::wire::decode::{Decode, DecodeError};
 
 use crate::wire::{
     AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, ApiError, ApprovalList,
-    ApprovalView, BottleneckReport, HealthStatus, JobCreated, JobList, MetricsSnapshot,
+    ApprovalView, BottleneckReport, HealthStatus, JobCreated, JobList, JobQuery, MetricsSnapshot,
     RoutineList, RoutineView, RunList, StepStatsList, Throughput, Trace, TraceList, VoteRequest,
     WorkflowStats, WorkflowStatsList,
 };
@@ -87,7 +87,7 @@ pub trait Backend: Send + Sync + 'static {
     fn steps(&self, workflow_id: Option<&str>) -> StepStatsList;
     fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport>;
     fn runs(&self, query: &ListQuery) -> Result<RunList, ApiError>;
-    fn jobs(&self) -> JobList;
+    fn jobs(&self, query: &JobQuery) -> Result<JobList, ApiError>;
     fn metrics(&self) -> MetricsSnapshot;
     fn throughput(&self) -> Throughput;
     fn routines(&self) -> RoutineList;
@@ -190,8 +190,17 @@ pub async fn runs(query: ListQuery) -> Result<RunList, ApiError> {
     fetch!(ssr: backend().and_then(|b| b.runs(&query)), client: get_json(&with_query("/api/runs", &query)).await)
 }
 
-pub async fn jobs() -> Result<JobList, ApiError> {
-    fetch!(ssr: backend().map(|b| b.jobs()), client: get_json("/api/jobs").await)
+/// Jobs without their definitions, which pages never show.
+pub async fn jobs(workflow_id: Option<String>, limit: usize) -> Result<JobList, ApiError> {
+    let query = JobQuery {
+        workflow_id,
+        limit: Some(limit),
+        include_workflow: false,
+    };
+    fetch!(
+        ssr: backend().and_then(|b| b.jobs(&query)),
+        client: get_json(&format!("/api/jobs?{}", serde_urlencoded::to_string(&query).unwrap_or_default())).await
+    )
 }
 
 pub async fn metrics() -> Result<MetricsSnapshot, ApiError> {

@@ -68,6 +68,13 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// Seconds as a time delta, to the microsecond; out-of-range values
+/// (negative, NaN, beyond chrono's range) saturate instead of panicking.
+pub fn secs_to_delta(secs: f64) -> chrono::TimeDelta {
+    // `as` saturates (NaN becomes 0), and every i64 of microseconds fits.
+    chrono::TimeDelta::microseconds((secs.max(0.0) * 1e6) as i64)
+}
+
 /// `at` relative to `now`: `just now`, `12 s ago`, `3 min ago`, `2 h ago`,
 /// `3 d ago`; for the future, `in 12 s`, `in 3 min`, …
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {

@@ -157,13 +157,9 @@ fn governance(engine: &Engine, sync_job: Option<Ulid>) {
 /// The newest job of this workflow, or a new one: restarts reuse the jobs.
 fn find_or_create(engine: &Engine, job: JobRequest) -> Option<Ulid> {
     let workflow_id = workflow_slug(&job.name);
-    let existing = engine.journal().read(|m| {
-        m.jobs
-            .newest_first()
-            .into_iter()
-            .find(|j| *j.workflow_id == *workflow_id)
-            .map(|j| j.job_id)
-    });
+    let existing = engine
+        .journal()
+        .read(|m| m.jobs.list(Some(&workflow_id), 1).first().map(|j| j.job_id));
     match existing {
         Some(id) => Some(id),
         None => match engine.create_job(job) {

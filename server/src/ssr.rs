@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 use app::api::{Backend, BackendContext, ListQuery};
 use app::wire::{
     AlertHistory, AlertList, AlertRuleList, ApiError, ApprovalList, BottleneckReport, HealthStatus,
-    JobList, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput, Trace, TraceList,
-    WorkflowStats, WorkflowStatsList,
+    JobList, JobQuery, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput, Trace,
+    TraceList, WorkflowStats, WorkflowStatsList,
 };
 use app::{shell, App};
 use axum::Router;
@@ -91,16 +91,8 @@ impl Backend for ServerBackend {
         })
     }
 
-    fn jobs(&self) -> JobList {
-        JobList {
-            jobs: self.state.engine.journal().read(|m| {
-                m.jobs
-                    .newest_first()
-                    .into_iter()
-                    .map(|j| j.view())
-                    .collect()
-            }),
-        }
+    fn jobs(&self, query: &JobQuery) -> Result<JobList, ApiError> {
+        crate::api::jobs::job_list(&self.state, query).map_err(|f| f.body)
     }
 
     fn metrics(&self) -> MetricsSnapshot {

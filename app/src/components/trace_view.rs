@@ -16,90 +16,125 @@ pub struct Span {
     pub width: f64,
 }
 
-/// Where a step attempt sits on the axis `[start, end]`.
-pub fn span(step: &TraceStep, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Span> {
-    let from = step.started_at?;
-    let to = step.completed_at.unwrap_or(end);
-    let total = (end - start).num_microseconds().unwrap_or(0).max(1) as f64;
-    let left = (from - start).num_microseconds().unwrap_or(0) as f64 / total * 100.0;
-    let width = (to - from).num_microseconds().unwrap_or(0) as f64 / total * 100.0;
-    Some(Span {
-        left: left.clamp(0.0, 100.0),
-        width: width.clamp(0.3, 100.0 - left.clamp(0.0, 100.0)),
-    })
+/// The narrowest bar drawn, in percent of the axis: a 1 ms step in a long
+/// run, or a zero-length one, must still be seen.
+const MIN_BAR: f64 = 0.3;
+
+/// Microseconds from `from` to `to`, as a float; 0 when it does not fit.
+fn micros(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_microseconds().unwrap_or(0) as f64
 }
 
-/// The waterfall: one row per attempt, the bottleneck step marked.
+/// Seconds from `from` to `to`, never negative.
+pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    micros(from, to).max(0.0) / 1e6
+}
+
+/// Where a step attempt sits on the axis `[start, end]`: always inside it,
+/// at least [`MIN_BAR`] wide. A bar too short to see at the right edge is
+/// drawn ending there rather than spilling over it.
+pub fn span(step: &TraceStep, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Span> {
+    let from = step.started_at?;
+    let to = step.completed_at.unwrap_or(end).max(from);
+    let total = micros(start, end).max(1.0);
+    let width = (micros(from, to) / total * 100.0).clamp(MIN_BAR, 100.0);
+    let left = (micros(start, from) / total * 100.0).clamp(0.0, 100.0 - width);
+    Some(Span { left, width })
+}
+
+/// The axis's end: when the run ended, or `now` while it runs (never
+/// before its start).
+fn axis_end(
+    completed_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    start: DateTime<Utc>,
+) -> DateTime<Utc> {
+    completed_at.unwrap_or(now).max(start)
+}
+
+/// The waterfall: one row per attempt, the bottleneck step marked. While
+/// the run is in flight the axis follows `now`, so running bars grow
+/// between updates.
 #[component]
-pub fn Waterfall(trace: Trace, now: DateTime<Utc>) -> impl IntoView {
+pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl IntoView {
     let start = trace
         .started_at
         .or_else(|| trace.steps.iter().filter_map(|s| s.started_at).min())
-        .unwrap_or(now);
-    let end = trace.completed_at.unwrap_or(now).max(start);
-    let total_secs = (end - start).num_microseconds().unwrap_or(0) as f64 / 1e6;
+        .unwrap_or_else(|| now.get_untracked());
+    let completed_at = trace.completed_at;
+    // Read `now` only while the run is in flight: a finished trace never
+    // re-renders on the clock.
+    let end = move || {
+        axis_end(
+            completed_at,
+            if completed_at.is_some() {
+                start
+            } else {
+                now.get()
+            },
+            start,
+        )
+    };
+    let ticks = move || {
+        let total_secs = micros(start, end()) / 1e6;
+        (0..=4)
+            .map(|i| {
+                let left = f64::from(i) * 25.0;
+                let label = format::duration(total_secs * f64::from(i) / 4.0);
+                view! { <span class="wf-tick" style=format!("left:{left}%")>{label}</span> }
+            })
+            .collect_view()
+    };
     let bottleneck = trace.bottleneck.as_ref().map(|b| b.step_id.clone());
-    let ticks: Vec<(f64, String)> = (0..=4)
-        .map(|i| {
-            (
-                i as f64 * 25.0,
-                format::duration(total_secs * i as f64 / 4.0),
-            )
-        })
-        .collect();
     view! {
         <div class="waterfall" role="table" aria-label="Steps on a time axis">
             <div class="wf-axis" aria-hidden="true">
                 <span class="wf-label"></span>
-                <span class="wf-track">
-                    {ticks
-                        .into_iter()
-                        .map(|(left, label)| view! { <span class="wf-tick" style=format!("left:{left}%")>{label}</span> })
-                        .collect_view()}
-                </span>
+                <span class="wf-track">{ticks}</span>
             </div>
             {trace
                 .steps
                 .into_iter()
                 .map(|step| {
                     let hot = bottleneck.as_deref() == Some(step.step_id.as_str());
-                    let placed = span(&step, start, end);
                     let label = match step.attempt {
-                        Some(a) if a > 0 => format!("{} · attempt {}", step.step_id, a + 1),
+                        Some(a) if a > 0 => format!("{} · attempt {}", step.step_id, u64::from(a) + 1),
                         _ => step.step_id.clone(),
                     };
-                    let timing = match (step.duration_secs, step.started_at) {
-                        (Some(d), _) => format::duration(d),
-                        (None, Some(_)) => "running…".to_string(),
-                        (None, None) => step.status.clone(),
+                    let started = step.started_at;
+                    let timing = match (step.duration_secs, started) {
+                        (Some(d), _) => format::duration(d).into_any(),
+                        (None, Some(from)) => view! {
+                            <span class="muted">{move || format!("running {}", format::duration(micros(from, end().max(from)) / 1e6))}</span>
+                        }.into_any(),
+                        (None, None) => step.status.clone().into_any(),
                     };
                     let title = format!(
                         "{label}: {} {}",
                         step.status,
-                        step.started_at.map(format::exact).unwrap_or_default()
+                        started.map(format::exact).unwrap_or_default()
                     );
                     let label_title = label.clone();
+                    let step_id = step.step_id.clone();
+                    let status = step.status.clone();
+                    let error = step.error.clone();
+                    let bar = started.is_some().then(|| {
+                        let style = move || {
+                            span(&step, start, end())
+                                .map(|p| format!("left:{:.2}%;width:{:.2}%", p.left, p.width))
+                                .unwrap_or_default()
+                        };
+                        view! { <span class="wf-bar" data-status=status.clone() style=style title=title></span> }
+                    });
                     view! {
-                        <div class="wf-row" class:bottleneck=hot role="row" data-step=step.step_id.clone()>
+                        <div class="wf-row" class:bottleneck=hot role="row" data-step=step_id>
                             <span class="wf-label" role="cell" title=label_title>
                                 {label}
                                 {hot.then(|| view! { <span class="tag hot">"bottleneck"</span> })}
                             </span>
-                            <span class="wf-track" role="cell">
-                                {placed
-                                    .map(|p| {
-                                        view! {
-                                            <span
-                                                class="wf-bar"
-                                                data-status=step.status.clone()
-                                                style=format!("left:{:.2}%;width:{:.2}%", p.left, p.width)
-                                                title=title.clone()
-                                            ></span>
-                                        }
-                                    })}
-                            </span>
+                            <span class="wf-track" role="cell">{bar}</span>
                             <span class="wf-time" role="cell">{timing}</span>
-                            {step.error.map(|e| view! { <div class="wf-error" role="cell">{e}</div> })}
+                            {error.map(|e| view! { <div class="wf-error" role="cell">{e}</div> })}
                         </div>
                     }
                 })
@@ -108,42 +143,49 @@ pub fn Waterfall(trace: Trace, now: DateTime<Utc>) -> impl IntoView {
     }
 }
 
-/// Steps in columns by depth (longest chain of dependencies before them).
+/// Steps in columns by depth: the longest chain of dependencies before
+/// each. Iterative (a 1,000-step chain must not exhaust the browser's
+/// stack); a step caught in a cycle, which validated workflows never have,
+/// goes in the first column rather than looping.
 pub fn layers(steps: &[(String, Vec<String>)]) -> Vec<Vec<usize>> {
     let index: HashMap<&str, usize> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| (s.0.as_str(), i))
         .collect();
-    let mut depth: Vec<Option<usize>> = vec![None; steps.len()];
-    fn depth_of(
-        i: usize,
-        steps: &[(String, Vec<String>)],
-        index: &HashMap<&str, usize>,
-        depth: &mut Vec<Option<usize>>,
-        guard: usize,
-    ) -> usize {
-        if let Some(d) = depth[i] {
-            return d;
+    let deps: Vec<Vec<usize>> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.1.iter()
+                .filter_map(|d| index.get(d.as_str()).copied())
+                .filter(|&d| d != i)
+                .collect()
+        })
+        .collect();
+    // Kahn's order: a step is placed once everything it waits for is.
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependants[d].push(i);
         }
-        // Validated DAGs have no cycles; the guard only protects against bad data.
-        let d = if guard > steps.len() {
-            0
-        } else {
-            steps[i]
-                .1
-                .iter()
-                .filter_map(|dep| index.get(dep.as_str()))
-                .map(|&j| depth_of(j, steps, index, depth, guard + 1) + 1)
-                .max()
-                .unwrap_or(0)
-        };
-        depth[i] = Some(d);
-        d
+    }
+    let mut depth = vec![0usize; steps.len()];
+    let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| waiting[i] == 0).collect();
+    while let Some(i) = ready.pop() {
+        for &j in &dependants[i] {
+            depth[j] = depth[j].max(depth[i] + 1);
+            waiting[j] -= 1;
+            if waiting[j] == 0 {
+                ready.push(j);
+            }
+        }
     }
     let mut columns: Vec<Vec<usize>> = Vec::new();
-    for i in 0..steps.len() {
-        let d = depth_of(i, steps, &index, &mut depth, 0);
+    for (i, &d) in depth.iter().enumerate() {
+        // Steps left waiting are on a cycle: first column.
+        let d = if waiting[i] > 0 { 0 } else { d };
         if columns.len() <= d {
             columns.resize(d + 1, Vec::new());
         }
@@ -285,5 +327,92 @@ mod tests {
                 width: 25.0
             })
         );
+    }
+
+    fn attempt(from_ms: i64, to_ms: Option<i64>) -> TraceStep {
+        let t0 = DateTime::from_timestamp(0, 0).unwrap();
+        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        TraceStep {
+            step_id: "s".into(),
+            started_at: Some(at(from_ms)),
+            completed_at: to_ms.map(at),
+            duration_secs: None,
+            status: "Completed".into(),
+            attempt: Some(0),
+            error: None,
+            step_status: crate::wire::StepStatus::Completed,
+            depends_on: vec![],
+        }
+    }
+
+    fn inside(p: &Span) -> bool {
+        p.left >= 0.0 && p.width >= MIN_BAR && p.left + p.width <= 100.0 + 1e-9
+    }
+
+    #[test]
+    fn short_and_zero_length_steps_at_the_right_edge_stay_on_the_axis() {
+        let t0 = DateTime::from_timestamp(0, 0).unwrap();
+        let at = |ms: i64| t0 + chrono::Duration::milliseconds(ms);
+        // `work` 1,000 ms, then `notify` 1 ms: the crash.
+        let notify = span(&attempt(1_000, Some(1_001)), at(0), at(1_001)).unwrap();
+        assert!(inside(&notify), "{notify:?}");
+        assert!(
+            (notify.left + notify.width - 100.0).abs() < 1e-9,
+            "drawn ending at the edge: {notify:?}"
+        );
+        // A zero-length step ending the run, and a zero-length run.
+        for (step, end) in [(attempt(500, Some(500)), 500), (attempt(0, Some(0)), 0)] {
+            let p = span(&step, at(0), at(end)).unwrap();
+            assert!(inside(&p), "{p:?}");
+        }
+        // A running step (no end yet) that started after the axis's end,
+        // and one that started before the axis began.
+        for (step, end) in [
+            (attempt(2_000, None), 1_000),
+            (attempt(-500, Some(100)), 1_000),
+        ] {
+            let p = span(&step, at(0), at(end)).unwrap();
+            assert!(inside(&p), "{p:?}");
+        }
+        // Times far apart: the microsecond count overflows, and nothing panics.
+        let far = DateTime::<Utc>::MAX_UTC;
+        let p = span(&attempt(0, Some(10)), at(0), far).unwrap();
+        assert!(inside(&p), "{p:?}");
+        assert_eq!(
+            span(
+                &TraceStep {
+                    started_at: None,
+                    ..attempt(0, None)
+                },
+                at(0),
+                at(1)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_thousand_step_chain_and_a_cycle_are_laid_out() {
+        let chain: Vec<(String, Vec<String>)> = (0..1_000)
+            .map(|i| {
+                (
+                    format!("s{i}"),
+                    if i == 0 {
+                        vec![]
+                    } else {
+                        vec![format!("s{}", i - 1)]
+                    },
+                )
+            })
+            .collect();
+        let columns = layers(&chain);
+        assert_eq!(columns.len(), 1_000);
+        assert_eq!(columns[999], vec![999]);
+        let cycle = vec![
+            ("a".to_string(), vec!["b".to_string()]),
+            ("b".to_string(), vec!["a".to_string()]),
+            ("c".to_string(), vec!["c".to_string(), "zzz".to_string()]),
+        ];
+        assert_eq!(layers(&cycle), vec![vec![0, 1, 2]]);
     }
 }

@@ -27,6 +27,9 @@ pub const EXAMPLE_JOB: &str = r#"{
   "execute": true
 }"#;
 
+/// Jobs listed to run again, newest first.
+const KNOWN_JOBS: usize = 20;
+
 #[component]
 pub fn RunPage() -> impl IntoView {
     let live = use_live();
@@ -35,7 +38,7 @@ pub fn RunPage() -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let notice = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
-    let jobs = api::resource(move || live.version.get(), |_| api::jobs());
+    let jobs = api::resource(move || live.version.get(), |_| api::jobs(None, KNOWN_JOBS));
 
     let go = {
         let navigate = navigate.clone();
@@ -129,7 +132,7 @@ pub fn RunPage() -> impl IntoView {
                                 Ok(list) if list.jobs.is_empty() => view! { <p class="muted">"No job yet."</p> }.into_any(),
                                 Ok(list) => view! {
                                     <ul class="jobs">
-                                        {list.jobs.into_iter().take(20).map(|j| {
+                                        {list.jobs.into_iter().map(|j| {
                                             let rerun = rerun.clone();
                                             let id = j.job_id.clone();
                                             view! {

@@ -54,8 +54,8 @@ pub fn StepsPage() -> impl IntoView {
         move || (workflow(), live.version.get()),
         |(w, _)| api::steps(w),
     );
-    // The filter's choices load once: refetching them live would re-render
-    // the form and drop a choice the user has not submitted yet.
+    // Loaded once: refetching it live would re-render the form and drop a
+    // choice not yet submitted; the select adds new workflows itself.
     let workflows = api::resource(|| (), |_| api::workflows());
     let sort_key = move || {
         query

@@ -38,8 +38,8 @@ pub fn TracesPage() -> impl IntoView {
         move || (filters(), live.version.get()),
         |(f, _)| api::traces(f),
     );
-    // The filter's choices load once: refetching them live would re-render
-    // the form and drop a choice the user has not submitted yet.
+    // Loaded once: refetching it live would re-render the form and drop a
+    // choice not yet submitted; the select adds new workflows itself.
     let workflows = api::resource(|| (), |_| api::workflows());
     view! {
         <Title text="Traces"/>
@@ -101,6 +101,15 @@ pub fn TraceDetail() -> impl IntoView {
             {move || Suspend::new(async move {
                 match trace.await {
                     Ok(Some(t)) => {
+                        let now = ticking_now(live, &t);
+                        let running = t.completed_at.is_none();
+                        let elapsed = {
+                            let (started, duration) = (t.started_at, t.duration_secs);
+                            move || match (started, running) {
+                                (Some(from), true) => Some(crate::components::trace_view::seconds_between(from, now.get())),
+                                _ => duration,
+                            }
+                        };
                         let live_progress = {
                             let id = t.run_id.clone();
                             let initial = t.progress;
@@ -112,7 +121,7 @@ pub fn TraceDetail() -> impl IntoView {
                                 <div class="stats inline">
                                     <div class="stat"><div class="stat-value"><StatusBadge status=t.status.as_str()/></div><div class="stat-label">"Status"</div></div>
                                     <div class="stat"><div class="stat-value" data-testid="trace-progress">{move || format::percent(live_progress())}</div><div class="stat-label">"Progress"</div></div>
-                                    <div class="stat"><div class="stat-value">{t.duration_secs.map(format::duration).unwrap_or_else(|| "—".into())}</div><div class="stat-label">{if t.completed_at.is_some() { "Duration" } else { "Elapsed" }}</div></div>
+                                    <div class="stat"><div class="stat-value" data-testid="trace-duration">{move || elapsed().map(format::duration).unwrap_or_else(|| "—".into())}</div><div class="stat-label">{if running { "Elapsed" } else { "Duration" }}</div></div>
                                     <div class="stat"><div class="stat-value"><a href=format!("/workflows/{}", t.workflow_id)>{t.workflow_id.clone()}</a></div><div class="stat-label">"Workflow"</div></div>
                                     <div class="stat"><div class="stat-value">{t.started_at.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</div><div class="stat-label">"Started"</div></div>
                                 </div>
@@ -125,7 +134,7 @@ pub fn TraceDetail() -> impl IntoView {
                             </section>
                             <section class="card">
                                 <h2>"Waterfall"</h2>
-                                <Waterfall trace=t.clone() now=Utc::now()/>
+                                <Waterfall trace=t.clone() now=now/>
                             </section>
                             <section class="card">
                                 <h2>"Steps and dependencies"</h2>
@@ -145,4 +154,38 @@ pub fn TraceDetail() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// The time a trace is drawn at: the server's clock when it answered (its
+/// start plus the elapsed time it reported), advanced by the browser's
+/// clock while the run is in flight, so bars and the elapsed time move
+/// between updates. Server and browser render the same first frame.
+fn ticking_now(live: crate::live::Live, t: &crate::wire::Trace) -> Signal<chrono::DateTime<Utc>> {
+    let answered_at = t
+        .started_at
+        .zip(t.duration_secs)
+        .and_then(|(start, secs)| start.checked_add_signed(crate::format::secs_to_delta(secs)))
+        .or(t.completed_at)
+        .unwrap_or_else(Utc::now);
+    if t.completed_at.is_some() {
+        return Signal::stored(answered_at);
+    }
+    // 0 while hydrating: then the page's first frame is the reference.
+    let fetched_ms = live.now_ms.get_untracked();
+    Signal::derive(move || {
+        let now_ms = live.now_ms.get();
+        if now_ms <= 0.0 {
+            return answered_at;
+        }
+        let since = if fetched_ms > 0.0 {
+            fetched_ms
+        } else {
+            live.started_ms.get_untracked()
+        };
+        answered_at
+            .checked_add_signed(chrono::Duration::milliseconds(
+                (now_ms - since).max(0.0) as i64
+            ))
+            .unwrap_or(answered_at)
+    })
 }

@@ -168,7 +168,11 @@ pub fn WorkflowDetail() -> impl IntoView {
         move || (id(), live.version.get()),
         |(id, _)| api::bottlenecks(id),
     );
-    let jobs = api::resource(move || live.version.get(), |_| api::jobs());
+    // Only this workflow's newest job, to run it again.
+    let jobs = api::resource(
+        move || (id(), live.version.get()),
+        |(id, _)| api::jobs(Some(id), 1),
+    );
     view! {
         <Title text=move || format!("Workflow {}", id())/>
         <p class="crumbs"><a href="/workflows">"Workflows"</a> " / "</p>
@@ -176,7 +180,7 @@ pub fn WorkflowDetail() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let (stats, report, jobs) = (stats.await, report.await, jobs.await);
-                let job = jobs.ok().and_then(|j| j.jobs.into_iter().find(|j| j.workflow_id == id()));
+                let job = jobs.ok().and_then(|j| j.jobs.into_iter().next());
                 match (stats, report) {
                     (Ok(Some(w)), Ok(report)) => view! {
                         <WorkflowSummary w=w.clone() job=job.map(|j| j.job_id)/>

@@ -18,7 +18,7 @@ pub struct RecentRun {
 }
 
 /// `GET /api/analytics/workflows/{workflow_id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowStats {
     pub workflow_id: String,
     pub execution_count: u64,

@@ -134,9 +134,38 @@ pub struct JobView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
-    pub workflow: WorkflowSpec,
+    /// The definition; left out when asked with `?include_workflow=false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowSpec>,
     pub run_count: u64,
     pub last_run_id: Option<String>,
+}
+
+/// Filters of `GET /api/jobs` (`?workflow_id=&limit=&include_workflow=`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Each job's full definition (a 1,000-step workflow is large); pages
+    /// that list jobs leave it out.
+    #[serde(default = "yes")]
+    pub include_workflow: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for JobQuery {
+    fn default() -> Self {
+        Self {
+            workflow_id: None,
+            limit: None,
+            include_workflow: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]

@@ -32,8 +32,8 @@ pub use governance::{
 };
 pub use health::{Alert, HealthState, HealthStatus};
 pub use jobs::{
-    workflow_slug, JobCreated, JobList, JobRequest, JobView, RetryPolicy, Simulation, StepAction,
-    StepSpec, WorkflowSpec,
+    workflow_slug, JobCreated, JobList, JobQuery, JobRequest, JobView, RetryPolicy, Simulation,
+    StepAction, StepSpec, WorkflowSpec,
 };
 pub use metrics::{CounterSample, GaugeSample, HistogramSample, Labels, MetricsSnapshot};
 pub use runs::{

@@ -254,7 +254,11 @@ impl Analytics {
             })
             .collect();
         let summed: f64 = shares.iter().map(|(_, avg, _)| avg).sum();
-        let mut bottlenecks: Vec<StepShare> = shares
+        // By time, to the microsecond: the rounded percentages tie where
+        // the durations do not. Ties by step id, as the trace breaks them.
+        let mut shares = shares;
+        shares.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let bottlenecks: Vec<StepShare> = shares
             .into_iter()
             .map(|(step_id, avg, count)| StepShare {
                 critical_path_percentage: wf.critical.on_path_percentage(&step_id),
@@ -264,11 +268,6 @@ impl Analytics {
                 step_id,
             })
             .collect();
-        bottlenecks.sort_by(|a, b| {
-            b.percentage_of_workflow
-                .total_cmp(&a.percentage_of_workflow)
-                .then_with(|| a.step_id.cmp(&b.step_id))
-        });
         Some(BottleneckReport {
             workflow_id: workflow_id.to_string(),
             total_executions: wf.success + wf.failure,

@@ -1,13 +1,13 @@
 //! `/api/alerts`: alerts, their history, and their rules.
 
 use app::wire::{AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, AlertState};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, PathParam, QueryParams};
 use super::Failure;
 use crate::alerts::{self, prometheus, HISTORY};
 use crate::state::AppState;
@@ -97,7 +97,7 @@ pub async fn rules(State(state): State<AppState>) -> Json<AlertRuleList> {
 /// `GET /api/alerts/rules/{name}`
 pub async fn rule(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
 ) -> Result<Json<AlertRule>, Failure> {
     state
         .engine
@@ -111,7 +111,7 @@ pub async fn rule(
 /// rule (201) when there is none of that name.
 pub async fn put_rule(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    PathParam(name): PathParam,
     JsonBody(update): JsonBody<AlertRuleUpdate>,
 ) -> Result<(StatusCode, Json<AlertRule>), Failure> {
     let (rule, created) = alerts::set_rule(state.engine.journal(), &name, update).map_err(|e| {

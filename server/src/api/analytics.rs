@@ -1,7 +1,7 @@
 use app::wire::{
     BottleneckReport, StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use ulid::Ulid;
 
-use super::extract::QueryParams;
+use super::extract::{PathParam, QueryParams};
 use super::runs::{filter, page_limit, parse_before, RunsQuery};
 use super::Failure;
 use crate::state::AppState;
@@ -27,7 +27,7 @@ pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowStatsList>
 /// `GET /api/analytics/workflows/{workflow_id}`
 pub async fn workflow(
     State(state): State<AppState>,
-    Path(workflow_id): Path<String>,
+    PathParam(workflow_id): PathParam,
 ) -> Result<Json<WorkflowStats>, Failure> {
     state
         .engine
@@ -127,7 +127,7 @@ pub async fn find_trace(state: &AppState, run_id: &str) -> Result<Option<Trace>,
 /// `GET /api/analytics/traces/{run_id}`: any run, finished or in progress.
 pub async fn trace(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathParam(run_id): PathParam,
 ) -> Result<Json<Trace>, Failure> {
     find_trace(&state, &run_id)
         .await?
@@ -138,7 +138,7 @@ pub async fn trace(
 /// `GET /api/analytics/bottlenecks/{workflow_id}`
 pub async fn bottlenecks(
     State(state): State<AppState>,
-    Path(workflow_id): Path<String>,
+    PathParam(workflow_id): PathParam,
 ) -> Result<Json<BottleneckReport>, Failure> {
     state
         .engine

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -84,6 +84,45 @@ fn with_path(mut failure: Failure, path: String) -> Failure {
         failure.body = failure.body.with_field(path);
     }
     failure
+}
+
+/// One path parameter (`/api/runs/{run_id}`). A parameter that is not
+/// UTF-8 once percent-decoded (`/api/runs/%FF`) is a 400 naming it, as
+/// JSON like every other mistake, not axum's plain text.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Failure> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParam(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::ParseErrorAtKey { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                let message = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        format!("the path parameter {key} is not valid UTF-8 once percent-decoded")
+                    }
+                    other => format!("invalid path parameter: {other}"),
+                };
+                let failure = Failure::bad_request("invalid_path", message);
+                Err(match field {
+                    Some(f) => failure.field(f),
+                    None => failure,
+                })
+            }
+            Err(other) => Err(Failure::internal(format!(
+                "path parameters: {}",
+                other.body_text()
+            ))),
+        }
+    }
 }
 
 /// Query parameters; a bad one is a 400 naming it.

@@ -4,26 +4,26 @@ use app::wire::{
     ApprovalList, ApprovalStatus, ApprovalView, RoutineList, RoutinePatch, RoutineRequest,
     RoutineView, VoteRequest,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 use ulid::Ulid;
 
-use super::extract::{JsonBody, QueryParams};
+use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
-use crate::engine::governance::{check_schedule, next_fires};
+use crate::engine::schedule::Schedule;
 use crate::model::{Model, RoutineState};
 use crate::state::AppState;
 
 /// A routine as the API shows it: its next fires and its history with each
 /// run's current status.
 pub fn routine_view(m: &Model, r: &RoutineState) -> RoutineView {
-    let next_fires = match (r.enabled, check_schedule(&r.cron, Some(&r.timezone))) {
-        (true, Ok((cron, tz))) => {
+    let next_fires = match (r.enabled, Schedule::parse(&r.cron, Some(&r.timezone))) {
+        (true, Ok(schedule)) => {
             let after = r.last_scheduled.map_or(Utc::now(), |l| l.max(Utc::now()));
-            next_fires(&cron, tz, after, 5)
+            schedule.next_fires(after, 5)
         }
         _ => Vec::new(),
     };
@@ -91,7 +91,7 @@ pub async fn list(State(state): State<AppState>) -> Json<RoutineList> {
 /// `GET /api/routines/{routine_id}`
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<RoutineView>, Failure> {
     one(&state, parse_id(&id, "routine")?)
 }
@@ -99,7 +99,7 @@ pub async fn get(
 /// `PUT /api/routines/{routine_id}`: the whole definition.
 pub async fn replace(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<RoutineRequest>,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
@@ -125,7 +125,7 @@ pub async fn replace(
 /// `PATCH /api/routines/{routine_id}`: some fields.
 pub async fn patch(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(patch): JsonBody<RoutinePatch>,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
@@ -136,7 +136,7 @@ pub async fn patch(
 /// `POST /api/routines/{routine_id}/enable`
 pub async fn enable(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
     state.engine.set_routine_enabled(id, true)?;
@@ -146,7 +146,7 @@ pub async fn enable(
 /// `POST /api/routines/{routine_id}/disable`
 pub async fn disable(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
     state.engine.set_routine_enabled(id, false)?;
@@ -156,7 +156,7 @@ pub async fn disable(
 /// `DELETE /api/routines/{routine_id}`
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<StatusCode, Failure> {
     state.engine.delete_routine(parse_id(&id, "routine")?)?;
     Ok(StatusCode::NO_CONTENT)
@@ -214,7 +214,7 @@ pub async fn list_approvals(
 /// `GET /api/approvals/{approval_id}`
 pub async fn get_approval(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Json<ApprovalView>, Failure> {
     let id = parse_id(&id, "approval")?;
     state
@@ -228,10 +228,10 @@ pub async fn get_approval(
 /// `POST /api/approvals/{approval_id}/vote`
 pub async fn vote(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(vote): JsonBody<VoteRequest>,
 ) -> Result<Json<ApprovalView>, Failure> {
     let id = parse_id(&id, "approval")?;
     state.engine.vote(id, vote)?;
-    get_approval(State(state), Path(id.to_string())).await
+    get_approval(State(state), PathParam(id.to_string())).await
 }

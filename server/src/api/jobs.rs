@@ -1,9 +1,9 @@
-use app::wire::{JobCreated, JobList, JobRequest, JobView};
-use axum::extract::{Path, State};
+use app::wire::{JobCreated, JobList, JobQuery, JobRequest, JobView};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
 use crate::state::AppState;
 
@@ -16,28 +16,39 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// `GET /api/jobs`
-pub async fn list(State(state): State<AppState>) -> Json<JobList> {
+/// `GET /api/jobs[?workflow_id=&limit=&include_workflow=false]`: newest
+/// first, every job unless limited.
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<JobQuery>,
+) -> Result<Json<JobList>, Failure> {
+    job_list(&state, &q).map(Json)
+}
+
+/// The jobs a query asks for, for the API and the pages alike.
+pub fn job_list(state: &AppState, q: &JobQuery) -> Result<JobList, Failure> {
+    let limit = super::runs::page_limit(q.limit, usize::MAX, usize::MAX)?;
+    let workflow_id = q.workflow_id.as_deref().filter(|w| !w.is_empty());
     let jobs = state.engine.journal().read(|m| {
         m.jobs
-            .newest_first()
+            .list(workflow_id, limit)
             .into_iter()
-            .map(|j| j.view())
+            .map(|j| j.view(q.include_workflow))
             .collect()
     });
-    Json(JobList { jobs })
+    Ok(JobList { jobs })
 }
 
 /// `GET /api/jobs/{job_id}`
 pub async fn get(
     State(state): State<AppState>,
-    Path(job_id): Path<String>,
+    PathParam(job_id): PathParam,
 ) -> Result<Json<JobView>, Failure> {
     let id = parse_id(&job_id, "job")?;
     state
         .engine
         .journal()
-        .read(|m| m.jobs.get(&id).map(|j| j.view()))
+        .read(|m| m.jobs.get(&id).map(|j| j.view(true)))
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no job with id {job_id}")))
 }
@@ -45,7 +56,7 @@ pub async fn get(
 /// `POST /api/jobs/{job_id}/runs`
 pub async fn start_run(
     State(state): State<AppState>,
-    Path(job_id): Path<String>,
+    PathParam(job_id): PathParam,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
     let id = parse_id(&job_id, "job")?;
     let created = state.engine.start_run(id)?;

@@ -7,7 +7,7 @@ mod error;
 pub mod extract;
 pub mod governance;
 mod health;
-mod jobs;
+pub mod jobs;
 pub mod metrics;
 pub mod runs;
 

@@ -1,11 +1,11 @@
 use app::wire::{RunList, RunStatus, RunView};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use ulid::Ulid;
 
-use super::extract::QueryParams;
+use super::extract::{PathParam, QueryParams};
 use super::{parse_id, Failure};
 use crate::model::RunFilter;
 use crate::state::AppState;
@@ -91,7 +91,7 @@ pub async fn list(
 /// `GET /api/runs/{run_id}`
 pub async fn get(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathParam(run_id): PathParam,
 ) -> Result<Json<RunView>, Failure> {
     let id = parse_id(&run_id, "run")?;
     let run = state
@@ -108,7 +108,7 @@ pub async fn get(
 /// with `GET /api/runs/{run_id}` or the WebSocket.
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(run_id): Path<String>,
+    PathParam(run_id): PathParam,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Failure> {
     let id = parse_id(&run_id, "run")?;
     state.engine.cancel(id)?;

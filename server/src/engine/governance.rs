@@ -2,7 +2,6 @@
 //! on a cron schedule): their engine side.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use app::wire::{
@@ -10,16 +9,15 @@ use app::wire::{
     VoteRequest,
 };
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
-use croner::parser::{CronParser, Seconds};
-use croner::Cron;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
 use super::execute::{secs, Outcome};
+use super::schedule::Schedule;
 use super::{Engine, EngineError};
 use crate::events::EventKind;
+use crate::model::RoutineState;
 
 /// Decisions awaited by approval steps, by approval id.
 pub(super) type Waiting = HashMap<Ulid, oneshot::Sender<ApprovalStatus>>;
@@ -235,7 +233,7 @@ impl Engine {
     /// Creates a routine (and its job, when given a workflow).
     pub fn create_routine(&self, req: RoutineRequest) -> Result<Ulid, EngineError> {
         let name = check_name(&req.name)?;
-        let (cron, tz) = check_schedule(&req.cron, req.timezone.as_deref())?;
+        let schedule = Schedule::parse(&req.cron, req.timezone.as_deref())?;
         let job_id = match (&req.job_id, req.workflow) {
             (Some(id), _) => self.existing_job(id, "job_id")?,
             (None, Some(workflow)) => {
@@ -261,8 +259,8 @@ impl Engine {
         self.inner.journal.publish(EventKind::RoutineCreated {
             routine_id,
             name,
-            cron: cron.as_str().to_string(),
-            timezone: tz.name().to_string(),
+            cron: schedule.expression().to_string(),
+            timezone: schedule.timezone().name().to_string(),
             job_id,
             enabled: req.enabled,
         });
@@ -281,7 +279,7 @@ impl Engine {
             Some(n) => check_name(n)?,
             None => current.name.clone(),
         };
-        let (cron, tz) = check_schedule(
+        let schedule = Schedule::parse(
             patch.cron.as_deref().unwrap_or(&current.cron),
             Some(patch.timezone.as_deref().unwrap_or(&current.timezone)),
         )?;
@@ -290,7 +288,10 @@ impl Engine {
             None => current.job_id,
         };
         let journal = &self.inner.journal;
-        let (cron, timezone) = (cron.as_str().to_string(), tz.name().to_string());
+        let (cron, timezone) = (
+            schedule.expression().to_string(),
+            schedule.timezone().name().to_string(),
+        );
         if (&name, &cron, &timezone, job_id)
             != (
                 &current.name,
@@ -363,18 +364,19 @@ impl Engine {
     /// Starts the routines' scheduler. Fires missed while the server was
     /// down are coalesced: each routine that missed one or more runs once at
     /// start-up for the latest of them (as Airflow's catch-up off, or a
-    /// Temporal schedule's default overlap policy).
+    /// Temporal schedule's default overlap policy). From then on every fire
+    /// of every routine happens once, whatever else is due at that instant.
     pub async fn run_scheduler(self) {
-        let now = Utc::now();
+        let started = Utc::now();
         let owed: Vec<(Ulid, Ulid, DateTime<Utc>)> = self.inner.journal.read(|m| {
             m.governance
                 .routines
                 .values()
                 .filter(|r| r.enabled)
                 .filter_map(|r| {
-                    let (cron, tz) = check_schedule(&r.cron, Some(&r.timezone)).ok()?;
+                    let schedule = Schedule::parse(&r.cron, Some(&r.timezone)).ok()?;
                     let since = r.last_scheduled.unwrap_or(r.enabled_at).max(r.enabled_at);
-                    let missed = latest_between(&cron, tz, since, now)?;
+                    let missed = schedule.latest_between(since, started)?;
                     Some((r.routine_id, r.job_id, missed))
                 })
                 .collect()
@@ -382,29 +384,37 @@ impl Engine {
         for (routine_id, job_id, scheduled_for) in owed {
             self.fire(routine_id, job_id, scheduled_for, true);
         }
+        // Fires attempted, by routine: a fire whose job could not start
+        // (deleted, or the server shedding load) is not retried in a loop.
+        let mut attempted: HashMap<Ulid, DateTime<Utc>> = HashMap::new();
         loop {
-            let now = Utc::now();
-            let next = self.inner.journal.read(|m| {
-                m.governance
-                    .routines
-                    .values()
-                    .filter(|r| r.enabled)
-                    .filter_map(|r| {
-                        let (cron, tz) = check_schedule(&r.cron, Some(&r.timezone)).ok()?;
-                        let after = r.last_scheduled.map_or(now, |l| l.max(now));
-                        Some((next_after(&cron, tz, after)?, r.routine_id, r.job_id))
-                    })
-                    .min()
-            });
-            let wait = next.map(|(at, _, _)| (at - now).to_std().unwrap_or(Duration::ZERO));
             let changed = self.inner.schedule_changed.notified();
-            match wait {
-                Some(wait) => {
+            let now = Utc::now();
+            let due = self
+                .inner
+                .journal
+                .read(|m| due_fires(m.governance.routines.values(), started, &attempted, now));
+            for fire in &due {
+                attempted.insert(fire.routine_id, fire.scheduled_for);
+                self.fire(
+                    fire.routine_id,
+                    fire.job_id,
+                    fire.scheduled_for,
+                    fire.missed,
+                );
+            }
+            if !due.is_empty() {
+                continue;
+            }
+            let next = self
+                .inner
+                .journal
+                .read(|m| next_due(m.governance.routines.values(), started, &attempted, now));
+            match next {
+                Some(at) => {
+                    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
                     tokio::select! {
-                        _ = tokio::time::sleep(wait) => {
-                            let (at, routine_id, job_id) = next.expect("waited for it");
-                            self.fire(routine_id, job_id, at, false);
-                        }
+                        _ = tokio::time::sleep(wait) => {}
                         _ = changed => {}
                     }
                 }
@@ -432,6 +442,97 @@ impl Engine {
     }
 }
 
+/// Most fires of one routine made up for one by one after a late wake-up
+/// (a busy machine, a suspended process); beyond that they are coalesced
+/// into the latest, as at start-up.
+const MAX_CATCH_UP: usize = 100;
+
+/// A fire the scheduler owes now.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DueFire {
+    pub scheduled_for: DateTime<Utc>,
+    pub routine_id: Ulid,
+    pub job_id: Ulid,
+    /// Coalesced from several that came due while the scheduler was late.
+    pub missed: bool,
+}
+
+/// Where a routine's schedule resumes: after its latest fire, its latest
+/// enabling, the scheduler's start (`floor`), and the latest fire
+/// attempted; `None` for a disabled routine or a schedule that no longer
+/// parses.
+fn cursor(
+    r: &RoutineState,
+    floor: DateTime<Utc>,
+    attempted: &HashMap<Ulid, DateTime<Utc>>,
+) -> Option<(Schedule, DateTime<Utc>)> {
+    if !r.enabled {
+        return None;
+    }
+    let schedule = Schedule::parse(&r.cron, Some(&r.timezone)).ok()?;
+    let after = [
+        r.last_scheduled,
+        Some(r.enabled_at),
+        attempted.get(&r.routine_id).copied(),
+    ]
+    .into_iter()
+    .flatten()
+    .fold(floor, DateTime::max);
+    Some((schedule, after))
+}
+
+/// Every fire due by `now` over all routines, each exactly once, in time
+/// order (ties by routine id). Routines due at the same instant all fire.
+pub fn due_fires<'a>(
+    routines: impl Iterator<Item = &'a RoutineState>,
+    floor: DateTime<Utc>,
+    attempted: &HashMap<Ulid, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<DueFire> {
+    let mut due = Vec::new();
+    for r in routines {
+        let Some((schedule, after)) = cursor(r, floor, attempted) else {
+            continue;
+        };
+        let mut fires = Vec::new();
+        let mut at = after;
+        while let Some(next) = schedule.next_after(at).filter(|t| *t <= now) {
+            if fires.len() == MAX_CATCH_UP {
+                // Far behind: one run for the latest, marked missed.
+                let latest = schedule.latest_between(at, now).unwrap_or(next);
+                fires.clear();
+                fires.push((latest, true));
+                break;
+            }
+            fires.push((next, false));
+            at = next;
+        }
+        due.extend(fires.into_iter().map(|(scheduled_for, missed)| DueFire {
+            scheduled_for,
+            routine_id: r.routine_id,
+            job_id: r.job_id,
+            missed,
+        }));
+    }
+    due.sort();
+    due
+}
+
+/// The earliest fire after `now` over all routines, to sleep until.
+pub fn next_due<'a>(
+    routines: impl Iterator<Item = &'a RoutineState>,
+    floor: DateTime<Utc>,
+    attempted: &HashMap<Ulid, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    routines
+        .filter_map(|r| {
+            let (schedule, after) = cursor(r, floor, attempted)?;
+            schedule.next_after(after.max(now))
+        })
+        .min()
+}
+
 fn check_name(name: &str) -> Result<String, EngineError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > super::plan::MAX_NAME_CHARS {
@@ -446,71 +547,6 @@ fn check_name(name: &str) -> Result<String, EngineError> {
     Ok(name.to_string())
 }
 
-/// Parses a cron expression (5 fields, or 6 with seconds first) and a time
-/// zone (UTC when absent), naming the problem.
-pub fn check_schedule(cron: &str, timezone: Option<&str>) -> Result<(Cron, Tz), EngineError> {
-    let parsed = CronParser::builder()
-        .seconds(Seconds::Optional)
-        .build()
-        .parse(cron.trim())
-        .map_err(|e| {
-            EngineError::Invalid(
-                ApiError::new("invalid_cron", format!("{cron:?}: {e}")).with_field("cron"),
-            )
-        })?;
-    let tz = match timezone.map(str::trim).filter(|t| !t.is_empty()) {
-        None => Tz::UTC,
-        Some(name) => Tz::from_str(name).map_err(|_| {
-            EngineError::Invalid(
-                ApiError::new(
-                    "invalid_timezone",
-                    format!("{name:?} is not an IANA time zone (e.g. Europe/Berlin)"),
-                )
-                .with_field("timezone"),
-            )
-        })?,
-    };
-    Ok((parsed, tz))
-}
-
-/// The first fire strictly after `after`.
-pub fn next_after(cron: &Cron, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    cron.find_next_occurrence(&after.with_timezone(&tz), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-/// The next `n` fires after `after`.
-pub fn next_fires(cron: &Cron, tz: Tz, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-    let mut out = Vec::with_capacity(n);
-    let mut cursor = after;
-    while out.len() < n {
-        match next_after(cron, tz, cursor) {
-            Some(t) => {
-                out.push(t);
-                cursor = t;
-            }
-            None => break,
-        }
-    }
-    out
-}
-
-/// The latest fire in `(since, until]`, if any.
-pub fn latest_between(
-    cron: &Cron,
-    tz: Tz,
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    let first = next_after(cron, tz, since).filter(|t| *t <= until)?;
-    cron.find_previous_occurrence(&until.with_timezone(&tz), true)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-        .filter(|t| *t >= first)
-        .or(Some(first))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,81 +555,167 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn five_and_six_field_expressions_and_bad_ones() {
-        let (every_second, tz) = check_schedule("* * * * * *", None).unwrap();
-        assert_eq!(tz, Tz::UTC);
-        assert_eq!(
-            next_after(&every_second, tz, utc("2026-01-01T00:00:00Z")),
-            Some(utc("2026-01-01T00:00:01Z"))
-        );
-        let (hourly, tz) = check_schedule("15 * * * *", Some("UTC")).unwrap();
-        assert_eq!(
-            next_after(&hourly, tz, utc("2026-01-01T10:20:00Z")),
-            Some(utc("2026-01-01T11:15:00Z"))
-        );
-        assert!(
-            matches!(check_schedule("61 * * * *", None), Err(EngineError::Invalid(e)) if e.field.as_deref() == Some("cron"))
-        );
-        assert!(
-            matches!(check_schedule("* * *", None), Err(EngineError::Invalid(e)) if e.error == "invalid_cron")
-        );
-        assert!(
-            matches!(check_schedule("* * * * *", Some("Mars/Olympus")), Err(EngineError::Invalid(e)) if e.field.as_deref() == Some("timezone"))
-        );
+    fn routine(n: u128, cron: &str, timezone: &str, at: DateTime<Utc>) -> RoutineState {
+        RoutineState {
+            routine_id: Ulid(n),
+            name: format!("r{n}"),
+            cron: cron.into(),
+            timezone: timezone.into(),
+            job_id: Ulid(1_000 + n),
+            enabled: true,
+            created_at: at,
+            enabled_at: at,
+            last_scheduled: None,
+            history: Default::default(),
+        }
+    }
+
+    /// Runs `due_fires` as the scheduler does, waking at irregular instants,
+    /// and records what fired.
+    fn simulate(
+        routines: &mut [RoutineState],
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        steps_ms: &[i64],
+    ) -> Vec<(Ulid, DateTime<Utc>)> {
+        let attempted = HashMap::new();
+        let mut fired = Vec::new();
+        let mut now = from;
+        for step in steps_ms.iter().cycle() {
+            for f in due_fires(routines.iter(), from, &attempted, now) {
+                assert!(!f.missed, "nothing is late here: {f:?}");
+                fired.push((f.routine_id, f.scheduled_for));
+                let r = routines
+                    .iter_mut()
+                    .find(|r| r.routine_id == f.routine_id)
+                    .unwrap();
+                r.last_scheduled = Some(f.scheduled_for);
+            }
+            if now >= until {
+                break;
+            }
+            now = (now + chrono::Duration::milliseconds(*step)).min(until);
+        }
+        fired
     }
 
     #[test]
-    fn daily_fires_follow_local_time_across_dst_changes() {
-        // 02:30 every day in Berlin: on 2026-03-29 clocks jump from 02:00 to
-        // 03:00, so 02:30 does not exist that day.
-        let (cron, tz) = check_schedule("30 2 * * *", Some("Europe/Berlin")).unwrap();
-        let fires = next_fires(&cron, tz, utc("2026-03-27T12:00:00Z"), 3);
-        assert_eq!(
-            fires[0],
-            utc("2026-03-28T01:30:00Z"),
-            "02:30 CET = 01:30 UTC"
+    fn every_routine_due_at_the_same_instant_fires_exactly_once() {
+        let from = utc("2026-12-02T02:58:59.500Z");
+        let until = utc("2026-12-02T03:01:30Z");
+        let specs = [
+            ("* * * * *", "UTC"),
+            ("* * * * *", "UTC"),
+            ("* * * * *", "Asia/Kathmandu"),
+            ("*/2 * * * * *", "UTC"),
+            ("*/3 * * * * *", "UTC"),
+            ("* * * * * *", "UTC"),
+            ("* * * * * *", "America/New_York"),
+            ("* * * * * *", "Europe/Berlin"),
+            ("0 3 * * *", "UTC"),
+            ("0 3 * * *", "UTC"),
+            ("0 9 * * *", "Asia/Tokyo"), // 00:00 UTC: not in the window
+        ];
+        let mut routines: Vec<RoutineState> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (cron, tz))| routine(i as u128 + 1, cron, tz, from))
+            .collect();
+        // Wake-ups early, late, in bursts and exactly on the second.
+        let fired = simulate(
+            &mut routines,
+            from,
+            until,
+            &[1, 499, 1_500, 20, 2_980, 1_000, 7],
         );
-        // The missing 02:30 still fires once that day, just after the jump
-        // (as Vixie cron does), and the day after is back to 02:30 local.
-        assert!(
-            fires[1] >= utc("2026-03-29T01:00:00Z") && fires[1] <= utc("2026-03-29T01:30:00Z"),
-            "once on the 29th, right after the gap: {fires:?}"
-        );
-        assert_eq!(
-            fires[2],
-            utc("2026-03-30T00:30:00Z"),
-            "02:30 CEST = 00:30 UTC"
-        );
-        // 09:00 every day in New York, across the end of DST (2026-11-01).
-        let (cron, tz) = check_schedule("0 9 * * *", Some("America/New_York")).unwrap();
-        let fires = next_fires(&cron, tz, utc("2026-10-31T00:00:00Z"), 2);
-        assert_eq!(
-            fires,
-            [utc("2026-10-31T13:00:00Z"), utc("2026-11-01T14:00:00Z")]
-        );
+        for (i, (cron, tz)) in specs.iter().enumerate() {
+            let id = Ulid(i as u128 + 1);
+            let expected: Vec<DateTime<Utc>> = Schedule::parse(cron, Some(tz))
+                .unwrap()
+                .next_fires(from, 1_000)
+                .into_iter()
+                .take_while(|t| *t <= until)
+                .collect();
+            let got: Vec<DateTime<Utc>> = fired
+                .iter()
+                .filter(|(r, _)| *r == id)
+                .map(|(_, t)| *t)
+                .collect();
+            assert_eq!(got, expected, "routine {} ({:?})", i + 1, specs[i]);
+        }
+        // The minute and daily routines all fired at 03:00:00 (at 03:00 UTC
+        // Kathmandu's minute also turns).
+        let at_three = fired
+            .iter()
+            .filter(|(_, t)| *t == utc("2026-12-02T03:00:00Z"))
+            .count();
+        assert_eq!(at_three, 3 + 2 + 2 + 3, "{fired:?}");
+        // Time order, ties by routine.
+        let mut sorted = fired.clone();
+        sorted.sort_by_key(|(r, t)| (*t, *r));
+        assert_eq!(fired, sorted);
     }
 
     #[test]
-    fn missed_fires_are_coalesced_to_the_latest() {
-        let (cron, tz) = check_schedule("0 * * * *", None).unwrap();
-        assert_eq!(
-            latest_between(
-                &cron,
-                tz,
-                utc("2026-01-01T00:30:00Z"),
-                utc("2026-01-01T03:10:00Z")
-            ),
-            Some(utc("2026-01-01T03:00:00Z"))
+    fn a_late_wake_up_catches_up_one_by_one_or_coalesces_when_far_behind() {
+        let from = utc("2026-12-02T00:00:00Z");
+        let mut routines = vec![
+            routine(1, "* * * * * *", "UTC", from),
+            routine(2, "0 * * * * *", "UTC", from),
+        ];
+        let attempted = HashMap::new();
+        // 30 s late: every second made up for, in order.
+        let due = due_fires(
+            routines.iter(),
+            from,
+            &attempted,
+            utc("2026-12-02T00:00:30Z"),
         );
-        assert_eq!(
-            latest_between(
-                &cron,
-                tz,
-                utc("2026-01-01T00:30:00Z"),
-                utc("2026-01-01T00:50:00Z")
-            ),
-            None
+        assert_eq!(due.iter().filter(|f| f.routine_id == Ulid(1)).count(), 30);
+        assert!(due.iter().all(|f| !f.missed));
+        // An hour late: the every-second routine runs once for the latest
+        // second, marked missed; the hourly one owes exactly one fire.
+        routines[0].last_scheduled = None;
+        let due = due_fires(
+            routines.iter(),
+            from,
+            &attempted,
+            utc("2026-12-02T01:00:00Z"),
         );
+        let every_second: Vec<&DueFire> = due.iter().filter(|f| f.routine_id == Ulid(1)).collect();
+        assert_eq!(every_second.len(), 1);
+        assert!(every_second[0].missed);
+        assert_eq!(every_second[0].scheduled_for, utc("2026-12-02T01:00:00Z"));
+        let minute_zero: Vec<&DueFire> = due.iter().filter(|f| f.routine_id == Ulid(2)).collect();
+        assert_eq!(
+            minute_zero.len(),
+            60,
+            "each minute's second 0 within the catch-up limit"
+        );
+        // A fire that could not start is not owed again.
+        let attempted: HashMap<Ulid, DateTime<Utc>> = [
+            (Ulid(1), utc("2026-12-02T01:00:00Z")),
+            (Ulid(2), utc("2026-12-02T01:00:00Z")),
+        ]
+        .into();
+        assert!(due_fires(
+            routines.iter(),
+            from,
+            &attempted,
+            utc("2026-12-02T01:00:00.900Z")
+        )
+        .is_empty());
+        // Disabled routines owe nothing and wake nobody.
+        for r in &mut routines {
+            r.enabled = false;
+        }
+        assert!(due_fires(
+            routines.iter(),
+            from,
+            &HashMap::new(),
+            utc("2026-12-02T01:00:00Z")
+        )
+        .is_empty());
+        assert_eq!(next_due(routines.iter(), from, &HashMap::new(), from), None);
     }
 }

@@ -7,6 +7,7 @@ pub mod agents;
 mod execute;
 pub mod governance;
 pub mod plan;
+pub mod schedule;
 
 use std::collections::HashMap;
 use std::sync::Arc;

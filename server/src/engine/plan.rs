@@ -131,10 +131,23 @@ pub fn compile(workflow: &WorkflowSpec) -> Result<Plan, ApiError> {
         .with_field("workflow.dependencies"));
     }
     Ok(Plan {
-        steps: steps.clone(),
+        steps: steps.iter().map(normalised).collect(),
         deps,
         dependants,
     })
+}
+
+/// A step as it runs: approvers' names trimmed, as voters' are.
+fn normalised(step: &StepSpec) -> StepSpec {
+    let mut step = step.clone();
+    if let StepAction::ManualApproval { approvers, .. } = &mut step.action {
+        for a in approvers.iter_mut() {
+            if a.trim().len() != a.len() {
+                *a = a.trim().to_string();
+            }
+        }
+    }
+    step
 }
 
 fn check_step(i: usize, step: &StepSpec) -> Result<(), ApiError> {
@@ -178,10 +191,12 @@ fn check_step(i: usize, step: &StepSpec) -> Result<(), ApiError> {
                         format!("{a:?}: approvers are non-empty names of up to {MAX_ID_CHARS} characters"),
                     ));
                 }
-                if !seen.insert(a.as_str()) {
+                // Votes are matched on the trimmed name, so " ops-lead " and
+                // "ops-lead" are one approver, who could never vote twice.
+                if !seen.insert(a.trim()) {
                     return Err(invalid(
                         at(&format!("action.manual_approval.approvers[{k}]")),
-                        format!("{a:?} is listed twice"),
+                        format!("{:?} is listed twice", a.trim()),
                     ));
                 }
             }
@@ -401,6 +416,28 @@ mod tests {
             let e = err(body.clone());
             assert_eq!(e.field.as_deref(), Some(field), "{body}: {e}");
             assert_eq!(e.error, code, "{body}");
+        }
+    }
+
+    #[test]
+    fn approvers_are_one_person_whatever_the_spaces_around_their_name() {
+        let approval = |approvers: serde_json::Value| json!({"name": "x", "workflow": {"steps": [{"id": "gate", "action": {"manual_approval": {"approvers": approvers, "quorum": "unanimous"}}}]}});
+        let e = err(approval(json!([" ops-lead ", "ops-lead"])));
+        assert_eq!(
+            e.field.as_deref(),
+            Some("workflow.steps[0].action.manual_approval.approvers[1]")
+        );
+        assert!(
+            e.message.contains("\"ops-lead\" is listed twice"),
+            "{}",
+            e.message
+        );
+        let (_, plan) = validate(&job(approval(json!([" ops-lead ", "dba\t"])))).unwrap();
+        match &plan.steps[0].action {
+            StepAction::ManualApproval { approvers, .. } => {
+                assert_eq!(approvers, &["ops-lead", "dba"])
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -184,7 +184,9 @@ impl Governance {
                         approval_id: *approval_id,
                         run_id: *run_id,
                         step_id: step_id.clone(),
-                        approvers: approvers.clone(),
+                        // Trimmed as votes are (logs written before approvers
+                        // were trimmed at validation may hold spaces).
+                        approvers: approvers.iter().map(|a| a.trim().to_string()).collect(),
                         quorum: *quorum,
                         status: ApprovalStatus::Pending,
                         votes: Vec::new(),

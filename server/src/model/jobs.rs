@@ -19,14 +19,14 @@ pub struct JobEntry {
 }
 
 impl JobEntry {
-    pub fn view(&self) -> JobView {
+    pub fn view(&self, include_workflow: bool) -> JobView {
         JobView {
             job_id: self.job_id.to_string(),
             name: self.name.to_string(),
             workflow_id: self.workflow_id.to_string(),
             description: self.description.clone(),
             created_at: self.created_at,
-            workflow: (*self.workflow).clone(),
+            workflow: include_workflow.then(|| (*self.workflow).clone()),
             run_count: self.run_count,
             last_run_id: self.last_run.map(|r| r.to_string()),
         }
@@ -43,10 +43,16 @@ impl Jobs {
         self.by_id.get(job_id)
     }
 
-    /// Newest first (ULIDs sort by creation time).
-    pub fn newest_first(&self) -> Vec<&JobEntry> {
-        let mut jobs: Vec<_> = self.by_id.values().collect();
+    /// Newest first (ULIDs sort by creation time), of one workflow or all,
+    /// at most `limit`.
+    pub fn list(&self, workflow_id: Option<&str>, limit: usize) -> Vec<&JobEntry> {
+        let mut jobs: Vec<_> = self
+            .by_id
+            .values()
+            .filter(|j| workflow_id.is_none_or(|w| *j.workflow_id == *w))
+            .collect();
         jobs.sort_unstable_by_key(|j| std::cmp::Reverse(j.job_id));
+        jobs.truncate(limit);
         jobs
     }
 

@@ -27,8 +27,13 @@ use crate::telemetry::names::{
     WEBSOCKET_CONNECTIONS, WEBSOCKET_MESSAGES_DROPPED, WEBSOCKET_MESSAGES_SENT,
 };
 
-/// Largest frame or message a client may send; actions are tiny.
+/// Largest message a client may send; actions are tiny. A larger one is
+/// answered with an `Error` and the connection lives on.
 pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+
+/// Largest message read at all: beyond it the connection is closed with
+/// 1009 (message too big) and a reason, without buffering the rest.
+pub const MAX_READ_MESSAGE: usize = 1024 * 1024;
 
 /// A silent peer is declared dead after this many ping intervals.
 const DEAD_AFTER_PINGS: u32 = 3;
@@ -40,8 +45,8 @@ const MAX_BATCH: usize = 256;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    ws.max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_MESSAGE)
+    ws.max_message_size(MAX_READ_MESSAGE)
+        .max_frame_size(MAX_READ_MESSAGE)
         .on_upgrade(move |socket| serve(socket, state))
 }
 
@@ -82,7 +87,14 @@ async fn serve(mut socket: WebSocket, state: AppState) {
     loop {
         tokio::select! {
             frame = socket.recv() => {
-                let Some(Ok(frame)) = frame else { break };
+                let frame = match frame {
+                    Some(Ok(frame)) => frame,
+                    Some(Err(e)) => {
+                        close_after(&mut socket, e).await;
+                        break;
+                    }
+                    None => break,
+                };
                 last_heard = Instant::now();
                 let replies = match frame {
                     Message::Text(text) => session.handle_text(text.as_str(), &state).await,
@@ -157,6 +169,33 @@ async fn serve(mut socket: WebSocket, state: AppState) {
             }
         }
     }
+}
+
+/// Closes the connection after a read error, saying why when the peer
+/// can act on it: 1009 for a message over [`MAX_READ_MESSAGE`], 1002 for a
+/// protocol violation. A connection that simply broke gets nothing.
+async fn close_after(socket: &mut WebSocket, error: axum::Error) {
+    use axum::extract::ws::{close_code, CloseFrame};
+    let inner = error.into_inner();
+    let (code, reason) = match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => (
+            close_code::SIZE,
+            format!("message too big: at most {MAX_CLIENT_MESSAGE} bytes"),
+        ),
+        Some(tungstenite::Error::Protocol(_)) => {
+            (close_code::PROTOCOL, "WebSocket protocol error".to_string())
+        }
+        _ => {
+            tracing::debug!("WebSocket read failed: {inner}");
+            return;
+        }
+    };
+    tracing::debug!(code, "closing a WebSocket: {inner}");
+    let close = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = send_frame(socket, close).await;
 }
 
 /// Writes the frames with one flush, within [`SEND_TIMEOUT`].

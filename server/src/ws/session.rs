@@ -58,6 +58,13 @@ impl Session {
     /// Answers one text frame. Bad input yields an `Error` message; it never
     /// ends the session.
     pub async fn handle_text(&mut self, text: &str, state: &AppState) -> Vec<ServerMessage> {
+        if text.len() > super::MAX_CLIENT_MESSAGE {
+            return vec![ServerMessage::error(format!(
+                "a message of {} bytes is over the limit of {} bytes; actions are small JSON objects",
+                text.len(),
+                super::MAX_CLIENT_MESSAGE
+            ))];
+        }
         let action = match parse_action(text) {
             Ok(action) => action,
             Err(message) => return vec![ServerMessage::error(message)],
