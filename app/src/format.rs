@@ -75,6 +75,19 @@ pub fn secs_to_delta(secs: f64) -> chrono::TimeDelta {
     chrono::TimeDelta::microseconds((secs.max(0.0) * 1e6) as i64)
 }
 
+/// An optional duration: "—" when there is none (nothing timed yet).
+pub fn maybe_duration(secs: Option<f64>) -> String {
+    secs.map_or_else(|| "—".into(), duration)
+}
+
+/// Orders optional figures: none first, then by value.
+pub fn cmp_figures(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (x, y) => x.is_some().cmp(&y.is_some()),
+    }
+}
+
 /// `at` relative to `now`: `just now`, `12 s ago`, `3 min ago`, `2 h ago`,
 /// `3 d ago`; for the future, `in 12 s`, `in 3 min`, …
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -117,6 +130,18 @@ pub fn clock(at: DateTime<Utc>, seconds: bool) -> String {
         format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
     } else {
         format!("{:02}:{:02}", at.hour(), at.minute())
+    }
+}
+
+/// A figure as people read it: `0.5`, `20`, `1250`; very large or very
+/// small magnitudes in exponent form (`1e308`, `2.5e-9`) instead of a
+/// screenful of digits, which PromQL reads too.
+pub fn number(v: f64) -> String {
+    let magnitude = v.abs();
+    if v.is_finite() && magnitude != 0.0 && !(1e-6..1e15).contains(&magnitude) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 
@@ -172,6 +197,17 @@ mod tests {
         assert_eq!(exact(at), "2025-11-28 22:31:05 UTC");
         assert_eq!(datetime(at), "2025-11-28T22:31:05Z");
         assert_eq!(clock(at, false), "22:31");
+    }
+
+    #[test]
+    fn numbers_stay_short() {
+        assert_eq!(number(20.0), "20");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(1e308), "1e308");
+        assert_eq!(number(-2.5e-9), "-2.5e-9");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(123_456_789_012.0), "123456789012");
+        assert!(number(f64::MAX).len() < 30);
     }
 
     #[test]

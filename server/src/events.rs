@@ -107,9 +107,15 @@ pub enum EventKind {
         run_id: Ulid,
         duration_secs: f64,
     },
-    /// Written at start-up for runs the previous process left in flight.
+    /// A run that can never finish: written at a graceful stop for the runs
+    /// in flight, or at start-up for those a killed process left.
     RunInterrupted {
         run_id: Ulid,
+        /// When the process that ran it stopped, if earlier than the event
+        /// (at start-up: the last event the old process wrote), so that the
+        /// run's times do not include the downtime. Absent in older logs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped_at: Option<DateTime<Utc>>,
     },
     RoutineCreated {
         routine_id: Ulid,
@@ -196,7 +202,7 @@ impl EventKind {
             | RunCompleted { run_id, .. }
             | RunFailed { run_id, .. }
             | RunCancelled { run_id, .. }
-            | RunInterrupted { run_id }
+            | RunInterrupted { run_id, .. }
             | ApprovalRequested { run_id, .. }
             | VoteCast { run_id, .. }
             | ApprovalResolved { run_id, .. } => Some(*run_id),

@@ -113,7 +113,7 @@ pub fn assess(
         active_workflows: model.runs.active() as u64,
         recent_success_rate: recent_rate,
         recent_executions: recent.executions,
-        alerts: model.alerts.firing(),
+        alerts: crate::alerts::firing_now(model, now),
     }
 }
 

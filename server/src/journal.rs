@@ -66,8 +66,10 @@ impl Journal {
     ) -> Result<(Self, Replayed), StoreError> {
         let started = std::time::Instant::now();
         let mut last_seq = 0;
+        let mut last_at = None;
         let events = log.replay(&mut |event| {
             last_seq = event.seq;
+            last_at = Some(event.at);
             model.apply(&event);
             for o in &observers {
                 o.observe(&event, &model);
@@ -84,9 +86,14 @@ impl Journal {
             writer: LogWriter::spawn(log),
             reader: Mutex::new(reader),
         };
-        // Runs the previous process left in flight can never finish now: say so.
+        // Runs the previous process left in flight can never finish now: say
+        // so, as of the last thing it wrote (it was killed, or it would have
+        // interrupted them itself).
         for run_id in &in_flight {
-            journal.publish(EventKind::RunInterrupted { run_id: *run_id });
+            journal.publish(EventKind::RunInterrupted {
+                run_id: *run_id,
+                stopped_at: last_at,
+            });
         }
         let replayed = Replayed {
             events,

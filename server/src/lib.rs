@@ -11,6 +11,7 @@ pub mod events;
 pub mod health;
 pub mod journal;
 pub mod model;
+pub mod panics;
 mod ssr;
 pub mod state;
 pub mod store;
@@ -87,9 +88,11 @@ impl Server {
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
         let scheduler = tokio::spawn(engine.clone().run_scheduler());
-        if self.state.config.demo {
-            tokio::spawn(demo::run(engine.clone()));
-        }
+        let demo = self
+            .state
+            .config
+            .demo
+            .then(|| tokio::spawn(demo::run(engine.clone())));
         let alerts = tokio::spawn(crate::alerts::run(
             engine.journal().clone(),
             self.state.config.alert_eval(),
@@ -116,12 +119,40 @@ impl Server {
                 }
             })
         };
+        let demo = demo.map(|d| d.abort_handle());
+        let stopping = {
+            let state = self.state.clone();
+            let scheduler = scheduler.abort_handle();
+            async move {
+                shutdown.await;
+                // Nothing new starts; runs in flight end here, recorded as
+                // interrupted now (not at the next start, with the downtime
+                // in their times); watchers get those updates, then a close.
+                scheduler.abort();
+                if let Some(demo) = demo {
+                    demo.abort();
+                }
+                let interrupted = state.engine.stop().await;
+                if !interrupted.is_empty() {
+                    tracing::info!(runs = interrupted.len(), "interrupted the runs in flight");
+                }
+                state.closing.cancel();
+            }
+        };
+        let sessions = self.state.sessions.clone();
         let app = router(self.state);
         let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(stopping)
             .await;
+        // WebSocket sessions outlive the HTTP server: wait for their goodbyes.
+        sessions.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSocket clients did not take their close in 5 s");
+        }
         sampler.abort();
-        scheduler.abort();
         metrics_push.abort();
         alerts.abort();
         notifier.abort();

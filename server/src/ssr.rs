@@ -123,7 +123,9 @@ impl Backend for ServerBackend {
 
     fn alerts(&self) -> AlertList {
         AlertList {
-            alerts: self.state.engine.journal().read(|m| m.alerts.active()),
+            alerts: self.state.engine.journal().read(|m| {
+                crate::alerts::with_current_readings(m, m.alerts.active(), chrono::Utc::now())
+            }),
         }
     }
 
@@ -185,6 +187,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )
+        .route_layer(crate::panics::layer(crate::panics::Answer::Page))
         .nest("/pkg", crate::assets::pkg_service(&pkg_dir))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
 }

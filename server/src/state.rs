@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::{AgentBackendKind, Config, RoleSimulation};
 use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
@@ -25,6 +27,11 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// When this process started serving; uptime is measured from here.
     pub started: Instant,
+    /// Cancelled at shutdown, once the final updates are out: WebSocket
+    /// sessions send what is left for them and close with 1001.
+    pub closing: CancellationToken,
+    /// The WebSocket sessions alive, for shutdown to wait for their goodbyes.
+    pub sessions: TaskTracker,
 }
 
 /// Why the server could not start.
@@ -73,6 +80,8 @@ impl AppState {
             metrics,
             hub,
             started,
+            closing: CancellationToken::new(),
+            sessions: TaskTracker::new(),
         };
         state.sample_gauges();
         Ok((state, replayed))

@@ -241,7 +241,7 @@ async fn the_success_rate_rule_fires_notifies_degrades_health_and_resolves() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["labels"]["outcome"] == "delivered")
+        .filter(|c| c["labels"]["outcome"] == "delivered" && c["labels"]["rule"] == "success_rate")
         .collect();
     assert_eq!(delivered[0]["value"], 2, "{metrics}");
 

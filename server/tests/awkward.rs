@@ -186,16 +186,7 @@ async fn a_workflow_page_does_not_carry_every_stored_job() {
         assert_eq!(status, 201);
     }
     for path in ["/workflows/job_7", "/workflows/nope", "/run"] {
-        let page = server
-            .http
-            .get(server.url(path))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, page) = server.page(path).await;
         // 40 jobs × 2 KB of prompt would be 80 KB.
         assert!(
             !page.contains(&prompt),
@@ -290,4 +281,277 @@ async fn routines_due_at_the_same_instants_all_fire_once_each() {
         shared >= 3,
         "every-second routines fire together: {seconds:?}"
     );
+}
+
+#[tokio::test]
+async fn a_graceful_stop_interrupts_runs_then_and_there_tells_watchers_and_says_goodbye() {
+    let server = TestServer::start().await;
+    let (_, created) = server
+        .post(
+            "/api/jobs",
+            json!({"name": "Slow", "workflow": {"steps": [
+                step("work", json!({"simulation": {"latency_ms": [60000, 60000]}})),
+                step("after", json!({}))
+            ], "dependencies": {"after": ["work"]}}, "execute": true}),
+        )
+        .await;
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let mut ws = server.ws().await;
+    ws.send_json(json!({"action": "SubscribeWorkflow", "run_id": run_id}))
+        .await;
+    assert_eq!(ws.next_json().await["type"], "Subscribed");
+    loop {
+        let (_, run) = server.get(&format!("/api/runs/{run_id}")).await;
+        if run["steps"][0]["status"] == "Running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let data = server.data.clone();
+    let stop_requested = chrono::Utc::now();
+    let stopped = tokio::spawn(server.shutdown());
+
+    // The watcher hears how the run ended, then a 1001 close.
+    let mut statuses = Vec::new();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.stream.next())
+            .await
+            .expect("the stop reaches the watcher within 5 s")
+        {
+            Some(Ok(Message::Text(text))) => {
+                let msg: Value = serde_json::from_str(&text).unwrap();
+                if msg["type"] == "WorkflowUpdate" {
+                    statuses.push(msg["status"].as_str().unwrap().to_string());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close code"),
+            Some(Ok(_)) => {}
+            other => panic!("expected updates then a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Away, "{close:?}");
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("Interrupted"),
+        "{statuses:?}"
+    );
+    stopped.await.unwrap();
+
+    // Down for a while; the run's times end at the stop, not at the restart.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let server = TestServer::start_with(server::config::Config::for_tests(data.path()), data).await;
+    let (_, run) = server.get(&format!("/api/runs/{run_id}")).await;
+    assert_eq!(run["status"], "Interrupted", "{run}");
+    let ended: chrono::DateTime<chrono::Utc> =
+        run["completed_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        ended >= stop_requested && ended < stop_requested + chrono::Duration::milliseconds(1_000),
+        "ended {ended}, stop requested {stop_requested}: {run}"
+    );
+    assert!(f(&run["duration_secs"]) < 1.3, "{run}");
+    assert!(f(&run["steps"][0]["duration_secs"]) < 1.3, "{run}");
+    assert_eq!(run["steps"][1]["status"], "Interrupted", "{run}");
+    // Nothing is left for the next start to interrupt.
+    let (_, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
+    assert!(f(&trace["duration_secs"]) < 1.3, "{trace}");
+}
+
+#[tokio::test]
+async fn pages_about_unknown_things_answer_404() {
+    let server = TestServer::start().await;
+    let (_, created) = server
+        .post(
+            "/api/jobs",
+            json!({"name": "Known", "workflow": {"steps": [step("a", json!({}))]}}),
+        )
+        .await;
+    assert!(created["job_id"].is_string());
+    for (path, status) in [
+        ("/workflows/nope", 404),
+        ("/traces/01ARZ3NDEKTSV4RRFFQ69G5FAV", 404),
+        ("/traces/not-even-an-id", 404),
+        // A workflow whose job has not run yet exists.
+        ("/workflows/known", 200),
+    ] {
+        let (got, page) = server.page(path).await;
+        assert_eq!(got, status, "{path}");
+        assert!(page.contains("</html>"), "{path}: a whole page");
+    }
+}
+
+#[tokio::test]
+async fn a_step_on_its_second_attempt_and_a_failing_run_say_where_they_are() {
+    let server = TestServer::start().await;
+    // `flaky` fails once, then takes its time; `doomed` fails for good
+    // while `slow` still runs, so the run is failing but not over.
+    let (_, created) = server
+        .post(
+            "/api/jobs",
+            json!({"name": "Mixed", "workflow": {"steps": [
+                step("flaky", json!({"retry_policy": {"max_attempts": 3, "backoff_secs": 0},
+                    "simulation": {"fail_first_attempts": 1, "latency_ms": [1500, 1500]}})),
+                step("doomed", json!({"simulation": {"failure_rate": 1.0, "latency_ms": [10, 10]}})),
+                step("after_doomed", json!({})),
+                step("slow", json!({"simulation": {"latency_ms": [1500, 1500]}}))
+            ], "dependencies": {"after_doomed": ["doomed"]}}, "execute": true}),
+        )
+        .await;
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    // Wait until flaky runs its second attempt and doomed has failed.
+    loop {
+        let (_, run) = server.get(&format!("/api/runs/{run_id}")).await;
+        let flaky = &run["steps"][0];
+        if flaky["attempts"].as_array().unwrap().len() == 2
+            && flaky["status"] == "Running"
+            && run["steps"][1]["status"] == "Failed"
+        {
+            break;
+        }
+        assert_eq!(run["status"], "Running", "{run}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut ws = server.ws().await;
+    ws.send_json(json!({"action": "SubscribeWorkflow", "run_id": run_id}))
+        .await;
+    assert_eq!(ws.next_json().await["type"], "Subscribed");
+    let workflow = ws.next_json().await;
+    assert_eq!(workflow["type"], "WorkflowUpdate");
+    let message = workflow["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Step doomed failed"),
+        "a failing run does not say it is processing: {message}"
+    );
+    let mut steps = BTreeMap::new();
+    for _ in 0..3 {
+        let update = ws.next_of_type("StepUpdate").await;
+        steps.insert(
+            update["step_id"].as_str().unwrap().to_string(),
+            update["message"].as_str().unwrap().to_string(),
+        );
+    }
+    assert_eq!(steps["flaky"], "Attempt 2 started", "{steps:?}");
+    assert!(
+        steps["doomed"]
+            .starts_with("Failed after 1 attempt: simulated failure of worker (attempt 1)"),
+        "attempts are counted from 1 everywhere: {steps:?}"
+    );
+    assert!(steps["after_doomed"].starts_with("Skipped: upstream step doomed failed"));
+}
+
+#[tokio::test]
+async fn an_alert_shows_what_its_rule_measures_now_and_quiet_counters_exist_at_zero() {
+    let server = TestServer::start().await;
+    let (status, rule) = server
+        .put(
+            "/api/alerts/rules/pending_approvals",
+            json!({"threshold": 0, "for_secs": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rule}");
+    let gate = json!({"name": "Gate", "workflow": {"steps": [
+        {"id": "gate", "action": {"manual_approval": {"approvers": ["a"], "quorum": "unanimous"}}}
+    ]}, "execute": true});
+    server.post("/api/jobs", gate.clone()).await;
+    let firing = loop {
+        let (_, list) = server.get("/api/alerts").await;
+        if let Some(a) = list["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == "pending_approvals" && a["state"] == "firing")
+        {
+            break a.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        firing["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 approval"),
+        "{firing}"
+    );
+    for _ in 0..2 {
+        server.post("/api/jobs", gate.clone()).await;
+    }
+    let mut message = String::new();
+    for _ in 0..200 {
+        let (_, list) = server.get("/api/alerts").await;
+        let a = list["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == "pending_approvals")
+            .cloned()
+            .unwrap();
+        message = a["message"].as_str().unwrap().to_string();
+        if a["value"] == 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(message.starts_with("3 approvals"), "{message}");
+    let (_, health) = server.get("/api/health/status").await;
+    let alert = health["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "pending_approvals")
+        .cloned()
+        .unwrap();
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 approvals"),
+        "{health}"
+    );
+    // The transition keeps the value it fired at.
+    let (_, history) = server
+        .get("/api/alerts/history?rule=pending_approvals")
+        .await;
+    assert!(history["transitions"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("1 approval"));
+
+    // Counters that are still zero are there, at zero.
+    let (_, metrics) = server
+        .get("/api/metrics?name=websocket_messages_dropped_total,metrics_series_overflow_total,alert_notifications_total")
+        .await;
+    let counters = metrics["counters"].as_array().unwrap();
+    let has = |name: &str, labels: Value| {
+        counters
+            .iter()
+            .any(|c| c["name"] == name && c["value"] == 0 && c["labels"] == labels)
+    };
+    assert!(
+        has("websocket_messages_dropped_total", json!({})),
+        "{metrics}"
+    );
+    assert!(
+        has(
+            "metrics_series_overflow_total",
+            json!({"metric": "http_requests_total"})
+        ),
+        "{metrics}"
+    );
+    assert!(
+        has(
+            "alert_notifications_total",
+            json!({"rule": "success_rate", "outcome": "failed"})
+        ),
+        "{metrics}"
+    );
+    // Every label matcher takes several values.
+    let (_, both) = server
+        .get("/api/metrics?name=alert_notifications_total&outcome=delivered&outcome=failed")
+        .await;
+    let (_, listed) = server
+        .get("/api/metrics?name=alert_notifications_total&outcome=delivered,failed")
+        .await;
+    let n = both["counters"].as_array().unwrap().len();
+    assert!(n >= 10, "{both}");
+    assert_eq!(listed["counters"].as_array().unwrap().len(), n);
 }

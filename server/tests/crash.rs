@@ -107,6 +107,9 @@ async fn completed_runs_survive_kill_9_and_nothing_is_left_running() {
     }
     first.child.start_kill().unwrap();
     first.child.wait().await.unwrap();
+    let killed_at = chrono::Utc::now();
+    // Some downtime, which must not count in the interrupted runs' times.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let second = start(data.path()).await;
     for before in &details {
@@ -133,6 +136,12 @@ async fn completed_runs_survive_kill_9_and_nothing_is_left_running() {
                 ),
             )
             .await;
+            let ended: chrono::DateTime<chrono::Utc> =
+                full["completed_at"].as_str().unwrap().parse().unwrap();
+            assert!(
+                ended <= killed_at,
+                "an interrupted run ends when its process died, not at the restart: {full}"
+            );
             for step in full["steps"].as_array().unwrap() {
                 assert!(
                     !matches!(

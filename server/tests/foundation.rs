@@ -110,17 +110,10 @@ async fn every_dashboard_route_is_server_rendered() {
         ("/routines", "Routines"),
         ("/approvals", "Approvals"),
     ] {
-        // As a browser asks (`/metrics` answers Prometheus otherwise).
-        let resp = server
-            .http
-            .get(server.url(path))
-            .header("accept", "text/html")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "{path}");
+        let (status, html) = server.page(path).await;
+        assert_eq!(status, 200, "{path}");
         // `<!>` are hydration markers; the text between them is what counts.
-        let html = resp.text().await.unwrap().replace("<!>", "");
+        let html = html.replace("<!>", "");
         assert!(
             html.contains(&format!("<h1>{heading}</h1>")),
             "{path}: {html}"

@@ -99,6 +99,15 @@ pub fn DurationChart(values: Vec<f64>) -> impl IntoView {
     let plot = h - 20.0 - top;
     let points = polyline(&values, w - pad, plot, max);
     let ticks = [0.0, 0.5, 1.0].map(|f| (top + plot - f * plot, format::duration(max * f)));
+    // One run is a dot where a line would start (a line needs two).
+    let dot = match values.as_slice() {
+        [only] => Some(view! {
+            <circle cx="0" cy=plot - (only / max.max(f64::MIN_POSITIVE)).clamp(0.0, 1.0) * plot r="4" class="series-dot">
+                <title>{format!("1 run, {}", format::duration(*only))}</title>
+            </circle>
+        }),
+        _ => None,
+    };
     view! {
         <svg class="chart" viewBox=format!("0 0 {w} {h}") role="img" aria-label="Duration of recent runs">
             {ticks
@@ -112,6 +121,7 @@ pub fn DurationChart(values: Vec<f64>) -> impl IntoView {
                 .collect_view()}
             <g transform=format!("translate({pad},{top})")>
                 <polyline points=points class="series" fill="none"/>
+                {dot}
             </g>
         </svg>
     }
@@ -148,19 +158,21 @@ pub fn Bars(
 
 /// p50 / p95 / p99 as three nested bars on a shared scale.
 #[component]
-pub fn PercentileBars(p50: f64, p95: f64, p99: f64, scale: f64) -> impl IntoView {
-    let w = |v: f64| {
-        if scale > 0.0 {
-            (v / scale * 100.0).clamp(0.0, 100.0)
-        } else {
-            0.0
-        }
+pub fn PercentileBars(
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    scale: f64,
+) -> impl IntoView {
+    let w = |v: Option<f64>| match v {
+        Some(v) if scale > 0.0 && v.is_finite() => (v / scale * 100.0).clamp(0.0, 100.0),
+        _ => 0.0,
     };
     let title = format!(
         "p50 {} · p95 {} · p99 {}",
-        format::duration(p50),
-        format::duration(p95),
-        format::duration(p99)
+        format::maybe_duration(p50),
+        format::maybe_duration(p95),
+        format::maybe_duration(p99)
     );
     view! {
         <span class="pbars" title=title.clone() aria-label=title>

@@ -18,8 +18,8 @@ use crate::wire::{AlertRule, AlertRuleUpdate, AlertState, AlertTransition, Alert
 fn value_text(kind: Option<RuleKind>, v: f64) -> String {
     match kind {
         Some(RuleKind::SuccessRate) => format::percent(v),
-        Some(RuleKind::LatencyRegression) => format!("{v}×"),
-        _ => format!("{v}"),
+        Some(RuleKind::LatencyRegression) => format!("{}×", format::number(v)),
+        _ => format::number(v),
     }
 }
 

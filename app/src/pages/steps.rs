@@ -31,10 +31,10 @@ fn sort(rows: &mut [StepStats], key: &str, descending: bool) {
             "executions" => a.execution_count.cmp(&b.execution_count),
             "failures" => a.failure_count.cmp(&b.failure_count),
             "retries" => a.retry_count.cmp(&b.retry_count),
-            "avg" => a.avg_duration_secs.total_cmp(&b.avg_duration_secs),
-            "p50" => a.p50_duration_secs.total_cmp(&b.p50_duration_secs),
-            "p95" => a.p95_duration_secs.total_cmp(&b.p95_duration_secs),
-            "p99" => a.p99_duration_secs.total_cmp(&b.p99_duration_secs),
+            "avg" => format::cmp_figures(a.avg_duration_secs, b.avg_duration_secs),
+            "p50" => format::cmp_figures(a.p50_duration_secs, b.p50_duration_secs),
+            "p95" => format::cmp_figures(a.p95_duration_secs, b.p95_duration_secs),
+            "p99" => format::cmp_figures(a.p99_duration_secs, b.p99_duration_secs),
             _ => (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)),
         };
         if descending {
@@ -91,7 +91,7 @@ pub fn StepsPage() -> impl IntoView {
                         Ok(mut list) => {
                             let (key, desc) = (sort_key(), descending());
                             sort(&mut list.steps, &key, desc);
-                            let scale = list.steps.iter().map(|s| s.p99_duration_secs).fold(0.0, f64::max);
+                            let scale = list.steps.iter().filter_map(|s| s.p99_duration_secs).fold(0.0, f64::max);
                             let extra = workflow().map(|w| format!("&workflow_id={w}")).unwrap_or_default();
                             view! {
                                 <div class="table-wrap">
@@ -112,10 +112,10 @@ pub fn StepsPage() -> impl IntoView {
                                                     <td class="num">{format::count(s.execution_count)}</td>
                                                     <td class="num" class:bad={s.failure_count > 0}>{format::count(s.failure_count)}</td>
                                                     <td class="num" class:warn={s.retry_count > 0}>{format::count(s.retry_count)}</td>
-                                                    <td class="num">{format::duration(s.avg_duration_secs)}</td>
-                                                    <td class="num">{format::duration(s.p50_duration_secs)}</td>
-                                                    <td class="num">{format::duration(s.p95_duration_secs)}</td>
-                                                    <td class="num">{format::duration(s.p99_duration_secs)}</td>
+                                                    <td class="num">{format::maybe_duration(s.avg_duration_secs)}</td>
+                                                    <td class="num">{format::maybe_duration(s.p50_duration_secs)}</td>
+                                                    <td class="num">{format::maybe_duration(s.p95_duration_secs)}</td>
+                                                    <td class="num">{format::maybe_duration(s.p99_duration_secs)}</td>
                                                     <td class="pcell"><PercentileBars p50=s.p50_duration_secs p95=s.p95_duration_secs p99=s.p99_duration_secs scale=scale/></td>
                                                 </tr>
                                             }).collect_view()}

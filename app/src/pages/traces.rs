@@ -145,10 +145,13 @@ pub fn TraceDetail() -> impl IntoView {
                             </section>
                         }.into_any()
                     }
-                    Ok(None) => view! {
+                    Ok(None) => {
+                        crate::pages::not_found::answer_not_found();
+                        view! {
                         <h1>"Trace not found"</h1>
                         <section class="card"><Empty title="No run with this id">"It may have been mistyped. " <a href="/traces">"All traces"</a></Empty></section>
-                    }.into_any(),
+                        }.into_any()
+                    }
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}

@@ -34,8 +34,8 @@ fn sort(rows: &mut [WorkflowStats], key: &str, descending: bool) {
         let order = match key {
             "executions" => a.execution_count.cmp(&b.execution_count),
             "success" => success_rate(a).total_cmp(&success_rate(b)),
-            "avg" => a.avg_duration_secs.total_cmp(&b.avg_duration_secs),
-            "p95" => a.p95_duration_secs.total_cmp(&b.p95_duration_secs),
+            "avg" => format::cmp_figures(a.avg_duration_secs, b.avg_duration_secs),
+            "p95" => format::cmp_figures(a.p95_duration_secs, b.p95_duration_secs),
             "last" => a.last_execution.cmp(&b.last_execution),
             _ => a.workflow_id.cmp(&b.workflow_id),
         };
@@ -146,8 +146,8 @@ fn WorkflowRow(w: WorkflowStats) -> impl IntoView {
             <td><a href=format!("/workflows/{}", w.workflow_id)>{w.workflow_id.clone()}</a></td>
             <td class="num">{format::count(w.execution_count)}</td>
             <td class="num" class:bad={rate < 95.0}>{format::percent(rate)}</td>
-            <td class="num">{format::duration(w.avg_duration_secs)}</td>
-            <td class="num">{format::duration(w.p95_duration_secs)}</td>
+            <td class="num">{format::maybe_duration(w.avg_duration_secs)}</td>
+            <td class="num">{format::maybe_duration(w.p95_duration_secs)}</td>
             <td>{w.last_execution.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</td>
             <td><Pips runs=w.recent_runs/></td>
             <td><Sparkline values=w.durations/></td>
@@ -180,7 +180,9 @@ pub fn WorkflowDetail() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let (stats, report, jobs) = (stats.await, report.await, jobs.await);
-                let job = jobs.ok().and_then(|j| j.jobs.into_iter().next());
+                let jobs = jobs.map(|j| j.jobs);
+                let known = jobs.as_ref().map_or(true, |j| !j.is_empty());
+                let job = jobs.ok().and_then(|j| j.into_iter().next());
                 match (stats, report) {
                     (Ok(Some(w)), Ok(report)) => view! {
                         <WorkflowSummary w=w.clone() job=job.map(|j| j.job_id)/>
@@ -213,13 +215,23 @@ pub fn WorkflowDetail() -> impl IntoView {
                             </div>
                         </section>
                     }.into_any(),
-                    (Ok(None), _) => view! {
+                    (Ok(None), _) if known => view! {
                         <section class="card">
                             <Empty title="No executions of this workflow yet">
                                 "Statistics appear once a run of it has finished. " <a href="/workflows">"All workflows"</a>
                             </Empty>
                         </section>
                     }.into_any(),
+                    (Ok(None), _) => {
+                        crate::pages::not_found::answer_not_found();
+                        view! {
+                            <section class="card">
+                                <Empty title="No workflow with this id">
+                                    "No job defines it; it may have been mistyped. " <a href="/workflows">"All workflows"</a>
+                                </Empty>
+                            </section>
+                        }.into_any()
+                    }
                     (Err(e), _) | (_, Err(e)) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -254,10 +266,10 @@ fn WorkflowSummary(w: WorkflowStats, job: Option<String>) -> impl IntoView {
                 <div class="stats inline">
                     <div class="stat"><div class="stat-value">{format::count(w.execution_count)}</div><div class="stat-label">"Executions"</div></div>
                     <div class="stat"><div class="stat-value">{format::percent(success_rate(&w))}</div><div class="stat-label">"Success"</div></div>
-                    <div class="stat"><div class="stat-value">{format::duration(w.avg_duration_secs)}</div><div class="stat-label">"Average"</div></div>
-                    <div class="stat"><div class="stat-value">{format::duration(w.p50_duration_secs)}</div><div class="stat-label">"p50"</div></div>
-                    <div class="stat"><div class="stat-value">{format::duration(w.p95_duration_secs)}</div><div class="stat-label">"p95"</div></div>
-                    <div class="stat"><div class="stat-value">{format::duration(w.p99_duration_secs)}</div><div class="stat-label">"p99"</div></div>
+                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.avg_duration_secs)}</div><div class="stat-label">"Average"</div></div>
+                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p50_duration_secs)}</div><div class="stat-label">"p50"</div></div>
+                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p95_duration_secs)}</div><div class="stat-label">"p95"</div></div>
+                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p99_duration_secs)}</div><div class="stat-label">"p99"</div></div>
                 </div>
                 <button class="button primary" on:click=run_again disabled=move || busy.get() data-testid="run-again">
                     "Run again"

@@ -17,7 +17,9 @@ pub struct RecentRun {
     pub completed_at: DateTime<Utc>,
 }
 
-/// `GET /api/analytics/workflows/{workflow_id}`.
+/// `GET /api/analytics/workflows/{workflow_id}`. The duration figures are
+/// `null` while no execution has a duration (only interrupted ones, say):
+/// an average of nothing is not 0.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowStats {
     pub workflow_id: String,
@@ -25,13 +27,13 @@ pub struct WorkflowStats {
     pub success_count: u64,
     pub failure_count: u64,
     pub total_duration_secs: f64,
-    pub min_duration_secs: f64,
-    pub max_duration_secs: f64,
-    pub avg_duration_secs: f64,
+    pub min_duration_secs: Option<f64>,
+    pub max_duration_secs: Option<f64>,
+    pub avg_duration_secs: Option<f64>,
     pub last_execution: Option<DateTime<Utc>>,
-    pub p50_duration_secs: f64,
-    pub p95_duration_secs: f64,
-    pub p99_duration_secs: f64,
+    pub p50_duration_secs: Option<f64>,
+    pub p95_duration_secs: Option<f64>,
+    pub p99_duration_secs: Option<f64>,
     /// The last 10 finished runs, newest first.
     pub recent_runs: Vec<RecentRun>,
     /// Durations of the most recent runs, oldest first (a bounded window).
@@ -53,12 +55,12 @@ pub struct StepStats {
     pub failure_count: u64,
     pub retry_count: u64,
     pub total_duration_secs: f64,
-    pub min_duration_secs: f64,
-    pub max_duration_secs: f64,
-    pub avg_duration_secs: f64,
-    pub p50_duration_secs: f64,
-    pub p95_duration_secs: f64,
-    pub p99_duration_secs: f64,
+    pub min_duration_secs: Option<f64>,
+    pub max_duration_secs: Option<f64>,
+    pub avg_duration_secs: Option<f64>,
+    pub p50_duration_secs: Option<f64>,
+    pub p95_duration_secs: Option<f64>,
+    pub p99_duration_secs: Option<f64>,
     /// Durations of the most recent executions, oldest first (a bounded window).
     pub durations: Vec<f64>,
 }

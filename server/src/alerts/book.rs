@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use app::wire::{
-    Alert, AlertRule, AlertState, AlertTransition, AlertView, Labels, RuleKind, RunStatus, Severity,
+    AlertRule, AlertState, AlertTransition, AlertView, Labels, RuleKind, RunStatus, Severity,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -164,19 +164,6 @@ impl AlertBook {
     /// Newest first.
     pub fn history(&self, limit: usize) -> Vec<AlertTransition> {
         self.history.iter().rev().take(limit).cloned().collect()
-    }
-
-    /// Firing alerts as health reports them.
-    pub fn firing(&self) -> Vec<Alert> {
-        self.active()
-            .into_iter()
-            .filter(|a| a.state == AlertState::Firing)
-            .map(|a| Alert {
-                severity: a.severity.as_str().into(),
-                rule: a.rule,
-                message: a.message,
-            })
-            .collect()
     }
 
     /// The worst severity firing now.

@@ -2,6 +2,7 @@
 //! state machine, and return the transitions as events to publish. Pure: the
 //! caller passes the time, so tests drive the clock.
 
+use app::format::number;
 use app::wire::{AlertRule, AlertState, RuleKind};
 use chrono::{DateTime, Duration, Utc};
 
@@ -98,6 +99,7 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<EventKind> {
 /// too little data to judge.
 pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Reading> {
     let t = rule.threshold;
+    let limit = number(t);
     let window = Duration::seconds(rule.window_secs as i64);
     let one = |value: f64, breached: bool, message: String| {
         vec![Reading {
@@ -120,7 +122,7 @@ pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Readi
                 rate,
                 breached,
                 format!(
-                    "Success rate {rate}% over the last {} ({} executions) is {relation} {t}%",
+                    "Success rate {rate}% over the last {} ({} executions) is {relation} {limit}%",
                     span(rule.window_secs),
                     r.executions
                 ),
@@ -133,7 +135,7 @@ pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Readi
                 n as f64,
                 breached,
                 format!(
-                    "{n} approval{} waiting for votes (limit {t})",
+                    "{n} approval{} waiting for votes (limit {limit})",
                     if n == 1 { " is" } else { "s are" }
                 ),
             )
@@ -145,7 +147,7 @@ pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Readi
                 n as f64,
                 breached,
                 format!(
-                    "{n} workflow{} running (capacity {t})",
+                    "{n} workflow{} running (capacity {limit})",
                     if n == 1 { " is" } else { "s are" }
                 ),
             )
@@ -187,7 +189,7 @@ fn latency(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Reading> 
                 message: format!(
                     "p99 of {workflow} is {now_p99:.3}s over the last {}, {ratio}× its baseline of {base_p99:.3}s (limit {}×)",
                     span(rule.window_secs),
-                    rule.threshold
+                    number(rule.threshold)
                 ),
             })
         })

@@ -15,12 +15,14 @@ pub mod notify;
 pub mod prometheus;
 pub mod rules;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::wire::AlertRule;
+use app::wire::{Alert, AlertRule, AlertState, AlertView};
 use chrono::{DateTime, Utc};
 
 use crate::events::EventKind;
+use crate::model::Model;
 
 pub use app::wire::Labels;
 pub use book::{AlertBook, HISTORY};
@@ -92,6 +94,49 @@ pub fn set_rule(
         journal.publish(EventKind::AlertRuleSet { rule: rule.clone() });
     }
     Ok((rule, existing.is_none()))
+}
+
+/// Alerts as they stand at `now`: an active alert carries what its rule
+/// measures at this moment, so that one which fired at "1 approval is
+/// waiting" says 20 once 20 are. Each transition's own value stays in the
+/// history.
+pub fn with_current_readings(
+    model: &Model,
+    mut alerts: Vec<AlertView>,
+    now: DateTime<Utc>,
+) -> Vec<AlertView> {
+    let mut readings: HashMap<&str, Vec<evaluate::Reading>> = HashMap::new();
+    for alert in alerts.iter_mut().filter(|a| a.state.is_active()) {
+        let Some(rule) = model.alerts.rules.get(&alert.rule).filter(|r| r.enabled) else {
+            continue;
+        };
+        let measured = readings
+            .entry(rule.name.as_str())
+            .or_insert_with(|| evaluate::measure(rule, model, now));
+        if let Some(r) = measured.iter().find(|r| r.labels == alert.labels) {
+            alert.value = r.value;
+            alert.message = r.message.clone();
+        }
+    }
+    alerts
+}
+
+/// The alerts firing at `now`, as health reports them, with current readings.
+pub fn firing_now(model: &Model, now: DateTime<Utc>) -> Vec<Alert> {
+    let firing = model
+        .alerts
+        .active()
+        .into_iter()
+        .filter(|a| a.state == AlertState::Firing)
+        .collect();
+    with_current_readings(model, firing, now)
+        .into_iter()
+        .map(|a| Alert {
+            severity: a.severity.as_str().into(),
+            rule: a.rule,
+            message: a.message,
+        })
+        .collect()
 }
 
 /// One evaluation, its transitions published; returns how many.

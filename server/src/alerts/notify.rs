@@ -19,6 +19,8 @@ use crate::telemetry::Registry;
 
 /// Attempts per notification, the first included.
 pub const ATTEMPTS: u32 = 5;
+/// Values of `alert_notifications_total`'s `outcome` label.
+const OUTCOMES: [&str; 2] = ["delivered", "failed"];
 /// Deliveries in flight at once.
 const IN_FLIGHT: usize = 32;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +55,11 @@ impl Notifier {
     /// Watches the journal for alerts that fire or resolve, until it closes.
     pub async fn run(self, journal: Arc<Journal>) {
         let mut live = journal.subscribe();
+        // Every rule's counters exist from the start, at 0, so that rate()
+        // and alerts on them work before the first notification.
+        for rule in journal.read(|m| m.alerts.rules.keys().cloned().collect::<Vec<_>>()) {
+            self.count_zero(&rule);
+        }
         loop {
             let event = match live.recv().await {
                 Ok(event) => event,
@@ -62,6 +69,9 @@ impl Notifier {
                 }
                 Err(RecvError::Closed) => return,
             };
+            if let EventKind::AlertRuleSet { rule } = &event.kind {
+                self.count_zero(&rule.name);
+            }
             let EventKind::AlertChanged {
                 rule,
                 labels,
@@ -133,9 +143,19 @@ impl Notifier {
     }
 
     fn count(&self, rule: &str, outcome: &'static str) {
+        self.add(rule, outcome, 1);
+    }
+
+    fn count_zero(&self, rule: &str) {
+        for outcome in OUTCOMES {
+            self.add(rule, outcome, 0);
+        }
+    }
+
+    fn add(&self, rule: &str, outcome: &'static str, n: u64) {
         metrics::with_local_recorder(&*self.metrics, || {
             metrics::counter!(ALERT_NOTIFICATIONS, "rule" => rule.to_string(), "outcome" => outcome)
-                .increment(1)
+                .increment(n)
         });
     }
 }

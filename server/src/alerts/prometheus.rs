@@ -4,6 +4,7 @@
 
 use std::fmt::Write;
 
+use app::format::number;
 use app::wire::{AlertRule, RuleKind};
 
 use super::rules::span;
@@ -16,7 +17,8 @@ const EXECUTED: &str = r#"status=~"success|failure|interrupted""#;
 /// The PromQL expression of a rule.
 pub fn promql(rule: &AlertRule) -> String {
     let w = span(rule.window_secs);
-    let t = rule.threshold;
+    let t = number(rule.threshold);
+    // As the evaluator judges: a rate needs one execution at least.
     let n = rule.min_executions.max(1);
     match rule.kind {
         RuleKind::SuccessRate => format!(

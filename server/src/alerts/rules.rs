@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use app::format::number;
 use app::wire::{AlertRule, AlertRuleUpdate, RuleKind, Severity};
 use serde::Deserialize;
 
@@ -222,6 +223,7 @@ fn check_name(name: &str) -> Result<(), RuleError> {
 
 fn check(rule: &AlertRule) -> Result<(), RuleError> {
     let t = rule.threshold;
+    let shown = number(t);
     if !t.is_finite() {
         return Err(RuleError::new("threshold", "must be a finite number"));
     }
@@ -229,19 +231,19 @@ fn check(rule: &AlertRule) -> Result<(), RuleError> {
         RuleKind::SuccessRate if !(0.0..=100.0).contains(&t) => {
             return Err(RuleError::new(
                 "threshold",
-                format!("{t}: a success-rate threshold is a percentage in [0, 100]"),
+                format!("{shown}: a success-rate threshold is a percentage in [0, 100]"),
             ))
         }
         RuleKind::LatencyRegression if t <= 0.0 => {
             return Err(RuleError::new(
                 "threshold",
-                format!("{t}: a latency threshold is a factor of the baseline, above 0"),
+                format!("{shown}: a latency threshold is a factor of the baseline, above 0"),
             ))
         }
         RuleKind::PendingApprovals | RuleKind::ActiveWorkflows if t < 0.0 => {
             return Err(RuleError::new(
                 "threshold",
-                format!("{t}: a count threshold is 0 or more"),
+                format!("{shown}: a count threshold is 0 or more"),
             ))
         }
         _ => {}
@@ -257,6 +259,17 @@ fn check(rule: &AlertRule) -> Result<(), RuleError> {
                 format!("{v}: at most {MAX_SPAN_SECS} seconds (7 days)"),
             ));
         }
+    }
+    if rule.min_executions == 0
+        && matches!(
+            rule.kind,
+            RuleKind::SuccessRate | RuleKind::LatencyRegression
+        )
+    {
+        return Err(RuleError::new(
+            "min_executions",
+            "must be at least 1: a rate over no executions says nothing",
+        ));
     }
     if rule.window_secs == 0 {
         return Err(RuleError::new("window_secs", "must be at least 1 second"));
@@ -293,8 +306,9 @@ fn check(rule: &AlertRule) -> Result<(), RuleError> {
 /// The condition in words, for lists and notifications.
 pub fn expression(rule: &AlertRule) -> String {
     let window = span(rule.window_secs);
-    let n = rule.min_executions;
-    let t = rule.threshold;
+    // A rate needs one execution at least, whatever the rule says.
+    let n = rule.min_executions.max(1);
+    let t = number(rule.threshold);
     match rule.kind {
         RuleKind::SuccessRate => {
             format!("success rate < {t}% over {window} (at least {n} executions)")
@@ -465,6 +479,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(created.expression, "active workflows > 3");
+        assert_eq!(
+            field("success_rate", Some(&sr), u(|u| u.min_executions = Some(0))),
+            "min_executions"
+        );
+        // A huge threshold reads as one, not as 309 digits.
+        let huge = apply_update(
+            "pending_approvals",
+            Some(&by_name("pending_approvals")),
+            u(|u| u.threshold = Some(1e308)),
+        )
+        .unwrap();
+        assert_eq!(huge.expression, "pending approvals > 1e308");
+        assert_eq!(
+            super::super::prometheus::promql(&huge),
+            "pending_approvals > 1e308"
+        );
     }
 
     #[test]

@@ -312,19 +312,21 @@ pub fn percent(part: f64, whole: f64) -> f64 {
 fn workflow_stats(id: &str, wf: &WorkflowAgg) -> WorkflowStats {
     let d = &wf.durations;
     let p = d.percentiles();
+    // Nothing timed yet: no figure rather than a false 0.
+    let timed = |v: f64| (d.count() > 0).then(|| round6(v));
     WorkflowStats {
         workflow_id: id.to_string(),
         execution_count: wf.success + wf.failure,
         success_count: wf.success,
         failure_count: wf.failure,
         total_duration_secs: round6(d.total()),
-        min_duration_secs: round6(d.min()),
-        max_duration_secs: round6(d.max()),
-        avg_duration_secs: round6(d.avg()),
+        min_duration_secs: timed(d.min()),
+        max_duration_secs: timed(d.max()),
+        avg_duration_secs: timed(d.avg()),
         last_execution: wf.last_execution,
-        p50_duration_secs: round6(p.p50),
-        p95_duration_secs: round6(p.p95),
-        p99_duration_secs: round6(p.p99),
+        p50_duration_secs: timed(p.p50),
+        p95_duration_secs: timed(p.p95),
+        p99_duration_secs: timed(p.p99),
         recent_runs: wf.recent.iter().cloned().collect(),
         durations: d.window().into_iter().map(round6).collect(),
     }
@@ -333,6 +335,8 @@ fn workflow_stats(id: &str, wf: &WorkflowAgg) -> WorkflowStats {
 fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
     let d = &agg.durations;
     let p = d.percentiles();
+    // Nothing timed yet: no figure rather than a false 0.
+    let timed = |v: f64| (d.count() > 0).then(|| round6(v));
     StepStats {
         workflow_id: workflow.to_string(),
         step_id: step.to_string(),
@@ -341,12 +345,12 @@ fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
         failure_count: agg.failure,
         retry_count: agg.retries,
         total_duration_secs: round6(d.total()),
-        min_duration_secs: round6(d.min()),
-        max_duration_secs: round6(d.max()),
-        avg_duration_secs: round6(d.avg()),
-        p50_duration_secs: round6(p.p50),
-        p95_duration_secs: round6(p.p95),
-        p99_duration_secs: round6(p.p99),
+        min_duration_secs: timed(d.min()),
+        max_duration_secs: timed(d.max()),
+        avg_duration_secs: timed(d.avg()),
+        p50_duration_secs: timed(p.p50),
+        p95_duration_secs: timed(p.p95),
+        p99_duration_secs: timed(p.p99),
         durations: d.window().into_iter().map(round6).collect(),
     }
 }

@@ -42,15 +42,18 @@ pub async fn list(
             .field("state"))
         }
     };
-    let alerts = state.engine.journal().read(|m| match (wanted, one) {
-        ("active", _) => m.alerts.active(),
-        (_, None) => m.alerts.all(),
-        (_, Some(s)) => m
-            .alerts
-            .all()
-            .into_iter()
-            .filter(|a| a.state == s)
-            .collect(),
+    let alerts = state.engine.journal().read(|m| {
+        let alerts = match (wanted, one) {
+            ("active", _) => m.alerts.active(),
+            (_, None) => m.alerts.all(),
+            (_, Some(s)) => m
+                .alerts
+                .all()
+                .into_iter()
+                .filter(|a| a.state == s)
+                .collect(),
+        };
+        crate::alerts::with_current_readings(m, alerts, chrono::Utc::now())
     });
     Ok(Json(AlertList { alerts }))
 }

@@ -15,16 +15,7 @@ pub async fn json(
     RawQuery(query): RawQuery,
 ) -> Json<MetricsSnapshot> {
     state.sample_gauges();
-    let mut selector = Selector::default();
-    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if k == "name" {
-            selector
-                .names
-                .extend(v.split(',').filter(|n| !n.is_empty()).map(str::to_string));
-        } else {
-            selector.labels.insert(k.into_owned(), v.into_owned());
-        }
-    }
+    let selector = Selector::from_query(query.as_deref().unwrap_or_default());
     Json(render::snapshot(&state.metrics, &selector))
 }
 

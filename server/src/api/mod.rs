@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .route("/approvals/{approval_id}", get(governance::get_approval))
         .route("/approvals/{approval_id}/vote", post(governance::vote))
         .route("/ws", get(crate::ws::upgrade))
+        .route_layer(crate::panics::layer(crate::panics::Answer::Json))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -74,6 +74,8 @@ struct Inner {
     schedule_changed: tokio::sync::Notify,
     ids: Mutex<ulid::Generator>,
     tasks: TaskTracker,
+    /// Cancelled when the server stops: runs in flight end where they are.
+    stopping: CancellationToken,
     config: EngineConfig,
 }
 
@@ -90,6 +92,7 @@ impl Engine {
                 schedule_changed: tokio::sync::Notify::new(),
                 ids: Mutex::new(ulid::Generator::new()),
                 tasks: TaskTracker::new(),
+                stopping: CancellationToken::new(),
                 config,
             }),
         }
@@ -111,6 +114,11 @@ impl Engine {
     }
 
     fn admit(&self) -> Result<(), EngineError> {
+        if self.inner.stopping.is_cancelled() {
+            return Err(EngineError::Overloaded(
+                "the server is shutting down; try again when it is back".into(),
+            ));
+        }
         let backlog = self.inner.journal.log_backlog();
         if backlog > self.inner.config.max_log_backlog {
             return Err(EngineError::Overloaded(format!(
@@ -193,8 +201,14 @@ impl Engine {
             steps: plan.planned_steps(),
         });
         let engine = self.clone();
+        let stopping = self.inner.stopping.clone();
         self.inner.tasks.spawn(async move {
-            execute::drive(&engine, run_id, plan, cancel).await;
+            // A stop drops the run where it stands (its step tasks with it);
+            // `stop` then writes it down as interrupted.
+            tokio::select! {
+                _ = execute::drive(&engine, run_id, plan, cancel) => {}
+                _ = stopping.cancelled() => {}
+            }
             engine.inner.running.lock().remove(&run_id);
         });
         run_id
@@ -220,10 +234,30 @@ impl Engine {
         self.inner.running.lock().len()
     }
 
-    /// Stops accepting work and cancels nothing: in-flight runs are marked
-    /// interrupted by the next start if the process ends before they do.
+    /// Waits until every event published so far is committed.
     pub async fn flush(&self) {
         self.inner.journal.flush().await;
+    }
+
+    /// Stops for a shutdown: refuses new runs, ends every run in flight
+    /// where it stands, and records each as interrupted at this moment, so
+    /// that watchers get its final state and its times end at the stop, not
+    /// at the next start. Returns the runs interrupted.
+    pub async fn stop(&self) -> Vec<Ulid> {
+        self.inner.stopping.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+        let in_flight: Vec<Ulid> = self
+            .inner
+            .journal
+            .read(|m| m.runs.in_flight().map(|r| r.run_id).collect());
+        for &run_id in &in_flight {
+            self.inner.journal.publish(EventKind::RunInterrupted {
+                run_id,
+                stopped_at: None,
+            });
+        }
+        in_flight
     }
 }
 

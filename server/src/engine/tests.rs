@@ -392,9 +392,10 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
         job_name: "W".into(),
         steps: vec![],
     });
-    journal.publish(EventKind::RunStarted { run_id: stuck });
+    let last = journal.publish(EventKind::RunStarted { run_id: stuck }).at;
     journal.flush().await;
     drop(engine);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
     let (reopened, replayed) = Journal::open(
         Box::new(log.clone()),
@@ -407,6 +408,13 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
     reopened.read(|m| {
         assert_eq!(m.runs.status(&done), Some(RunStatus::Completed));
         assert_eq!(m.runs.status(&stuck), Some(RunStatus::Interrupted));
+        let run = m.runs.get(&stuck).unwrap();
+        assert_eq!(
+            run.completed_at,
+            Some(last),
+            "ended with the last event the old process wrote"
+        );
+        assert_eq!(run.duration_secs, Some(0.0));
         assert_eq!(m.jobs.len(), 1);
         assert_eq!(m.executions.completed, 1);
         assert_eq!(m.executions.interrupted, 1);

@@ -223,7 +223,7 @@ impl Governance {
                 }
             }
             // A run that ends otherwise takes its pending approvals with it.
-            EventKind::RunCancelled { run_id, .. } | EventKind::RunInterrupted { run_id } => {
+            EventKind::RunCancelled { run_id, .. } | EventKind::RunInterrupted { run_id, .. } => {
                 for a in self.approvals.values_mut() {
                     if a.run_id == *run_id && a.status == ApprovalStatus::Pending {
                         a.status = ApprovalStatus::Cancelled;

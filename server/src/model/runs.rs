@@ -300,18 +300,23 @@ impl RunState {
             EventKind::RunCancelled { duration_secs, .. } => {
                 self.finish(RunStatus::Cancelled, at, Some(*duration_secs), None)
             }
-            EventKind::RunInterrupted { .. } => {
+            EventKind::RunInterrupted { stopped_at, .. } => {
+                // The run ended when its process stopped, not when a later
+                // one noticed: downtime is no part of it.
+                let at = stopped_at.map_or(at, |s| s.min(at));
                 for step in &mut self.steps {
                     if !step.status.is_terminal() {
                         step.status = StepStatus::Interrupted;
                         for a in &mut step.attempts {
                             if a.status == AttemptStatus::Running {
                                 a.status = AttemptStatus::Interrupted;
-                                a.completed_at = Some(at);
+                                a.completed_at = Some(at.max(a.started_at));
+                                a.duration_secs = Some(seconds_between(a.started_at, at));
                             }
                         }
                     }
                 }
+                let at = self.started_at.map_or(at, |s| at.max(s));
                 let duration = self.started_at.map(|s| seconds_between(s, at));
                 self.finish(
                     RunStatus::Interrupted,

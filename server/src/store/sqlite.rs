@@ -184,7 +184,13 @@ mod tests {
         let mut log = SqliteLog::open(&dir.path().join("log.db")).unwrap();
         let run_id = Ulid::new();
         let a = event(1, EventKind::RunStarted { run_id });
-        let b = event(1, EventKind::RunInterrupted { run_id });
+        let b = event(
+            1,
+            EventKind::RunInterrupted {
+                run_id,
+                stopped_at: None,
+            },
+        );
         assert!(log.append(&[&a, &b]).is_err());
         assert_eq!(log.replay(&mut |_| {}).unwrap(), 0);
     }

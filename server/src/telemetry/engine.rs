@@ -99,7 +99,7 @@ fn record(event: &Event, model: &Model) {
             counter!(ERRORS, "kind" => "run_failed").increment(1);
         }
         EventKind::RunCancelled { run_id, .. } => finished(*run_id, "cancelled", None),
-        EventKind::RunInterrupted { run_id } => {
+        EventKind::RunInterrupted { run_id, .. } => {
             finished(*run_id, "interrupted", None);
             counter!(ERRORS, "kind" => "run_interrupted").increment(1);
         }

@@ -42,6 +42,20 @@ pub mod names {
     pub const ALERT_NOTIFICATIONS: &str = "alert_notifications_total";
 }
 
+/// Metrics with labels: the ones a series cap can fold into `__overflow__`.
+const LABELLED: [&str; 10] = [
+    names::WORKFLOW_EXECUTIONS,
+    names::WORKFLOW_DURATION,
+    names::STEP_DURATION,
+    names::STEP_EXECUTIONS,
+    names::STEP_RETRIES,
+    names::ERRORS,
+    names::HTTP_REQUESTS,
+    names::REQUEST_DURATION,
+    names::ALERTS_FIRING,
+    names::ALERT_NOTIFICATIONS,
+];
+
 /// Default cap on distinct label sets per metric.
 pub const DEFAULT_MAX_SERIES: usize = 1_000;
 
@@ -111,6 +125,12 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
             "Alert webhook notifications by rule and outcome (delivered, or failed after every retry)."
         );
         describe_counter!(registry::OVERFLOW_COUNTER, "Registrations of new series folded into __overflow__ because a metric reached its series cap.");
+        // Counters that may stay at 0 for a long time exist from the start,
+        // so that rate() and alerts on them work (Prometheus practice).
+        metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(0);
+        for labelled in LABELLED {
+            metrics::counter!(registry::OVERFLOW_COUNTER, "metric" => labelled).increment(0);
+        }
     });
     registry.set_buckets(
         names::REQUEST_DURATION,

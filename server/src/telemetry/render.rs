@@ -15,13 +15,37 @@ pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=ut
 #[derive(Clone, Debug, Default)]
 pub struct Selector {
     pub names: Vec<String>,
-    pub labels: BTreeMap<String, String>,
+    /// Per label, the values any of which matches.
+    pub labels: BTreeMap<String, Vec<String>>,
 }
 
 impl Selector {
+    /// Reads a query string: `name` picks metrics, any other parameter a
+    /// label; each may repeat (`?status=a&status=b`) or list values with
+    /// commas (`?status=a,b`), and matches any of them.
+    pub fn from_query(query: &str) -> Self {
+        let mut selector = Self::default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let values = v.split(',').filter(|n| !n.is_empty()).map(str::to_string);
+            if k == "name" {
+                selector.names.extend(values);
+            } else {
+                selector
+                    .labels
+                    .entry(k.into_owned())
+                    .or_default()
+                    .extend(values);
+            }
+        }
+        selector
+    }
+
     fn matches(&self, s: &SeriesRead) -> bool {
         (self.names.is_empty() || self.names.contains(&s.name))
-            && self.labels.iter().all(|(k, v)| s.labels.get(k) == Some(v))
+            && self
+                .labels
+                .iter()
+                .all(|(k, want)| s.labels.get(k).is_some_and(|v| want.contains(v)))
     }
 }
 
@@ -229,11 +253,25 @@ mod tests {
         });
         let sel = Selector {
             names: vec!["a_total".into()],
-            labels: [("status".to_string(), "success".to_string())].into(),
+            labels: [("status".to_string(), vec!["success".to_string()])].into(),
         };
         let snap = snapshot(&r, &sel);
         assert_eq!(snap.counters.len(), 1);
         assert_eq!(snap.counters[0].labels["status"], "success");
         assert_eq!(snapshot(&r, &Selector::default()).counters.len(), 3);
+        // Every label matcher takes several values, repeated or listed.
+        for query in [
+            "status=success&status=failure",
+            "status=success,failure",
+            "name=a_total&status=failure,success",
+        ] {
+            let snap = snapshot(&r, &Selector::from_query(query));
+            assert_eq!(snap.counters.len(), 2, "{query}");
+        }
+        let snap = snapshot(&r, &Selector::from_query("name=a_total,b_total"));
+        assert_eq!(snap.counters.len(), 3);
+        assert!(snapshot(&r, &Selector::from_query("status=nope"))
+            .counters
+            .is_empty());
     }
 }

@@ -25,7 +25,7 @@ use ulid::Ulid;
 use crate::events::{Event, EventKind};
 use crate::health::{self, HealthRules};
 use crate::journal::Observer;
-use crate::model::{Model, RunState};
+use crate::model::{Governance, Model, RunState};
 use crate::telemetry::registry::{Registry, Value};
 
 /// Updates buffered for connections; a connection further behind lags.
@@ -217,14 +217,7 @@ impl Hub {
             | EventKind::RunInterrupted { .. } => workflow_changed = true,
             EventKind::StepStarted {
                 step_id, attempt, ..
-            } => {
-                let message = if *attempt == 0 {
-                    "Started".to_string()
-                } else {
-                    format!("Attempt {} started", attempt + 1)
-                };
-                step(step_id, StepStatus::Running, message);
-            }
+            } => step(step_id, StepStatus::Running, says::started(*attempt)),
             EventKind::StepRetrying {
                 step_id,
                 attempt,
@@ -234,10 +227,7 @@ impl Hub {
             } => step(
                 step_id,
                 StepStatus::Retrying,
-                format!(
-                    "Attempt {} failed: {error}; retrying in {backoff_secs}s",
-                    attempt + 1
-                ),
+                says::retrying(*attempt, error, Some(*backoff_secs)),
             ),
             EventKind::StepCompleted {
                 step_id,
@@ -247,7 +237,7 @@ impl Hub {
                 step(
                     step_id,
                     StepStatus::Completed,
-                    format!("Completed in {duration_secs:.2}s"),
+                    says::completed(*duration_secs),
                 );
                 workflow_changed = true;
             }
@@ -257,23 +247,17 @@ impl Hub {
                 error,
                 ..
             } => {
-                let attempts = attempt + 1;
-                let s = if attempts == 1 { "" } else { "s" };
-                step(
-                    step_id,
-                    StepStatus::Failed,
-                    format!("Failed after {attempts} attempt{s}: {error}"),
-                );
+                step(step_id, StepStatus::Failed, says::failed(*attempt, error));
                 workflow_changed = true;
             }
             EventKind::StepSkipped {
                 step_id, reason, ..
             } => {
-                step(step_id, StepStatus::Skipped, format!("Skipped: {reason}"));
+                step(step_id, StepStatus::Skipped, says::skipped(reason));
                 workflow_changed = true;
             }
             EventKind::StepCancelled { step_id, .. } => {
-                step(step_id, StepStatus::Cancelled, "Cancelled".into());
+                step(step_id, StepStatus::Cancelled, says::CANCELLED.into());
                 workflow_changed = true;
             }
             EventKind::ApprovalRequested {
@@ -284,11 +268,7 @@ impl Hub {
             } => step(
                 step_id,
                 StepStatus::Running,
-                format!(
-                    "Waiting for approval: {} of {}",
-                    quorum.needed(approvers.len()),
-                    approvers.join(", ")
-                ),
+                says::waiting_for_approval(*quorum, approvers),
             ),
             EventKind::VoteCast {
                 approval_id,
@@ -297,18 +277,11 @@ impl Hub {
                 ..
             } => {
                 if let Some(a) = model.governance.approvals.get(approval_id) {
-                    let verb = match decision {
-                        app::wire::Decision::Approve => "approved",
-                        app::wire::Decision::Reject => "rejected",
-                    };
-                    let (yes, _) = a.tally();
+                    let needed = a.quorum.needed(a.approvers.len());
                     step(
                         &a.step_id,
                         StepStatus::Running,
-                        format!(
-                            "{voter} {verb} ({yes} of {} approvals)",
-                            a.quorum.needed(a.approvers.len())
-                        ),
+                        says::vote(voter, *decision, a.tally().0, needed),
                     );
                 }
             }
@@ -358,17 +331,27 @@ pub fn workflow_update(run: &RunState) -> ServerMessage {
     use app::wire::RunStatus::*;
     let total = run.steps.len();
     let finished = run.finished_steps();
-    let message = match run.status {
-        Pending => "Queued".to_string(),
-        Running if finished < total => format!("Processing step {} of {total}", finished + 1),
-        Running => format!("Finishing: {finished} of {total} steps done"),
-        Completed => format!("Completed {total} of {total} steps"),
-        Failed => format!(
+    let failed = run.steps.iter().find(|s| s.status == StepStatus::Failed);
+    let message = match (run.status, failed) {
+        (Pending, _) => "Queued".to_string(),
+        // Its branches that do not depend on the failure run to their end.
+        (Running, Some(step)) => format!(
+            "Step {} failed; finishing the other branches ({finished} of {total} steps done)",
+            step.id
+        ),
+        (Running, None) if finished < total => {
+            format!("Processing step {} of {total}", finished + 1)
+        }
+        (Running, None) => format!("Finishing: {finished} of {total} steps done"),
+        (Completed, _) => format!("Completed {total} of {total} steps"),
+        (Failed, _) => format!(
             "Failed: {}",
             run.error.as_deref().unwrap_or("a step failed")
         ),
-        Cancelled => format!("Cancelled after {finished} of {total} steps"),
-        Interrupted => "Interrupted: the server stopped while this run was in flight".to_string(),
+        (Cancelled, _) => format!("Cancelled after {finished} of {total} steps"),
+        (Interrupted, _) => {
+            "Interrupted: the server stopped while this run was in flight".to_string()
+        }
     };
     ServerMessage::WorkflowUpdate(WorkflowUpdate {
         run_id: run.run_id.to_string(),
@@ -399,8 +382,10 @@ pub fn alert_snapshot(model: &Model) -> Vec<ServerMessage> {
         .collect()
 }
 
-/// `StepUpdate`s describing where each started step stands now.
-pub fn step_snapshot(run: &RunState) -> Vec<ServerMessage> {
+/// `StepUpdate`s describing where each started step stands now, in the
+/// words the live updates use. `governance` tells a step waiting for an
+/// approval from one merely running.
+pub fn step_snapshot(run: &RunState, governance: Option<&Governance>) -> Vec<ServerMessage> {
     run.steps
         .iter()
         .filter(|s| s.status != StepStatus::Pending)
@@ -409,11 +394,108 @@ pub fn step_snapshot(run: &RunState) -> Vec<ServerMessage> {
                 run_id: run.run_id.to_string(),
                 step_id: s.id.clone(),
                 status: s.status.as_str().into(),
-                message: match (&s.error, s.status) {
-                    (Some(e), _) => e.clone(),
-                    (None, st) => st.as_str().to_string(),
-                },
+                message: says::now(s, run.run_id, governance),
             })
         })
         .collect()
+}
+
+/// What a step update says, live and in snapshots alike. Attempts are
+/// counted from 1, as everywhere people read them.
+mod says {
+    use app::wire::{ApprovalStatus, AttemptStatus, Decision, Quorum, StepStatus};
+    use ulid::Ulid;
+
+    use crate::model::{Governance, StepState};
+
+    pub const CANCELLED: &str = "Cancelled";
+
+    pub fn started(attempt: u32) -> String {
+        if attempt == 0 {
+            "Started".into()
+        } else {
+            format!("Attempt {} started", u64::from(attempt) + 1)
+        }
+    }
+
+    pub fn retrying(attempt: u32, error: &str, backoff_secs: Option<f64>) -> String {
+        let n = u64::from(attempt) + 1;
+        match backoff_secs {
+            Some(b) => format!("Attempt {n} failed: {error}; retrying in {b}s"),
+            None => format!("Attempt {n} failed: {error}; retrying"),
+        }
+    }
+
+    pub fn completed(duration_secs: f64) -> String {
+        format!("Completed in {duration_secs:.2}s")
+    }
+
+    pub fn failed(attempt: u32, error: &str) -> String {
+        let n = u64::from(attempt) + 1;
+        let s = if n == 1 { "" } else { "s" };
+        format!("Failed after {n} attempt{s}: {error}")
+    }
+
+    pub fn skipped(reason: &str) -> String {
+        format!("Skipped: {reason}")
+    }
+
+    pub fn waiting_for_approval(quorum: Quorum, approvers: &[String]) -> String {
+        format!(
+            "Waiting for approval: {} of {}",
+            quorum.needed(approvers.len()),
+            approvers.join(", ")
+        )
+    }
+
+    pub fn vote(voter: &str, decision: Decision, yes: usize, needed: usize) -> String {
+        let verb = match decision {
+            Decision::Approve => "approved",
+            Decision::Reject => "rejected",
+        };
+        format!("{voter} {verb} ({yes} of {needed} approvals)")
+    }
+
+    /// Where `step` stands now.
+    pub fn now(step: &StepState, run_id: Ulid, governance: Option<&Governance>) -> String {
+        let last = step.attempts.last();
+        let attempt = last.map_or(0, |a| a.attempt);
+        let error = step.error.as_deref().unwrap_or("unknown error");
+        match step.status {
+            StepStatus::Running => {
+                let pending = governance.and_then(|g| {
+                    g.approvals.values().find(|a| {
+                        a.run_id == run_id
+                            && a.step_id == step.id
+                            && a.status == ApprovalStatus::Pending
+                    })
+                });
+                match pending {
+                    Some(a) => match a.votes.last() {
+                        Some(v) => vote(
+                            &v.voter,
+                            v.decision,
+                            a.tally().0,
+                            a.quorum.needed(a.approvers.len()),
+                        ),
+                        None => waiting_for_approval(a.quorum, &a.approvers),
+                    },
+                    None => started(attempt),
+                }
+            }
+            StepStatus::Retrying => {
+                let failed =
+                    step.attempts.iter().rev().find(|a| {
+                        matches!(a.status, AttemptStatus::Failed | AttemptStatus::TimedOut)
+                    });
+                retrying(failed.map_or(attempt, |a| a.attempt), error, None)
+            }
+            StepStatus::Completed => completed(last.and_then(|a| a.duration_secs).unwrap_or(0.0)),
+            StepStatus::Failed => failed(attempt, error),
+            StepStatus::Skipped => skipped(error),
+            StepStatus::Cancelled => CANCELLED.into(),
+            StepStatus::Interrupted => "Interrupted: the server stopped".into(),
+            StepStatus::Pending => "Pending".into(),
+        }
+    }
 }

@@ -16,7 +16,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures::SinkExt;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 pub use hub::Hub;
@@ -72,6 +72,8 @@ impl Drop for Connected {
 
 async fn serve(mut socket: WebSocket, state: AppState) {
     let _connected = Connected::new(&state);
+    // Shutdown waits for this session to say goodbye.
+    let _alive = state.sessions.token();
     let mut updates = state.hub.subscribe();
     let mut session = Session::default();
     let ping_every = state.config.ws_ping();
@@ -156,6 +158,28 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                         return;
                     }
                 }
+            }
+            _ = state.closing.cancelled() => {
+                // The server is stopping and every final update (the runs it
+                // interrupted) is already in the ring: send this client its
+                // share, then close as "going away" so that it reconnects.
+                let mut wanted = Vec::new();
+                loop {
+                    match updates.try_recv() {
+                        Ok(update) if session.wants(&update) => {
+                            wanted.push(Message::Text(update.json.clone()))
+                        }
+                        Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
+                let _ = send_all(&mut socket, wanted).await;
+                let close = Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: axum::extract::ws::close_code::AWAY,
+                    reason: "the server is shutting down".into(),
+                }));
+                let _ = send_frame(&mut socket, close).await;
+                break;
             }
             _ = pinger.tick() => {
                 let silent = last_heard.elapsed();

@@ -121,7 +121,7 @@ impl Session {
         let snapshot = journal.read_at(|m, last_seq| {
             m.runs.get(&run_id).map(|run| {
                 let mut out = vec![hub::workflow_update(run)];
-                out.extend(hub::step_snapshot(run));
+                out.extend(hub::step_snapshot(run, Some(&m.governance)));
                 (out, last_seq)
             })
         });
@@ -132,7 +132,7 @@ impl Session {
                 match journal.load_run(&run_id).await {
                     Ok(Some(run)) => {
                         let mut out = vec![hub::workflow_update(&run)];
-                        out.extend(hub::step_snapshot(&run));
+                        out.extend(hub::step_snapshot(&run, None));
                         (out, u64::MAX)
                     }
                     _ => return unknown(),

@@ -85,6 +85,20 @@ impl TestServer {
         (status, body)
     }
 
+    /// A dashboard page as a browser asks for it (`/metrics` answers
+    /// Prometheus otherwise): its status and HTML.
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("GET a page");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.expect("a page body"))
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let resp = self
             .http

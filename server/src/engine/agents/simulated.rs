@@ -67,7 +67,9 @@ impl AgentBackend for Simulated {
             if fails {
                 Err(format!(
                     "simulated failure of {} (attempt {})",
-                    req.role, req.attempt
+                    req.role,
+                    // People count attempts from 1, as the dashboard does.
+                    u64::from(req.attempt) + 1
                 ))
             } else {
                 Ok(format!(
