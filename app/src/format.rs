@@ -88,6 +88,13 @@ pub fn cmp_figures(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
     }
 }
 
+/// Whole seconds as a time delta, capped at a century: spans that come
+/// from configuration or stored rules can never overflow date arithmetic.
+pub fn whole_secs(secs: u64) -> chrono::TimeDelta {
+    const CENTURY: u64 = 100 * 366 * 86_400;
+    chrono::TimeDelta::seconds(secs.min(CENTURY) as i64)
+}
+
 /// `at` relative to `now`: `just now`, `12 s ago`, `3 min ago`, `2 h ago`,
 /// `3 d ago`; for the future, `in 12 s`, `in 3 min`, …
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -143,6 +150,11 @@ pub fn number(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// The sum of counts, stopping at `u64::MAX` rather than overflowing.
+pub fn total(counts: impl Iterator<Item = u64>) -> u64 {
+    counts.fold(0, u64::saturating_add)
 }
 
 /// Counts with thousands separators: `12345` → `12,345`.

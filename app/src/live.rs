@@ -297,7 +297,7 @@ mod client {
             if session(live, dirty).await {
                 attempt = 0;
             }
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             let mut remaining = backoff_ms(attempt, js_sys::Math::random());
             // Count down visibly, a second at a time.
             while remaining > 0 {

@@ -65,7 +65,7 @@ impl HealthRules {
                 degraded_below: config.health_degraded_below,
                 critical_below: config.health_critical_below,
             },
-            window: chrono::Duration::seconds(config.health_window_secs as i64),
+            window: app::format::whole_secs(config.health_window_secs),
         }
     }
 }

@@ -12,7 +12,7 @@ pub mod health;
 pub mod journal;
 pub mod model;
 pub mod panics;
-mod ssr;
+pub mod ssr;
 pub mod state;
 pub mod store;
 pub mod telemetry;

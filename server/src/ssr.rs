@@ -10,9 +10,11 @@ use app::wire::{
     TraceList, WorkflowStats, WorkflowStatsList,
 };
 use app::{shell, App};
+use axum::extract::FromRef;
 use axum::Router;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
@@ -174,12 +176,28 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
+/// The dashboard: its pages over the server's projections, the compiled
+/// client under `/pkg`, and the 404 page for the rest.
 pub fn routes(state: &AppState) -> Router<AppState> {
-    let backend = BackendContext(Arc::new(ServerBackend {
+    let backend = Arc::new(ServerBackend {
         state: state.clone(),
-    }));
-    let options = state.leptos_options.clone();
+    });
+    let options = &state.leptos_options;
     let pkg_dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    pages(state, backend)
+        .nest("/pkg", crate::assets::pkg_service(&pkg_dir))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+}
+
+/// Every page, rendered over `backend`: the server's projections when
+/// serving, generated data in the rendering tests.
+pub fn pages<S>(state: &S, backend: Arc<dyn Backend>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    LeptosOptions: FromRef<S>,
+{
+    let backend = BackendContext(backend);
+    let options = LeptosOptions::from_ref(state);
     Router::new()
         .leptos_routes_with_context(
             state,
@@ -188,6 +206,4 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             move || shell(options.clone()),
         )
         .route_layer(crate::panics::layer(crate::panics::Answer::Page))
-        .nest("/pkg", crate::assets::pkg_service(&pkg_dir))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
 }

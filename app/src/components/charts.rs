@@ -190,12 +190,12 @@ pub fn ThroughputChart(points: Vec<ThroughputPoint>) -> impl IntoView {
     let n = points.len().max(1) as f64;
     let max = points
         .iter()
-        .map(|p| p.completed + p.failed)
+        .map(ThroughputPoint::executions)
         .max()
         .unwrap_or(0)
         .max(1) as f64;
     let bw = w / n;
-    let total: u64 = points.iter().map(|p| p.completed + p.failed).sum();
+    let total = format::total(points.iter().map(ThroughputPoint::executions));
     view! {
         <svg class="chart throughput" viewBox=format!("0 0 {w} {h}") role="img"
             aria-label=format!("{total} executions in the last hour")>
@@ -233,9 +233,9 @@ pub fn SuccessChart(points: Vec<ThroughputPoint>) -> impl IntoView {
     let dots: Vec<(f64, f64, String)> = points
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.completed + p.failed > 0)
+        .filter(|(_, p)| p.executions() > 0)
         .map(|(i, p)| {
-            let rate = p.completed as f64 / (p.completed + p.failed) as f64;
+            let rate = p.completed as f64 / p.executions() as f64;
             (
                 i as f64 / (n - 1.0).max(1.0) * w,
                 h - 4.0 - rate * (h - 8.0),

@@ -8,7 +8,7 @@ use crate::components::stat::Stat;
 use crate::components::status::{Progress, RelTime, StatusBadge};
 use crate::format;
 use crate::live::use_live;
-use crate::wire::{HealthStatus, RunSummaryView, Trace};
+use crate::wire::{HealthStatus, RunSummaryView, ThroughputPoint, Trace};
 
 #[component]
 pub fn Overview() -> impl IntoView {
@@ -69,8 +69,8 @@ pub fn Overview() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match throughput.await {
                             Ok(t) => {
-                                let total: u64 = t.points.iter().map(|p| p.completed + p.failed).sum();
-                                let failed: u64 = t.points.iter().map(|p| p.failed).sum();
+                                let total = format::total(t.points.iter().map(ThroughputPoint::executions));
+                                let failed = format::total(t.points.iter().map(|p| p.failed));
                                 view! {
                                     <div class="chart-block">
                                         <div class="chart-title">

@@ -170,6 +170,13 @@ pub struct ThroughputPoint {
     pub failed: u64,
 }
 
+impl ThroughputPoint {
+    /// Completed and failed together (saturating: counts come from outside).
+    pub fn executions(&self) -> u64 {
+        self.completed.saturating_add(self.failed)
+    }
+}
+
 /// `GET /api/analytics/throughput`: the last hour, minute by minute, oldest
 /// first, quiet minutes included.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]

@@ -129,7 +129,7 @@ impl AlertBook {
             .map(|r| r.window_secs + r.baseline_secs)
             .max()
             .unwrap_or(0);
-        Duration::seconds(secs as i64)
+        app::format::whole_secs(secs)
     }
 
     /// (finished at, duration) of each workflow's recent executions, oldest first.

@@ -2,9 +2,9 @@
 //! state machine, and return the transitions as events to publish. Pure: the
 //! caller passes the time, so tests drive the clock.
 
-use app::format::number;
+use app::format::{number, whole_secs};
 use app::wire::{AlertRule, AlertState, RuleKind};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{rules::span, Labels};
 use crate::events::EventKind;
@@ -29,9 +29,8 @@ pub fn next_state(
     for_secs: u64,
 ) -> Option<AlertState> {
     use AlertState::*;
-    let held_long_enough = |since: Option<DateTime<Utc>>| {
-        since.is_some_and(|s| now - s >= Duration::seconds(for_secs as i64))
-    };
+    let held_long_enough =
+        |since: Option<DateTime<Utc>>| since.is_some_and(|s| now - s >= whole_secs(for_secs));
     match (state, breached) {
         (Inactive | Resolved, true) if for_secs == 0 => Some(Firing),
         (Inactive | Resolved, true) => Some(Pending),
@@ -100,7 +99,7 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<EventKind> {
 pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Reading> {
     let t = rule.threshold;
     let limit = number(t);
-    let window = Duration::seconds(rule.window_secs as i64);
+    let window = whole_secs(rule.window_secs);
     let one = |value: f64, breached: bool, message: String| {
         vec![Reading {
             labels: Labels::new(),
@@ -157,8 +156,8 @@ pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Readi
 }
 
 fn latency(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Reading> {
-    let window_start = now - Duration::seconds(rule.window_secs as i64);
-    let baseline_start = window_start - Duration::seconds(rule.baseline_secs as i64);
+    let window_start = now - whole_secs(rule.window_secs);
+    let baseline_start = window_start - whole_secs(rule.baseline_secs);
     let min = rule.min_executions.max(1) as usize;
     let mut out: Vec<Reading> = model
         .alerts

@@ -53,7 +53,7 @@ pub(super) async fn await_approval(
         quorum,
         expires_at: timeout
             .and_then(|t| chrono::Duration::from_std(t).ok())
-            .map(|t| Utc::now() + t),
+            .and_then(|t| Utc::now().checked_add_signed(t)),
     });
     let expiry = async {
         match timeout {

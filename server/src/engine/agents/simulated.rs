@@ -46,7 +46,7 @@ impl Simulated {
                 ^ fnv1a(req.step_id.as_bytes()).rotate_left(17)
                 ^ u64::from(req.attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
-        let latency = lo + (rng.unit() * (hi.saturating_sub(lo) as f64 + 1.0)) as u64;
+        let latency = lo.saturating_add((rng.unit() * (hi.saturating_sub(lo) as f64 + 1.0)) as u64);
         let forced = req.attempt < step.fail_first_attempts.unwrap_or(0);
         let fails = forced || rng.unit() < failure_rate;
         (Duration::from_millis(latency.min(hi)), fails)
