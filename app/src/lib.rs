@@ -29,6 +29,16 @@ use crate::pages::{
     workflows::{WorkflowDetail, WorkflowsPage},
 };
 
+/// A page whose WebAssembly trapped (a bug) can no longer update anything,
+/// its live badge included: this plain script, outside the client, marks
+/// the badge "stopped" so that a dead page never claims to be live.
+const STOPPED_WATCH: &str = r#"(function(){
+function trapped(x){return (typeof WebAssembly!=="undefined"&&x instanceof WebAssembly.RuntimeError)||/unreachable|RuntimeError|panicked/.test(String((x&&x.message)||x));}
+function stopped(){var l=document.querySelector(".link");if(!l||l.dataset.state==="stopped")return;l.dataset.state="stopped";l.title="The page stopped after an error in its script; reload it to go live again";var t=l.querySelector(".link-label");if(t)t.textContent="stopped: reload";}
+addEventListener("error",function(e){if(trapped(e.error||e.message))stopped();});
+addEventListener("unhandledrejection",function(e){if(trapped(e.reason))stopped();});
+})();"#;
+
 /// The HTML document around the app, rendered by the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -39,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <script inner_html=STOPPED_WATCH></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>

@@ -40,16 +40,18 @@ async function live(page: Page) {
 test("a trace whose last step is 1 ms renders, hydrates and follows the run to its end", async ({ page, request }) => {
   const errors = watchErrors(page);
   const created = await (
-    await request.post("/api/jobs", { data: chain("Short Tail", [{ id: "work", ms: 1_500 }, { id: "notify", ms: 1 }]) })
+    await request.post("/api/jobs", { data: chain("Short Tail", [{ id: "work", ms: 3_500 }, { id: "notify", ms: 1 }]) })
   ).json();
   const response = await page.goto(`/traces/${created.run_id}`);
   expect(response?.status()).toBe(200);
   await live(page);
   await markNoReload(page);
-  // While `work` runs, the elapsed time moves with the clock, not only on events.
+  // While `work` runs (3.5 s, no event meanwhile), the elapsed time moves
+  // with the clock, not only on events.
   const elapsed = page.getByTestId("trace-duration");
   const first = await elapsed.textContent();
-  await expect(elapsed).not.toHaveText(first ?? "", { timeout: 3_000 });
+  await expect(elapsed).not.toHaveText(first ?? "", { timeout: 2_000 });
+  await expect(page.getByTestId("trace-progress")).toHaveText("0%");
   // The 1 ms step lands at the right edge of the axis: still drawn, inside it.
   await expect(page.getByTestId("trace-progress")).toHaveText("100%", { timeout: 10_000 });
   await expect(page.locator(".badge").first()).toHaveText("Completed");
@@ -128,4 +130,33 @@ test("the run page survives a run with a zero-length step", async ({ page }) => 
   await live(page);
   await stillNoReload(page);
   expect(errors).toEqual([]);
+});
+
+test("the workflow filters gain workflows that first run after the page loaded", async ({ page, request }) => {
+  const errors = watchErrors(page);
+  for (const path of ["/traces", "/steps"]) {
+    await page.goto(path);
+    await live(page);
+    const select = page.locator('select[name="workflow_id"]');
+    const name = `Appears Later ${path.slice(1)}`;
+    const id = name.toLowerCase().replace(/ /g, "_");
+    await expect(select.locator(`option[value="${id}"]`)).toHaveCount(0);
+    // A choice made but not submitted survives the update.
+    await select.selectOption({ index: 0 });
+    await request.post("/api/jobs", { data: chain(name, [{ id: "only", ms: 10 }]) });
+    await expect(select.locator(`option[value="${id}"]`)).toHaveCount(1, { timeout: 10_000 });
+  }
+  expect(errors).toEqual([]);
+});
+
+test("a workflow's page with one run draws it as a dot", async ({ browser, request }) => {
+  const created = await (await request.post("/api/jobs", { data: chain("Lonely Run", [{ id: "only", ms: 5 }]) })).json();
+  await expect
+    .poll(async () => (await (await request.get(`/api/runs/${created.run_id}`)).json()).status)
+    .toBe("Completed");
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto("/workflows/lonely_run");
+  await expect(page.locator("svg.chart circle.series-dot")).toHaveCount(1);
+  await context.close();
 });

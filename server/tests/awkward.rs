@@ -352,9 +352,18 @@ async fn a_graceful_stop_interrupts_runs_then_and_there_tells_watchers_and_says_
     assert!(f(&run["duration_secs"]) < 1.3, "{run}");
     assert!(f(&run["steps"][0]["duration_secs"]) < 1.3, "{run}");
     assert_eq!(run["steps"][1]["status"], "Interrupted", "{run}");
-    // Nothing is left for the next start to interrupt.
     let (_, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
     assert!(f(&trace["duration_secs"]) < 1.3, "{trace}");
+    // An interrupted run is an execution without a duration: the figures
+    // say so with null, not a false 0.
+    let (_, stats) = server.get("/api/analytics/workflows/slow").await;
+    assert_eq!(stats["execution_count"], 1, "{stats}");
+    for figure in ["min", "max", "avg", "p50", "p95", "p99"] {
+        assert!(
+            stats[format!("{figure}_duration_secs")].is_null(),
+            "{figure}: {stats}"
+        );
+    }
 }
 
 #[tokio::test]

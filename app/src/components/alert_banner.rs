@@ -9,7 +9,16 @@ use crate::wire::{AlertState, AlertView, Severity};
 #[component]
 pub fn AlertBanner() -> impl IntoView {
     let live = use_live();
-    let alerts = api::resource(move || live.alerts.get(), |_| api::alerts());
+    // Refetched on every alert change, and while alerts fire on the health
+    // figures too, so that a firing alert's message says what it measures
+    // now ("20 approvals are waiting"), not what it did when it fired.
+    let figures = move || {
+        live.health.with(|h| {
+            h.filter(|h| h.status != crate::wire::HealthState::Healthy)
+                .map(|h| (h.active_workflows, h.pending_approvals))
+        })
+    };
+    let alerts = api::resource(move || (live.alerts.get(), figures()), |_| api::alerts());
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
