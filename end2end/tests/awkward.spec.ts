@@ -109,6 +109,11 @@ test("the trace of a 1,000-step chain of instant steps renders, hydrates and sta
   // Still live a moment later: nothing trapped after hydration.
   await page.waitForTimeout(1_500);
   await live(page);
+  // Its workflow page draws the 12 costliest steps and sums up the rest.
+  await page.goto("/workflows/long_chain");
+  await expect(page.locator(".bars .bar-row")).toHaveCount(12);
+  await expect(page.getByTestId("more-steps")).toContainText("and 988 more steps");
+  await live(page);
   expect(errors).toEqual([]);
 });
 

@@ -144,6 +144,7 @@ impl Server {
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(stopping)
             .await;
+        tracing::debug!("stop: HTTP connections done");
         // WebSocket sessions outlive the HTTP server: wait for their goodbyes.
         sessions.close();
         if tokio::time::timeout(std::time::Duration::from_secs(5), sessions.wait())
@@ -156,8 +157,10 @@ impl Server {
         metrics_push.abort();
         alerts.abort();
         notifier.abort();
+        tracing::debug!("stop: WebSocket sessions closed");
         // Everything published before the stop reaches the disk.
         engine.flush().await;
+        tracing::debug!("stop: event log committed");
         served
     }
 }

@@ -104,8 +104,9 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                     let started = step.started_at;
                     let timing = match (step.duration_secs, started) {
                         (Some(d), _) => format::duration(d).into_any(),
+                        // Still running: the time so far, growing.
                         (None, Some(from)) => view! {
-                            <span class="muted">{move || format!("running {}", format::duration(micros(from, end().max(from)) / 1e6))}</span>
+                            <span class="muted" title="running">{move || format!("{}…", format::duration(micros(from, end().max(from)) / 1e6))}</span>
                         }.into_any(),
                         (None, None) => step.status.clone().into_any(),
                     };

@@ -280,12 +280,32 @@ fn WorkflowSummary(w: WorkflowStats, job: Option<String>) -> impl IntoView {
     }
 }
 
+/// Steps drawn as bars; a wide workflow's others are summed up in a line.
+const BOTTLENECK_BARS: usize = 12;
+
 #[component]
 fn BottleneckView(report: BottleneckReport) -> impl IntoView {
     let top = report.bottlenecks.first().map(|b| b.step_id.clone());
+    let rest = report
+        .bottlenecks
+        .get(BOTTLENECK_BARS..)
+        .unwrap_or_default();
+    let more = (!rest.is_empty()).then(|| {
+        let share: f64 = rest.iter().map(|b| b.percentage_of_workflow).sum();
+        view! {
+            <p class="muted small" data-testid="more-steps">
+                {format!(
+                    "and {}, {} of the time",
+                    format::quantity(rest.len() as u64, "more step", "more steps"),
+                    format::percent(share)
+                )}
+            </p>
+        }
+    });
     let rows: Vec<(String, f64, String)> = report
         .bottlenecks
         .iter()
+        .take(BOTTLENECK_BARS)
         .map(|b| {
             (
                 b.step_id.clone(),
@@ -300,6 +320,7 @@ fn BottleneckView(report: BottleneckReport) -> impl IntoView {
         .collect();
     view! {
         <Bars rows=rows highlight=top.unwrap_or_default()/>
+        {more}
         {report.critical_path.map(|cp| view! {
             <h3>"Critical path"</h3>
             <p class="muted">
