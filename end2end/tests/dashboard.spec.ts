@@ -148,6 +148,8 @@ for (const viewport of [
   { name: "phone", width: 390, height: 844 },
 ]) {
   test(`screenshots of every page (${viewport.name})`, async ({ page, request }) => {
+    // Eleven full-page screenshots in software rendering take most of a minute.
+    test.setTimeout(180_000);
     await page.setViewportSize({ width: viewport.width, height: viewport.height });
     const run = (await (await request.get("/api/analytics/traces?workflow_id=quarterly_review&limit=1")).json()).traces[0].run_id;
     const pages = [
