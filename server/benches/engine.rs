@@ -22,7 +22,7 @@ use server::engine::{Engine, EngineConfig};
 use server::events::{Event, EventKind, PlannedStep};
 use server::journal::Journal;
 use server::model::{Model, RunFilter};
-use server::store::{EventLog, SqliteLog};
+use server::store::{Durability, EventLog, SqliteLog};
 use ulid::Ulid;
 
 fn job() -> JobRequest {
@@ -44,6 +44,7 @@ fn job() -> JobRequest {
 fn engine(dir: &std::path::Path) -> Engine {
     let (journal, _) = Journal::open_sqlite(
         &dir.join("bench.db"),
+        Durability::Normal,
         Model::with_recent_runs(2_000),
         vec![],
     )
@@ -93,7 +94,7 @@ async fn throughput(runs: usize) {
     let mut submitted = 0;
     while submitted < runs {
         while submitted < runs && engine.running() < window {
-            engine.create_job(job()).unwrap();
+            engine.create_job(job()).await.unwrap();
             submitted += 1;
         }
         tokio::task::yield_now().await;
@@ -126,7 +127,7 @@ async fn latency(runs: usize) {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
     for _ in 0..runs {
-        engine.create_job(job()).unwrap();
+        engine.create_job(job()).await.unwrap();
         while engine.running() > 0 {
             tokio::task::yield_now().await;
         }
@@ -145,7 +146,7 @@ async fn latency(runs: usize) {
 fn replay() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("replay.db");
-    let mut log = SqliteLog::open(&path).unwrap();
+    let mut log = SqliteLog::open(&path, Durability::Normal).unwrap();
     let runs = 111_112;
     let job_id = Ulid::new();
     let mut seq = 0u64;
@@ -210,8 +211,13 @@ fn replay() {
         t_write.elapsed().as_secs_f64()
     );
     let t0 = Instant::now();
-    let (journal, replayed) =
-        Journal::open_sqlite(&path, Model::with_recent_runs(2_000), vec![]).unwrap();
+    let (journal, replayed) = Journal::open_sqlite(
+        &path,
+        Durability::Normal,
+        Model::with_recent_runs(2_000),
+        vec![],
+    )
+    .unwrap();
     let elapsed = t0.elapsed();
     assert_eq!(replayed.events, seq);
     assert_eq!(journal.read(|m| m.executions.completed), runs as u64);

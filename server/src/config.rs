@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::store::Durability;
+
 pub use crate::engine::agents::RoleSimulation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -35,6 +37,16 @@ pub struct Config {
     /// Folder of the durable event log (`shiioo.db`), created if missing.
     #[arg(long, env = "SHIIOO_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+
+    /// What a committed change survives: `normal`, a process crash;
+    /// `full`, a power cut too (an fsync per commit).
+    #[arg(long, env = "SHIIOO_DURABILITY", value_enum, default_value_t = Durability::Normal)]
+    pub durability: Durability,
+
+    /// Longest a shutdown waits (for runs to stop, clients to say goodbye,
+    /// the log to take the last events) before the process exits anyway.
+    #[arg(long, env = "SHIIOO_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
 
     /// What performs agent tasks.
     #[arg(long, env = "SHIIOO_AGENT_BACKEND", value_enum, default_value_t = AgentBackendKind::Simulated)]
@@ -164,6 +176,10 @@ impl Config {
 
     pub fn health_heartbeat(&self) -> Duration {
         Duration::from_millis(self.health_heartbeat_ms.max(100))
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs.min(3_600))
     }
 
     pub fn alert_eval(&self) -> Duration {

@@ -123,7 +123,7 @@ fn release_job() -> JobRequest {
 }
 
 /// A routine and a pending approval, so those pages have something real.
-fn governance(engine: &Engine, sync_job: Option<Ulid>) {
+async fn governance(engine: &Engine, sync_job: Option<Ulid>) {
     let (has_routine, pending) = engine.journal().read(|m| {
         (
             m.governance
@@ -142,27 +142,28 @@ fn governance(engine: &Engine, sync_job: Option<Ulid>) {
             workflow: None,
             enabled: true,
         };
-        if let Err(e) = engine.create_routine(routine) {
+        if let Err(e) = engine.create_routine(routine).await {
             tracing::warn!("demo: cannot create the routine: {e:?}");
         }
     }
     if pending == 0 {
-        let started = find_or_create(engine, release_job()).map(|job_id| engine.start_run(job_id));
-        if let Some(Err(e)) = started {
-            tracing::warn!("demo: cannot start the release job: {e:?}");
+        if let Some(job_id) = find_or_create(engine, release_job()).await {
+            if let Err(e) = engine.start_run(job_id).await {
+                tracing::warn!("demo: cannot start the release job: {e:?}");
+            }
         }
     }
 }
 
 /// The newest job of this workflow, or a new one: restarts reuse the jobs.
-fn find_or_create(engine: &Engine, job: JobRequest) -> Option<Ulid> {
+async fn find_or_create(engine: &Engine, job: JobRequest) -> Option<Ulid> {
     let workflow_id = workflow_slug(&job.name);
     let existing = engine
         .journal()
         .read(|m| m.jobs.list(Some(&workflow_id), 1).first().map(|j| j.job_id));
     match existing {
         Some(id) => Some(id),
-        None => match engine.create_job(job) {
+        None => match engine.create_job(job).await {
             Ok(created) => created.job_id.parse().ok(),
             Err(e) => {
                 tracing::warn!("demo: cannot create {workflow_id}: {e:?}");
@@ -174,18 +175,18 @@ fn find_or_create(engine: &Engine, job: JobRequest) -> Option<Ulid> {
 
 /// Finds or creates the demo jobs, then keeps starting runs of them.
 pub async fn run(engine: Engine) {
-    let job_ids: Vec<Ulid> = demo_jobs()
-        .into_iter()
-        .filter_map(|job| find_or_create(&engine, job))
-        .collect();
-    governance(&engine, job_ids.get(2).copied());
+    let mut job_ids: Vec<Ulid> = Vec::new();
+    for job in demo_jobs() {
+        job_ids.extend(find_or_create(&engine, job).await);
+    }
+    governance(&engine, job_ids.get(2).copied()).await;
     let mut tick = tokio::time::interval(Duration::from_millis(1_500));
     for job_id in job_ids.iter().cycle() {
         tick.tick().await;
         if engine.running() >= MAX_ACTIVE {
             continue;
         }
-        if let Err(e) = engine.start_run(*job_id) {
+        if let Err(e) = engine.start_run(*job_id).await {
             tracing::warn!("demo: cannot start a run: {e:?}");
         }
     }

@@ -103,9 +103,17 @@ pub enum EventKind {
         duration_secs: f64,
         error: String,
     },
+    /// Someone asked to cancel the run; it stops soon after (`RunCancelled`).
+    RunCancelRequested {
+        run_id: Ulid,
+    },
     RunCancelled {
         run_id: Ulid,
         duration_secs: f64,
+        /// As for `RunInterrupted`: when its process stopped, for a run
+        /// whose cancel was requested before a crash. Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stopped_at: Option<DateTime<Utc>>,
     },
     /// A run that can never finish: written at a graceful stop for the runs
     /// in flight, or at start-up for those a killed process left.
@@ -201,6 +209,7 @@ impl EventKind {
             | StepCancelled { run_id, .. }
             | RunCompleted { run_id, .. }
             | RunFailed { run_id, .. }
+            | RunCancelRequested { run_id }
             | RunCancelled { run_id, .. }
             | RunInterrupted { run_id, .. }
             | ApprovalRequested { run_id, .. }
@@ -249,6 +258,7 @@ impl EventKind {
             StepCancelled { .. } => "StepCancelled",
             RunCompleted { .. } => "RunCompleted",
             RunFailed { .. } => "RunFailed",
+            RunCancelRequested { .. } => "RunCancelRequested",
             RunCancelled { .. } => "RunCancelled",
             RunInterrupted { .. } => "RunInterrupted",
             RoutineCreated { .. } => "RoutineCreated",

@@ -70,12 +70,13 @@ impl HealthRules {
     }
 }
 
-/// The current health. `status` is the worse of two verdicts: the *recent*
-/// success rate (see [`MIN_SAMPLES`] and `--health-window-secs`), so that a
-/// system that has recovered is healthy again and a fresh failure streak
-/// shows at once; and the alerts firing now (`degraded` while a warning
-/// fires, `critical` while a critical one does). `success_rate` is
-/// all-time, as in the guide.
+/// The current health. `status` is the worst of three verdicts: the
+/// *recent* success rate (see [`MIN_SAMPLES`] and `--health-window-secs`),
+/// so that a system that has recovered is healthy again and a fresh failure
+/// streak shows at once; the alerts firing now (`degraded` while a warning
+/// fires, `critical` while a critical one does); and the event log
+/// (`critical` while it cannot be written). `success_rate` is all-time, as
+/// in the guide.
 ///
 /// An execution is a run that finished with an outcome: `Completed` is a
 /// success; `Failed` and `Interrupted` (the server stopped under it) are
@@ -85,6 +86,7 @@ pub fn assess(
     rules: &HealthRules,
     uptime_secs: u64,
     now: DateTime<Utc>,
+    event_log: app::wire::EventLogHealth,
 ) -> HealthStatus {
     let executions = model.executions;
     let recent = model
@@ -100,8 +102,14 @@ pub fn assess(
         Some(app::wire::Severity::Warning) => HealthState::Degraded,
         None => HealthState::Healthy,
     };
+    // A log that takes no writes accepts no change: nothing works.
+    let by_log = if event_log.failing() {
+        HealthState::Critical
+    } else {
+        HealthState::Healthy
+    };
     HealthStatus {
-        status: by_rate.max(by_alerts),
+        status: by_rate.max(by_alerts).max(by_log),
         uptime_secs,
         active_routines: model.governance.active_routines() as u64,
         total_routines: model.governance.routines.len() as u64,
@@ -114,6 +122,7 @@ pub fn assess(
         recent_success_rate: recent_rate,
         recent_executions: recent.executions,
         alerts: crate::alerts::firing_now(model, now),
+        event_log,
     }
 }
 
@@ -121,10 +130,9 @@ pub fn assess(
 pub fn status(state: &AppState) -> HealthStatus {
     let rules = HealthRules::from_config(&state.config);
     let uptime = state.uptime_secs();
-    state
-        .engine
-        .journal()
-        .read(|m| assess(m, &rules, uptime, Utc::now()))
+    let journal = state.engine.journal();
+    let log = journal.writer().probe().health();
+    journal.read(|m| assess(m, &rules, uptime, Utc::now(), log))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use ulid::Ulid;
 
 use crate::events::{Event, EventKind, SharedEvent};
 use crate::model::{Model, RunState};
-use crate::store::{EventLog, LogWriter, SqliteLog, StoreError};
+use crate::store::{Durability, EventLog, LogWriter, SqliteLog, StoreError};
 
 /// Events buffered per live subscriber before it is told it lagged.
 const LIVE_BUFFER: usize = 8_192;
@@ -50,10 +50,11 @@ impl Journal {
     /// it, starting from `model` (empty, but configured).
     pub fn open_sqlite(
         path: &Path,
+        durability: Durability,
         model: Model,
         observers: Vec<Arc<dyn Observer>>,
     ) -> Result<(Self, Replayed), StoreError> {
-        let log = SqliteLog::open(path)?;
+        let log = SqliteLog::open(path, durability)?;
         let reader = SqliteLog::open_reader(path)?;
         Self::open(Box::new(log), Box::new(reader), model, observers)
     }
@@ -75,7 +76,15 @@ impl Journal {
                 o.observe(&event, &model);
             }
         })?;
-        let in_flight: Vec<Ulid> = model.runs.in_flight().map(|r| r.run_id).collect();
+        // Runs the previous process left in flight, with what they owe: a
+        // run whose cancel was committed ends cancelled, the others
+        // interrupted, as of the last thing that process wrote (it was
+        // killed, or it would have ended them itself).
+        let in_flight: Vec<EventKind> = model
+            .runs
+            .in_flight()
+            .map(|r| r.ending(last_at.unwrap_or_else(Utc::now), last_at.is_some()))
+            .collect();
         let journal = Self {
             inner: Mutex::new(Inner {
                 next_seq: last_seq + 1,
@@ -83,21 +92,16 @@ impl Journal {
             }),
             observers,
             live: broadcast::channel(LIVE_BUFFER).0,
-            writer: LogWriter::spawn(log),
+            writer: LogWriter::spawn(log, last_seq),
             reader: Mutex::new(reader),
         };
-        // Runs the previous process left in flight can never finish now: say
-        // so, as of the last thing it wrote (it was killed, or it would have
-        // interrupted them itself).
-        for run_id in &in_flight {
-            journal.publish(EventKind::RunInterrupted {
-                run_id: *run_id,
-                stopped_at: last_at,
-            });
+        let interrupted_runs = in_flight.iter().filter_map(EventKind::run_id).collect();
+        for ending in in_flight {
+            journal.publish(ending);
         }
         let replayed = Replayed {
             events,
-            interrupted_runs: in_flight,
+            interrupted_runs,
             millis: started.elapsed().as_millis(),
         };
         Ok((journal, replayed))
@@ -159,6 +163,18 @@ impl Journal {
                 Ok(RunState::fold(&events))
             }
         }
+    }
+
+    /// Waits until the event `seq` is committed: what an acknowledgement
+    /// waits for. Fails at once, naming the cause, while the log cannot be
+    /// written.
+    pub async fn durable(&self, seq: u64) -> Result<(), StoreError> {
+        self.writer.durable(seq).await
+    }
+
+    /// Why the log cannot be written, while it cannot.
+    pub fn log_failing(&self) -> Option<std::sync::Arc<str>> {
+        self.writer.failing()
     }
 
     /// Events queued for the log but not yet committed.

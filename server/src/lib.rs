@@ -18,8 +18,10 @@ pub mod store;
 pub mod telemetry;
 pub mod ws;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 
@@ -120,11 +122,15 @@ impl Server {
             })
         };
         let demo = demo.map(|d| d.abort_handle());
+        let budget = self.state.config.shutdown_timeout();
+        // Set when the stop begins: every stage of it ends by this instant.
+        let (deadline_tx, deadline_rx) = tokio::sync::watch::channel(None);
         let stopping = {
             let state = self.state.clone();
             let scheduler = scheduler.abort_handle();
             async move {
                 shutdown.await;
+                let _ = deadline_tx.send(Some(tokio::time::Instant::now() + budget));
                 // Nothing new starts; runs in flight end here, recorded as
                 // interrupted now (not at the next start, with the downtime
                 // in their times); watchers get those updates, then a close.
@@ -141,26 +147,59 @@ impl Server {
         };
         let sessions = self.state.sessions.clone();
         let app = router(self.state);
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(stopping)
-            .await;
+        // Small frames (WebSocket updates, JSON answers) go out at once
+        // rather than waiting on Nagle's algorithm for the peer's ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let serving = axum::serve(listener, app).with_graceful_shutdown(stopping);
+        let mut deadline_watch = deadline_rx.clone();
+        let deadline = async move {
+            let at = deadline_watch.wait_for(Option::is_some).await.map(|at| *at);
+            match at {
+                Ok(Some(at)) => tokio::time::sleep_until(at).await,
+                // The sender lives as long as the serving future.
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline);
+        let served = tokio::select! {
+            served = serving.into_future() => served,
+            _ = &mut deadline => {
+                tracing::warn!(?budget, "requests still in flight at the shutdown deadline were dropped");
+                Ok(())
+            }
+        };
+        let at = (*deadline_rx.borrow()).unwrap_or_else(|| tokio::time::Instant::now() + budget);
         tracing::debug!("stop: HTTP connections done");
         // WebSocket sessions outlive the HTTP server: wait for their goodbyes.
         sessions.close();
-        if tokio::time::timeout(std::time::Duration::from_secs(5), sessions.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some WebSocket clients did not take their close in 5 s");
+        if tokio::time::timeout_at(at, sessions.wait()).await.is_err() {
+            tracing::warn!("some WebSocket clients did not take their close in time");
         }
         sampler.abort();
         metrics_push.abort();
         alerts.abort();
         notifier.abort();
         tracing::debug!("stop: WebSocket sessions closed");
-        // Everything published before the stop reaches the disk.
-        engine.flush().await;
-        tracing::debug!("stop: event log committed");
+        // Everything published before the stop reaches the disk, unless the
+        // disk will not take it by the deadline: then the process exits
+        // anyway, saying what was lost. None of it was acknowledged, since
+        // acknowledgements wait for the commit.
+        let journal = engine.journal();
+        if tokio::time::timeout_at(at, engine.flush()).await.is_err() {
+            tracing::error!(
+                events = journal.log_backlog(),
+                cause = journal
+                    .log_failing()
+                    .as_deref()
+                    .unwrap_or("the disk is slow"),
+                "shutting down without writing the last events; none of them was acknowledged"
+            );
+            journal.writer().abandon();
+        } else {
+            tracing::debug!("stop: event log committed");
+        }
         served
     }
 }

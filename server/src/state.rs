@@ -57,8 +57,10 @@ impl AppState {
         let rules =
             crate::alerts::rules::load(config.alert_rules.as_deref()).map_err(StartError)?;
         let model = Model::with_recent_runs(config.recent_runs).with_alert_rules(rules);
-        let (journal, replayed) = Journal::open_sqlite(&config.db_path(), model, observers)
-            .map_err(|e| StartError(e.to_string()))?;
+        let (journal, replayed) =
+            Journal::open_sqlite(&config.db_path(), config.durability, model, observers)
+                .map_err(|e| StartError(e.to_string()))?;
+        hub.watch_log(journal.writer().probe());
         let engine = Engine::new(
             Arc::new(journal),
             agent_backend(&config)?,
@@ -97,17 +99,16 @@ impl AppState {
         use crate::telemetry::names::*;
         let journal = self.engine.journal();
         let backlog = journal.log_backlog() as f64;
-        let appended = journal
-            .writer()
-            .stats
-            .appended
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let stats = &journal.writer().stats;
+        let appended = stats.appended.load(std::sync::atomic::Ordering::Relaxed);
+        let write_errors = stats.failures.load(std::sync::atomic::Ordering::Relaxed);
         metrics::with_local_recorder(&*self.metrics, || {
             if let Some(mb) = telemetry::resident_memory_mb() {
                 metrics::gauge!(MEMORY_USAGE).set(mb);
             }
             metrics::gauge!(EVENT_LOG_BACKLOG).set(backlog);
             metrics::counter!(EVENT_LOG_APPENDED).absolute(appended);
+            metrics::counter!(EVENT_LOG_WRITE_ERRORS).absolute(write_errors);
             let (routines, approvals) = journal.read(|m| {
                 (
                     m.governance.active_routines(),

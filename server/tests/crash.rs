@@ -163,3 +163,214 @@ async fn completed_runs_survive_kill_9_and_nothing_is_left_running() {
         "the kill landed after every run finished"
     );
 }
+
+/// What the clients were told was done before the kill.
+#[derive(Default)]
+struct Acknowledged {
+    runs: Vec<String>,
+    /// The last threshold the rule change answered for, and the highest sent.
+    threshold: Option<(u64, u64)>,
+    votes: Vec<(String, String)>,
+}
+
+/// A pseudo-random delay in `[lo, hi)` ms, different every round.
+fn random_ms(lo: u64, hi: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    lo + nanos.wrapping_mul(6364136223846793005) % (hi - lo)
+}
+
+async fn approvals_pending(http: &reqwest::Client, base: &str, want: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let list = get(http, format!("{base}/api/approvals?status=pending")).await;
+        let pending = list["approvals"].as_array().unwrap().clone();
+        if pending.len() >= want {
+            return pending;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("approvals did not come up");
+}
+
+/// Clients submit jobs, change a rule and vote while the server is killed
+/// with SIGKILL after a random delay; after a restart every change they
+/// were answered for is there. Three rounds, on one data folder.
+#[tokio::test]
+async fn every_acknowledged_change_survives_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let instant = json!({"name": "Acked", "workflow": {"steps": [
+        {"id": "a", "action": {"agent_task": {"prompt": "a"}}, "simulation": {"latency_ms": [0, 0]}},
+        {"id": "b", "action": {"agent_task": {"prompt": "b"}}, "simulation": {"latency_ms": [0, 0]}},
+        {"id": "c", "action": {"agent_task": {"prompt": "c"}}, "simulation": {"latency_ms": [0, 0]}}
+    ], "dependencies": {"b": ["a"], "c": ["b"]}}, "execute": true});
+    let voters: Vec<String> = (0..8).map(|i| format!("voter{i}")).collect();
+    let gate = json!({"name": "Gate", "workflow": {"steps": [
+        {"id": "gate", "action": {"manual_approval": {"approvers": voters, "quorum": "unanimous"}}}
+    ]}, "execute": true});
+    for round in 0..3 {
+        let mut server = start(data.path()).await;
+        let base = server.base.clone();
+        // Approvals to vote on, waiting for all eight voters.
+        for _ in 0..4 {
+            let resp = http
+                .post(format!("{base}/api/jobs"))
+                .json(&gate)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 201);
+        }
+        let approvals: Vec<String> = approvals_pending(&http, &base, 4)
+            .await
+            .iter()
+            .map(|a| a["approval_id"].as_str().unwrap().to_string())
+            .collect();
+
+        let acked = std::sync::Arc::new(parking_lot::Mutex::new(Acknowledged::default()));
+        let mut clients = Vec::new();
+        for client in 0..8 {
+            let (http, base, acked) = (http.clone(), base.clone(), acked.clone());
+            let (instant, approvals) = (instant.clone(), approvals.clone());
+            clients.push(tokio::spawn(async move {
+                let mut n: u64 = 0;
+                loop {
+                    n += 1;
+                    let ok = match client {
+                        // Rule changes, one after another, each threshold higher.
+                        0 => {
+                            let threshold = round * 100_000 + n;
+                            let r = http
+                                .put(format!("{base}/api/alerts/rules/pending_approvals"))
+                                .json(&json!({"threshold": threshold}))
+                                .send()
+                                .await;
+                            match r {
+                                Ok(r) if r.status() == 200 => {
+                                    acked.lock().threshold = Some((threshold, threshold));
+                                    true
+                                }
+                                _ => {
+                                    // Sent, perhaps stored, not acknowledged.
+                                    let mut acked = acked.lock();
+                                    if let Some((last, _)) = acked.threshold {
+                                        acked.threshold = Some((last, threshold));
+                                    }
+                                    false
+                                }
+                            }
+                        }
+                        // Votes: each voter once on each approval.
+                        1 => {
+                            let i = (n as usize - 1) % (approvals.len() * 8);
+                            if n as usize > approvals.len() * 8 {
+                                // Every vote cast: this client is done.
+                                false
+                            } else {
+                                let (approval, voter) =
+                                    (&approvals[i / 8], format!("voter{}", i % 8));
+                                let r = http
+                                    .post(format!("{base}/api/approvals/{approval}/vote"))
+                                    .json(&json!({"voter": voter, "decision": "approve"}))
+                                    .send()
+                                    .await;
+                                match r {
+                                    Ok(r) if r.status() == 200 => {
+                                        acked.lock().votes.push((approval.clone(), voter));
+                                        true
+                                    }
+                                    _ => false,
+                                }
+                            }
+                        }
+                        _ => {
+                            let r = http
+                                .post(format!("{base}/api/jobs"))
+                                .json(&instant)
+                                .send()
+                                .await;
+                            match r {
+                                Ok(r) if r.status() == 201 => {
+                                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                                    match body["run_id"].as_str() {
+                                        Some(id) => {
+                                            acked.lock().runs.push(id.to_string());
+                                            true
+                                        }
+                                        None => false,
+                                    }
+                                }
+                                _ => false,
+                            }
+                        }
+                    };
+                    if !ok {
+                        return;
+                    }
+                }
+            }));
+        }
+        let delay = random_ms(500, 1_500);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        server.child.start_kill().unwrap();
+        server.child.wait().await.unwrap();
+        for c in clients {
+            c.await.unwrap();
+        }
+
+        let server = start(data.path()).await;
+        let acked = std::mem::take(&mut *acked.lock());
+        assert!(
+            acked.runs.len() > 50,
+            "round {round}: only {} runs acknowledged in {delay} ms",
+            acked.runs.len()
+        );
+        for run_id in &acked.runs {
+            let resp = http
+                .get(format!("{}/api/runs/{run_id}", server.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status(),
+                200,
+                "round {round}: run {run_id} was acknowledged, then lost to kill -9 after {delay} ms"
+            );
+        }
+        if let Some((last, sent)) = acked.threshold {
+            let rule = get(
+                &http,
+                format!("{}/api/alerts/rules/pending_approvals", server.base),
+            )
+            .await;
+            let now = rule["threshold"].as_f64().unwrap() as u64;
+            assert!(
+                (last..=sent).contains(&now),
+                "round {round}: the rule says {now}, acknowledged {last} (sent up to {sent})"
+            );
+        }
+        for (approval, voter) in &acked.votes {
+            let a = get(&http, format!("{}/api/approvals/{approval}", server.base)).await;
+            assert!(
+                a["votes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v["voter"] == voter.as_str()),
+                "round {round}: {voter}'s acknowledged vote on {approval} was lost: {a}"
+            );
+        }
+        eprintln!(
+            "round {round}: killed after {delay} ms; {} runs, {} votes, rule {:?} acknowledged, all there",
+            acked.runs.len(),
+            acked.votes.len(),
+            acked.threshold
+        );
+        drop(server);
+    }
+}

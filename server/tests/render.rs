@@ -298,6 +298,11 @@ impl Backend for World {
                     message: k.name(i + 2),
                 })
                 .collect(),
+            event_log: EventLogHealth {
+                status: k.name(3),
+                error: (!k.items.is_multiple_of(2)).then(|| k.name(4)),
+                backlog: k.count(9),
+            },
         }
     }
 

@@ -226,6 +226,17 @@ fn HealthPanel(health: HealthStatus) -> impl IntoView {
     };
     let uptime = health.uptime_secs;
     let total_routines = health.total_routines;
+    let log_failure = health.event_log.error.clone().map(|error| {
+        view! {
+            <p class="alert" data-severity="critical" role="alert" data-testid="event-log-failing">
+                <strong>"The event log cannot be written"</strong>
+                {format!(
+                    ": {error}. Changes are refused until it can ({} waiting for the disk); nothing acknowledged is lost.",
+                    format::quantity(health.event_log.backlog, "event", "events")
+                )}
+            </p>
+        }
+    });
     view! {
         <section class="card health" aria-label="System health">
             <div class="card-head">
@@ -234,6 +245,7 @@ fn HealthPanel(health: HealthStatus) -> impl IntoView {
                     {move || status().as_str()}
                 </span>
             </div>
+            {log_failure}
             <div class="stats">
                 <Stat
                     label="Uptime"

@@ -59,6 +59,38 @@ pub struct HealthStatus {
     /// Alert rules that fire now (the guide's "Alert Rules").
     #[serde(default)]
     pub alerts: Vec<Alert>,
+    /// Whether the durable log takes writes; `critical` while it does not.
+    #[serde(default)]
+    pub event_log: EventLogHealth,
+}
+
+/// The durable event log, as health sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
+pub struct EventLogHealth {
+    /// `ok`, or `failing` while commits fail (nothing that changes state is
+    /// accepted meanwhile).
+    pub status: String,
+    /// Why commits fail, while they do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Events waiting for the disk.
+    pub backlog: u64,
+}
+
+impl Default for EventLogHealth {
+    fn default() -> Self {
+        Self {
+            status: "ok".into(),
+            error: None,
+            backlog: 0,
+        }
+    }
+}
+
+impl EventLogHealth {
+    pub fn failing(&self) -> bool {
+        self.error.is_some()
+    }
 }
 
 /// A firing alert rule.

@@ -30,7 +30,7 @@ pub use governance::{
     ApprovalList, ApprovalStatus, ApprovalView, Decision, Quorum, RoutineFire, RoutineList,
     RoutinePatch, RoutineRequest, RoutineView, VoteRequest, VoteView,
 };
-pub use health::{Alert, HealthState, HealthStatus};
+pub use health::{Alert, EventLogHealth, HealthState, HealthStatus};
 pub use jobs::{
     workflow_slug, JobCreated, JobList, JobQuery, JobRequest, JobView, RetryPolicy, Simulation,
     StepAction, StepSpec, WorkflowSpec,

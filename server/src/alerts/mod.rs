@@ -80,20 +80,35 @@ pub async fn run(journal: Arc<crate::journal::Journal>, every: std::time::Durati
     }
 }
 
-/// Creates or changes the rule `name`; returns it and whether it is new.
-/// The change is an event, so it lasts across restarts.
+/// A rule as [`set_rule`] left it.
+#[derive(Debug)]
+pub struct RuleChange {
+    pub rule: AlertRule,
+    pub created: bool,
+    /// The event that changed it; none when the change changed nothing.
+    pub seq: Option<u64>,
+}
+
+/// Creates or changes the rule `name`. The change is an event, so it lasts
+/// across restarts.
 pub fn set_rule(
     journal: &crate::journal::Journal,
     name: &str,
     update: app::wire::AlertRuleUpdate,
-) -> Result<(AlertRule, bool), rules::RuleError> {
+) -> Result<RuleChange, rules::RuleError> {
     let existing = journal.read(|m| m.alerts.rules.get(name).cloned());
     let rule = rules::apply_update(name, existing.as_ref(), update)?;
     // A PUT that changes nothing leaves no event behind.
-    if existing.as_ref() != Some(&rule) {
-        journal.publish(EventKind::AlertRuleSet { rule: rule.clone() });
-    }
-    Ok((rule, existing.is_none()))
+    let seq = (existing.as_ref() != Some(&rule)).then(|| {
+        journal
+            .publish(EventKind::AlertRuleSet { rule: rule.clone() })
+            .seq
+    });
+    Ok(RuleChange {
+        rule,
+        created: existing.is_none(),
+        seq,
+    })
 }
 
 /// Alerts as they stand at `now`: an active alert carries what its rule

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::Failure;
-use crate::alerts::{self, prometheus, HISTORY};
+use crate::alerts::{prometheus, HISTORY};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,15 +117,13 @@ pub async fn put_rule(
     PathParam(name): PathParam,
     JsonBody(update): JsonBody<AlertRuleUpdate>,
 ) -> Result<(StatusCode, Json<AlertRule>), Failure> {
-    let (rule, created) = alerts::set_rule(state.engine.journal(), &name, update).map_err(|e| {
-        Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_rule", e.message).field(e.field)
-    })?;
-    let status = if created {
+    let change = state.engine.set_alert_rule(&name, update).await?;
+    let status = if change.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(rule)))
+    Ok((status, Json(change.rule)))
 }
 
 /// `GET /api/alerts/rules/prometheus`: the rules as a Prometheus rules file.

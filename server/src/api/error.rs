@@ -62,6 +62,9 @@ impl From<EngineError> for Failure {
             EngineError::Overloaded(m) => {
                 Failure::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", m)
             }
+            EngineError::Unavailable(m) => {
+                Failure::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", m)
+            }
             EngineError::Internal(m) => Failure::internal(m),
         }
     }

@@ -79,7 +79,7 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<RoutineRequest>,
 ) -> Result<(StatusCode, Json<RoutineView>), Failure> {
-    let id = state.engine.create_routine(req)?;
+    let id = state.engine.create_routine(req).await?;
     Ok((StatusCode::CREATED, one(&state, id)?))
 }
 
@@ -118,7 +118,7 @@ pub async fn replace(
         job_id: req.job_id,
         enabled: Some(req.enabled),
     };
-    state.engine.update_routine(id, patch)?;
+    state.engine.update_routine(id, patch).await?;
     one(&state, id)
 }
 
@@ -129,7 +129,7 @@ pub async fn patch(
     JsonBody(patch): JsonBody<RoutinePatch>,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
-    state.engine.update_routine(id, patch)?;
+    state.engine.update_routine(id, patch).await?;
     one(&state, id)
 }
 
@@ -139,7 +139,7 @@ pub async fn enable(
     PathParam(id): PathParam,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
-    state.engine.set_routine_enabled(id, true)?;
+    state.engine.set_routine_enabled(id, true).await?;
     one(&state, id)
 }
 
@@ -149,7 +149,7 @@ pub async fn disable(
     PathParam(id): PathParam,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
-    state.engine.set_routine_enabled(id, false)?;
+    state.engine.set_routine_enabled(id, false).await?;
     one(&state, id)
 }
 
@@ -158,7 +158,10 @@ pub async fn delete(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> Result<StatusCode, Failure> {
-    state.engine.delete_routine(parse_id(&id, "routine")?)?;
+    state
+        .engine
+        .delete_routine(parse_id(&id, "routine")?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -232,6 +235,6 @@ pub async fn vote(
     JsonBody(vote): JsonBody<VoteRequest>,
 ) -> Result<Json<ApprovalView>, Failure> {
     let id = parse_id(&id, "approval")?;
-    state.engine.vote(id, vote)?;
+    state.engine.vote(id, vote).await?;
     get_approval(State(state), PathParam(id.to_string())).await
 }

@@ -12,7 +12,7 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(job): JsonBody<JobRequest>,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
-    let created = state.engine.create_job(job)?;
+    let created = state.engine.create_job(job).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -59,6 +59,6 @@ pub async fn start_run(
     PathParam(job_id): PathParam,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
     let id = parse_id(&job_id, "job")?;
-    let created = state.engine.start_run(id)?;
+    let created = state.engine.start_run(id).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

@@ -111,7 +111,7 @@ pub async fn cancel(
     PathParam(run_id): PathParam,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Failure> {
     let id = parse_id(&run_id, "run")?;
-    state.engine.cancel(id)?;
+    state.engine.cancel(id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"run_id": run_id, "status": "cancelling"})),

@@ -109,6 +109,7 @@ pub(super) async fn drive(
         journal.publish(EventKind::RunCancelled {
             run_id,
             duration_secs,
+            stopped_at: None,
         });
     } else if let Some(error) = failure {
         journal.publish(EventKind::RunFailed {

@@ -158,11 +158,22 @@ pub(super) async fn await_approval(
 
 impl Engine {
     /// Records a vote; resolves the approval when the quorum decides.
-    pub fn vote(
+    /// Answers once the vote (and the decision) is committed.
+    pub async fn vote(
         &self,
         approval_id: Ulid,
         vote: VoteRequest,
     ) -> Result<ApprovalStatus, EngineError> {
+        let (status, seq) = self.vote_now(approval_id, vote)?;
+        self.acknowledge(seq).await?;
+        Ok(status)
+    }
+
+    fn vote_now(
+        &self,
+        approval_id: Ulid,
+        vote: VoteRequest,
+    ) -> Result<(ApprovalStatus, u64), EngineError> {
         let voter = vote.voter.trim().to_string();
         if voter.is_empty() {
             return Err(EngineError::Invalid(
@@ -201,7 +212,8 @@ impl Engine {
                 "{voter:?} has already voted"
             )));
         }
-        journal.publish(EventKind::VoteCast {
+        self.admit()?;
+        let cast = journal.publish(EventKind::VoteCast {
             approval_id,
             run_id,
             voter,
@@ -216,7 +228,7 @@ impl Engine {
         });
         match decided {
             Some(status) => {
-                journal.publish(EventKind::ApprovalResolved {
+                let resolved = journal.publish(EventKind::ApprovalResolved {
                     approval_id,
                     run_id,
                     status,
@@ -224,20 +236,27 @@ impl Engine {
                 if let Some(step) = waiting.remove(&approval_id) {
                     let _ = step.send(status);
                 }
-                Ok(status)
+                Ok((status, resolved.seq))
             }
-            None => Ok(ApprovalStatus::Pending),
+            None => Ok((ApprovalStatus::Pending, cast.seq)),
         }
     }
 
-    /// Creates a routine (and its job, when given a workflow).
-    pub fn create_routine(&self, req: RoutineRequest) -> Result<Ulid, EngineError> {
+    /// Creates a routine (and its job, when given a workflow); answers once
+    /// both are committed.
+    pub async fn create_routine(&self, req: RoutineRequest) -> Result<Ulid, EngineError> {
+        let (routine_id, seq) = self.create_routine_now(req)?;
+        self.acknowledge(seq).await?;
+        Ok(routine_id)
+    }
+
+    fn create_routine_now(&self, req: RoutineRequest) -> Result<(Ulid, u64), EngineError> {
         let name = check_name(&req.name)?;
         let schedule = Schedule::parse(&req.cron, req.timezone.as_deref())?;
         let job_id = match (&req.job_id, req.workflow) {
             (Some(id), _) => self.existing_job(id, "job_id")?,
             (None, Some(workflow)) => {
-                let created = self.create_job(JobRequest {
+                let (created, _) = self.create_job_now(JobRequest {
                     name: name.clone(),
                     description: Some(format!("Run by routine {name}")),
                     workflow,
@@ -255,8 +274,9 @@ impl Engine {
                 ))
             }
         };
+        self.admit()?;
         let routine_id = self.next_id();
-        self.inner.journal.publish(EventKind::RoutineCreated {
+        let created = self.inner.journal.publish(EventKind::RoutineCreated {
             routine_id,
             name,
             cron: schedule.expression().to_string(),
@@ -265,11 +285,25 @@ impl Engine {
             enabled: req.enabled,
         });
         self.inner.schedule_changed.notify_one();
-        Ok(routine_id)
+        Ok((routine_id, created.seq))
     }
 
-    /// Replaces a routine's definition (`PUT`) or some of it (`PATCH`).
-    pub fn update_routine(&self, routine_id: Ulid, patch: RoutinePatch) -> Result<(), EngineError> {
+    /// Replaces a routine's definition (`PUT`) or some of it (`PATCH`);
+    /// answers once the change is committed.
+    pub async fn update_routine(
+        &self,
+        routine_id: Ulid,
+        patch: RoutinePatch,
+    ) -> Result<(), EngineError> {
+        let seq = self.update_routine_now(routine_id, patch)?;
+        self.acknowledge(seq).await
+    }
+
+    fn update_routine_now(
+        &self,
+        routine_id: Ulid,
+        patch: RoutinePatch,
+    ) -> Result<u64, EngineError> {
         let current = self
             .inner
             .journal
@@ -287,7 +321,9 @@ impl Engine {
             Some(id) => self.existing_job(id, "job_id")?,
             None => current.job_id,
         };
+        self.admit()?;
         let journal = &self.inner.journal;
+        let mut seq = self.settled();
         let (cron, timezone) = (
             schedule.expression().to_string(),
             schedule.timezone().name().to_string(),
@@ -300,39 +336,54 @@ impl Engine {
                 current.job_id,
             )
         {
-            journal.publish(EventKind::RoutineUpdated {
-                routine_id,
-                name,
-                cron,
-                timezone,
-                job_id,
-            });
+            seq = journal
+                .publish(EventKind::RoutineUpdated {
+                    routine_id,
+                    name,
+                    cron,
+                    timezone,
+                    job_id,
+                })
+                .seq;
         }
         if let Some(enabled) = patch.enabled {
-            self.set_routine_enabled(routine_id, enabled)?;
+            seq = self.set_routine_enabled_now(routine_id, enabled)?;
         }
         self.inner.schedule_changed.notify_one();
-        Ok(())
+        Ok(seq)
     }
 
-    pub fn set_routine_enabled(&self, routine_id: Ulid, enabled: bool) -> Result<(), EngineError> {
+    /// Enables or disables a routine; answers once that is committed.
+    pub async fn set_routine_enabled(
+        &self,
+        routine_id: Ulid,
+        enabled: bool,
+    ) -> Result<(), EngineError> {
+        let seq = self.set_routine_enabled_now(routine_id, enabled)?;
+        self.acknowledge(seq).await
+    }
+
+    fn set_routine_enabled_now(&self, routine_id: Ulid, enabled: bool) -> Result<u64, EngineError> {
         let current = self
             .inner
             .journal
             .read(|m| m.governance.routines.get(&routine_id).map(|r| r.enabled))
             .ok_or_else(|| EngineError::NotFound(format!("no routine with id {routine_id}")))?;
-        if current != enabled {
-            self.inner.journal.publish(if enabled {
-                EventKind::RoutineEnabled { routine_id }
-            } else {
-                EventKind::RoutineDisabled { routine_id }
-            });
-            self.inner.schedule_changed.notify_one();
+        if current == enabled {
+            return Ok(self.settled());
         }
-        Ok(())
+        self.admit()?;
+        let changed = self.inner.journal.publish(if enabled {
+            EventKind::RoutineEnabled { routine_id }
+        } else {
+            EventKind::RoutineDisabled { routine_id }
+        });
+        self.inner.schedule_changed.notify_one();
+        Ok(changed.seq)
     }
 
-    pub fn delete_routine(&self, routine_id: Ulid) -> Result<(), EngineError> {
+    /// Deletes a routine; answers once that is committed.
+    pub async fn delete_routine(&self, routine_id: Ulid) -> Result<(), EngineError> {
         if !self
             .inner
             .journal
@@ -342,11 +393,13 @@ impl Engine {
                 "no routine with id {routine_id}"
             )));
         }
-        self.inner
+        self.admit()?;
+        let deleted = self
+            .inner
             .journal
             .publish(EventKind::RoutineDeleted { routine_id });
         self.inner.schedule_changed.notify_one();
-        Ok(())
+        self.acknowledge(deleted.seq).await
     }
 
     fn existing_job(&self, raw: &str, field: &str) -> Result<Ulid, EngineError> {
@@ -424,8 +477,9 @@ impl Engine {
     }
 
     fn fire(&self, routine_id: Ulid, job_id: Ulid, scheduled_for: DateTime<Utc>, missed: bool) {
-        match self.start_run(job_id) {
-            Ok(created) => {
+        // The scheduler's own doing: it does not wait for the disk.
+        match self.start_run_now(job_id) {
+            Ok((created, _)) => {
                 let run_id = created
                     .run_id
                     .and_then(|r| r.parse().ok())

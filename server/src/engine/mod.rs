@@ -56,6 +56,8 @@ pub enum EngineError {
     Forbidden(String),
     /// The engine sheds load (503).
     Overloaded(String),
+    /// The event log cannot be written, so nothing can be acknowledged (503).
+    Unavailable(String),
     Internal(String),
 }
 
@@ -113,7 +115,13 @@ impl Engine {
         ids.generate().unwrap_or_else(|_| Ulid::new())
     }
 
+    /// Whether a request that changes state may proceed now.
     fn admit(&self) -> Result<(), EngineError> {
+        if let Some(cause) = self.inner.journal.log_failing() {
+            return Err(EngineError::Unavailable(format!(
+                "the event log cannot be written ({cause}); nothing is accepted until it can"
+            )));
+        }
         if self.inner.stopping.is_cancelled() {
             return Err(EngineError::Overloaded(
                 "the server is shutting down; try again when it is back".into(),
@@ -128,25 +136,57 @@ impl Engine {
         Ok(())
     }
 
-    /// Validates and stores a job; runs it at once if it asks to.
-    pub fn create_job(&self, job: JobRequest) -> Result<JobCreated, EngineError> {
+    /// The seq a request that changed nothing waits for: everything already
+    /// published, so that what it answers with is durable too.
+    fn settled(&self) -> u64 {
+        self.inner.journal.read_at(|_, seq| seq)
+    }
+
+    /// Answers a request that changed state once its last event, `seq`, is
+    /// committed: acknowledged means durable. Events commit in order, so
+    /// the last one covers the rest.
+    async fn acknowledge(&self, seq: u64) -> Result<(), EngineError> {
+        self.inner.journal.durable(seq).await.map_err(|e| {
+            EngineError::Unavailable(format!(
+                "the event log cannot be written ({e}); the change was not acknowledged \
+                 and is stored only if the log recovers"
+            ))
+        })
+    }
+
+    /// Validates and stores a job; runs it at once if it asks to. Answers
+    /// once both are committed.
+    pub async fn create_job(&self, job: JobRequest) -> Result<JobCreated, EngineError> {
+        let (created, seq) = self.create_job_now(job)?;
+        self.acknowledge(seq).await?;
+        Ok(created)
+    }
+
+    /// `create_job` without waiting for the disk; with the `seq` to wait for.
+    fn create_job_now(&self, job: JobRequest) -> Result<(JobCreated, u64), EngineError> {
         let (workflow_id, plan) = plan::validate(&job).map_err(EngineError::Invalid)?;
         self.admit()?;
         let plan = Arc::new(plan);
         let job_id = self.next_id();
         let name = job.name.trim().to_string();
         self.inner.plans.lock().insert(job_id, plan.clone());
-        self.inner.journal.publish(EventKind::JobCreated {
-            job_id,
-            name: name.clone(),
-            workflow_id: workflow_id.clone(),
-            description: job.description,
-            workflow: job.workflow,
+        let mut seq = self
+            .inner
+            .journal
+            .publish(EventKind::JobCreated {
+                job_id,
+                name: name.clone(),
+                workflow_id: workflow_id.clone(),
+                description: job.description,
+                workflow: job.workflow,
+            })
+            .seq;
+        let run_id = job.execute.then(|| {
+            let (run_id, run_seq) = self.launch(job_id, &name, &workflow_id, plan);
+            seq = run_seq;
+            run_id
         });
-        let run_id = job
-            .execute
-            .then(|| self.launch(job_id, &name, &workflow_id, plan));
-        Ok(JobCreated {
+        let created = JobCreated {
             job_id: job_id.to_string(),
             workflow_id,
             run_id: run_id.map(|r| r.to_string()),
@@ -156,11 +196,19 @@ impl Engine {
                 "created"
             }
             .into(),
-        })
+        };
+        Ok((created, seq))
     }
 
-    /// Starts a new run of a stored job.
-    pub fn start_run(&self, job_id: Ulid) -> Result<JobCreated, EngineError> {
+    /// Starts a new run of a stored job; answers once it is committed.
+    pub async fn start_run(&self, job_id: Ulid) -> Result<JobCreated, EngineError> {
+        let (created, seq) = self.start_run_now(job_id)?;
+        self.acknowledge(seq).await?;
+        Ok(created)
+    }
+
+    /// `start_run` without waiting for the disk.
+    fn start_run_now(&self, job_id: Ulid) -> Result<(JobCreated, u64), EngineError> {
         let job = self.inner.journal.read(|m| {
             m.jobs
                 .get(&job_id)
@@ -180,26 +228,32 @@ impl Engine {
                 plan
             }
         };
-        let run_id = self.launch(job_id, &name, &workflow_id, plan);
-        Ok(JobCreated {
+        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan);
+        let created = JobCreated {
             job_id: job_id.to_string(),
             workflow_id: workflow_id.to_string(),
             run_id: Some(run_id.to_string()),
             status: "running".into(),
-        })
+        };
+        Ok((created, seq))
     }
 
-    fn launch(&self, job_id: Ulid, name: &str, workflow_id: &str, plan: Arc<Plan>) -> Ulid {
+    /// Creates a run and starts it; returns its id and its `RunCreated` seq.
+    fn launch(&self, job_id: Ulid, name: &str, workflow_id: &str, plan: Arc<Plan>) -> (Ulid, u64) {
         let run_id = self.next_id();
         let cancel = CancellationToken::new();
         self.inner.running.lock().insert(run_id, cancel.clone());
-        self.inner.journal.publish(EventKind::RunCreated {
-            run_id,
-            job_id,
-            workflow_id: workflow_id.to_string(),
-            job_name: name.to_string(),
-            steps: plan.planned_steps(),
-        });
+        let seq = self
+            .inner
+            .journal
+            .publish(EventKind::RunCreated {
+                run_id,
+                job_id,
+                workflow_id: workflow_id.to_string(),
+                job_name: name.to_string(),
+                steps: plan.planned_steps(),
+            })
+            .seq;
         let engine = self.clone();
         let stopping = self.inner.stopping.clone();
         self.inner.tasks.spawn(async move {
@@ -211,14 +265,24 @@ impl Engine {
             }
             engine.inner.running.lock().remove(&run_id);
         });
-        run_id
+        (run_id, seq)
     }
 
     /// Cancels a run in flight: running steps stop, pending ones never start.
-    pub fn cancel(&self, run_id: Ulid) -> Result<(), EngineError> {
-        if let Some(token) = self.inner.running.lock().get(&run_id) {
+    /// The request is an event of its own, answered once committed; should
+    /// the process die before the run has stopped, the next start records
+    /// the run cancelled, not interrupted.
+    pub async fn cancel(&self, run_id: Ulid) -> Result<(), EngineError> {
+        let token = self.inner.running.lock().get(&run_id).cloned();
+        if let Some(token) = token {
+            self.admit()?;
+            let seq = self
+                .inner
+                .journal
+                .publish(EventKind::RunCancelRequested { run_id })
+                .seq;
             token.cancel();
-            return Ok(());
+            return self.acknowledge(seq).await;
         }
         match self.inner.journal.read(|m| m.runs.status(&run_id)) {
             Some(status) => Err(EngineError::Conflict(format!(
@@ -227,6 +291,21 @@ impl Engine {
             ))),
             None => Err(EngineError::NotFound(format!("no run with id {run_id}"))),
         }
+    }
+
+    /// Creates or changes an alert rule; answers once that is committed.
+    pub async fn set_alert_rule(
+        &self,
+        name: &str,
+        update: app::wire::AlertRuleUpdate,
+    ) -> Result<crate::alerts::RuleChange, EngineError> {
+        self.admit()?;
+        let change = crate::alerts::set_rule(&self.inner.journal, name, update).map_err(|e| {
+            EngineError::Invalid(ApiError::new("invalid_rule", e.message).with_field(e.field))
+        })?;
+        let seq = change.seq.unwrap_or_else(|| self.settled());
+        self.acknowledge(seq).await?;
+        Ok(change)
     }
 
     /// Runs in flight in this process.
@@ -247,17 +326,16 @@ impl Engine {
         self.inner.stopping.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
-        let in_flight: Vec<Ulid> = self
+        let now = chrono::Utc::now();
+        let endings: Vec<EventKind> = self
             .inner
             .journal
-            .read(|m| m.runs.in_flight().map(|r| r.run_id).collect());
-        for &run_id in &in_flight {
-            self.inner.journal.publish(EventKind::RunInterrupted {
-                run_id,
-                stopped_at: None,
-            });
+            .read(|m| m.runs.in_flight().map(|r| r.ending(now, false)).collect());
+        let stopped = endings.iter().filter_map(EventKind::run_id).collect();
+        for ending in endings {
+            self.inner.journal.publish(ending);
         }
-        in_flight
+        stopped
     }
 }
 

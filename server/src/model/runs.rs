@@ -23,6 +23,9 @@ pub struct RunState {
     pub duration_secs: Option<f64>,
     pub error: Option<String>,
     pub steps: Vec<StepState>,
+    /// A cancel was asked for (and committed); it ends cancelled even if
+    /// its process dies first.
+    pub cancel_requested: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -123,6 +126,7 @@ impl RunState {
             completed_at: None,
             duration_secs: None,
             error: None,
+            cancel_requested: false,
             steps: steps
                 .iter()
                 .map(|s| StepState {
@@ -297,25 +301,24 @@ impl RunState {
                 Some(*duration_secs),
                 Some(error.clone()),
             ),
-            EventKind::RunCancelled { duration_secs, .. } => {
+            EventKind::RunCancelRequested { .. } => self.cancel_requested = true,
+            EventKind::RunCancelled {
+                duration_secs,
+                stopped_at,
+                ..
+            } => {
+                // Normally each step was cancelled by its own event; after a
+                // crash the leftovers end here, at the stop.
+                let at = stopped_at.map_or(at, |s| s.min(at));
+                self.close_open_steps(StepStatus::Cancelled, AttemptStatus::Cancelled, at);
+                let at = self.started_at.map_or(at, |s| at.max(s));
                 self.finish(RunStatus::Cancelled, at, Some(*duration_secs), None)
             }
             EventKind::RunInterrupted { stopped_at, .. } => {
                 // The run ended when its process stopped, not when a later
                 // one noticed: downtime is no part of it.
                 let at = stopped_at.map_or(at, |s| s.min(at));
-                for step in &mut self.steps {
-                    if !step.status.is_terminal() {
-                        step.status = StepStatus::Interrupted;
-                        for a in &mut step.attempts {
-                            if a.status == AttemptStatus::Running {
-                                a.status = AttemptStatus::Interrupted;
-                                a.completed_at = Some(at.max(a.started_at));
-                                a.duration_secs = Some(seconds_between(a.started_at, at));
-                            }
-                        }
-                    }
-                }
+                self.close_open_steps(StepStatus::Interrupted, AttemptStatus::Interrupted, at);
                 let at = self.started_at.map_or(at, |s| at.max(s));
                 let duration = self.started_at.map(|s| seconds_between(s, at));
                 self.finish(
@@ -327,6 +330,43 @@ impl RunState {
             }
             // Jobs, routines and approvals have their own registries.
             _ => {}
+        }
+    }
+
+    /// The event that ends this run when its process stops at `stopped`:
+    /// cancelled if a cancel was asked for, else interrupted. `record_stop`
+    /// writes the stop's time into the event (for an ending written later,
+    /// at the next start).
+    pub fn ending(&self, stopped: DateTime<Utc>, record_stop: bool) -> EventKind {
+        let stopped_at = record_stop.then_some(stopped);
+        if self.cancel_requested {
+            EventKind::RunCancelled {
+                run_id: self.run_id,
+                duration_secs: self.started_at.map_or(0.0, |s| seconds_between(s, stopped)),
+                stopped_at,
+            }
+        } else {
+            EventKind::RunInterrupted {
+                run_id: self.run_id,
+                stopped_at,
+            }
+        }
+    }
+
+    /// Ends every step not yet ended, and its running attempt, at `at`.
+    fn close_open_steps(&mut self, step: StepStatus, attempt: AttemptStatus, at: DateTime<Utc>) {
+        for s in &mut self.steps {
+            if s.status.is_terminal() {
+                continue;
+            }
+            s.status = step;
+            for a in &mut s.attempts {
+                if a.status == AttemptStatus::Running {
+                    a.status = attempt;
+                    a.completed_at = Some(at.max(a.started_at));
+                    a.duration_secs = Some(seconds_between(a.started_at, at));
+                }
+            }
         }
     }
 

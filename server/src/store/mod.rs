@@ -1,8 +1,10 @@
 //! The durable event log.
 //!
-//! The engine never waits for the disk: events go to a writer thread through
-//! a channel, and the writer appends them in batches, one transaction per
-//! batch, so durability costs one commit per burst rather than per event.
+//! Events go to a writer thread through a channel, and the writer appends
+//! them in batches, one transaction per batch (group commit), so durability
+//! costs one commit per burst rather than per event. The engine's own
+//! events never wait for the disk; a request that changes state waits for
+//! its event's commit before it is answered.
 //! The store sits behind [`EventLog`] so that another database (PostgreSQL)
 //! can replace SQLite without touching the engine.
 
@@ -14,9 +16,19 @@ use std::fmt;
 
 pub use memory::MemoryLog;
 pub use sqlite::SqliteLog;
-pub use writer::{LogWriter, WriterStats};
+pub use writer::{LogProbe, LogState, LogWriter, WriterStats};
 
 use crate::events::Event;
+
+/// What a commit survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// A process crash (`kill -9`): the OS has the data once committed.
+    #[default]
+    Normal,
+    /// A power cut too: every commit waits for the disk (fsync).
+    Full,
+}
 
 #[derive(Debug)]
 pub struct StoreError(pub String);

@@ -3,15 +3,15 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags};
 
-use super::{EventLog, StoreError};
+use super::{Durability, EventLog, StoreError};
 use crate::events::{Event, EventKind};
 
 /// The event log in one SQLite file, in WAL mode.
 ///
-/// `synchronous = NORMAL`: a commit is durable once the OS has the WAL pages,
-/// so a killed process (even `kill -9`) loses nothing committed; only a power
-/// cut can lose the last commits. That trade is what lets batches land at
-/// tens of thousands of events per second.
+/// `synchronous = NORMAL` (the default [`Durability`]): a commit is durable
+/// once the OS has the WAL pages, so a killed process (even `kill -9`)
+/// loses nothing committed; only a power cut can lose the last commits.
+/// `FULL` syncs the WAL at every commit, for power cuts too.
 pub struct SqliteLog {
     conn: Connection,
 }
@@ -21,16 +21,20 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl SqliteLog {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         }
         let conn = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
-        conn.execute_batch(
+        let synchronous = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
+             PRAGMA synchronous = {synchronous};
              PRAGMA busy_timeout = 5000;
              CREATE TABLE IF NOT EXISTS events (
                  seq    INTEGER PRIMARY KEY,
@@ -40,8 +44,8 @@ impl SqliteLog {
                  body   TEXT NOT NULL
              );
              CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq)
-                 WHERE run_id IS NOT NULL;",
-        )
+                 WHERE run_id IS NOT NULL;"
+        ))
         .map_err(err)?;
         Ok(Self { conn })
     }
@@ -166,10 +170,10 @@ mod tests {
             ),
         ];
         {
-            let mut log = SqliteLog::open(&path).unwrap();
+            let mut log = SqliteLog::open(&path, Durability::Normal).unwrap();
             log.append(&events.iter().collect::<Vec<_>>()).unwrap();
         }
-        let mut log = SqliteLog::open(&path).unwrap();
+        let mut log = SqliteLog::open(&path, Durability::Normal).unwrap();
         let mut seen = Vec::new();
         assert_eq!(log.replay(&mut |e| seen.push(e)).unwrap(), 2);
         assert_eq!(seen, events);
@@ -181,7 +185,7 @@ mod tests {
     #[test]
     fn a_batch_with_a_duplicate_seq_is_refused_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = SqliteLog::open(&dir.path().join("log.db")).unwrap();
+        let mut log = SqliteLog::open(&dir.path().join("log.db"), Durability::Full).unwrap();
         let run_id = Ulid::new();
         let a = event(1, EventKind::RunStarted { run_id });
         let b = event(

@@ -1,17 +1,20 @@
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-use super::EventLog;
+use super::{EventLog, StoreError};
 use crate::events::SharedEvent;
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 8_192;
+
+/// The longest wait between two tries of a failing commit.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 enum Msg {
     Event(SharedEvent),
@@ -24,33 +27,81 @@ enum Msg {
 pub struct WriterStats {
     pub appended: AtomicU64,
     pub batches: AtomicU64,
+    /// Commits that failed (each retry counts).
     pub failures: AtomicU64,
 }
 
-/// Hands events to a dedicated thread that appends them in batches.
+/// Where the log stands, as the writer last saw it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogState {
+    /// The `seq` of the last committed event.
+    pub committed: u64,
+    /// Why the last commit failed, while commits fail.
+    pub failing: Option<Arc<str>>,
+}
+
+/// A cheap handle on the log's state, for health: shared with observers
+/// that cannot hold the writer.
+#[derive(Clone)]
+pub struct LogProbe {
+    state: watch::Receiver<LogState>,
+    backlog: Arc<AtomicUsize>,
+}
+
+impl LogProbe {
+    pub fn health(&self) -> app::wire::EventLogHealth {
+        let failing = self.state.borrow().failing.clone();
+        app::wire::EventLogHealth {
+            status: if failing.is_some() { "failing" } else { "ok" }.into(),
+            error: failing.map(|f| f.to_string()),
+            backlog: self.backlog.load(Ordering::Relaxed) as u64,
+        }
+    }
+}
+
+/// Hands events to a dedicated thread that appends them in batches: one
+/// transaction holds whatever arrived while the previous one committed, so
+/// many writers share each commit (group commit).
 pub struct LogWriter {
     tx: Mutex<Option<Sender<Msg>>>,
     backlog: Arc<AtomicUsize>,
     pub stats: Arc<WriterStats>,
+    state: watch::Receiver<LogState>,
+    /// Set at shutdown when the disk will not take what is left.
+    abandon: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl LogWriter {
-    pub fn spawn(log: Box<dyn EventLog>) -> Self {
+    /// Starts the writer; `committed` is the `seq` already in the log.
+    pub fn spawn(log: Box<dyn EventLog>, committed: u64) -> Self {
         let (tx, rx) = mpsc::channel();
         let backlog = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(WriterStats::default());
+        let (state_tx, state) = watch::channel(LogState {
+            committed,
+            failing: None,
+        });
+        let abandon = Arc::new(AtomicBool::new(false));
         let thread = std::thread::Builder::new()
             .name("event-log-writer".into())
             .spawn({
-                let (backlog, stats) = (backlog.clone(), stats.clone());
-                move || write_loop(log, rx, &backlog, &stats)
+                let writer = Writer {
+                    log,
+                    backlog: backlog.clone(),
+                    stats: stats.clone(),
+                    state: state_tx,
+                    abandon: abandon.clone(),
+                };
+                move || writer.run(rx)
             })
             .expect("spawn the event log writer");
         Self {
             tx: Mutex::new(Some(tx)),
             backlog,
             stats,
+            state,
+            abandon,
             thread: Mutex::new(Some(thread)),
         }
     }
@@ -70,6 +121,43 @@ impl LogWriter {
         self.backlog.load(Ordering::Relaxed)
     }
 
+    pub fn probe(&self) -> LogProbe {
+        LogProbe {
+            state: self.state.clone(),
+            backlog: self.backlog.clone(),
+        }
+    }
+
+    /// Why commits fail, while they do.
+    pub fn failing(&self) -> Option<Arc<str>> {
+        self.state.borrow().failing.clone()
+    }
+
+    /// The `seq` of the last committed event.
+    pub fn committed(&self) -> u64 {
+        self.state.borrow().committed
+    }
+
+    /// Waits until the event `seq` is committed; fails at once, with the
+    /// cause, while commits are failing (the event stays queued, and is
+    /// committed if the disk recovers; it was never acknowledged).
+    pub async fn durable(&self, seq: u64) -> Result<(), StoreError> {
+        let mut state = self.state.clone();
+        let seen = state
+            .wait_for(|s| s.committed >= seq || s.failing.is_some())
+            .await
+            .map_err(|_| StoreError("the log writer has stopped".into()))?;
+        if seen.committed >= seq {
+            return Ok(());
+        }
+        Err(StoreError(
+            seen.failing
+                .as_deref()
+                .unwrap_or("commit failed")
+                .to_string(),
+        ))
+    }
+
     /// Waits until everything queued so far is committed.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -80,6 +168,12 @@ impl LogWriter {
         if sent {
             let _ = wait.await;
         }
+    }
+
+    /// Stops retrying a failing commit: for a shutdown that cannot wait for
+    /// the disk. What is still queued is dropped (and logged).
+    pub fn abandon(&self) {
+        self.abandon.store(true, Ordering::Relaxed);
     }
 
     /// Writes what is queued and stops the thread.
@@ -97,46 +191,96 @@ impl Drop for LogWriter {
     }
 }
 
-fn write_loop(
-    mut log: Box<dyn EventLog>,
-    rx: Receiver<Msg>,
-    backlog: &AtomicUsize,
-    stats: &WriterStats,
-) {
-    let mut batch: Vec<SharedEvent> = Vec::with_capacity(MAX_BATCH);
-    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Event(e) => batch.push(e),
-                Msg::Flush(w) => waiters.push(w),
+/// The writer thread's side.
+struct Writer {
+    log: Box<dyn EventLog>,
+    backlog: Arc<AtomicUsize>,
+    stats: Arc<WriterStats>,
+    state: watch::Sender<LogState>,
+    abandon: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Msg>) {
+        let mut batch: Vec<SharedEvent> = Vec::with_capacity(MAX_BATCH);
+        let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Event(e) => batch.push(e),
+                    Msg::Flush(w) => waiters.push(w),
+                }
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
             }
-            if batch.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
+            if !batch.is_empty() && !self.commit(&batch) {
+                tracing::error!(
+                    events = self.backlog.load(Ordering::Relaxed),
+                    "stopping with events the disk would not take; none of them was acknowledged"
+                );
+                return;
             }
-        }
-        if !batch.is_empty() {
-            let refs: Vec<_> = batch.iter().map(|e| &**e).collect();
-            let mut delay = Duration::from_millis(10);
-            // A failed commit is retried, never dropped: losing events would make
-            // every projection rebuilt from the log disagree with what happened.
-            while let Err(e) = log.append(&refs) {
-                stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!("{e}; retrying in {delay:?}");
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            stats
-                .appended
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            stats.batches.fetch_add(1, Ordering::Relaxed);
-            backlog.fetch_sub(batch.len(), Ordering::Relaxed);
             batch.clear();
+            for w in waiters.drain(..) {
+                let _ = w.send(());
+            }
         }
-        for w in waiters.drain(..) {
-            let _ = w.send(());
+    }
+
+    /// Commits the batch, retrying with backoff until it lands (a failed
+    /// commit is never dropped: the projections rebuilt from the log would
+    /// disagree with what happened) or the writer is told to give up.
+    fn commit(&mut self, batch: &[SharedEvent]) -> bool {
+        let refs: Vec<_> = batch.iter().map(|e| &**e).collect();
+        let mut delay = Duration::from_millis(10);
+        loop {
+            match self.log.append(&refs) {
+                Ok(()) => break,
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    let cause: Arc<str> = e.to_string().into();
+                    if self.state.borrow().failing.as_deref() != Some(&*cause) {
+                        tracing::error!("{cause}; retrying until the disk takes it");
+                    }
+                    self.state.send_modify(|s| s.failing = Some(cause));
+                    if !self.pause(delay) {
+                        return false;
+                    }
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                }
+            }
         }
+        let last = batch.last().map_or(0, |e| e.seq);
+        self.stats
+            .appended
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
+        if self.state.borrow().failing.is_some() {
+            tracing::info!("the event log is written again");
+        }
+        self.state.send_modify(|s| {
+            s.committed = s.committed.max(last);
+            s.failing = None;
+        });
+        true
+    }
+
+    /// Sleeps `delay` in short slices; false once told to give up.
+    fn pause(&self, delay: Duration) -> bool {
+        let slice = Duration::from_millis(50);
+        let mut left = delay;
+        while !left.is_zero() {
+            if self.abandon.load(Ordering::Relaxed) {
+                return false;
+            }
+            let step = left.min(slice);
+            std::thread::sleep(step);
+            left -= step;
+        }
+        !self.abandon.load(Ordering::Relaxed)
     }
 }
 
@@ -147,36 +291,17 @@ mod tests {
     use crate::store::StoreError;
     use chrono::Utc;
 
-    /// A log that keeps events in memory and fails its first `fail` appends.
-    struct Flaky {
-        fail: usize,
-        seen: Arc<Mutex<Vec<u64>>>,
-    }
-
-    impl EventLog for Flaky {
-        fn append(&mut self, events: &[&crate::events::Event]) -> Result<(), StoreError> {
-            if self.fail > 0 {
-                self.fail -= 1;
-                return Err(StoreError("disk on fire".into()));
-            }
-            self.seen.lock().extend(events.iter().map(|e| e.seq));
-            Ok(())
-        }
-        fn replay(&mut self, _: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-        fn run_events(&mut self, _: &str) -> Result<Vec<Event>, StoreError> {
-            Ok(Vec::new())
-        }
-    }
-
     #[tokio::test]
     async fn failed_commits_are_retried_and_flush_waits_for_them() {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let writer = LogWriter::spawn(Box::new(Flaky {
-            fail: 2,
-            seen: seen.clone(),
-        }));
+        let writer = LogWriter::spawn(
+            Box::new(Disk {
+                fail: 2,
+                full: Default::default(),
+                seen: seen.clone(),
+            }),
+            0,
+        );
         for seq in 1..=100 {
             writer.append(Arc::new(Event {
                 seq,
@@ -190,5 +315,97 @@ mod tests {
         assert_eq!(*seen.lock(), (1..=100).collect::<Vec<_>>());
         assert_eq!(writer.backlog(), 0);
         assert_eq!(writer.stats.failures.load(Ordering::Relaxed), 2);
+    }
+
+    fn event(seq: u64) -> SharedEvent {
+        Arc::new(Event {
+            seq,
+            at: Utc::now(),
+            kind: EventKind::RunStarted {
+                run_id: ulid::Ulid::new(),
+            },
+        })
+    }
+
+    /// A log in memory whose "disk" fails its first `fail` commits, and
+    /// every commit while `full` is set.
+    struct Disk {
+        fail: usize,
+        full: Arc<AtomicBool>,
+        seen: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl EventLog for Disk {
+        fn append(&mut self, events: &[&crate::events::Event]) -> Result<(), StoreError> {
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err(StoreError("disk on fire".into()));
+            }
+            if self.full.load(Ordering::Relaxed) {
+                return Err(StoreError("database or disk is full".into()));
+            }
+            self.seen.lock().extend(events.iter().map(|e| e.seq));
+            Ok(())
+        }
+        fn replay(&mut self, _: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn run_events(&mut self, _: &str) -> Result<Vec<Event>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn durable_waits_for_the_commit_and_says_why_when_it_cannot() {
+        let full = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogWriter::spawn(
+            Box::new(Disk {
+                fail: 0,
+                full: full.clone(),
+                seen: seen.clone(),
+            }),
+            10,
+        );
+        // Already in the log at start-up.
+        writer.durable(10).await.unwrap();
+        writer.append(event(11));
+        writer.durable(11).await.unwrap();
+        assert_eq!(*seen.lock(), vec![11]);
+        // The disk fills: a wait fails with the cause, nothing is lost.
+        full.store(true, Ordering::Relaxed);
+        writer.append(event(12));
+        let e = writer.durable(12).await.unwrap_err();
+        assert!(e.0.contains("disk is full"), "{e}");
+        assert!(writer.failing().is_some());
+        assert_eq!(writer.backlog(), 1);
+        // It recovers by itself when the disk does.
+        full.store(false, Ordering::Relaxed);
+        writer.flush().await;
+        writer.durable(12).await.unwrap();
+        assert_eq!(writer.failing(), None);
+        assert_eq!(*seen.lock(), vec![11, 12]);
+        assert!(writer.stats.failures.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[tokio::test]
+    async fn a_writer_told_to_give_up_stops_retrying() {
+        let full = Arc::new(AtomicBool::new(true));
+        let writer = LogWriter::spawn(
+            Box::new(Disk {
+                fail: 0,
+                full,
+                seen: Default::default(),
+            }),
+            0,
+        );
+        writer.append(event(1));
+        assert!(writer.durable(1).await.is_err());
+        writer.abandon();
+        let closed = tokio::task::spawn_blocking(move || writer.close());
+        tokio::time::timeout(std::time::Duration::from_secs(2), closed)
+            .await
+            .expect("the writer stops within a retry slice")
+            .unwrap();
     }
 }

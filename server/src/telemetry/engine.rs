@@ -104,6 +104,7 @@ fn record(event: &Event, model: &Model) {
             counter!(ERRORS, "kind" => "run_interrupted").increment(1);
         }
         EventKind::JobCreated { .. }
+        | EventKind::RunCancelRequested { .. }
         | EventKind::RunStarted { .. }
         | EventKind::StepStarted { .. }
         | EventKind::StepCancelled { .. }

@@ -38,6 +38,7 @@ pub mod names {
     pub const WEBSOCKET_MESSAGES_DROPPED: &str = "websocket_messages_dropped_total";
     pub const EVENT_LOG_BACKLOG: &str = "event_log_backlog_events";
     pub const EVENT_LOG_APPENDED: &str = "event_log_events_total";
+    pub const EVENT_LOG_WRITE_ERRORS: &str = "event_log_write_errors_total";
     pub const ALERTS_FIRING: &str = "alerts_firing";
     pub const ALERT_NOTIFICATIONS: &str = "alert_notifications_total";
 }
@@ -118,6 +119,10 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         describe_counter!(
             EVENT_LOG_APPENDED,
             "Events written to the durable log by this process."
+        );
+        describe_counter!(
+            EVENT_LOG_WRITE_ERRORS,
+            "Commits to the durable log that failed (each retry counts); while they fail, changes are refused with 503."
         );
         describe_gauge!(ALERTS_FIRING, "Alerts firing now, by severity.");
         describe_counter!(

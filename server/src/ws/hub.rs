@@ -26,6 +26,7 @@ use crate::events::{Event, EventKind};
 use crate::health::{self, HealthRules};
 use crate::journal::Observer;
 use crate::model::{Governance, Model, RunState};
+use crate::store::LogProbe;
 use crate::telemetry::registry::{Registry, Value};
 
 /// Updates buffered for connections; a connection further behind lags.
@@ -75,6 +76,8 @@ pub struct Hub {
     rules: HealthRules,
     started: Instant,
     last_health: Mutex<Option<HealthKey>>,
+    /// The log's state, once the journal is open (health says when it fails).
+    log: std::sync::OnceLock<LogProbe>,
 }
 
 impl Hub {
@@ -84,7 +87,13 @@ impl Hub {
             rules,
             started,
             last_health: Mutex::new(None),
+            log: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Lets health updates say whether the log can be written.
+    pub fn watch_log(&self, probe: LogProbe) {
+        let _ = self.log.set(probe);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Update>> {
@@ -296,11 +305,13 @@ impl Hub {
 impl Hub {
     /// Pushes a `HealthUpdate` if anything it carries changed.
     fn health_changed(&self, seq: u64, model: &Model) {
+        let log = self.log.get().map(LogProbe::health).unwrap_or_default();
         let h = health::assess(
             model,
             &self.rules,
             self.started.elapsed().as_secs(),
             chrono::Utc::now(),
+            log,
         );
         let key = (
             h.status,
