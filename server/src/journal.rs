@@ -34,7 +34,8 @@ pub struct Journal {
     observers: Vec<Arc<dyn Observer>>,
     live: broadcast::Sender<SharedEvent>,
     writer: LogWriter,
-    reader: Mutex<Box<dyn EventLog>>,
+    /// Reads of old runs; used only on blocking threads, never under `inner`.
+    reader: Arc<Mutex<Box<dyn EventLog>>>,
 }
 
 /// What start-up found in the log.
@@ -93,7 +94,7 @@ impl Journal {
             observers,
             live: broadcast::channel(LIVE_BUFFER).0,
             writer: LogWriter::spawn(log, last_seq),
-            reader: Mutex::new(reader),
+            reader: Arc::new(Mutex::new(reader)),
         };
         let interrupted_runs = in_flight.iter().filter_map(EventKind::run_id).collect();
         for ending in in_flight {
@@ -145,24 +146,49 @@ impl Journal {
 
     /// Any run's full state: from memory when recent, else rebuilt from the log.
     pub async fn load_run(&self, run_id: &Ulid) -> Result<Option<RunState>, StoreError> {
-        let known = self.read(|m| {
-            m.runs
-                .get(run_id)
-                .cloned()
-                .map(Some)
-                .ok_or(m.runs.exists(run_id))
-        });
-        match known {
-            Ok(run) => Ok(run),
-            Err(false) => Ok(None),
-            Err(true) => {
-                if self.writer.backlog() > 0 {
-                    self.flush().await;
+        Ok(self.load_runs(&[*run_id]).await?.pop().flatten())
+    }
+
+    /// Several runs' full states, in the order asked: those in memory at
+    /// once, the others read back from the log in one go, on a blocking
+    /// thread (SQLite reads must not stall the async workers).
+    pub async fn load_runs(&self, run_ids: &[Ulid]) -> Result<Vec<Option<RunState>>, StoreError> {
+        let mut out: Vec<Option<RunState>> = Vec::with_capacity(run_ids.len());
+        let mut on_disk: Vec<(usize, Ulid)> = Vec::new();
+        self.read(|m| {
+            for (i, id) in run_ids.iter().enumerate() {
+                match m.runs.get(id) {
+                    Some(run) => out.push(Some(run.clone())),
+                    None => {
+                        out.push(None);
+                        if m.runs.exists(id) {
+                            on_disk.push((i, *id));
+                        }
+                    }
                 }
-                let events = self.reader.lock().run_events(&run_id.to_string())?;
-                Ok(RunState::fold(&events))
             }
+        });
+        if on_disk.is_empty() {
+            return Ok(out);
         }
+        // What the model shows is at least queued: make sure it is readable.
+        if self.writer.backlog() > 0 {
+            self.flush().await;
+        }
+        let reader = self.reader.clone();
+        let ids: Vec<Ulid> = on_disk.iter().map(|(_, id)| *id).collect();
+        let folded = tokio::task::spawn_blocking(move || {
+            let mut reader = reader.lock();
+            ids.iter()
+                .map(|id| Ok(RunState::fold(&reader.run_events(&id.to_string())?)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await
+        .map_err(|e| StoreError(format!("reading runs back: {e}")))??;
+        for ((i, _), run) in on_disk.into_iter().zip(folded) {
+            out[i] = run;
+        }
+        Ok(out)
     }
 
     /// Waits until the event `seq` is committed: what an acknowledgement

@@ -92,16 +92,21 @@ pub async fn trace_list(state: &AppState, q: &RunsQuery) -> Result<Vec<Trace>, F
             })
             .collect()
     });
+    let old: Vec<Ulid> = slots
+        .iter()
+        .filter_map(|s| s.as_ref().err().copied())
+        .collect();
+    let mut read_back = journal
+        .load_runs(&old)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+        .into_iter();
     let mut traces = Vec::with_capacity(slots.len());
     for slot in slots {
         match slot {
             Ok(trace) => traces.push(trace),
-            Err(id) => {
-                if let Some(run) = journal
-                    .load_run(&id)
-                    .await
-                    .map_err(|e| Failure::internal(e.to_string()))?
-                {
+            Err(_) => {
+                if let Some(run) = read_back.next().flatten() {
                     traces.push(crate::analytics::trace(&run, now));
                 }
             }
