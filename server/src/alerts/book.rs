@@ -41,7 +41,7 @@ impl AlertBook {
     pub(crate) fn apply(&mut self, event: &Event, runs: &Runs) {
         match &event.kind {
             EventKind::AlertRuleSet { rule } => {
-                self.rules.insert(rule.name.clone(), rule.clone());
+                self.rules.insert(rule.name.clone(), rule.into());
             }
             EventKind::AlertChanged {
                 rule,
@@ -53,6 +53,8 @@ impl AlertBook {
                 threshold,
                 message,
             } => {
+                let (from, to, severity): (&AlertState, &AlertState, &Severity) =
+                    (&(*from).into(), &(*to).into(), &(*severity).into());
                 let i = self
                     .instances
                     .entry((rule.clone(), labels.clone()))

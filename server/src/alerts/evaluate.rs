@@ -81,9 +81,9 @@ pub fn evaluate(model: &Model, now: DateTime<Utc>) -> Vec<EventKind> {
                 out.push(EventKind::AlertChanged {
                     rule: rule.name.clone(),
                     labels: reading.labels,
-                    from: state,
-                    to,
-                    severity: rule.severity,
+                    from: state.into(),
+                    to: to.into(),
+                    severity: rule.severity.into(),
                     value: reading.value,
                     threshold: rule.threshold,
                     message: reading.message,
@@ -335,7 +335,7 @@ mod tests {
         let mut out = Vec::new();
         for kind in changes {
             if let EventKind::AlertChanged { from, to, .. } = &kind {
-                out.push((*from, *to));
+                out.push(((*from).into(), (*to).into()));
             }
             *seq += 1;
             model.apply(&Event {

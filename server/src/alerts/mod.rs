@@ -101,7 +101,9 @@ pub fn set_rule(
     // A PUT that changes nothing leaves no event behind.
     let seq = (existing.as_ref() != Some(&rule)).then(|| {
         journal
-            .publish(EventKind::AlertRuleSet { rule: rule.clone() })
+            .publish(EventKind::AlertRuleSet {
+                rule: (&rule).into(),
+            })
             .seq
     });
     Ok(RuleChange {

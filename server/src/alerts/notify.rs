@@ -82,6 +82,7 @@ impl Notifier {
             else {
                 continue;
             };
+            let to = AlertState::from(*to);
             if !matches!(to, AlertState::Firing | AlertState::Resolved) {
                 continue;
             }
@@ -99,7 +100,7 @@ impl Notifier {
                     .unwrap_or(event.at);
                 let change = Change {
                     labels,
-                    to: *to,
+                    to,
                     message,
                     fired_at,
                     at: event.at,

@@ -50,7 +50,7 @@ pub(super) async fn await_approval(
         run_id,
         step_id: step_id.clone(),
         approvers: approvers.to_vec(),
-        quorum,
+        quorum: quorum.into(),
         expires_at: timeout
             .and_then(|t| chrono::Duration::from_std(t).ok())
             .and_then(|t| Utc::now().checked_add_signed(t)),
@@ -76,7 +76,7 @@ pub(super) async fn await_approval(
                 journal.publish(EventKind::ApprovalResolved {
                     approval_id,
                     run_id,
-                    status: ApprovalStatus::Cancelled,
+                    status: ApprovalStatus::Cancelled.into(),
                 });
             }
             journal.publish(EventKind::StepCancelled {
@@ -116,7 +116,7 @@ pub(super) async fn await_approval(
                 journal.publish(EventKind::ApprovalResolved {
                     approval_id,
                     run_id,
-                    status,
+                    status: status.into(),
                 });
             }
             let error = match status {
@@ -217,7 +217,7 @@ impl Engine {
             approval_id,
             run_id,
             voter,
-            decision: vote.decision,
+            decision: vote.decision.into(),
             comment: vote.comment.filter(|c| !c.trim().is_empty()),
         });
         let decided = journal.read(|m| {
@@ -231,7 +231,7 @@ impl Engine {
                 let resolved = journal.publish(EventKind::ApprovalResolved {
                     approval_id,
                     run_id,
-                    status,
+                    status: status.into(),
                 });
                 if let Some(step) = waiting.remove(&approval_id) {
                     let _ = step.send(status);

@@ -178,7 +178,7 @@ impl Engine {
                 name: name.clone(),
                 workflow_id: workflow_id.clone(),
                 description: job.description,
-                workflow: job.workflow,
+                workflow: (&job.workflow).into(),
             })
             .seq;
         let run_id = job.execute.then(|| {

@@ -2,13 +2,18 @@
 //!
 //! They are the single source of truth. The durable log stores them, and
 //! every projection (run registry, metrics, analytics, WebSocket pushes) is a
-//! fold over them, live or replayed at start-up.
+//! fold over them, live or replayed at start-up. They are the server's own
+//! types, records included ([`records`]), never the API's: the log's format
+//! is decided here and in `store::format`, not by the wire types.
+
+pub mod records;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::wire::{AlertRule, AlertState, ApprovalStatus, Decision, Quorum, Severity, WorkflowSpec};
 use chrono::{DateTime, Utc};
+
+pub use records::{AlertRule, AlertState, ApprovalStatus, Decision, Quorum, Severity, Workflow};
 use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
@@ -38,7 +43,7 @@ pub enum EventKind {
         name: String,
         workflow_id: String,
         description: Option<String>,
-        workflow: WorkflowSpec,
+        workflow: Workflow,
     },
     RunCreated {
         run_id: Ulid,

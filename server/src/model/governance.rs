@@ -187,7 +187,7 @@ impl Governance {
                         // Trimmed as votes are (logs written before approvers
                         // were trimmed at validation may hold spaces).
                         approvers: approvers.iter().map(|a| a.trim().to_string()).collect(),
-                        quorum: *quorum,
+                        quorum: (*quorum).into(),
                         status: ApprovalStatus::Pending,
                         votes: Vec::new(),
                         created_at: at,
@@ -206,7 +206,7 @@ impl Governance {
                 if let Some(a) = self.approvals.get_mut(approval_id) {
                     a.votes.push(VoteView {
                         voter: voter.clone(),
-                        decision: *decision,
+                        decision: (*decision).into(),
                         comment: comment.clone(),
                         at,
                     });
@@ -218,7 +218,7 @@ impl Governance {
                 ..
             } => {
                 if let Some(a) = self.approvals.get_mut(approval_id) {
-                    a.status = *status;
+                    a.status = (*status).into();
                     a.resolved_at = Some(at);
                 }
             }

@@ -81,7 +81,7 @@ impl Jobs {
                     workflow_id: workflow_id.as_str().into(),
                     description: description.clone(),
                     created_at: event.at,
-                    workflow: Arc::new(workflow.clone()),
+                    workflow: Arc::new(workflow.into()),
                     run_count: 0,
                     last_run: None,
                 },

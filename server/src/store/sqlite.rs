@@ -3,7 +3,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags};
 
-use super::{Durability, EventLog, StoreError};
+use super::{format, Durability, EventLog, StoreError};
 use crate::events::{Event, EventKind};
 
 /// The event log in one SQLite file, in WAL mode.
@@ -47,10 +47,12 @@ impl SqliteLog {
                  WHERE run_id IS NOT NULL;"
         ))
         .map_err(err)?;
+        migrate(&conn)?;
         Ok(Self { conn })
     }
 
-    /// A second connection for reads, beside the writer's.
+    /// A second connection for reads, beside the writer's. (Opened after
+    /// the writer, which migrates the schema.)
     pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open_with_flags(
             path,
@@ -63,12 +65,44 @@ impl SqliteLog {
     }
 }
 
-fn decode(seq: i64, at: &str, body: &str) -> Result<Event, StoreError> {
+/// The schema's changes since the first release, in order; `user_version`
+/// counts those applied. Each runs once, in a transaction of its own.
+const MIGRATIONS: &[&str] = &[
+    // 1: the body's format version (`store::format`); earlier rows are 1.
+    "ALTER TABLE events ADD COLUMN v INTEGER NOT NULL DEFAULT 1",
+];
+
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(err)?
+        .try_into()
+        .unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError(format!(
+            "the log's schema is at version {applied}, newer than this release knows ({}): \
+             it was written by a newer Shiioo",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(applied) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {step}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))
+        .map_err(|e| StoreError(format!("migrating the log to schema {}: {e}", i + 1)))?;
+    }
+    Ok(())
+}
+
+fn decode(seq: i64, at: &str, version: i64, body: &str) -> Result<Event, StoreError> {
     let at: DateTime<Utc> = at
         .parse()
         .map_err(|e| StoreError(format!("event {seq}: bad timestamp {at:?}: {e}")))?;
+    let version = u32::try_from(version)
+        .map_err(|_| StoreError(format!("event {seq}: bad format version {version}")))?;
     let kind: EventKind =
-        serde_json::from_str(body).map_err(|e| StoreError(format!("event {seq}: {e}")))?;
+        format::decode(version, body).map_err(|e| StoreError(format!("event {seq}: {e}")))?;
     Ok(Event {
         seq: seq as u64,
         at,
@@ -82,13 +116,13 @@ impl EventLog for SqliteLog {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO events (seq, at, run_id, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO events (seq, at, run_id, kind, v, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(err)?;
             let mut body = Vec::with_capacity(256);
             for event in events {
                 body.clear();
-                serde_json::to_writer(&mut body, &event.kind).map_err(err)?;
+                format::encode(&event.kind, &mut body).map_err(err)?;
                 let body = std::str::from_utf8(&body).map_err(err)?;
                 insert
                     .execute(params![
@@ -98,6 +132,7 @@ impl EventLog for SqliteLog {
                             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                         event.kind.run_id().map(|r| r.to_string()),
                         event.kind.name(),
+                        format::VERSION,
                         body,
                     ])
                     .map_err(err)?;
@@ -109,15 +144,16 @@ impl EventLog for SqliteLog {
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT seq, at, body FROM events ORDER BY seq")
+            .prepare("SELECT seq, at, v, body FROM events ORDER BY seq")
             .map_err(err)?;
         let mut rows = stmt.query([]).map_err(err)?;
         let mut count = 0;
         while let Some(row) = rows.next().map_err(err)? {
             let seq: i64 = row.get(0).map_err(err)?;
             let at = row.get_ref(1).map_err(err)?.as_str().map_err(err)?;
-            let body = row.get_ref(2).map_err(err)?.as_str().map_err(err)?;
-            f(decode(seq, at, body)?);
+            let version: i64 = row.get(2).map_err(err)?;
+            let body = row.get_ref(3).map_err(err)?.as_str().map_err(err)?;
+            f(decode(seq, at, version, body)?);
             count += 1;
         }
         Ok(count)
@@ -126,15 +162,16 @@ impl EventLog for SqliteLog {
     fn run_events(&mut self, run_id: &str) -> Result<Vec<Event>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT seq, at, body FROM events WHERE run_id = ?1 ORDER BY seq")
+            .prepare_cached("SELECT seq, at, v, body FROM events WHERE run_id = ?1 ORDER BY seq")
             .map_err(err)?;
         let mut rows = stmt.query([run_id]).map_err(err)?;
         let mut events = Vec::new();
         while let Some(row) = rows.next().map_err(err)? {
             let seq: i64 = row.get(0).map_err(err)?;
             let at = row.get_ref(1).map_err(err)?.as_str().map_err(err)?;
-            let body = row.get_ref(2).map_err(err)?.as_str().map_err(err)?;
-            events.push(decode(seq, at, body)?);
+            let version: i64 = row.get(2).map_err(err)?;
+            let body = row.get_ref(3).map_err(err)?.as_str().map_err(err)?;
+            events.push(decode(seq, at, version, body)?);
         }
         Ok(events)
     }
@@ -197,5 +234,17 @@ mod tests {
         );
         assert!(log.append(&[&a, &b]).is_err());
         assert_eq!(log.replay(&mut |_| {}).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_log_from_a_newer_release_is_refused_plainly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.db");
+        drop(SqliteLog::open(&path, Durability::Normal).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(conn);
+        let e = SqliteLog::open(&path, Durability::Normal).err().unwrap();
+        assert!(e.0.contains("newer Shiioo"), "{e}");
     }
 }

@@ -170,8 +170,8 @@ impl Observer for Hub {
                 ServerMessage::AlertUpdate(AlertUpdate {
                     rule: rule.clone(),
                     labels: labels.clone(),
-                    state: *to,
-                    severity: *severity,
+                    state: (*to).into(),
+                    severity: (*severity).into(),
                     value: *value,
                     threshold: *threshold,
                     message: message.clone(),
@@ -277,7 +277,7 @@ impl Hub {
             } => step(
                 step_id,
                 StepStatus::Running,
-                says::waiting_for_approval(*quorum, approvers),
+                says::waiting_for_approval((*quorum).into(), approvers),
             ),
             EventKind::VoteCast {
                 approval_id,
@@ -290,7 +290,7 @@ impl Hub {
                     step(
                         &a.step_id,
                         StepStatus::Running,
-                        says::vote(voter, *decision, a.tally().0, needed),
+                        says::vote(voter, (*decision).into(), a.tally().0, needed),
                     );
                 }
             }

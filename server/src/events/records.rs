@@ -1,0 +1,336 @@
+//! What events carry beyond ids and numbers: the server's own records, not
+//! the API's types. They hold the shapes the log was first written with;
+//! the API may rename or reshape its types freely, and only the
+//! conversions here change. (Changing a record itself means a new event
+//! version: see `store::format`.)
+
+use std::collections::BTreeMap;
+
+use app::wire;
+use serde::{Deserialize, Serialize};
+
+/// A job's workflow as submitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub action: StepAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<Simulation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepAction {
+    AgentTask {
+        prompt: String,
+    },
+    ManualApproval {
+        approvers: Vec<String>,
+        quorum: Quorum,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub backoff_secs: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Simulation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<[u64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_first_attempts: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quorum {
+    Unanimous,
+    Majority,
+    Count(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Cancelled,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRule {
+    pub name: String,
+    pub kind: RuleKind,
+    pub description: String,
+    pub severity: Severity,
+    pub threshold: f64,
+    pub for_secs: u64,
+    pub window_secs: u64,
+    pub baseline_secs: u64,
+    pub min_executions: u64,
+    pub enabled: bool,
+    pub webhook_url: Option<String>,
+    #[serde(default)]
+    pub expression: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    SuccessRate,
+    LatencyRegression,
+    PendingApprovals,
+    ActiveWorkflows,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Inactive,
+    Pending,
+    Firing,
+    Resolved,
+}
+
+/// Two-way conversions between a record and its API type, field by field.
+macro_rules! same_variants {
+    ($record:ident <=> $api:path { $($variant:ident),+ $(,)? }) => {
+        impl From<$api> for $record {
+            fn from(v: $api) -> Self {
+                use $api as Api;
+                match v { $(Api::$variant => Self::$variant),+ }
+            }
+        }
+        impl From<$record> for $api {
+            fn from(v: $record) -> Self {
+                use $api as Api;
+                match v { $($record::$variant => Api::$variant),+ }
+            }
+        }
+    };
+}
+
+same_variants!(Decision <=> wire::Decision { Approve, Reject });
+same_variants!(ApprovalStatus <=> wire::ApprovalStatus { Pending, Approved, Rejected, Expired, Cancelled });
+same_variants!(RuleKind <=> wire::RuleKind { SuccessRate, LatencyRegression, PendingApprovals, ActiveWorkflows });
+same_variants!(Severity <=> wire::Severity { Warning, Critical });
+same_variants!(AlertState <=> wire::AlertState { Inactive, Pending, Firing, Resolved });
+
+impl From<wire::Quorum> for Quorum {
+    fn from(q: wire::Quorum) -> Self {
+        match q {
+            wire::Quorum::Unanimous => Self::Unanimous,
+            wire::Quorum::Majority => Self::Majority,
+            wire::Quorum::Count(n) => Self::Count(n),
+        }
+    }
+}
+
+impl From<Quorum> for wire::Quorum {
+    fn from(q: Quorum) -> Self {
+        match q {
+            Quorum::Unanimous => Self::Unanimous,
+            Quorum::Majority => Self::Majority,
+            Quorum::Count(n) => Self::Count(n),
+        }
+    }
+}
+
+impl From<&wire::WorkflowSpec> for Workflow {
+    fn from(w: &wire::WorkflowSpec) -> Self {
+        Self {
+            steps: w
+                .steps
+                .iter()
+                .map(|s| Step {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    role: s.role.clone(),
+                    action: match &s.action {
+                        wire::StepAction::AgentTask { prompt } => StepAction::AgentTask {
+                            prompt: prompt.clone(),
+                        },
+                        wire::StepAction::ManualApproval { approvers, quorum } => {
+                            StepAction::ManualApproval {
+                                approvers: approvers.clone(),
+                                quorum: (*quorum).into(),
+                            }
+                        }
+                    },
+                    timeout_secs: s.timeout_secs,
+                    retry_policy: s.retry_policy.map(|p| RetryPolicy {
+                        max_attempts: p.max_attempts,
+                        backoff_secs: p.backoff_secs,
+                    }),
+                    simulation: s.simulation.map(|sim| Simulation {
+                        latency_ms: sim.latency_ms,
+                        failure_rate: sim.failure_rate,
+                        fail_first_attempts: sim.fail_first_attempts,
+                    }),
+                })
+                .collect(),
+            dependencies: w.dependencies.clone(),
+        }
+    }
+}
+
+impl From<&Workflow> for wire::WorkflowSpec {
+    fn from(w: &Workflow) -> Self {
+        Self {
+            steps: w
+                .steps
+                .iter()
+                .map(|s| wire::StepSpec {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    role: s.role.clone(),
+                    action: match &s.action {
+                        StepAction::AgentTask { prompt } => wire::StepAction::AgentTask {
+                            prompt: prompt.clone(),
+                        },
+                        StepAction::ManualApproval { approvers, quorum } => {
+                            wire::StepAction::ManualApproval {
+                                approvers: approvers.clone(),
+                                quorum: (*quorum).into(),
+                            }
+                        }
+                    },
+                    timeout_secs: s.timeout_secs,
+                    retry_policy: s.retry_policy.map(|p| wire::RetryPolicy {
+                        max_attempts: p.max_attempts,
+                        backoff_secs: p.backoff_secs,
+                    }),
+                    simulation: s.simulation.map(|sim| wire::Simulation {
+                        latency_ms: sim.latency_ms,
+                        failure_rate: sim.failure_rate,
+                        fail_first_attempts: sim.fail_first_attempts,
+                    }),
+                })
+                .collect(),
+            dependencies: w.dependencies.clone(),
+        }
+    }
+}
+
+impl From<&wire::AlertRule> for AlertRule {
+    fn from(r: &wire::AlertRule) -> Self {
+        Self {
+            name: r.name.clone(),
+            kind: r.kind.into(),
+            description: r.description.clone(),
+            severity: r.severity.into(),
+            threshold: r.threshold,
+            for_secs: r.for_secs,
+            window_secs: r.window_secs,
+            baseline_secs: r.baseline_secs,
+            min_executions: r.min_executions,
+            enabled: r.enabled,
+            webhook_url: r.webhook_url.clone(),
+            expression: r.expression.clone(),
+        }
+    }
+}
+
+impl From<&AlertRule> for wire::AlertRule {
+    fn from(r: &AlertRule) -> Self {
+        Self {
+            name: r.name.clone(),
+            kind: r.kind.into(),
+            description: r.description.clone(),
+            severity: r.severity.into(),
+            threshold: r.threshold,
+            for_secs: r.for_secs,
+            window_secs: r.window_secs,
+            baseline_secs: r.baseline_secs,
+            min_executions: r.min_executions,
+            enabled: r.enabled,
+            webhook_url: r.webhook_url.clone(),
+            expression: r.expression.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_api_types_convert_both_ways_without_loss() {
+        let spec: wire::WorkflowSpec = serde_json::from_value(serde_json::json!({
+            "steps": [
+                {"id": "a", "name": "A", "role": "r", "action": {"agent_task": {"prompt": "p"}},
+                 "timeout_secs": 2.5, "retry_policy": {"max_attempts": 3, "backoff_secs": 0.5},
+                 "simulation": {"latency_ms": [1, 2], "failure_rate": 0.1, "fail_first_attempts": 1}},
+                {"id": "g", "action": {"manual_approval": {"approvers": ["x"], "quorum": {"count": 1}}}}
+            ],
+            "dependencies": {"g": ["a"]}
+        }))
+        .unwrap();
+        let record = Workflow::from(&spec);
+        assert_eq!(wire::WorkflowSpec::from(&record), spec);
+        // The record's JSON is the API's as it was: old logs read the same.
+        assert_eq!(
+            serde_json::to_value(&record).unwrap(),
+            serde_json::to_value(&spec).unwrap()
+        );
+        let rule = app::wire::AlertRule {
+            name: "n".into(),
+            kind: wire::RuleKind::LatencyRegression,
+            description: "d".into(),
+            severity: wire::Severity::Critical,
+            threshold: 2.0,
+            for_secs: 1,
+            window_secs: 2,
+            baseline_secs: 3,
+            min_executions: 4,
+            enabled: true,
+            webhook_url: Some("http://x/".into()),
+            expression: "e".into(),
+        };
+        assert_eq!(wire::AlertRule::from(&AlertRule::from(&rule)), rule);
+        for q in [
+            wire::Quorum::Unanimous,
+            wire::Quorum::Majority,
+            wire::Quorum::Count(7),
+        ] {
+            assert_eq!(wire::Quorum::from(Quorum::from(q)), q);
+        }
+    }
+}
