@@ -21,7 +21,9 @@ use crate::ws::Hub;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub leptos_options: LeptosOptions,
+    /// Shared: axum clones the state for every request, and these options
+    /// are a dozen strings (seen in profiles of `POST /api/jobs`).
+    pub leptos_options: Arc<LeptosOptions>,
     pub engine: Engine,
     pub metrics: Arc<Registry>,
     pub hub: Arc<Hub>,
@@ -77,7 +79,7 @@ impl AppState {
             .build();
         let state = Self {
             config: Arc::new(config),
-            leptos_options,
+            leptos_options: Arc::new(leptos_options),
             engine,
             metrics,
             hub,
@@ -153,6 +155,6 @@ fn agent_backend(config: &Config) -> Result<Arc<dyn AgentBackend>, StartError> {
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
+        (*state.leptos_options).clone()
     }
 }
