@@ -24,6 +24,9 @@ use crate::journal::Journal;
 use agents::AgentBackend;
 use plan::Plan;
 
+/// Compiled plans kept; see `Inner::plans`.
+const MAX_CACHED_PLANS: usize = 1_024;
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Steps executing at once, over all runs.
@@ -70,6 +73,9 @@ struct Inner {
     journal: Arc<Journal>,
     agents: Arc<dyn AgentBackend>,
     slots: Arc<Semaphore>,
+    /// Compiled plans of recently used jobs; any other is compiled again
+    /// from its stored definition (a workload that makes a job per run must
+    /// not keep a plan per run).
     plans: Mutex<HashMap<Ulid, Arc<Plan>>>,
     running: Mutex<HashMap<Ulid, CancellationToken>>,
     approvals: Mutex<governance::Waiting>,
@@ -169,7 +175,7 @@ impl Engine {
         let plan = Arc::new(plan);
         let job_id = self.next_id();
         let name = job.name.trim().to_string();
-        self.inner.plans.lock().insert(job_id, plan.clone());
+        self.cache_plan(job_id, plan.clone());
         let mut seq = self
             .inner
             .journal
@@ -224,7 +230,7 @@ impl Engine {
             None => {
                 // Jobs restored from the log were validated when created.
                 let plan = Arc::new(plan::compile(&workflow).map_err(EngineError::Invalid)?);
-                self.inner.plans.lock().insert(job_id, plan.clone());
+                self.cache_plan(job_id, plan.clone());
                 plan
             }
         };
@@ -236,6 +242,17 @@ impl Engine {
             status: "running".into(),
         };
         Ok((created, seq))
+    }
+
+    fn cache_plan(&self, job_id: Ulid, plan: Arc<Plan>) {
+        let mut plans = self.inner.plans.lock();
+        if plans.len() >= MAX_CACHED_PLANS && !plans.contains_key(&job_id) {
+            // Any one goes: it is recompiled if its job runs again.
+            if let Some(old) = plans.keys().next().copied() {
+                plans.remove(&old);
+            }
+        }
+        plans.insert(job_id, plan);
     }
 
     /// Creates a run and starts it; returns its id and its `RunCreated` seq.

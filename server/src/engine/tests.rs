@@ -428,3 +428,20 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
         assert_eq!(m.executions.interrupted, 1);
     });
 }
+
+#[tokio::test]
+async fn compiled_plans_are_a_bounded_cache_and_evicted_jobs_still_run() {
+    let engine = engine();
+    let mut first = None;
+    for _ in 0..super::MAX_CACHED_PLANS + 50 {
+        let mut j = job(vec![step("a", json!({}))], json!({}));
+        j.execute = false;
+        let created = engine.create_job(j).await.unwrap();
+        first.get_or_insert(created.job_id);
+    }
+    assert!(engine.inner.plans.lock().len() <= super::MAX_CACHED_PLANS);
+    // Whichever plans went, every job still runs: its plan is compiled again.
+    let job_id: Ulid = first.unwrap().parse().unwrap();
+    let created = engine.start_run(job_id).await.unwrap();
+    assert!(created.run_id.is_some());
+}
