@@ -36,6 +36,11 @@ impl JobEntry {
 #[derive(Default)]
 pub struct Jobs {
     by_id: HashMap<Ulid, JobEntry>,
+    /// Each distinct definition once, however many jobs share it (a client
+    /// that posts the same job in a loop makes a job per run), and names
+    /// likewise.
+    definitions: HashMap<u64, Vec<Arc<WorkflowSpec>>>,
+    names: crate::model::runs::Interner,
 }
 
 impl Jobs {
@@ -73,20 +78,37 @@ impl Jobs {
             workflow,
         } = &event.kind
         {
-            self.by_id.insert(
-                *job_id,
-                JobEntry {
-                    job_id: *job_id,
-                    name: name.as_str().into(),
-                    workflow_id: workflow_id.as_str().into(),
-                    description: description.clone(),
-                    created_at: event.at,
-                    workflow: Arc::new(workflow.into()),
-                    run_count: 0,
-                    last_run: None,
-                },
-            );
+            let workflow = self.shared_definition(workflow);
+            let entry = JobEntry {
+                job_id: *job_id,
+                name: self.names.intern(name),
+                workflow_id: self.names.intern(workflow_id),
+                description: description.clone(),
+                created_at: event.at,
+                workflow,
+                run_count: 0,
+                last_run: None,
+            };
+            self.by_id.insert(*job_id, entry);
         }
+    }
+
+    /// The definition as an `Arc` shared with every job of the same one.
+    fn shared_definition(&mut self, record: &crate::events::Workflow) -> Arc<WorkflowSpec> {
+        use std::hash::{Hash, Hasher};
+        let spec = WorkflowSpec::from(record);
+        // Floats are not `Hash`; the record's JSON is a faithful key.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_string(record)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        let same = self.definitions.entry(hasher.finish()).or_default();
+        if let Some(existing) = same.iter().find(|d| ***d == spec) {
+            return existing.clone();
+        }
+        let shared = Arc::new(spec);
+        same.push(shared.clone());
+        shared
     }
 
     pub(super) fn record_run(&mut self, job_id: Ulid, run_id: Ulid) {
@@ -94,5 +116,52 @@ impl Jobs {
             job.run_count += 1;
             job.last_run = Some(run_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(seq: u64, prompt: &str) -> (Ulid, Event) {
+        let job_id = Ulid::new();
+        let workflow: crate::events::Workflow = serde_json::from_value(serde_json::json!({
+            "steps": [{"id": "a", "action": {"agent_task": {"prompt": prompt}}, "timeout_secs": 1.5}]
+        }))
+        .unwrap();
+        let event = Event {
+            seq,
+            at: chrono::Utc::now(),
+            kind: EventKind::JobCreated {
+                job_id,
+                name: "Same Name".into(),
+                workflow_id: "same_name".into(),
+                description: None,
+                workflow,
+            },
+        };
+        (job_id, event)
+    }
+
+    #[test]
+    fn jobs_with_the_same_definition_share_it() {
+        let mut jobs = Jobs::default();
+        let (a, ea) = created(1, "p");
+        let (b, eb) = created(2, "p");
+        let (c, ec) = created(3, "other");
+        for e in [&ea, &eb, &ec] {
+            jobs.apply(e);
+        }
+        let def = |id: &Ulid| jobs.get(id).unwrap().workflow.clone();
+        assert!(Arc::ptr_eq(&def(&a), &def(&b)));
+        assert!(!Arc::ptr_eq(&def(&a), &def(&c)));
+        assert!(Arc::ptr_eq(
+            &jobs.get(&a).unwrap().name,
+            &jobs.get(&c).unwrap().name
+        ));
+        assert_eq!(
+            jobs.get(&c).unwrap().view(true).workflow.unwrap().steps[0].timeout_secs,
+            Some(1.5)
+        );
     }
 }
