@@ -16,6 +16,7 @@ pub mod ssr;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod views;
 pub mod ws;
 
 use std::future::IntoFuture;

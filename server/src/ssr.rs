@@ -18,10 +18,11 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
-use crate::api::analytics::{find_trace, trace_list};
-use crate::api::runs::{filter, page_limit, RunsQuery, DEFAULT_PAGE, MAX_PAGE};
 use crate::state::AppState;
 use crate::telemetry::render::{self, Selector};
+use crate::views::alerts;
+use crate::views::runs::RunsQuery;
+use crate::views::traces::{find_trace, trace_list};
 
 /// What pages read while rendering: the same projections the API serves,
 /// through the same functions.
@@ -79,22 +80,19 @@ impl Backend for ServerBackend {
 
     fn runs(&self, query: &ListQuery) -> Result<RunList, ApiError> {
         let q = runs_query(query);
-        let filter = filter(&q).map_err(|f| f.body)?;
-        let limit = page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE).map_err(|f| f.body)?;
-        let (runs, total, next) = self
-            .state
+        self.state
             .engine
             .journal()
-            .read(|m| m.runs.list(&filter, None, limit));
-        Ok(RunList {
-            runs,
-            total,
-            next_before: next.map(|n| n.to_string()),
-        })
+            .read(|m| crate::views::runs::run_list(m, &q))
+            .map_err(|f| f.body)
     }
 
     fn jobs(&self, query: &JobQuery) -> Result<JobList, ApiError> {
-        crate::api::jobs::job_list(&self.state, query).map_err(|f| f.body)
+        self.state
+            .engine
+            .journal()
+            .read(|m| crate::views::jobs::job_list(m, query))
+            .map_err(|f| f.body)
     }
 
     fn metrics(&self) -> MetricsSnapshot {
@@ -113,22 +111,23 @@ impl Backend for ServerBackend {
         self.state
             .engine
             .journal()
-            .read(crate::api::governance::routines)
+            .read(crate::views::routines::routines)
     }
 
     fn approvals(&self) -> ApprovalList {
         self.state
             .engine
             .journal()
-            .read(|m| crate::api::governance::approvals(m, None))
+            .read(|m| crate::views::approvals::approvals(m, None))
     }
 
     fn alerts(&self) -> AlertList {
-        AlertList {
-            alerts: self.state.engine.journal().read(|m| {
-                crate::alerts::with_current_readings(m, m.alerts.active(), chrono::Utc::now())
-            }),
-        }
+        // The default query (active alerts) cannot be refused.
+        self.state
+            .engine
+            .journal()
+            .read(|m| alerts::alert_list(m, &Default::default(), chrono::Utc::now()))
+            .unwrap_or_default()
     }
 
     fn alert_rules(&self) -> AlertRuleList {
@@ -138,19 +137,21 @@ impl Backend for ServerBackend {
     }
 
     fn alert_history(&self, limit: usize) -> AlertHistory {
-        AlertHistory {
-            transitions: self
-                .state
-                .engine
-                .journal()
-                .read(|m| m.alerts.history(limit)),
-        }
+        let q = alerts::HistoryQuery {
+            limit: Some(limit),
+            rule: None,
+        };
+        self.state
+            .engine
+            .journal()
+            .read(|m| alerts::history(m, &q))
+            .unwrap_or_default()
     }
 
     fn traces(&self, query: ListQuery) -> BoxFuture<'static, Result<TraceList, ApiError>> {
         let state = self.state.clone();
         async move {
-            trace_list(&state, &runs_query(&query))
+            trace_list(state.engine.journal(), &runs_query(&query))
                 .await
                 .map(|traces| TraceList { traces })
                 .map_err(|f| f.body)
@@ -160,7 +161,12 @@ impl Backend for ServerBackend {
 
     fn trace(&self, run_id: String) -> BoxFuture<'static, Result<Option<Trace>, ApiError>> {
         let state = self.state.clone();
-        async move { find_trace(&state, &run_id).await.map_err(|f| f.body) }.boxed()
+        async move {
+            find_trace(state.engine.journal(), &run_id)
+                .await
+                .map_err(|f| f.body)
+        }
+        .boxed()
     }
 }
 

@@ -1,94 +1,39 @@
 //! `/api/alerts`: alerts, their history, and their rules.
 
-use app::wire::{AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, AlertState};
+use app::wire::{AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Deserialize;
 
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::Failure;
-use crate::alerts::{prometheus, HISTORY};
+use crate::alerts::prometheus;
 use crate::state::AppState;
+use crate::views::{self, alerts::AlertQuery, alerts::HistoryQuery};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertQuery {
-    /// `active` (pending and firing, the default), `all`, or one state.
-    #[serde(default)]
-    state: Option<String>,
-}
-
-/// `GET /api/alerts`: alerts pending or firing, firing first.
+/// `GET /api/alerts[?state=]`: alerts pending or firing, firing first.
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<AlertQuery>,
 ) -> Result<Json<AlertList>, Failure> {
-    let wanted = q.state.as_deref().unwrap_or("active");
-    let one: Option<AlertState> = match wanted {
-        "active" | "all" => None,
-        "pending" => Some(AlertState::Pending),
-        "firing" => Some(AlertState::Firing),
-        "resolved" => Some(AlertState::Resolved),
-        "inactive" => Some(AlertState::Inactive),
-        other => {
-            return Err(Failure::bad_request(
-                "invalid_query",
-                format!(
-                    "state={other:?}: expected active, all, pending, firing, resolved or inactive"
-                ),
-            )
-            .field("state"))
-        }
-    };
-    let alerts = state.engine.journal().read(|m| {
-        let alerts = match (wanted, one) {
-            ("active", _) => m.alerts.active(),
-            (_, None) => m.alerts.all(),
-            (_, Some(s)) => m
-                .alerts
-                .all()
-                .into_iter()
-                .filter(|a| a.state == s)
-                .collect(),
-        };
-        crate::alerts::with_current_readings(m, alerts, chrono::Utc::now())
-    });
-    Ok(Json(AlertList { alerts }))
+    state
+        .engine
+        .journal()
+        .read(|m| views::alerts::alert_list(m, &q, chrono::Utc::now()))
+        .map(Json)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
-    #[serde(default)]
-    limit: Option<usize>,
-    #[serde(default)]
-    rule: Option<String>,
-}
-
-/// `GET /api/alerts/history`: state changes, newest first.
+/// `GET /api/alerts/history[?limit=&rule=]`: state changes, newest first.
 pub async fn history(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<HistoryQuery>,
 ) -> Result<Json<AlertHistory>, Failure> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=HISTORY).contains(&limit) {
-        return Err(Failure::bad_request(
-            "invalid_query",
-            format!("limit={limit}: expected 1 to {HISTORY}"),
-        )
-        .field("limit"));
-    }
-    let transitions = state.engine.journal().read(|m| {
-        m.alerts
-            .history(HISTORY)
-            .into_iter()
-            .filter(|t| q.rule.as_deref().is_none_or(|r| t.rule == r))
-            .take(limit)
-            .collect()
-    });
-    Ok(Json(AlertHistory { transitions }))
+    state
+        .engine
+        .journal()
+        .read(|m| views::alerts::history(m, &q))
+        .map(Json)
 }
 
 /// `GET /api/alerts/rules`

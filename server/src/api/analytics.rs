@@ -7,16 +7,12 @@ use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
-use ulid::Ulid;
 
 use super::extract::{PathParam, QueryParams};
-use super::runs::{filter, page_limit, parse_before, RunsQuery};
 use super::Failure;
 use crate::state::AppState;
-
-/// The guide's "last 50"; `?limit=` may ask for up to 200.
-pub const DEFAULT_TRACES: usize = 50;
-pub const MAX_TRACES: usize = 200;
+use crate::views::runs::RunsQuery;
+use crate::views::traces::{find_trace, trace_list};
 
 /// `GET /api/analytics/workflows`
 pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowStatsList> {
@@ -67,66 +63,8 @@ pub async fn traces(
     QueryParams(q): QueryParams<RunsQuery>,
 ) -> Result<Json<TraceList>, Failure> {
     Ok(Json(TraceList {
-        traces: trace_list(&state, &q).await?,
+        traces: trace_list(state.engine.journal(), &q).await?,
     }))
-}
-
-/// The traces a query asks for (shared by the API and the dashboard).
-pub async fn trace_list(state: &AppState, q: &RunsQuery) -> Result<Vec<Trace>, Failure> {
-    let filter = filter(q)?;
-    let limit = page_limit(q.limit, DEFAULT_TRACES, MAX_TRACES)?;
-    let before = parse_before(q.before.as_deref())?;
-    let journal = state.engine.journal();
-    let now = Utc::now();
-    // Recent runs are traced under the lock; older ones are read back from
-    // the log afterwards, without holding it.
-    let slots: Vec<Result<Trace, Ulid>> = journal.read(|m| {
-        let (page, _, _) = m.runs.list(&filter, before, limit);
-        page.iter()
-            .map(|r| {
-                let id: Ulid = r.run_id.parse().expect("run ids are ULIDs");
-                m.runs
-                    .get(&id)
-                    .map(|run| crate::analytics::trace(run, now))
-                    .ok_or(id)
-            })
-            .collect()
-    });
-    let old: Vec<Ulid> = slots
-        .iter()
-        .filter_map(|s| s.as_ref().err().copied())
-        .collect();
-    let mut read_back = journal
-        .load_runs(&old)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?
-        .into_iter();
-    let mut traces = Vec::with_capacity(slots.len());
-    for slot in slots {
-        match slot {
-            Ok(trace) => traces.push(trace),
-            Err(_) => {
-                if let Some(run) = read_back.next().flatten() {
-                    traces.push(crate::analytics::trace(&run, now));
-                }
-            }
-        }
-    }
-    Ok(traces)
-}
-
-/// One run's trace, or `None` (shared by the API and the dashboard).
-pub async fn find_trace(state: &AppState, run_id: &str) -> Result<Option<Trace>, Failure> {
-    let Ok(id) = run_id.parse::<Ulid>() else {
-        return Ok(None);
-    };
-    let run = state
-        .engine
-        .journal()
-        .load_run(&id)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?;
-    Ok(run.map(|r| crate::analytics::trace(&r, Utc::now())))
 }
 
 /// `GET /api/analytics/traces/{run_id}`: any run, finished or in progress.
@@ -134,7 +72,7 @@ pub async fn trace(
     State(state): State<AppState>,
     PathParam(run_id): PathParam,
 ) -> Result<Json<Trace>, Failure> {
-    find_trace(&state, &run_id)
+    find_trace(state.engine.journal(), &run_id)
         .await?
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no run with id {run_id}")))

@@ -7,63 +7,14 @@ use app::wire::{
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
 use serde::Deserialize;
 use ulid::Ulid;
 
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
-use crate::engine::schedule::Schedule;
-use crate::model::{Model, RoutineState};
 use crate::state::AppState;
-
-/// A routine as the API shows it: its next fires and its history with each
-/// run's current status.
-pub fn routine_view(m: &Model, r: &RoutineState) -> RoutineView {
-    let next_fires = match (r.enabled, Schedule::parse(&r.cron, Some(&r.timezone))) {
-        (true, Ok(schedule)) => {
-            let after = r.last_scheduled.map_or(Utc::now(), |l| l.max(Utc::now()));
-            schedule.next_fires(after, 5)
-        }
-        _ => Vec::new(),
-    };
-    let history = r
-        .history
-        .iter()
-        .map(|f| {
-            let mut f = f.clone();
-            f.status = f.run_id.parse().ok().and_then(|id| m.runs.status(&id));
-            f
-        })
-        .collect();
-    RoutineView {
-        routine_id: r.routine_id.to_string(),
-        name: r.name.clone(),
-        cron: r.cron.clone(),
-        timezone: r.timezone.clone(),
-        job_id: r.job_id.to_string(),
-        workflow_id: m
-            .jobs
-            .get(&r.job_id)
-            .map(|j| j.workflow_id.to_string())
-            .unwrap_or_default(),
-        enabled: r.enabled,
-        created_at: r.created_at,
-        next_fires,
-        history,
-    }
-}
-
-pub fn routines(m: &Model) -> RoutineList {
-    RoutineList {
-        routines: m
-            .governance
-            .routines
-            .values()
-            .map(|r| routine_view(m, r))
-            .collect(),
-    }
-}
+use crate::views::approvals::{approval_view, approvals};
+use crate::views::routines::{routine_view, routines};
 
 fn one(state: &AppState, id: Ulid) -> Result<Json<RoutineView>, Failure> {
     state
@@ -169,29 +120,6 @@ pub async fn delete(
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
     pub status: Option<String>,
-}
-
-/// Approvals, pending first, then newest first.
-pub fn approvals(m: &Model, status: Option<ApprovalStatus>) -> ApprovalList {
-    let mut list: Vec<ApprovalView> = m
-        .governance
-        .approvals
-        .values()
-        .rev()
-        .filter(|a| status.is_none_or(|s| a.status == s))
-        .map(|a| approval_view(m, a))
-        .collect();
-    list.sort_by_key(|a| a.status != ApprovalStatus::Pending);
-    ApprovalList { approvals: list }
-}
-
-fn approval_view(m: &Model, a: &crate::model::ApprovalState) -> ApprovalView {
-    let (workflow, job) = m
-        .runs
-        .get(&a.run_id)
-        .map(|r| (r.workflow_id.to_string(), r.job_name.to_string()))
-        .unwrap_or_default();
-    a.view(&workflow, &job)
 }
 
 /// `GET /api/approvals[?status=pending]`

@@ -6,6 +6,7 @@ use axum::Json;
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
 use crate::state::AppState;
+use crate::views;
 
 /// `POST /api/jobs`
 pub async fn create(
@@ -22,21 +23,11 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<JobQuery>,
 ) -> Result<Json<JobList>, Failure> {
-    job_list(&state, &q).map(Json)
-}
-
-/// The jobs a query asks for, for the API and the pages alike.
-pub fn job_list(state: &AppState, q: &JobQuery) -> Result<JobList, Failure> {
-    let limit = super::runs::page_limit(q.limit, usize::MAX, usize::MAX)?;
-    let workflow_id = q.workflow_id.as_deref().filter(|w| !w.is_empty());
-    let jobs = state.engine.journal().read(|m| {
-        m.jobs
-            .list(workflow_id, limit)
-            .into_iter()
-            .map(|j| j.view(q.include_workflow))
-            .collect()
-    });
-    Ok(JobList { jobs })
+    state
+        .engine
+        .journal()
+        .read(|m| views::jobs::job_list(m, &q))
+        .map(Json)
 }
 
 /// `GET /api/jobs/{job_id}`

@@ -1,0 +1,81 @@
+//! Alerts: those active (or in any state), with what their rules measure
+//! now, and the history of their transitions.
+
+use app::wire::{AlertHistory, AlertList, AlertState};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::Failure;
+use crate::alerts::HISTORY;
+use crate::model::Model;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    /// `active` (pending and firing, the default), `all`, or one state.
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+/// The alerts a query asks for, firing first, with current readings.
+pub fn alert_list(m: &Model, q: &AlertQuery, now: DateTime<Utc>) -> Result<AlertList, Failure> {
+    let wanted = q.state.as_deref().unwrap_or("active");
+    let one: Option<AlertState> = match wanted {
+        "active" | "all" => None,
+        "pending" => Some(AlertState::Pending),
+        "firing" => Some(AlertState::Firing),
+        "resolved" => Some(AlertState::Resolved),
+        "inactive" => Some(AlertState::Inactive),
+        other => {
+            return Err(Failure::bad_request(
+                "invalid_query",
+                format!(
+                    "state={other:?}: expected active, all, pending, firing, resolved or inactive"
+                ),
+            )
+            .field("state"))
+        }
+    };
+    let alerts = match (wanted, one) {
+        ("active", _) => m.alerts.active(),
+        (_, None) => m.alerts.all(),
+        (_, Some(s)) => m
+            .alerts
+            .all()
+            .into_iter()
+            .filter(|a| a.state == s)
+            .collect(),
+    };
+    Ok(AlertList {
+        alerts: crate::alerts::with_current_readings(m, alerts, now),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub rule: Option<String>,
+}
+
+/// State changes, newest first, of one rule or all.
+pub fn history(m: &Model, q: &HistoryQuery) -> Result<AlertHistory, Failure> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=HISTORY).contains(&limit) {
+        return Err(Failure::bad_request(
+            "invalid_query",
+            format!("limit={limit}: expected 1 to {HISTORY}"),
+        )
+        .field("limit"));
+    }
+    let transitions = m
+        .alerts
+        .history(HISTORY)
+        .into_iter()
+        .filter(|t| q.rule.as_deref().is_none_or(|r| t.rule == r))
+        .take(limit)
+        .collect();
+    Ok(AlertHistory { transitions })
+}

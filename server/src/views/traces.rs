@@ -1,0 +1,69 @@
+//! Traces: runs as time lines of attempts, recent ones from memory and old
+//! ones read back from the log.
+
+use app::wire::Trace;
+use chrono::Utc;
+use ulid::Ulid;
+
+use super::runs::{filter, page_limit, parse_before, RunsQuery};
+use super::Failure;
+use crate::journal::Journal;
+
+/// The guide's "last 50"; `?limit=` may ask for up to 200.
+pub const DEFAULT_TRACES: usize = 50;
+pub const MAX_TRACES: usize = 200;
+
+/// The traces a query asks for (shared by the API and the dashboard).
+pub async fn trace_list(journal: &Journal, q: &RunsQuery) -> Result<Vec<Trace>, Failure> {
+    let filter = filter(q)?;
+    let limit = page_limit(q.limit, DEFAULT_TRACES, MAX_TRACES)?;
+    let before = parse_before(q.before.as_deref())?;
+    let now = Utc::now();
+    // Recent runs are traced under the lock; older ones are read back from
+    // the log afterwards, without holding it.
+    let slots: Vec<Result<Trace, Ulid>> = journal.read(|m| {
+        let (page, _, _) = m.runs.list(&filter, before, limit);
+        page.iter()
+            .map(|r| {
+                let id: Ulid = r.run_id.parse().expect("run ids are ULIDs");
+                m.runs
+                    .get(&id)
+                    .map(|run| crate::analytics::trace(run, now))
+                    .ok_or(id)
+            })
+            .collect()
+    });
+    let old: Vec<Ulid> = slots
+        .iter()
+        .filter_map(|s| s.as_ref().err().copied())
+        .collect();
+    let mut read_back = journal
+        .load_runs(&old)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?
+        .into_iter();
+    let mut traces = Vec::with_capacity(slots.len());
+    for slot in slots {
+        match slot {
+            Ok(trace) => traces.push(trace),
+            Err(_) => {
+                if let Some(run) = read_back.next().flatten() {
+                    traces.push(crate::analytics::trace(&run, now));
+                }
+            }
+        }
+    }
+    Ok(traces)
+}
+
+/// One run's trace, or `None` (shared by the API and the dashboard).
+pub async fn find_trace(journal: &Journal, run_id: &str) -> Result<Option<Trace>, Failure> {
+    let Ok(id) = run_id.parse::<Ulid>() else {
+        return Ok(None);
+    };
+    let run = journal
+        .load_run(&id)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    Ok(run.map(|r| crate::analytics::trace(&r, Utc::now())))
+}
