@@ -52,7 +52,7 @@ async fn main() {
     for b in batch {
         started.push(b.await.unwrap().run_id.unwrap());
     }
-    let last = started.last().unwrap().clone();
+    let last = started.last().unwrap().to_string();
     server.wait_for_run(&last).await;
     server.engine.flush().await;
     println!("{runs} runs in {:.1} s", t0.elapsed().as_secs_f64());

@@ -164,7 +164,7 @@ async fn find_or_create(engine: &Engine, job: JobRequest) -> Option<Ulid> {
     match existing {
         Some(id) => Some(id),
         None => match engine.create_job(job).await {
-            Ok(created) => created.job_id.parse().ok(),
+            Ok(created) => Some(created.job_id),
             Err(e) => {
                 tracing::warn!("demo: cannot create {workflow_id}: {e:?}");
                 None

@@ -14,7 +14,7 @@ pub async fn create(
     JsonBody(job): JsonBody<JobRequest>,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
     let created = state.engine.create_job(job).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Json(created.wire())))
 }
 
 /// `GET /api/jobs[?workflow_id=&limit=&include_workflow=false]`: newest
@@ -51,5 +51,5 @@ pub async fn start_run(
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
     let id = parse_id(&job_id, "job")?;
     let created = state.engine.start_run(id).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((StatusCode::CREATED, Json(created.wire())))
 }

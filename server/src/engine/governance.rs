@@ -262,7 +262,7 @@ impl Engine {
                     workflow,
                     execute: false,
                 })?;
-                created.job_id.parse().expect("engine ids are ULIDs")
+                created.job_id
             }
             (None, None) => {
                 return Err(EngineError::Invalid(
@@ -480,10 +480,7 @@ impl Engine {
         // The scheduler's own doing: it does not wait for the disk.
         match self.start_run_now(job_id) {
             Ok((created, _)) => {
-                let run_id = created
-                    .run_id
-                    .and_then(|r| r.parse().ok())
-                    .expect("a started run has an id");
+                let run_id = created.run_id.expect("a started run has an id");
                 self.inner.journal.publish(EventKind::RoutineFired {
                     routine_id,
                     run_id,

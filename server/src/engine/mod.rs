@@ -47,6 +47,31 @@ impl Default for EngineConfig {
     }
 }
 
+/// What creating a job (and maybe its run) or starting a run made: typed
+/// ids inside the server; [`Created::wire`] is the API's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub job_id: Ulid,
+    pub workflow_id: String,
+    pub run_id: Option<Ulid>,
+}
+
+impl Created {
+    pub fn wire(&self) -> JobCreated {
+        JobCreated {
+            job_id: self.job_id.to_string(),
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.map(|r| r.to_string()),
+            status: if self.run_id.is_some() {
+                "running"
+            } else {
+                "created"
+            }
+            .into(),
+        }
+    }
+}
+
 /// Why the engine refused a request.
 #[derive(Debug)]
 pub enum EngineError {
@@ -162,14 +187,14 @@ impl Engine {
 
     /// Validates and stores a job; runs it at once if it asks to. Answers
     /// once both are committed.
-    pub async fn create_job(&self, job: JobRequest) -> Result<JobCreated, EngineError> {
+    pub async fn create_job(&self, job: JobRequest) -> Result<Created, EngineError> {
         let (created, seq) = self.create_job_now(job)?;
         self.acknowledge(seq).await?;
         Ok(created)
     }
 
     /// `create_job` without waiting for the disk; with the `seq` to wait for.
-    fn create_job_now(&self, job: JobRequest) -> Result<(JobCreated, u64), EngineError> {
+    fn create_job_now(&self, job: JobRequest) -> Result<(Created, u64), EngineError> {
         let (workflow_id, plan) = plan::validate(&job).map_err(EngineError::Invalid)?;
         self.admit()?;
         let plan = Arc::new(plan);
@@ -192,29 +217,23 @@ impl Engine {
             seq = run_seq;
             run_id
         });
-        let created = JobCreated {
-            job_id: job_id.to_string(),
+        let created = Created {
+            job_id,
             workflow_id,
-            run_id: run_id.map(|r| r.to_string()),
-            status: if run_id.is_some() {
-                "running"
-            } else {
-                "created"
-            }
-            .into(),
+            run_id,
         };
         Ok((created, seq))
     }
 
     /// Starts a new run of a stored job; answers once it is committed.
-    pub async fn start_run(&self, job_id: Ulid) -> Result<JobCreated, EngineError> {
+    pub async fn start_run(&self, job_id: Ulid) -> Result<Created, EngineError> {
         let (created, seq) = self.start_run_now(job_id)?;
         self.acknowledge(seq).await?;
         Ok(created)
     }
 
     /// `start_run` without waiting for the disk.
-    fn start_run_now(&self, job_id: Ulid) -> Result<(JobCreated, u64), EngineError> {
+    fn start_run_now(&self, job_id: Ulid) -> Result<(Created, u64), EngineError> {
         let job = self.inner.journal.read(|m| {
             m.jobs
                 .get(&job_id)
@@ -235,11 +254,10 @@ impl Engine {
             }
         };
         let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan);
-        let created = JobCreated {
-            job_id: job_id.to_string(),
+        let created = Created {
+            job_id,
             workflow_id: workflow_id.to_string(),
-            run_id: Some(run_id.to_string()),
-            status: "running".into(),
+            run_id: Some(run_id),
         };
         Ok((created, seq))
     }

@@ -62,7 +62,7 @@ fn job(steps: Vec<serde_json::Value>, deps: serde_json::Value) -> JobRequest {
 async fn run_to_end(engine: &Engine, job: JobRequest) -> (Ulid, Vec<SharedEvent>) {
     let mut live = engine.journal().subscribe();
     let created = engine.create_job(job).await.unwrap();
-    let run_id: Ulid = created.run_id.unwrap().parse().unwrap();
+    let run_id: Ulid = created.run_id.unwrap();
     (run_id, collect_until_end(&mut live, run_id).await)
 }
 
@@ -338,7 +338,7 @@ async fn cancelling_stops_running_steps_and_never_starts_the_rest() {
         ))
         .await
         .unwrap();
-    let run_id: Ulid = created.run_id.unwrap().parse().unwrap();
+    let run_id: Ulid = created.run_id.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     engine.cancel(run_id).await.unwrap();
     let events = collect_until_end(&mut live, run_id).await;
@@ -441,7 +441,7 @@ async fn compiled_plans_are_a_bounded_cache_and_evicted_jobs_still_run() {
     }
     assert!(engine.inner.plans.lock().len() <= super::MAX_CACHED_PLANS);
     // Whichever plans went, every job still runs: its plan is compiled again.
-    let job_id: Ulid = first.unwrap().parse().unwrap();
+    let job_id: Ulid = first.unwrap();
     let created = engine.start_run(job_id).await.unwrap();
     assert!(created.run_id.is_some());
 }

@@ -535,6 +535,20 @@ impl Runs {
         runs.into_iter()
     }
 
+    /// The ids of a page: newest first, after `before` (exclusive), at most
+    /// `limit`.
+    pub fn page_ids(&self, filter: &RunFilter, before: Option<Ulid>, limit: usize) -> Vec<Ulid> {
+        // `..before` excludes it; without one, every id (ULIDs stay below
+        // the largest value).
+        self.summaries
+            .range(..before.unwrap_or(Ulid(u128::MAX)))
+            .rev()
+            .filter(|(_, s)| filter.matches(s))
+            .take(limit)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Newest first, after `before` (exclusive), at most `limit`.
     pub fn list(
         &self,

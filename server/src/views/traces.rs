@@ -22,10 +22,10 @@ pub async fn trace_list(journal: &Journal, q: &RunsQuery) -> Result<Vec<Trace>, 
     // Recent runs are traced under the lock; older ones are read back from
     // the log afterwards, without holding it.
     let slots: Vec<Result<Trace, Ulid>> = journal.read(|m| {
-        let (page, _, _) = m.runs.list(&filter, before, limit);
-        page.iter()
-            .map(|r| {
-                let id: Ulid = r.run_id.parse().expect("run ids are ULIDs");
+        m.runs
+            .page_ids(&filter, before, limit)
+            .into_iter()
+            .map(|id| {
                 m.runs
                     .get(&id)
                     .map(|run| crate::analytics::trace(run, now))
