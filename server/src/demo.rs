@@ -123,14 +123,13 @@ fn release_job() -> JobRequest {
 }
 
 /// A routine and a pending approval, so those pages have something real.
-async fn governance(engine: &Engine, sync_job: Option<Ulid>) {
+async fn routine_and_approval(engine: &Engine, sync_job: Option<Ulid>) {
     let (has_routine, pending) = engine.journal().read(|m| {
         (
-            m.governance
-                .routines
+            m.routines
                 .values()
                 .any(|r| r.name == "Data sync every 30 s"),
-            m.governance.pending_approvals(),
+            m.approvals.pending(),
         )
     });
     if let (false, Some(job_id)) = (has_routine, sync_job) {
@@ -179,7 +178,7 @@ pub async fn run(engine: Engine) {
     for job in demo_jobs() {
         job_ids.extend(find_or_create(&engine, job).await);
     }
-    governance(&engine, job_ids.get(2).copied()).await;
+    routine_and_approval(&engine, job_ids.get(2).copied()).await;
     let mut tick = tokio::time::interval(Duration::from_millis(1_500));
     for job_id in job_ids.iter().cycle() {
         tick.tick().await;

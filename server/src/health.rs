@@ -111,9 +111,9 @@ pub fn assess(
     HealthStatus {
         status: by_rate.max(by_alerts).max(by_log),
         uptime_secs,
-        active_routines: model.governance.active_routines() as u64,
-        total_routines: model.governance.routines.len() as u64,
-        pending_approvals: model.governance.pending_approvals() as u64,
+        active_routines: model.routines.enabled() as u64,
+        total_routines: model.routines.len() as u64,
+        pending_approvals: model.approvals.pending() as u64,
         total_workflow_executions: successes + failures,
         successful_executions: successes,
         failed_executions: failures,

@@ -111,12 +111,8 @@ impl AppState {
             metrics::gauge!(EVENT_LOG_BACKLOG).set(backlog);
             metrics::counter!(EVENT_LOG_APPENDED).absolute(appended);
             metrics::counter!(EVENT_LOG_WRITE_ERRORS).absolute(write_errors);
-            let (routines, approvals) = journal.read(|m| {
-                (
-                    m.governance.active_routines(),
-                    m.governance.pending_approvals(),
-                )
-            });
+            let (routines, approvals) =
+                journal.read(|m| (m.routines.enabled(), m.approvals.pending()));
             metrics::gauge!(ACTIVE_ROUTINES).set(routines as f64);
             metrics::gauge!(PENDING_APPROVALS).set(approvals as f64);
         });

@@ -128,7 +128,7 @@ pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Readi
             )
         }
         RuleKind::PendingApprovals => {
-            let n = model.governance.pending_approvals();
+            let n = model.approvals.pending();
             let breached = n as f64 > t;
             one(
                 n as f64,

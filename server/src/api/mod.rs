@@ -3,12 +3,13 @@
 
 pub mod alerts;
 pub mod analytics;
+pub mod approvals;
 mod error;
 pub mod extract;
-pub mod governance;
 mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod routines;
 pub mod runs;
 
 use axum::extract::DefaultBodyLimit;
@@ -54,19 +55,19 @@ pub fn router() -> Router<AppState> {
         .route("/runs", get(runs::list))
         .route("/runs/{run_id}", get(runs::get))
         .route("/runs/{run_id}/cancel", post(runs::cancel))
-        .route("/routines", post(governance::create).get(governance::list))
+        .route("/routines", post(routines::create).get(routines::list))
         .route(
             "/routines/{routine_id}",
-            get(governance::get)
-                .put(governance::replace)
-                .patch(governance::patch)
-                .delete(governance::delete),
+            get(routines::get)
+                .put(routines::replace)
+                .patch(routines::patch)
+                .delete(routines::delete),
         )
-        .route("/routines/{routine_id}/enable", post(governance::enable))
-        .route("/routines/{routine_id}/disable", post(governance::disable))
-        .route("/approvals", get(governance::list_approvals))
-        .route("/approvals/{approval_id}", get(governance::get_approval))
-        .route("/approvals/{approval_id}/vote", post(governance::vote))
+        .route("/routines/{routine_id}/enable", post(routines::enable))
+        .route("/routines/{routine_id}/disable", post(routines::disable))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{approval_id}", get(approvals::get))
+        .route("/approvals/{approval_id}/vote", post(approvals::vote))
         .route("/ws", get(crate::ws::upgrade))
         .route_layer(crate::panics::layer(crate::panics::Answer::Json))
         .fallback(error::not_found)

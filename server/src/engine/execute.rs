@@ -12,15 +12,8 @@ use ulid::Ulid;
 
 use super::agents::AgentRequest;
 use super::plan::Plan;
-use super::Engine;
+use super::{secs, Engine, Outcome};
 use crate::events::EventKind;
-
-/// How a step task ended.
-pub(super) enum Outcome {
-    Completed,
-    Failed(String),
-    Cancelled,
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Slot {
@@ -159,7 +152,7 @@ async fn run_step(
     let prompt = match &spec.action {
         app::wire::StepAction::AgentTask { prompt } => prompt,
         app::wire::StepAction::ManualApproval { approvers, quorum } => {
-            return super::governance::await_approval(
+            return super::approvals::await_approval(
                 &engine, run_id, index, spec, approvers, *quorum, cancel,
             )
             .await;
@@ -261,12 +254,6 @@ async fn with_timeout<T>(
         Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| limit),
         None => Ok(fut.await),
     }
-}
-
-/// Seconds at microsecond resolution: what the log stores and every
-/// projection reports, so that all of them agree to the digit.
-pub(super) fn secs(d: Duration) -> f64 {
-    d.as_micros() as f64 / 1e6
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.

@@ -4,9 +4,10 @@
 //! handles); everything observable lives in the journal's model.
 
 pub mod agents;
+mod approvals;
 mod execute;
-pub mod governance;
 pub mod plan;
+pub mod routines;
 pub mod schedule;
 
 use std::collections::HashMap;
@@ -45,6 +46,19 @@ impl Default for EngineConfig {
             max_log_backlog: 200_000,
         }
     }
+}
+
+/// How a step task ended.
+pub(crate) enum Outcome {
+    Completed,
+    Failed(String),
+    Cancelled,
+}
+
+/// Seconds at microsecond resolution: what the log stores and every
+/// projection reports, so that all of them agree to the digit.
+pub(crate) fn secs(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1e6
 }
 
 /// What creating a job (and maybe its run) or starting a run made: typed
@@ -103,7 +117,7 @@ struct Inner {
     /// not keep a plan per run).
     plans: Mutex<HashMap<Ulid, Arc<Plan>>>,
     running: Mutex<HashMap<Ulid, CancellationToken>>,
-    approvals: Mutex<governance::Waiting>,
+    approvals: Mutex<approvals::Waiting>,
     schedule_changed: tokio::sync::Notify,
     ids: Mutex<ulid::Generator>,
     tasks: TaskTracker,

@@ -234,7 +234,7 @@ impl EventKind {
     /// Whether the event can change the number of enabled routines or of
     /// pending approvals (a cancelled or interrupted run cancels its
     /// approvals too).
-    pub fn moves_governance(&self) -> bool {
+    pub fn moves_routines_or_approvals(&self) -> bool {
         matches!(
             self,
             EventKind::RoutineCreated { .. }

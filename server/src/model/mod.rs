@@ -2,12 +2,14 @@
 //! counts. The same `apply` runs live and during replay at start-up, so what
 //! the API shows after a restart is what it showed before.
 
-mod governance;
+mod approvals;
 mod jobs;
+mod routines;
 pub mod runs;
 
-pub use governance::{ApprovalState, Governance, RoutineState};
+pub use approvals::{ApprovalState, Approvals};
 pub use jobs::{JobEntry, Jobs};
+pub use routines::{RoutineState, Routines};
 pub use runs::{RunFilter, RunState, Runs, StepState};
 
 use crate::alerts::AlertBook;
@@ -29,7 +31,8 @@ pub struct Model {
     pub runs: Runs,
     pub executions: ExecutionCounts,
     pub analytics: Analytics,
-    pub governance: Governance,
+    pub routines: Routines,
+    pub approvals: Approvals,
     pub alerts: AlertBook,
 }
 
@@ -67,7 +70,8 @@ impl Model {
         }
         // After the runs, so the analytics see the run's state with this event.
         self.analytics.apply(event, &self.runs);
-        self.governance.apply(event);
+        self.routines.apply(event);
+        self.approvals.apply(event);
         self.alerts.apply(event, &self.runs);
     }
 }

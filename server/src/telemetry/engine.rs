@@ -130,8 +130,8 @@ fn record(event: &Event, model: &Model) {
             }
         }
     }
-    if event.kind.moves_governance() {
-        gauge!(ACTIVE_ROUTINES).set(model.governance.active_routines() as f64);
-        gauge!(PENDING_APPROVALS).set(model.governance.pending_approvals() as f64);
+    if event.kind.moves_routines_or_approvals() {
+        gauge!(ACTIVE_ROUTINES).set(model.routines.enabled() as f64);
+        gauge!(PENDING_APPROVALS).set(model.approvals.pending() as f64);
     }
 }

@@ -8,7 +8,6 @@ use crate::model::{ApprovalState, Model};
 /// Approvals, pending first, then newest first.
 pub fn approvals(m: &Model, status: Option<ApprovalStatus>) -> ApprovalList {
     let mut list: Vec<ApprovalView> = m
-        .governance
         .approvals
         .values()
         .rev()

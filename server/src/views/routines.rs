@@ -46,11 +46,6 @@ pub fn routine_view(m: &Model, r: &RoutineState) -> RoutineView {
 
 pub fn routines(m: &Model) -> RoutineList {
     RoutineList {
-        routines: m
-            .governance
-            .routines
-            .values()
-            .map(|r| routine_view(m, r))
-            .collect(),
+        routines: m.routines.values().map(|r| routine_view(m, r)).collect(),
     }
 }

@@ -25,7 +25,7 @@ use ulid::Ulid;
 use crate::events::{Event, EventKind};
 use crate::health::{self, HealthRules};
 use crate::journal::Observer;
-use crate::model::{Governance, Model, RunState};
+use crate::model::{Approvals, Model, RunState};
 use crate::store::LogProbe;
 use crate::telemetry::registry::{Registry, Value};
 
@@ -180,7 +180,7 @@ impl Observer for Hub {
             ));
         }
         // Sent only if a figure it carries changed.
-        if event.kind.moves_governance()
+        if event.kind.moves_routines_or_approvals()
             || matches!(event.kind, EventKind::AlertChanged { .. })
             || matches!(
                 event.kind,
@@ -285,7 +285,7 @@ impl Hub {
                 decision,
                 ..
             } => {
-                if let Some(a) = model.governance.approvals.get(approval_id) {
+                if let Some(a) = model.approvals.get(approval_id) {
                     let needed = a.quorum.needed(a.approvers.len());
                     step(
                         &a.step_id,
@@ -394,9 +394,9 @@ pub fn alert_snapshot(model: &Model) -> Vec<ServerMessage> {
 }
 
 /// `StepUpdate`s describing where each started step stands now, in the
-/// words the live updates use. `governance` tells a step waiting for an
+/// words the live updates use. `approvals` tells a step waiting for an
 /// approval from one merely running.
-pub fn step_snapshot(run: &RunState, governance: Option<&Governance>) -> Vec<ServerMessage> {
+pub fn step_snapshot(run: &RunState, approvals: Option<&Approvals>) -> Vec<ServerMessage> {
     run.steps
         .iter()
         .filter(|s| s.status != StepStatus::Pending)
@@ -405,7 +405,7 @@ pub fn step_snapshot(run: &RunState, governance: Option<&Governance>) -> Vec<Ser
                 run_id: run.run_id.to_string(),
                 step_id: s.id.clone(),
                 status: s.status.as_str().into(),
-                message: says::now(s, run.run_id, governance),
+                message: says::now(s, run.run_id, approvals),
             })
         })
         .collect()
@@ -417,7 +417,7 @@ mod says {
     use app::wire::{ApprovalStatus, AttemptStatus, Decision, Quorum, StepStatus};
     use ulid::Ulid;
 
-    use crate::model::{Governance, StepState};
+    use crate::model::{Approvals, StepState};
 
     pub const CANCELLED: &str = "Cancelled";
 
@@ -468,14 +468,14 @@ mod says {
     }
 
     /// Where `step` stands now.
-    pub fn now(step: &StepState, run_id: Ulid, governance: Option<&Governance>) -> String {
+    pub fn now(step: &StepState, run_id: Ulid, approvals: Option<&Approvals>) -> String {
         let last = step.attempts.last();
         let attempt = last.map_or(0, |a| a.attempt);
         let error = step.error.as_deref().unwrap_or("unknown error");
         match step.status {
             StepStatus::Running => {
-                let pending = governance.and_then(|g| {
-                    g.approvals.values().find(|a| {
+                let pending = approvals.and_then(|approvals| {
+                    approvals.values().find(|a| {
                         a.run_id == run_id
                             && a.step_id == step.id
                             && a.status == ApprovalStatus::Pending

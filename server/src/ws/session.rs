@@ -121,7 +121,7 @@ impl Session {
         let snapshot = journal.read_at(|m, last_seq| {
             m.runs.get(&run_id).map(|run| {
                 let mut out = vec![hub::workflow_update(run)];
-                out.extend(hub::step_snapshot(run, Some(&m.governance)));
+                out.extend(hub::step_snapshot(run, Some(&m.approvals)));
                 (out, last_seq)
             })
         });

@@ -1,247 +1,19 @@
-//! Approvals (steps that wait for people) and routines (workflows started
-//! on a cron schedule): their engine side.
+//! Routines: workflows started on a cron schedule. Their definitions and
+//! the scheduler that fires them.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use app::wire::{
-    ApiError, ApprovalStatus, Decision, JobRequest, Quorum, RoutinePatch, RoutineRequest, StepSpec,
-    VoteRequest,
-};
+use app::wire::{ApiError, JobRequest, RoutinePatch, RoutineRequest};
 use chrono::{DateTime, Utc};
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
-use super::execute::{secs, Outcome};
 use super::schedule::Schedule;
 use super::{Engine, EngineError};
 use crate::events::EventKind;
 use crate::model::RoutineState;
 
-/// Decisions awaited by approval steps, by approval id.
-pub(super) type Waiting = HashMap<Ulid, oneshot::Sender<ApprovalStatus>>;
-
-/// Runs an approval step: asks, waits for the quorum (or the step's
-/// `timeout_secs`, or the run's cancellation), and ends the step by it.
-pub(super) async fn await_approval(
-    engine: &Engine,
-    run_id: Ulid,
-    index: usize,
-    spec: &StepSpec,
-    approvers: &[String],
-    quorum: Quorum,
-    cancel: CancellationToken,
-) -> (usize, Outcome) {
-    let journal = &engine.inner.journal;
-    let step_id = spec.id.clone();
-    let approval_id = engine.next_id();
-    let (tx, rx) = oneshot::channel();
-    engine.inner.approvals.lock().insert(approval_id, tx);
-    let started = Instant::now();
-    journal.publish(EventKind::StepStarted {
-        run_id,
-        step_id: step_id.clone(),
-        attempt: 0,
-    });
-    let timeout = spec.timeout_secs.map(Duration::from_secs_f64);
-    journal.publish(EventKind::ApprovalRequested {
-        approval_id,
-        run_id,
-        step_id: step_id.clone(),
-        approvers: approvers.to_vec(),
-        quorum: quorum.into(),
-        expires_at: timeout
-            .and_then(|t| chrono::Duration::from_std(t).ok())
-            .and_then(|t| Utc::now().checked_add_signed(t)),
-    });
-    let expiry = async {
-        match timeout {
-            Some(t) => tokio::time::sleep(t).await,
-            None => std::future::pending().await,
-        }
-    };
-    let decided = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => None,
-        status = rx => status.ok(),
-        _ = expiry => Some(ApprovalStatus::Expired),
-    };
-    // Whoever got here first, nobody else may resolve it now.
-    let still_waiting = engine.inner.approvals.lock().remove(&approval_id).is_some();
-    let duration_secs = secs(started.elapsed());
-    match decided {
-        None => {
-            if still_waiting {
-                journal.publish(EventKind::ApprovalResolved {
-                    approval_id,
-                    run_id,
-                    status: ApprovalStatus::Cancelled.into(),
-                });
-            }
-            journal.publish(EventKind::StepCancelled {
-                run_id,
-                step_id,
-                attempt: Some(0),
-                duration_secs: Some(duration_secs),
-            });
-            (index, Outcome::Cancelled)
-        }
-        Some(ApprovalStatus::Approved) => {
-            let approvers = journal.read(|m| {
-                m.governance
-                    .approvals
-                    .get(&approval_id)
-                    .map_or_else(String::new, |a| {
-                        a.votes
-                            .iter()
-                            .filter(|v| v.decision == Decision::Approve)
-                            .map(|v| v.voter.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-            });
-            journal.publish(EventKind::StepCompleted {
-                run_id,
-                step_id,
-                attempt: 0,
-                duration_secs,
-                output: format!("approved by {approvers}"),
-                output_truncated: false,
-            });
-            (index, Outcome::Completed)
-        }
-        Some(status) => {
-            if status == ApprovalStatus::Expired && still_waiting {
-                journal.publish(EventKind::ApprovalResolved {
-                    approval_id,
-                    run_id,
-                    status: status.into(),
-                });
-            }
-            let error = match status {
-                ApprovalStatus::Expired => format!(
-                    "approval timed out after {}s",
-                    timeout.map_or(0.0, |t| t.as_secs_f64())
-                ),
-                _ => journal.read(|m| {
-                    let rejections: Vec<String> = m
-                        .governance
-                        .approvals
-                        .get(&approval_id)
-                        .map(|a| {
-                            a.votes
-                                .iter()
-                                .filter(|v| v.decision == Decision::Reject)
-                                .map(|v| match &v.comment {
-                                    Some(c) => format!("{} ({c})", v.voter),
-                                    None => v.voter.clone(),
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    format!("rejected by {}", rejections.join(", "))
-                }),
-            };
-            journal.publish(EventKind::StepFailed {
-                run_id,
-                step_id,
-                attempt: 0,
-                error: error.clone(),
-                timed_out: status == ApprovalStatus::Expired,
-                duration_secs,
-            });
-            (index, Outcome::Failed(error))
-        }
-    }
-}
-
 impl Engine {
-    /// Records a vote; resolves the approval when the quorum decides.
-    /// Answers once the vote (and the decision) is committed.
-    pub async fn vote(
-        &self,
-        approval_id: Ulid,
-        vote: VoteRequest,
-    ) -> Result<ApprovalStatus, EngineError> {
-        let (status, seq) = self.vote_now(approval_id, vote)?;
-        self.acknowledge(seq).await?;
-        Ok(status)
-    }
-
-    fn vote_now(
-        &self,
-        approval_id: Ulid,
-        vote: VoteRequest,
-    ) -> Result<(ApprovalStatus, u64), EngineError> {
-        let voter = vote.voter.trim().to_string();
-        if voter.is_empty() {
-            return Err(EngineError::Invalid(
-                ApiError::new("invalid_vote", "the voter's name is empty").with_field("voter"),
-            ));
-        }
-        // One vote at a time: two votes must not both resolve an approval.
-        let mut waiting = self.inner.approvals.lock();
-        let journal = &self.inner.journal;
-        let (run_id, status, approvers, voted) = journal
-            .read(|m| {
-                m.governance.approvals.get(&approval_id).map(|a| {
-                    (
-                        a.run_id,
-                        a.status,
-                        a.approvers.clone(),
-                        a.votes.iter().any(|v| v.voter == voter),
-                    )
-                })
-            })
-            .ok_or_else(|| EngineError::NotFound(format!("no approval with id {approval_id}")))?;
-        if status != ApprovalStatus::Pending {
-            return Err(EngineError::Conflict(format!(
-                "approval {approval_id} is already {}",
-                status.as_str()
-            )));
-        }
-        if !approvers.contains(&voter) {
-            return Err(EngineError::Forbidden(format!(
-                "{voter:?} is not an approver of this step (approvers: {})",
-                approvers.join(", ")
-            )));
-        }
-        if voted {
-            return Err(EngineError::Conflict(format!(
-                "{voter:?} has already voted"
-            )));
-        }
-        self.admit()?;
-        let cast = journal.publish(EventKind::VoteCast {
-            approval_id,
-            run_id,
-            voter,
-            decision: vote.decision.into(),
-            comment: vote.comment.filter(|c| !c.trim().is_empty()),
-        });
-        let decided = journal.read(|m| {
-            m.governance.approvals.get(&approval_id).and_then(|a| {
-                let (yes, no) = a.tally();
-                a.quorum.decide(a.approvers.len(), yes, no)
-            })
-        });
-        match decided {
-            Some(status) => {
-                let resolved = journal.publish(EventKind::ApprovalResolved {
-                    approval_id,
-                    run_id,
-                    status: status.into(),
-                });
-                if let Some(step) = waiting.remove(&approval_id) {
-                    let _ = step.send(status);
-                }
-                Ok((status, resolved.seq))
-            }
-            None => Ok((ApprovalStatus::Pending, cast.seq)),
-        }
-    }
-
     /// Creates a routine (and its job, when given a workflow); answers once
     /// both are committed.
     pub async fn create_routine(&self, req: RoutineRequest) -> Result<Ulid, EngineError> {
@@ -307,7 +79,7 @@ impl Engine {
         let current = self
             .inner
             .journal
-            .read(|m| m.governance.routines.get(&routine_id).cloned())
+            .read(|m| m.routines.get(&routine_id).cloned())
             .ok_or_else(|| EngineError::NotFound(format!("no routine with id {routine_id}")))?;
         let name = match &patch.name {
             Some(n) => check_name(n)?,
@@ -367,7 +139,7 @@ impl Engine {
         let current = self
             .inner
             .journal
-            .read(|m| m.governance.routines.get(&routine_id).map(|r| r.enabled))
+            .read(|m| m.routines.get(&routine_id).map(|r| r.enabled))
             .ok_or_else(|| EngineError::NotFound(format!("no routine with id {routine_id}")))?;
         if current == enabled {
             return Ok(self.settled());
@@ -387,7 +159,7 @@ impl Engine {
         if !self
             .inner
             .journal
-            .read(|m| m.governance.routines.contains_key(&routine_id))
+            .read(|m| m.routines.contains_key(&routine_id))
         {
             return Err(EngineError::NotFound(format!(
                 "no routine with id {routine_id}"
@@ -422,8 +194,7 @@ impl Engine {
     pub async fn run_scheduler(self) {
         let started = Utc::now();
         let owed: Vec<(Ulid, Ulid, DateTime<Utc>)> = self.inner.journal.read(|m| {
-            m.governance
-                .routines
+            m.routines
                 .values()
                 .filter(|r| r.enabled)
                 .filter_map(|r| {
@@ -446,7 +217,7 @@ impl Engine {
             let due = self
                 .inner
                 .journal
-                .read(|m| due_fires(m.governance.routines.values(), started, &attempted, now));
+                .read(|m| due_fires(m.routines.values(), started, &attempted, now));
             for fire in &due {
                 attempted.insert(fire.routine_id, fire.scheduled_for);
                 self.fire(
@@ -462,7 +233,7 @@ impl Engine {
             let next = self
                 .inner
                 .journal
-                .read(|m| next_due(m.governance.routines.values(), started, &attempted, now));
+                .read(|m| next_due(m.routines.values(), started, &attempted, now));
             match next {
                 Some(at) => {
                     let wait = (at - now).to_std().unwrap_or(Duration::ZERO);

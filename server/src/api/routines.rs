@@ -1,26 +1,21 @@
-//! `/api/routines` and `/api/approvals`.
+//! `/api/routines`: cron-scheduled workflows.
 
-use app::wire::{
-    ApprovalList, ApprovalStatus, ApprovalView, RoutineList, RoutinePatch, RoutineRequest,
-    RoutineView, VoteRequest,
-};
+use app::wire::{RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
 use ulid::Ulid;
 
-use super::extract::{JsonBody, PathParam, QueryParams};
+use super::extract::{JsonBody, PathParam};
 use super::{parse_id, Failure};
 use crate::state::AppState;
-use crate::views::approvals::{approval_view, approvals};
 use crate::views::routines::{routine_view, routines};
 
 fn one(state: &AppState, id: Ulid) -> Result<Json<RoutineView>, Failure> {
     state
         .engine
         .journal()
-        .read(|m| m.governance.routines.get(&id).map(|r| routine_view(m, r)))
+        .read(|m| m.routines.get(&id).map(|r| routine_view(m, r)))
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no routine with id {id}")))
 }
@@ -114,55 +109,4 @@ pub async fn delete(
         .delete_routine(parse_id(&id, "routine")?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalsQuery {
-    pub status: Option<String>,
-}
-
-/// `GET /api/approvals[?status=pending]`
-pub async fn list_approvals(
-    State(state): State<AppState>,
-    QueryParams(q): QueryParams<ApprovalsQuery>,
-) -> Result<Json<ApprovalList>, Failure> {
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
-            Failure::bad_request(
-                "invalid_query",
-                format!(
-                    "unknown status {s:?}; one of pending, approved, rejected, expired, cancelled"
-                ),
-            )
-            .field("status")
-        })?),
-    };
-    Ok(Json(state.engine.journal().read(|m| approvals(m, status))))
-}
-
-/// `GET /api/approvals/{approval_id}`
-pub async fn get_approval(
-    State(state): State<AppState>,
-    PathParam(id): PathParam,
-) -> Result<Json<ApprovalView>, Failure> {
-    let id = parse_id(&id, "approval")?;
-    state
-        .engine
-        .journal()
-        .read(|m| m.governance.approvals.get(&id).map(|a| approval_view(m, a)))
-        .map(Json)
-        .ok_or_else(|| Failure::not_found(format!("no approval with id {id}")))
-}
-
-/// `POST /api/approvals/{approval_id}/vote`
-pub async fn vote(
-    State(state): State<AppState>,
-    PathParam(id): PathParam,
-    JsonBody(vote): JsonBody<VoteRequest>,
-) -> Result<Json<ApprovalView>, Failure> {
-    let id = parse_id(&id, "approval")?;
-    state.engine.vote(id, vote).await?;
-    get_approval(State(state), PathParam(id.to_string())).await
 }

@@ -1,0 +1,62 @@
+//! `/api/approvals`: steps waiting for people, and their votes.
+
+use app::wire::{ApprovalList, ApprovalStatus, ApprovalView, VoteRequest};
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+
+use super::extract::{JsonBody, PathParam, QueryParams};
+use super::{parse_id, Failure};
+use crate::state::AppState;
+use crate::views::approvals::{approval_view, approvals};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsQuery {
+    pub status: Option<String>,
+}
+
+/// `GET /api/approvals[?status=pending]`
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ApprovalsQuery>,
+) -> Result<Json<ApprovalList>, Failure> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
+            Failure::bad_request(
+                "invalid_query",
+                format!(
+                    "unknown status {s:?}; one of pending, approved, rejected, expired, cancelled"
+                ),
+            )
+            .field("status")
+        })?),
+    };
+    Ok(Json(state.engine.journal().read(|m| approvals(m, status))))
+}
+
+/// `GET /api/approvals/{approval_id}`
+pub async fn get(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+) -> Result<Json<ApprovalView>, Failure> {
+    let id = parse_id(&id, "approval")?;
+    state
+        .engine
+        .journal()
+        .read(|m| m.approvals.get(&id).map(|a| approval_view(m, a)))
+        .map(Json)
+        .ok_or_else(|| Failure::not_found(format!("no approval with id {id}")))
+}
+
+/// `POST /api/approvals/{approval_id}/vote`
+pub async fn vote(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+    JsonBody(vote): JsonBody<VoteRequest>,
+) -> Result<Json<ApprovalView>, Failure> {
+    let id = parse_id(&id, "approval")?;
+    state.engine.vote(id, vote).await?;
+    get(State(state), PathParam(id.to_string())).await
+}

@@ -1,0 +1,145 @@
+//! Routines as a fold over their events.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use app::wire::RoutineFire;
+use chrono::{DateTime, Utc};
+use ulid::Ulid;
+
+use crate::events::{Event, EventKind};
+
+/// Fires remembered per routine.
+const HISTORY: usize = 20;
+
+#[derive(Clone, Debug)]
+pub struct RoutineState {
+    pub routine_id: Ulid,
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    pub job_id: Ulid,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    /// When it was last enabled (or created enabled): fires missed before
+    /// this are not owed.
+    pub enabled_at: DateTime<Utc>,
+    /// The latest schedule time fired, if any.
+    pub last_scheduled: Option<DateTime<Utc>>,
+    /// Newest first.
+    pub history: VecDeque<RoutineFire>,
+}
+
+/// Every routine, by id.
+#[derive(Default)]
+pub struct Routines(BTreeMap<Ulid, RoutineState>);
+
+impl Routines {
+    pub fn get(&self, id: &Ulid) -> Option<&RoutineState> {
+        self.0.get(id)
+    }
+
+    pub fn contains_key(&self, id: &Ulid) -> bool {
+        self.0.contains_key(id)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &RoutineState> {
+        self.0.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Routines enabled now.
+    pub fn enabled(&self) -> usize {
+        self.0.values().filter(|r| r.enabled).count()
+    }
+
+    pub(super) fn apply(&mut self, event: &Event) {
+        let at = event.at;
+        match &event.kind {
+            EventKind::RoutineCreated {
+                routine_id,
+                name,
+                cron,
+                timezone,
+                job_id,
+                enabled,
+            } => {
+                self.0.insert(
+                    *routine_id,
+                    RoutineState {
+                        routine_id: *routine_id,
+                        name: name.clone(),
+                        cron: cron.clone(),
+                        timezone: timezone.clone(),
+                        job_id: *job_id,
+                        enabled: *enabled,
+                        created_at: at,
+                        enabled_at: at,
+                        last_scheduled: None,
+                        history: VecDeque::new(),
+                    },
+                );
+            }
+            EventKind::RoutineUpdated {
+                routine_id,
+                name,
+                cron,
+                timezone,
+                job_id,
+            } => {
+                if let Some(r) = self.0.get_mut(routine_id) {
+                    r.name = name.clone();
+                    r.cron = cron.clone();
+                    r.timezone = timezone.clone();
+                    r.job_id = *job_id;
+                }
+            }
+            EventKind::RoutineEnabled { routine_id } => {
+                if let Some(r) = self.0.get_mut(routine_id) {
+                    if !r.enabled {
+                        r.enabled = true;
+                        r.enabled_at = at;
+                    }
+                }
+            }
+            EventKind::RoutineDisabled { routine_id } => {
+                if let Some(r) = self.0.get_mut(routine_id) {
+                    r.enabled = false;
+                }
+            }
+            EventKind::RoutineDeleted { routine_id } => {
+                self.0.remove(routine_id);
+            }
+            EventKind::RoutineFired {
+                routine_id,
+                run_id,
+                scheduled_for,
+                missed,
+            } => {
+                if let Some(r) = self.0.get_mut(routine_id) {
+                    r.last_scheduled = Some(
+                        r.last_scheduled
+                            .map_or(*scheduled_for, |l| l.max(*scheduled_for)),
+                    );
+                    if r.history.len() == HISTORY {
+                        r.history.pop_back();
+                    }
+                    r.history.push_front(RoutineFire {
+                        run_id: run_id.to_string(),
+                        fired_at: at,
+                        scheduled_for: *scheduled_for,
+                        missed: *missed,
+                        status: None,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
