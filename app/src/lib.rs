@@ -19,10 +19,11 @@ use leptos_router::{
 use crate::components::layout::Layout;
 use crate::pages::{
     alerts::AlertsPage,
-    governance::{ApprovalsPage, RoutinesPage},
+    approvals::ApprovalsPage,
     metrics::MetricsPage,
     not_found::NotFound,
     overview::Overview,
+    routines::RoutinesPage,
     run::RunPage,
     steps::StepsPage,
     traces::{TraceDetail, TracesPage},

@@ -1,10 +1,11 @@
 //! One module per route.
 
 pub mod alerts;
-pub mod governance;
+pub mod approvals;
 pub mod metrics;
 pub mod not_found;
 pub mod overview;
+pub mod routines;
 pub mod run;
 pub mod steps;
 pub mod traces;

@@ -7,12 +7,13 @@
 
 mod alerts;
 mod analytics;
+mod approvals;
 pub mod decode;
 mod error;
-mod governance;
 mod health;
 mod jobs;
 mod metrics;
+mod routines;
 mod runs;
 mod ws;
 
@@ -25,17 +26,17 @@ pub use analytics::{
     Throughput, ThroughputPoint, Trace, TraceBottleneck, TraceList, TraceStep, WorkflowStats,
     WorkflowStatsList,
 };
-pub use error::ApiError;
-pub use governance::{
-    ApprovalList, ApprovalStatus, ApprovalView, Decision, Quorum, RoutineFire, RoutineList,
-    RoutinePatch, RoutineRequest, RoutineView, VoteRequest, VoteView,
+pub use approvals::{
+    ApprovalList, ApprovalStatus, ApprovalView, Decision, Quorum, VoteRequest, VoteView,
 };
+pub use error::ApiError;
 pub use health::{Alert, EventLogHealth, HealthState, HealthStatus};
 pub use jobs::{
     workflow_slug, JobCreated, JobList, JobQuery, JobRequest, JobView, RetryPolicy, Simulation,
     StepAction, StepSpec, WorkflowSpec,
 };
 pub use metrics::{CounterSample, GaugeSample, HistogramSample, Labels, MetricsSnapshot};
+pub use routines::{RoutineFire, RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 pub use runs::{
     AttemptStatus, AttemptView, RunList, RunStatus, RunSummaryView, RunView, StepRunView,
     StepStatus,
