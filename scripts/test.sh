@@ -16,12 +16,12 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 
 log "cargo clippy (server + app/ssr, and app/hydrate: the browser's code)"
-cargo clippy -p app -p server -p wire-derive --all-targets --locked -- -D warnings
+cargo clippy -p app -p server -p wire -p wire-derive --all-targets --locked -- -D warnings
 cargo clippy -p app --features hydrate --lib --locked -- -D warnings
 
 log "Rust tests (unit + contract)"
 # The Prometheus contract test parses our output with the official client.
-SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p app -p server -p wire-derive --locked
+SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p app -p server -p wire -p wire-derive --locked
 
 log "building the site and server for the end-to-end tests"
 mapfile -t built < <("$ROOT/scripts/build.sh" dev | tail -n 2)

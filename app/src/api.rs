@@ -9,9 +9,9 @@
 use leptos::prelude::Resource;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::decode::{Decode, DecodeError};
+use wire::decode::{Decode, DecodeError};
 
-use crate::wire::{
+use wire::{
     AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, ApiError, ApprovalList,
     ApprovalView, BottleneckReport, HealthStatus, JobCreated, JobList, JobQuery, MetricsSnapshot,
     RoutineList, RoutineView, RunList, StepStatsList, Throughput, Trace, TraceList, VoteRequest,

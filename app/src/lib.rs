@@ -1,13 +1,10 @@
-//! Shiioo's shared crate: the wire types every client and the server agree on,
-//! and the dashboard, rendered on the server (`ssr`) and hydrated in the
-//! browser (`hydrate`).
+//! Shiioo's dashboard, rendered on the server (`ssr`) and hydrated in the
+//! browser (`hydrate`). The JSON shapes it reads are the `wire` crate's.
 
 pub mod api;
 pub mod components;
-pub mod format;
 pub mod live;
 pub mod pages;
-pub mod wire;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

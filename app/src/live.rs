@@ -8,7 +8,7 @@
 
 use leptos::prelude::*;
 
-use crate::wire::HealthState;
+use wire::HealthState;
 
 /// State of the live connection, shown by the indicator in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +169,7 @@ mod client {
     use std::collections::HashSet;
 
     use super::{backoff_ms, HealthBeat, LinkState, Live, LiveRun, LIVE_RUNS};
-    use crate::wire::{
+    use wire::{
         ClientAction, ErrorMessage, HealthUpdate, ServerMessage, StepUpdate, WorkflowUpdate,
     };
 

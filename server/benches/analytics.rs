@@ -86,7 +86,7 @@ async fn at_scale() {
         let steps = engine.journal().read(|m| m.analytics.steps(None));
         read.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
-        std::hint::black_box(serde_json::to_vec(&app::wire::StepStatsList { steps }).unwrap());
+        std::hint::black_box(serde_json::to_vec(&wire::StepStatsList { steps }).unwrap());
         ser.push(t.elapsed().as_secs_f64() * 1e3);
     }
     read.sort_by(f64::total_cmp);

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::wire::{JobRequest, RunStatus};
 use chrono::{SubsecRound, Utc};
 use server::engine::agents::{RoleSimulation, Simulated};
 use server::engine::{Engine, EngineConfig};
@@ -24,6 +23,7 @@ use server::journal::Journal;
 use server::model::{Model, RunFilter};
 use server::store::{Durability, EventLog, SqliteLog};
 use ulid::Ulid;
+use wire::{JobRequest, RunStatus};
 
 fn job() -> JobRequest {
     serde_json::from_value(serde_json::json!({

@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use app::wire::{workflow_slug, JobRequest};
 use serde_json::json;
 use ulid::Ulid;
+use wire::{workflow_slug, JobRequest};
 
 use crate::engine::Engine;
 
@@ -133,7 +133,7 @@ async fn routine_and_approval(engine: &Engine, sync_job: Option<Ulid>) {
         )
     });
     if let (false, Some(job_id)) = (has_routine, sync_job) {
-        let routine = app::wire::RoutineRequest {
+        let routine = wire::RoutineRequest {
             name: "Data sync every 30 s".into(),
             cron: "*/30 * * * * *".into(),
             timezone: Some("UTC".into()),

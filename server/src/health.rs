@@ -1,7 +1,7 @@
 //! System health: the figures of `GET /api/health/status` and the rule that
 //! turns them into `healthy` / `degraded` / `critical`.
 
-use app::wire::{HealthState, HealthStatus};
+use wire::{HealthState, HealthStatus};
 
 use chrono::{DateTime, Utc};
 
@@ -65,7 +65,7 @@ impl HealthRules {
                 degraded_below: config.health_degraded_below,
                 critical_below: config.health_critical_below,
             },
-            window: app::format::whole_secs(config.health_window_secs),
+            window: wire::format::whole_secs(config.health_window_secs),
         }
     }
 }
@@ -86,7 +86,7 @@ pub fn assess(
     rules: &HealthRules,
     uptime_secs: u64,
     now: DateTime<Utc>,
-    event_log: app::wire::EventLogHealth,
+    event_log: wire::EventLogHealth,
 ) -> HealthStatus {
     let executions = model.executions;
     let recent = model
@@ -98,8 +98,8 @@ pub fn assess(
     let recent_rate = success_rate(recent.successes, recent.executions - recent.successes);
     let by_rate = classify(recent_rate, rules.thresholds);
     let by_alerts = match model.alerts.worst_firing() {
-        Some(app::wire::Severity::Critical) => HealthState::Critical,
-        Some(app::wire::Severity::Warning) => HealthState::Degraded,
+        Some(wire::Severity::Critical) => HealthState::Critical,
+        Some(wire::Severity::Warning) => HealthState::Degraded,
         None => HealthState::Healthy,
     };
     // A log that takes no writes accepts no change: nothing works.

@@ -4,11 +4,6 @@
 use std::sync::{Arc, OnceLock};
 
 use app::api::{Backend, BackendContext, ListQuery};
-use app::wire::{
-    AlertHistory, AlertList, AlertRuleList, ApiError, ApprovalList, BottleneckReport, HealthStatus,
-    JobList, JobQuery, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput, Trace,
-    TraceList, WorkflowStats, WorkflowStatsList,
-};
 use app::{shell, App};
 use axum::extract::FromRef;
 use axum::Router;
@@ -17,6 +12,11 @@ use futures::FutureExt;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use wire::{
+    AlertHistory, AlertList, AlertRuleList, ApiError, ApprovalList, BottleneckReport, HealthStatus,
+    JobList, JobQuery, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput, Trace,
+    TraceList, WorkflowStats, WorkflowStatsList,
+};
 
 use crate::state::AppState;
 use crate::telemetry::render::{self, Selector};

@@ -1,4 +1,4 @@
-//! The browser decodes the server's answers with `app::wire::decode`, not
+//! The browser decodes the server's answers with `wire::decode`, not
 //! serde. These tests hold the two together on real answers: for every
 //! endpoint and message the dashboard reads, `Decode` must read exactly what
 //! `Deserialize` reads.
@@ -7,11 +7,11 @@ mod common;
 
 use std::fmt::Debug;
 
-use app::wire::decode::Decode;
-use app::wire::*;
 use common::{guide_job, step, TestServer};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
+use wire::decode::Decode;
+use wire::*;
 
 /// Decodes `body` both ways and requires the same value (compared as JSON,
 /// which every wire type writes).

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use app::api::{Backend, ListQuery};
-use app::wire::*;
 use axum::body::Body;
 use axum::http::Request;
 use chrono::{DateTime, Duration, Utc};
@@ -17,6 +16,7 @@ use futures::future::{BoxFuture, FutureExt};
 use leptos::config::LeptosOptions;
 use proptest::prelude::*;
 use tower::ServiceExt;
+use wire::*;
 
 /// What the generated data is built from; each list is read cyclically.
 #[derive(Clone, Debug)]

@@ -1,4 +1,4 @@
-//! `#[derive(Decode)]` for the wire types in `app`: the browser's decoder of
+//! `#[derive(Decode)]` for the wire types (the `wire` crate): the browser's decoder of
 //! a type, read from the same `#[serde(...)]` attributes that shape its JSON,
 //! so a type is still defined once.
 //!
@@ -17,7 +17,7 @@
 //! or input validation are ignored; anything that changes how JSON is read
 //! and is not supported (`flatten`, `deserialize_with`, …) is a compile error.
 //!
-//! The generated code names `crate::wire::decode`, where `app` defines the
+//! The generated code names `::wire::decode`, where the `wire` crate defines the
 //! `Decode` trait and its helpers.
 
 use proc_macro::TokenStream;
@@ -62,12 +62,12 @@ fn expand(input: &DeriveInput) -> syn::Result<Tokens> {
         }
     };
     Ok(quote! {
-        impl crate::wire::decode::Decode for #name {
-            fn decode<J: crate::wire::decode::Json>(
+        impl ::wire::decode::Decode for #name {
+            fn decode<J: ::wire::decode::Json>(
                 json: &J,
-            ) -> ::core::result::Result<Self, crate::wire::decode::DecodeError> {
+            ) -> ::core::result::Result<Self, ::wire::decode::DecodeError> {
                 #[allow(unused_imports)]
-                use crate::wire::decode as __d;
+                use ::wire::decode as __d;
                 #body
             }
         }

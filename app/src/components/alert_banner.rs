@@ -2,7 +2,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::live::use_live;
-use crate::wire::{AlertState, AlertView, Severity};
+use wire::{AlertState, AlertView, Severity};
 
 /// Shown on every page while an alert fires; rendered by the server and
 /// refreshed live when an `AlertUpdate` arrives.
@@ -14,7 +14,7 @@ pub fn AlertBanner() -> impl IntoView {
     // now ("20 approvals are waiting"), not what it did when it fired.
     let figures = move || {
         live.health.with(|h| {
-            h.filter(|h| h.status != crate::wire::HealthState::Healthy)
+            h.filter(|h| h.status != wire::HealthState::Healthy)
                 .map(|h| (h.active_workflows, h.pending_approvals))
         })
     };
@@ -37,7 +37,7 @@ pub fn AlertBanner() -> impl IntoView {
                             </div>
                             <ul class="alert-banner-list">
                                 {firing.into_iter().map(|a| {
-                                    let labels = crate::format::labels(&a.labels);
+                                    let labels = wire::format::labels(&a.labels);
                                     let rule = a.rule.clone();
                                     view! {
                                         <li data-rule=rule>

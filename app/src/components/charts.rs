@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 
-use crate::format;
-use crate::wire::{HistogramSample, RecentRun, ThroughputPoint};
+use wire::format;
+use wire::{HistogramSample, RecentRun, ThroughputPoint};
 
 /// Points of a polyline through `values`, scaled into `w × h` (y grows down).
 pub fn polyline(values: &[f64], w: f64, h: f64, max: f64) -> String {

@@ -1,10 +1,10 @@
 use leptos::prelude::*;
 
-use crate::wire::WorkflowStatsList;
+use wire::WorkflowStatsList;
 
 /// Workflow ids for a dropdown: sorted, so that options keep their places
 /// as workflows appear.
-fn workflow_ids(workflows: Result<WorkflowStatsList, crate::wire::ApiError>) -> Vec<String> {
+fn workflow_ids(workflows: Result<WorkflowStatsList, wire::ApiError>) -> Vec<String> {
     let mut ids: Vec<String> = workflows
         .map(|l| l.workflows.into_iter().map(|w| w.workflow_id).collect())
         .unwrap_or_default();
@@ -21,7 +21,7 @@ fn workflow_ids(workflows: Result<WorkflowStatsList, crate::wire::ApiError>) -> 
 /// made but not yet submitted stays.
 #[component]
 pub fn WorkflowSelect(
-    workflows: Result<WorkflowStatsList, crate::wire::ApiError>,
+    workflows: Result<WorkflowStatsList, wire::ApiError>,
     current: String,
     testid: &'static str,
 ) -> impl IntoView {
@@ -68,7 +68,7 @@ pub fn WorkflowSelect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::WorkflowStats;
+    use wire::WorkflowStats;
 
     #[test]
     fn choices_are_sorted_and_unique() {
@@ -80,6 +80,6 @@ mod tests {
             workflows: vec![stats("zeta"), stats("alpha"), stats("zeta")],
         };
         assert_eq!(workflow_ids(Ok(list)), ["alpha", "zeta"]);
-        assert!(workflow_ids(Err(crate::wire::ApiError::new("x", "y"))).is_empty());
+        assert!(workflow_ids(Err(wire::ApiError::new("x", "y"))).is_empty());
     }
 }

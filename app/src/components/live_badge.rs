@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
-use crate::{api, format, live::use_live};
+use crate::{api, live::use_live};
+use wire::format;
 
 /// Connection indicator and server uptime, in the header of every page.
 ///

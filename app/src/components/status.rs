@@ -1,8 +1,8 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::format;
 use crate::live::use_live;
+use wire::format;
 
 /// A status word in its colour (the same colours on every page).
 #[component]

@@ -2,7 +2,7 @@ use std::future::Future;
 
 use leptos::prelude::*;
 
-use crate::wire::ApiError;
+use wire::ApiError;
 
 /// The Enabled/Disabled switch of a routine or an alert rule. A click asks
 /// `set` (the API call) for the other state, then bumps `refresh` so the list

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
-use crate::format;
-use crate::wire::{Trace, TraceStep};
+use wire::format;
+use wire::{Trace, TraceStep};
 
 /// One bar of the waterfall, in percent of the time axis.
 #[derive(Clone, Debug, PartialEq)]
@@ -318,7 +318,7 @@ mod tests {
             status: "Completed".into(),
             attempt: Some(0),
             error: None,
-            step_status: crate::wire::StepStatus::Completed,
+            step_status: wire::StepStatus::Completed,
             depends_on: vec![],
         };
         assert_eq!(
@@ -341,7 +341,7 @@ mod tests {
             status: "Completed".into(),
             attempt: Some(0),
             error: None,
-            step_status: crate::wire::StepStatus::Completed,
+            step_status: wire::StepStatus::Completed,
             depends_on: vec![],
         }
     }

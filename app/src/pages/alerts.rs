@@ -10,9 +10,9 @@ use crate::components::alert_banner::severity_word;
 use crate::components::empty::Empty;
 use crate::components::status::RelTime;
 use crate::components::toggle::EnableToggle;
-use crate::format;
 use crate::live::use_live;
-use crate::wire::{AlertRule, AlertRuleUpdate, AlertState, AlertTransition, AlertView, RuleKind};
+use wire::format;
+use wire::{AlertRule, AlertRuleUpdate, AlertState, AlertTransition, AlertView, RuleKind};
 
 /// A measured value in its rule's unit.
 fn value_text(kind: Option<RuleKind>, v: f64) -> String {
@@ -32,7 +32,7 @@ pub fn AlertsPage() -> impl IntoView {
         |_| async {
             let (active, rules, history) =
                 futures::join!(api::alerts(), api::alert_rules(), api::alert_history(50));
-            Ok::<_, crate::wire::ApiError>((active?, rules?, history?))
+            Ok::<_, wire::ApiError>((active?, rules?, history?))
         },
     );
     view! {

@@ -8,7 +8,7 @@ use crate::components::empty::Empty;
 use crate::components::status::{RelTime, StatusBadge};
 use crate::live::use_live;
 use crate::pages::overview::short_id;
-use crate::wire::{ApprovalStatus, ApprovalView, Decision, Quorum, VoteRequest};
+use wire::{ApprovalStatus, ApprovalView, Decision, Quorum, VoteRequest};
 
 fn quorum_text(q: Quorum, needed: usize, of: usize) -> String {
     match q {

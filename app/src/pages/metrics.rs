@@ -5,8 +5,8 @@ use crate::api;
 use crate::components::charts::HistogramChart;
 use crate::components::empty::Empty;
 use crate::components::status::RelTime;
-use crate::format;
 use crate::live::use_live;
+use wire::format;
 
 #[component]
 pub fn MetricsPage() -> impl IntoView {

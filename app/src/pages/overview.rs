@@ -6,9 +6,9 @@ use crate::components::charts::{SuccessChart, ThroughputChart};
 use crate::components::empty::Empty;
 use crate::components::stat::Stat;
 use crate::components::status::{Progress, RelTime, StatusBadge};
-use crate::format;
 use crate::live::use_live;
-use crate::wire::{HealthStatus, RunSummaryView, ThroughputPoint, Trace};
+use wire::format;
+use wire::{HealthStatus, RunSummaryView, ThroughputPoint, Trace};
 
 #[component]
 pub fn Overview() -> impl IntoView {

@@ -8,7 +8,7 @@ use crate::components::empty::Empty;
 use crate::components::status::RelTime;
 use crate::components::toggle::EnableToggle;
 use crate::live::use_live;
-use crate::wire::RoutineView;
+use wire::RoutineView;
 
 #[component]
 pub fn RoutinesPage() -> impl IntoView {

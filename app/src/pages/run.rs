@@ -4,9 +4,9 @@ use leptos_router::hooks::use_navigate;
 
 use crate::api;
 use crate::components::status::RelTime;
-use crate::format;
 use crate::live::use_live;
-use crate::wire::ApiError;
+use wire::format;
+use wire::ApiError;
 
 /// The guide's example job, ready to run.
 pub const EXAMPLE_JOB: &str = r#"{
@@ -42,7 +42,7 @@ pub fn RunPage() -> impl IntoView {
 
     let go = {
         let navigate = navigate.clone();
-        move |created: crate::wire::JobCreated| match created.run_id {
+        move |created: wire::JobCreated| match created.run_id {
             Some(run) => navigate(&format!("/traces/{run}"), Default::default()),
             None => notice.set(Some(format!(
                 "Stored job {} ({}). Start it from the list below.",

@@ -7,10 +7,10 @@ use crate::api;
 use crate::components::charts::PercentileBars;
 use crate::components::empty::Empty;
 use crate::components::filters::WorkflowSelect;
-use crate::format;
 use crate::live::use_live;
 use crate::pages::workflows::SortHeader;
-use crate::wire::StepStats;
+use wire::format;
+use wire::StepStats;
 
 const COLUMNS: [(&str, &str); 9] = [
     ("step", "Step"),

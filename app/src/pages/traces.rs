@@ -9,9 +9,9 @@ use crate::components::empty::Empty;
 use crate::components::filters::WorkflowSelect;
 use crate::components::status::{RelTime, StatusBadge};
 use crate::components::trace_view::{Dag, Waterfall};
-use crate::format;
 use crate::live::use_live;
 use crate::pages::overview::TraceTable;
+use wire::format;
 
 const STATUSES: [&str; 6] = [
     "Running",
@@ -163,11 +163,11 @@ pub fn TraceDetail() -> impl IntoView {
 /// start plus the elapsed time it reported), advanced by the browser's
 /// clock while the run is in flight, so bars and the elapsed time move
 /// between updates. Server and browser render the same first frame.
-fn ticking_now(live: crate::live::Live, t: &crate::wire::Trace) -> Signal<chrono::DateTime<Utc>> {
+fn ticking_now(live: crate::live::Live, t: &wire::Trace) -> Signal<chrono::DateTime<Utc>> {
     let answered_at = t
         .started_at
         .zip(t.duration_secs)
-        .and_then(|(start, secs)| start.checked_add_signed(crate::format::secs_to_delta(secs)))
+        .and_then(|(start, secs)| start.checked_add_signed(wire::format::secs_to_delta(secs)))
         .or(t.completed_at)
         .unwrap_or_else(Utc::now);
     if t.completed_at.is_some() {

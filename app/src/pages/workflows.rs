@@ -6,10 +6,10 @@ use crate::api;
 use crate::components::charts::{Bars, DurationChart, Pips, Sparkline};
 use crate::components::empty::Empty;
 use crate::components::status::{RelTime, StatusBadge};
-use crate::format;
 use crate::live::use_live;
 use crate::pages::overview::short_id;
-use crate::wire::{BottleneckReport, WorkflowStats};
+use wire::format;
+use wire::{BottleneckReport, WorkflowStats};
 
 /// Sortable columns: (query key, header).
 const COLUMNS: [(&str, &str); 6] = [

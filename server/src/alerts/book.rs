@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
-use app::wire::{
+use chrono::{DateTime, Duration, Utc};
+use wire::{
     AlertRule, AlertState, AlertTransition, AlertView, Labels, RuleKind, RunStatus, Severity,
 };
-use chrono::{DateTime, Duration, Utc};
 
 use crate::events::{Event, EventKind};
 use crate::model::Runs;
@@ -131,7 +131,7 @@ impl AlertBook {
             .map(|r| r.window_secs + r.baseline_secs)
             .max()
             .unwrap_or(0);
-        app::format::whole_secs(secs)
+        wire::format::whole_secs(secs)
     }
 
     /// (finished at, duration) of each workflow's recent executions, oldest first.

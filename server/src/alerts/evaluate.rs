@@ -2,9 +2,9 @@
 //! state machine, and return the transitions as events to publish. Pure: the
 //! caller passes the time, so tests drive the clock.
 
-use app::format::{number, whole_secs};
-use app::wire::{AlertRule, AlertState, RuleKind};
 use chrono::{DateTime, Utc};
+use wire::format::{number, whole_secs};
+use wire::{AlertRule, AlertState, RuleKind};
 
 use super::{rules::span, Labels};
 use crate::events::EventKind;
@@ -211,8 +211,8 @@ fn p99(values: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
     use crate::events::Event;
-    use app::wire::Severity;
     use ulid::Ulid;
+    use wire::Severity;
     use AlertState::*;
 
     fn publish(model: &mut Model, seq: &mut u64, at: DateTime<Utc>, kind: EventKind) {

@@ -18,15 +18,15 @@ pub mod rules;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::wire::{Alert, AlertRule, AlertState, AlertView};
 use chrono::{DateTime, Utc};
+use wire::{Alert, AlertRule, AlertState, AlertView};
 
 use crate::events::EventKind;
 use crate::model::Model;
 
-pub use app::wire::Labels;
 pub use book::{AlertBook, HISTORY};
 pub use evaluate::evaluate;
+pub use wire::Labels;
 
 /// Shortest gap between two evaluations set off by events: a burst of
 /// events is judged once, not once per event.
@@ -94,7 +94,7 @@ pub struct RuleChange {
 pub fn set_rule(
     journal: &crate::journal::Journal,
     name: &str,
-    update: app::wire::AlertRuleUpdate,
+    update: wire::AlertRuleUpdate,
 ) -> Result<RuleChange, rules::RuleError> {
     let existing = journal.read(|m| m.alerts.rules.get(name).cloned());
     let rule = rules::apply_update(name, existing.as_ref(), update)?;

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::wire::{AlertRule, AlertState, WebhookAlert, WebhookPayload};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
+use wire::{AlertRule, AlertState, WebhookAlert, WebhookPayload};
 
 use super::Labels;
 use crate::events::EventKind;

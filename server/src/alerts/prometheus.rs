@@ -4,8 +4,8 @@
 
 use std::fmt::Write;
 
-use app::format::number;
-use app::wire::{AlertRule, RuleKind};
+use wire::format::number;
+use wire::{AlertRule, RuleKind};
 
 use super::rules::span;
 

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use app::format::number;
-use app::wire::{AlertRule, AlertRuleUpdate, RuleKind, Severity};
 use serde::Deserialize;
+use wire::format::number;
+use wire::{AlertRule, AlertRuleUpdate, RuleKind, Severity};
 
-pub use app::format::span;
+pub use wire::format::span;
 
 /// A rule change that cannot be applied: the field at fault and why.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use app::wire::{CriticalPath, CriticalStep, RunStatus};
+use wire::{CriticalPath, CriticalStep, RunStatus};
 
 use super::durations::round6;
 use super::percent;

@@ -19,11 +19,11 @@ mod traces;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use app::wire::{
+use chrono::{DateTime, Utc};
+use wire::{
     BottleneckReport, RecentRun, RunStatus, StepShare, StepStats, Throughput, ThroughputPoint,
     WorkflowStats,
 };
-use chrono::{DateTime, Utc};
 
 pub use critical::critical_path;
 use critical::CriticalPaths;

@@ -1,7 +1,7 @@
 //! Execution traces: a run as a time line of step attempts.
 
-use app::wire::{RunStatus, Trace, TraceBottleneck, TraceStep};
 use chrono::{DateTime, Utc};
+use wire::{RunStatus, Trace, TraceBottleneck, TraceStep};
 
 use super::critical::critical_path;
 use super::durations::round6;

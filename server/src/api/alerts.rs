@@ -1,10 +1,10 @@
 //! `/api/alerts`: alerts, their history, and their rules.
 
-use app::wire::{AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use wire::{AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate};
 
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::Failure;

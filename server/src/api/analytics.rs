@@ -1,12 +1,12 @@
-use app::wire::{
-    BottleneckReport, StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
-};
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
+use wire::{
+    BottleneckReport, StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+};
 
 use super::extract::{PathParam, QueryParams};
 use super::Failure;

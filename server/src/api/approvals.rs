@@ -1,9 +1,9 @@
 //! `/api/approvals`: steps waiting for people, and their votes.
 
-use app::wire::{ApprovalList, ApprovalStatus, ApprovalView, VoteRequest};
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
+use wire::{ApprovalList, ApprovalStatus, ApprovalView, VoteRequest};
 
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};

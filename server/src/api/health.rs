@@ -1,6 +1,6 @@
-use app::wire::HealthStatus;
 use axum::extract::State;
 use axum::Json;
+use wire::HealthStatus;
 
 use crate::state::AppState;
 

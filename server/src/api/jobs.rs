@@ -1,7 +1,7 @@
-use app::wire::{JobCreated, JobList, JobQuery, JobRequest, JobView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use wire::{JobCreated, JobList, JobQuery, JobRequest, JobView};
 
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};

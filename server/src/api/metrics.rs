@@ -1,9 +1,9 @@
-use app::wire::MetricsSnapshot;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use wire::MetricsSnapshot;
 
 use crate::state::AppState;
 use crate::telemetry::render::{self, Selector, PROMETHEUS_CONTENT_TYPE};

@@ -1,10 +1,10 @@
 //! `/api/routines`: cron-scheduled workflows.
 
-use app::wire::{RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use ulid::Ulid;
+use wire::{RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 
 use super::extract::{JsonBody, PathParam};
 use super::{parse_id, Failure};

@@ -1,7 +1,7 @@
-use app::wire::{RunList, RunView};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use wire::{RunList, RunView};
 
 use super::extract::{PathParam, QueryParams};
 use super::{parse_id, Failure};

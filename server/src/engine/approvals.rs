@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use app::wire::{ApiError, ApprovalStatus, Decision, Quorum, StepSpec, VoteRequest};
 use chrono::Utc;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
+use wire::{ApiError, ApprovalStatus, Decision, Quorum, StepSpec, VoteRequest};
 
 use super::{secs, Engine, EngineError, Outcome};
 use crate::events::EventKind;

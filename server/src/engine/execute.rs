@@ -150,8 +150,8 @@ async fn run_step(
     let step_id = spec.id.as_str();
     let run_str = run_id.to_string();
     let prompt = match &spec.action {
-        app::wire::StepAction::AgentTask { prompt } => prompt,
-        app::wire::StepAction::ManualApproval { approvers, quorum } => {
+        wire::StepAction::AgentTask { prompt } => prompt,
+        wire::StepAction::ManualApproval { approvers, quorum } => {
             return super::approvals::await_approval(
                 &engine, run_id, index, spec, approvers, *quorum, cancel,
             )

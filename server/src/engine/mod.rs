@@ -13,12 +13,12 @@ pub mod schedule;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::wire::{ApiError, JobCreated, JobRequest};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use ulid::Ulid;
+use wire::{ApiError, JobCreated, JobRequest};
 
 use crate::events::EventKind;
 use crate::journal::Journal;
@@ -346,7 +346,7 @@ impl Engine {
     pub async fn set_alert_rule(
         &self,
         name: &str,
-        update: app::wire::AlertRuleUpdate,
+        update: wire::AlertRuleUpdate,
     ) -> Result<crate::alerts::RuleChange, EngineError> {
         self.admit()?;
         let change = crate::alerts::set_rule(&self.inner.journal, name, update).map_err(|e| {

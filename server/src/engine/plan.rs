@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use app::wire::{workflow_slug, ApiError, JobRequest, StepAction, StepSpec, WorkflowSpec};
+use wire::{workflow_slug, ApiError, JobRequest, StepAction, StepSpec, WorkflowSpec};
 
 use crate::events::PlannedStep;
 
@@ -200,7 +200,7 @@ fn check_step(i: usize, step: &StepSpec) -> Result<(), ApiError> {
                     ));
                 }
             }
-            if let app::wire::Quorum::Count(n) = quorum {
+            if let wire::Quorum::Count(n) = quorum {
                 if *n == 0 || *n as usize > approvers.len() {
                     return Err(invalid(
                         at("action.manual_approval.quorum.count"),

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use app::wire::{ApiError, JobRequest, RoutinePatch, RoutineRequest};
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
+use wire::{ApiError, JobRequest, RoutinePatch, RoutineRequest};
 
 use super::schedule::Schedule;
 use super::{Engine, EngineError};

@@ -16,7 +16,7 @@ use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 
-use app::wire::ApiError;
+use wire::ApiError;
 
 use super::EngineError;
 

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::wire::{JobRequest, RunStatus, StepStatus};
 use serde_json::json;
 use tokio::time::Instant;
 use ulid::Ulid;
+use wire::{JobRequest, RunStatus, StepStatus};
 
 use super::agents::{RoleSimulation, Simulated};
 use super::{Engine, EngineConfig, EngineError};

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use app::wire;
 use serde::{Deserialize, Serialize};
 
 /// A job's workflow as submitted.
@@ -310,7 +309,7 @@ mod tests {
             serde_json::to_value(&record).unwrap(),
             serde_json::to_value(&spec).unwrap()
         );
-        let rule = app::wire::AlertRule {
+        let rule = wire::AlertRule {
             name: "n".into(),
             kind: wire::RuleKind::LatencyRegression,
             description: "d".into(),

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use app::wire::{ApprovalStatus, ApprovalView, Quorum, VoteView};
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
+use wire::{ApprovalStatus, ApprovalView, Quorum, VoteView};
 
 use crate::events::{Event, EventKind};
 
@@ -27,7 +27,7 @@ impl ApprovalState {
         let approvals = self
             .votes
             .iter()
-            .filter(|v| v.decision == app::wire::Decision::Approve)
+            .filter(|v| v.decision == wire::Decision::Approve)
             .count();
         (approvals, self.votes.len() - approvals)
     }

@@ -1,9 +1,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use app::wire::{JobView, WorkflowSpec};
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
+use wire::{JobView, WorkflowSpec};
 
 use crate::events::{Event, EventKind};
 

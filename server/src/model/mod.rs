@@ -45,7 +45,7 @@ impl Model {
     }
 
     /// Alert rules in force before the log's own rule changes are replayed.
-    pub fn with_alert_rules(mut self, rules: Vec<app::wire::AlertRule>) -> Self {
+    pub fn with_alert_rules(mut self, rules: Vec<wire::AlertRule>) -> Self {
         self.alerts = AlertBook::with_rules(rules);
         self
     }

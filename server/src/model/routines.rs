@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use app::wire::RoutineFire;
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
+use wire::RoutineFire;
 
 use crate::events::{Event, EventKind};
 

@@ -1,11 +1,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use app::wire::{
-    AttemptStatus, AttemptView, RunStatus, RunSummaryView, RunView, StepRunView, StepStatus,
-};
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
+use wire::{
+    AttemptStatus, AttemptView, RunStatus, RunSummaryView, RunView, StepRunView, StepStatus,
+};
 
 use crate::events::{Event, EventKind};
 

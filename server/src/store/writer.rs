@@ -49,9 +49,9 @@ pub struct LogProbe {
 }
 
 impl LogProbe {
-    pub fn health(&self) -> app::wire::EventLogHealth {
+    pub fn health(&self) -> wire::EventLogHealth {
         let failing = self.state.borrow().failing.clone();
-        app::wire::EventLogHealth {
+        wire::EventLogHealth {
             status: if failing.is_some() { "failing" } else { "ok" }.into(),
             error: failing.map(|f| f.to_string()),
             backlog: self.backlog.load(Ordering::Relaxed) as u64,

@@ -119,12 +119,12 @@ fn record(event: &Event, model: &Model) {
         | EventKind::ApprovalResolved { .. }
         | EventKind::AlertRuleSet { .. } => {}
         EventKind::AlertChanged { .. } => {
-            for severity in [app::wire::Severity::Warning, app::wire::Severity::Critical] {
+            for severity in [wire::Severity::Warning, wire::Severity::Critical] {
                 let firing = model
                     .alerts
                     .instances
                     .values()
-                    .filter(|i| i.state == app::wire::AlertState::Firing && i.severity == severity)
+                    .filter(|i| i.state == wire::AlertState::Firing && i.severity == severity)
                     .count();
                 gauge!(ALERTS_FIRING, "severity" => severity.as_str()).set(firing as f64);
             }

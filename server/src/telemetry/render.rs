@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use app::wire::{CounterSample, GaugeSample, HistogramSample, MetricsSnapshot};
+use wire::{CounterSample, GaugeSample, HistogramSample, MetricsSnapshot};
 
 use super::clock::to_datetime;
 use super::registry::{Kind, Registry, SeriesRead, Value};

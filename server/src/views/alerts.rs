@@ -1,9 +1,9 @@
 //! Alerts: those active (or in any state), with what their rules measure
 //! now, and the history of their transitions.
 
-use app::wire::{AlertHistory, AlertList, AlertState};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use wire::{AlertHistory, AlertList, AlertState};
 
 use super::Failure;
 use crate::alerts::HISTORY;

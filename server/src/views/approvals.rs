@@ -1,7 +1,7 @@
 //! Approvals: pending first, then newest first, each with its run's
 //! workflow and job.
 
-use app::wire::{ApprovalList, ApprovalStatus, ApprovalView};
+use wire::{ApprovalList, ApprovalStatus, ApprovalView};
 
 use crate::model::{ApprovalState, Model};
 

@@ -2,9 +2,9 @@
 //! body naming the problem. Views return it; the API serialises it, the
 //! dashboard shows its body.
 
-use app::wire::ApiError;
 use axum::http::StatusCode;
 use ulid::Ulid;
+use wire::ApiError;
 
 use crate::engine::EngineError;
 

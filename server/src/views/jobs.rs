@@ -1,6 +1,6 @@
 //! Jobs: the stored definitions, newest first.
 
-use app::wire::{JobList, JobQuery};
+use wire::{JobList, JobQuery};
 
 use super::Failure;
 use crate::model::Model;

@@ -1,8 +1,8 @@
 //! Routines: each with its next fires and its history, with each run's
 //! current status.
 
-use app::wire::{RoutineList, RoutineView};
 use chrono::Utc;
+use wire::{RoutineList, RoutineView};
 
 use crate::engine::schedule::Schedule;
 use crate::model::{Model, RoutineState};

@@ -1,8 +1,8 @@
 //! Runs: the list with its filters and pages, and one run.
 
-use app::wire::{RunList, RunStatus};
 use serde::Deserialize;
 use ulid::Ulid;
+use wire::{RunList, RunStatus};
 
 use super::Failure;
 use crate::model::{Model, RunFilter};

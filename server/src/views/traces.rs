@@ -1,9 +1,9 @@
 //! Traces: runs as time lines of attempts, recent ones from memory and old
 //! ones read back from the log.
 
-use app::wire::Trace;
 use chrono::Utc;
 use ulid::Ulid;
+use wire::Trace;
 
 use super::runs::{filter, page_limit, parse_before, RunsQuery};
 use super::Failure;

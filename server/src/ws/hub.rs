@@ -13,14 +13,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::wire::{
-    AlertUpdate, HealthState, HealthUpdate, MetricsUpdate, ServerMessage, StepStatus, StepUpdate,
-    WorkflowUpdate,
-};
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use ulid::Ulid;
+use wire::{
+    AlertUpdate, HealthState, HealthUpdate, MetricsUpdate, ServerMessage, StepStatus, StepUpdate,
+    WorkflowUpdate,
+};
 
 use crate::events::{Event, EventKind};
 use crate::health::{self, HealthRules};
@@ -327,7 +327,7 @@ impl Hub {
     }
 }
 
-pub fn health_update(h: app::wire::HealthStatus) -> ServerMessage {
+pub fn health_update(h: wire::HealthStatus) -> ServerMessage {
     ServerMessage::HealthUpdate(HealthUpdate {
         status: h.status,
         active_workflows: h.active_workflows,
@@ -339,7 +339,7 @@ pub fn health_update(h: app::wire::HealthStatus) -> ServerMessage {
 
 /// A run's state as the guide's `WorkflowUpdate`.
 pub fn workflow_update(run: &RunState) -> ServerMessage {
-    use app::wire::RunStatus::*;
+    use wire::RunStatus::*;
     let total = run.steps.len();
     let finished = run.finished_steps();
     let failed = run.steps.iter().find(|s| s.status == StepStatus::Failed);
@@ -414,8 +414,8 @@ pub fn step_snapshot(run: &RunState, approvals: Option<&Approvals>) -> Vec<Serve
 /// What a step update says, live and in snapshots alike. Attempts are
 /// counted from 1, as everywhere people read them.
 mod says {
-    use app::wire::{ApprovalStatus, AttemptStatus, Decision, Quorum, StepStatus};
     use ulid::Ulid;
+    use wire::{ApprovalStatus, AttemptStatus, Decision, Quorum, StepStatus};
 
     use crate::model::{Approvals, StepState};
 

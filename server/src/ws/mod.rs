@@ -11,13 +11,13 @@ pub mod session;
 
 use std::time::Duration;
 
-use app::wire::ServerMessage;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures::SinkExt;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{interval, Instant, MissedTickBehavior};
+use wire::ServerMessage;
 
 pub use hub::Hub;
 pub use session::{Session, Topic};
@@ -249,7 +249,7 @@ async fn send_frame(socket: &mut WebSocket, frame: Message) -> Result<(), axum::
 mod tests {
     use super::*;
     use crate::config::Config;
-    use app::wire::{ErrorMessage, HealthUpdate, Subscribed, Unsubscribed};
+    use wire::{ErrorMessage, HealthUpdate, Subscribed, Unsubscribed};
 
     fn state() -> AppState {
         let dir = tempfile::tempdir().unwrap();

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use app::wire::{ClientAction, ServerMessage, Subscribed, Unsubscribed};
 use ulid::Ulid;
+use wire::{ClientAction, ServerMessage, Subscribed, Unsubscribed};
 
 use super::hub::{self, Channel, Update};
 use crate::state::AppState;

@@ -12,10 +12,10 @@ mod simulated;
 
 use futures::future::BoxFuture;
 
-use app::wire::Simulation;
 pub use command::Command;
 pub use openai::OpenAi;
 pub use simulated::{RoleSimulation, Simulated};
+use wire::Simulation;
 
 /// One attempt of one step, as a backend sees it.
 #[derive(Clone, Copy, Debug)]

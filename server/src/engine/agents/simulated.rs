@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 
 use super::{AgentBackend, AgentRequest};
-use app::wire::Simulation;
+use wire::Simulation;
 
 /// Latency and failure behaviour of a role.
 #[derive(Clone, Copy, Debug, PartialEq)]

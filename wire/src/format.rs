@@ -1,5 +1,5 @@
-//! Human-readable formats used everywhere on the dashboard, so that a duration
-//! or a rate looks the same on every page.
+//! Figures written for people, so that a duration or a rate looks the same on
+//! every dashboard page and in the alert messages the server writes.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
@@ -31,7 +31,7 @@ pub fn span(secs: u64) -> String {
 }
 
 /// Labels as Prometheus writes them, `k="v", …`; empty for none.
-pub fn labels(l: &crate::wire::Labels) -> String {
+pub fn labels(l: &crate::Labels) -> String {
     l.iter()
         .map(|(k, v)| format!("{k}=\"{v}\""))
         .collect::<Vec<_>>()

@@ -4,12 +4,20 @@
 //! Field names follow `PHASE6_GUIDE.md` exactly: a client written from the guide
 //! must work unchanged. Where we add fields beyond the guide they are extra keys
 //! that such a client simply ignores.
+//!
+//! A crate of its own, like tokio-console's `console-api`: the server's engine
+//! and model speak these types without depending on the dashboard (`app`),
+//! and the browser decodes them with [`decode::Decode`] (feature `browser`).
+
+// `#[derive(Decode)]` names `::wire::decode`, which must resolve here too.
+extern crate self as wire;
 
 mod alerts;
 mod analytics;
 mod approvals;
 pub mod decode;
 mod error;
+pub mod format;
 mod health;
 mod jobs;
 mod metrics;

@@ -379,7 +379,7 @@ impl Json for serde_json::Value {
     }
 }
 
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 impl Json for wasm_bindgen::JsValue {
     fn get(&self, key: &str) -> Option<Self> {
         let value = js_sys::Reflect::get(self, &key.into()).ok()?;
@@ -426,7 +426,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::wire::{ApiError, Quorum, RetryPolicy, RunStatus, StepAction, StepSpec};
+    use crate::{ApiError, Quorum, RetryPolicy, RunStatus, StepAction, StepSpec};
 
     /// Decodes with both and requires the same outcome.
     fn both<T: Decode + for<'de> Deserialize<'de> + PartialEq + fmt::Debug>(
