@@ -79,10 +79,15 @@ async fn completed_runs_survive_kill_9_and_nothing_is_left_running() {
         },
         "execute": true
     });
-    for _ in 0..100 {
+    // A tenth of the runs wait a minute in their last step, so that the kill
+    // lands on runs in flight however fast the machine gets through the rest.
+    let mut slow = job.clone();
+    slow["name"] = json!("Crash Test Slow");
+    slow["workflow"]["steps"][2]["simulation"] = json!({"latency_ms": [60_000, 60_000]});
+    for i in 0..100 {
         let resp = http
             .post(format!("{}/api/jobs", first.base))
-            .json(&job)
+            .json(if i % 10 == 9 { &slow } else { &job })
             .send()
             .await
             .unwrap();

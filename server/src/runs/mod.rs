@@ -1,0 +1,381 @@
+//! Runs as the log folds them: the full state of the active and most
+//! recent runs ([`RunState`]), a compact summary of every run, and the
+//! filters the runs list takes. Below the model: analytics and alerts read
+//! runs, and the model composes them.
+
+mod state;
+
+pub use state::{progress, seconds_between, RunState, StepState};
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ulid::Ulid;
+use wire::{RunStatus, RunSummaryView};
+
+use crate::events::{Event, EventKind};
+
+/// Shares one allocation among the many runs of the same workflow.
+#[derive(Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(existing) = self.0.get(s) {
+            return existing.clone();
+        }
+        let arc: Arc<str> = s.into();
+        self.0.insert(arc.clone());
+        arc
+    }
+}
+
+/// What every run keeps in memory for listing, however old.
+#[derive(Clone, Debug)]
+struct RunSummary {
+    job_id: Ulid,
+    job_name: Arc<str>,
+    workflow_id: Arc<str>,
+    status: RunStatus,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+    duration_secs: Option<f64>,
+    steps_total: u32,
+    steps_done: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub workflow_id: Option<String>,
+    pub job_id: Option<Ulid>,
+}
+
+impl RunFilter {
+    fn matches(&self, s: &RunSummary) -> bool {
+        self.status.is_none_or(|st| st == s.status)
+            && self
+                .workflow_id
+                .as_deref()
+                .is_none_or(|w| w == &*s.workflow_id)
+            && self.job_id.is_none_or(|j| j == s.job_id)
+    }
+}
+
+/// Steps of finished runs kept in full, over all of them: wide workflows
+/// keep fewer runs in memory than narrow ones.
+pub const MAX_RETAINED_STEPS: usize = 20_000;
+/// Finished runs kept in full whatever their width (the guide's traces list
+/// shows the last 50).
+pub const MIN_RETAINED_RUNS: usize = 50;
+
+/// All runs: a compact summary of each, and the full state of the active
+/// ones and of the most recent finished ones (at most `keep_full` runs and
+/// [`MAX_RETAINED_STEPS`] steps). Older full states are rebuilt from the
+/// durable log on demand, so memory stays bounded.
+pub struct Runs {
+    summaries: BTreeMap<Ulid, RunSummary>,
+    full: HashMap<Ulid, RunState>,
+    finished: VecDeque<Ulid>,
+    /// Steps of the runs in `finished`.
+    finished_steps: usize,
+    keep_full: usize,
+    active: usize,
+    interner: Interner,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Self::new(2_000)
+    }
+}
+
+impl Runs {
+    pub fn new(keep_full: usize) -> Self {
+        Self {
+            summaries: BTreeMap::new(),
+            full: HashMap::new(),
+            finished: VecDeque::new(),
+            finished_steps: 0,
+            // The run that just finished must stay for the projections that
+            // read it after the runs have applied its last event.
+            keep_full: keep_full.max(1),
+            active: 0,
+            interner: Interner::default(),
+        }
+    }
+
+    pub fn get(&self, run_id: &Ulid) -> Option<&RunState> {
+        self.full.get(run_id)
+    }
+
+    pub fn exists(&self, run_id: &Ulid) -> bool {
+        self.summaries.contains_key(run_id)
+    }
+
+    pub fn status(&self, run_id: &Ulid) -> Option<RunStatus> {
+        self.summaries.get(run_id).map(|s| s.status)
+    }
+
+    /// Runs not yet finished (pending or running).
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
+    /// Active runs, oldest first.
+    pub fn in_flight(&self) -> impl Iterator<Item = &RunState> {
+        let mut runs: Vec<&RunState> = self
+            .full
+            .values()
+            .filter(|r| !r.status.is_terminal())
+            .collect();
+        runs.sort_unstable_by_key(|r| r.run_id);
+        runs.into_iter()
+    }
+
+    /// The ids of a page: newest first, after `before` (exclusive), at most
+    /// `limit`.
+    pub fn page_ids(&self, filter: &RunFilter, before: Option<Ulid>, limit: usize) -> Vec<Ulid> {
+        // `..before` excludes it; without one, every id (ULIDs stay below
+        // the largest value).
+        self.summaries
+            .range(..before.unwrap_or(Ulid(u128::MAX)))
+            .rev()
+            .filter(|(_, s)| filter.matches(s))
+            .take(limit)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Newest first, after `before` (exclusive), at most `limit`.
+    pub fn list(
+        &self,
+        filter: &RunFilter,
+        before: Option<Ulid>,
+        limit: usize,
+    ) -> (Vec<RunSummaryView>, u64, Option<Ulid>) {
+        let matching = || {
+            self.summaries
+                .iter()
+                .rev()
+                .filter(|(_, s)| filter.matches(s))
+        };
+        let total = matching().count() as u64;
+        let mut page: Vec<RunSummaryView> = Vec::with_capacity(limit.min(1_000));
+        let mut last = None;
+        let mut more = false;
+        for (id, s) in matching().filter(|(id, _)| before.is_none_or(|b| **id < b)) {
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            last = Some(*id);
+            page.push(RunSummaryView {
+                run_id: id.to_string(),
+                job_id: s.job_id.to_string(),
+                job_name: s.job_name.to_string(),
+                workflow_id: s.workflow_id.to_string(),
+                status: s.status,
+                created_at: s.created_at,
+                completed_at: s.completed_at,
+                duration_secs: s.duration_secs,
+                progress: progress(s.steps_done as usize, s.steps_total as usize),
+                current_step: if s.status.is_terminal() {
+                    None
+                } else {
+                    self.full.get(id).and_then(RunState::current_step)
+                },
+            });
+        }
+        (page, total, if more { last } else { None })
+    }
+
+    pub(super) fn apply(&mut self, event: &Event) {
+        if let Some(run) = RunState::created(event, &mut self.interner) {
+            self.summaries.insert(
+                run.run_id,
+                RunSummary {
+                    job_id: run.job_id,
+                    job_name: run.job_name.clone(),
+                    workflow_id: run.workflow_id.clone(),
+                    status: run.status,
+                    created_at: run.created_at,
+                    completed_at: None,
+                    duration_secs: None,
+                    steps_total: run.steps.len() as u32,
+                    steps_done: 0,
+                },
+            );
+            self.active += 1;
+            self.full.insert(run.run_id, run);
+            return;
+        }
+        let Some(run_id) = event.kind.run_id() else {
+            return;
+        };
+        let Some(summary) = self.summaries.get_mut(&run_id) else {
+            return;
+        };
+        let was_terminal = summary.status.is_terminal();
+        if let Some(run) = self.full.get_mut(&run_id) {
+            run.apply(event);
+            summary.status = run.status;
+            summary.completed_at = run.completed_at;
+            summary.duration_secs = run.duration_secs;
+            summary.steps_done = run.finished_steps() as u32;
+        }
+        if !was_terminal && summary.status.is_terminal() {
+            self.active -= 1;
+            self.finished.push_back(run_id);
+            self.finished_steps += summary.steps_total as usize;
+            while self.finished.len() > self.keep_full
+                || (self.finished_steps > MAX_RETAINED_STEPS
+                    && self.finished.len() > MIN_RETAINED_RUNS)
+            {
+                let Some(old) = self.finished.pop_front() else {
+                    break;
+                };
+                if let Some(run) = self.full.remove(&old) {
+                    self.finished_steps -= run.steps.len();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::PlannedStep;
+    use chrono::Duration;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::milliseconds(ms)
+    }
+
+    /// A run of steps `a` → `b`, folded from `kinds` at the given times.
+    fn fold(kinds: Vec<(i64, EventKind)>) -> RunState {
+        let run_id = Ulid(7);
+        let created = EventKind::RunCreated {
+            run_id,
+            job_id: Ulid(1),
+            workflow_id: "w".into(),
+            job_name: "W".into(),
+            steps: ["a", "b"]
+                .iter()
+                .enumerate()
+                .map(|(i, id)| PlannedStep {
+                    id: id.to_string(),
+                    name: id.to_string(),
+                    role: "r".into(),
+                    depends_on: if i == 0 { vec![] } else { vec!["a".into()] },
+                })
+                .collect(),
+        };
+        let events: Vec<Event> = std::iter::once((0, created))
+            .chain(kinds)
+            .enumerate()
+            .map(|(i, (ms, kind))| Event {
+                seq: i as u64 + 1,
+                at: t(ms),
+                kind,
+            })
+            .collect();
+        RunState::fold(&events).unwrap()
+    }
+
+    fn started(step: &str, attempt: u32) -> EventKind {
+        EventKind::StepStarted {
+            run_id: Ulid(7),
+            step_id: step.into(),
+            attempt,
+        }
+    }
+
+    #[test]
+    fn a_retried_step_keeps_each_attempt_and_its_time_spans_them_all() {
+        let run = fold(vec![
+            (0, EventKind::RunStarted { run_id: Ulid(7) }),
+            (10, started("a", 0)),
+            (
+                30,
+                EventKind::StepRetrying {
+                    run_id: Ulid(7),
+                    step_id: "a".into(),
+                    attempt: 0,
+                    error: "boom".into(),
+                    timed_out: false,
+                    duration_secs: 0.02,
+                    backoff_secs: 0.05,
+                },
+            ),
+            (80, started("a", 1)),
+            (
+                100,
+                EventKind::StepCompleted {
+                    run_id: Ulid(7),
+                    step_id: "a".into(),
+                    attempt: 1,
+                    duration_secs: 0.02,
+                    output: "ok".into(),
+                    output_truncated: false,
+                },
+            ),
+        ]);
+        let a = &run.steps[0];
+        assert_eq!(a.status, StepStatus::Completed);
+        assert_eq!(a.attempts.len(), 2);
+        assert_eq!(a.attempts[0].status, AttemptStatus::Failed);
+        assert_eq!(a.error, None, "a later success clears the error");
+        assert_eq!(a.duration_secs(), Some(0.09), "first start to last end");
+        assert_eq!(run.progress(), 50.0);
+        assert_eq!(run.current_step(), None);
+    }
+
+    #[test]
+    fn an_interrupted_run_ends_at_its_stop_and_a_cancelled_one_closes_what_was_open() {
+        let running = || {
+            vec![
+                (0, EventKind::RunStarted { run_id: Ulid(7) }),
+                (10, started("a", 0)),
+            ]
+        };
+        // Interrupted at the next start (t = 10 s), as of the last event (t = 10 ms).
+        let mut kinds = running();
+        kinds.push((
+            10_000,
+            EventKind::RunInterrupted {
+                run_id: Ulid(7),
+                stopped_at: Some(t(10)),
+            },
+        ));
+        let run = fold(kinds);
+        assert_eq!(run.status, RunStatus::Interrupted);
+        assert_eq!(run.completed_at, Some(t(10)));
+        assert_eq!(run.duration_secs, Some(0.01));
+        assert_eq!(run.steps[0].attempts[0].status, AttemptStatus::Interrupted);
+        assert_eq!(run.steps[1].status, StepStatus::Interrupted);
+        // A committed cancel, then a crash: the next start ends it cancelled.
+        let mut kinds = running();
+        kinds.push((20, EventKind::RunCancelRequested { run_id: Ulid(7) }));
+        let before = fold(kinds.clone());
+        assert!(before.cancel_requested);
+        let ending = before.ending(t(20), true);
+        assert!(matches!(
+            ending,
+            EventKind::RunCancelled {
+                stopped_at: Some(_),
+                ..
+            }
+        ));
+        kinds.push((10_000, ending));
+        let run = fold(kinds);
+        assert_eq!(run.status, RunStatus::Cancelled);
+        assert_eq!(run.completed_at, Some(t(20)));
+        assert_eq!(run.steps[0].status, StepStatus::Cancelled);
+        assert_eq!(run.steps[0].attempts[0].completed_at, Some(t(20)));
+        assert_eq!(run.steps[1].status, StepStatus::Cancelled);
+        assert_eq!(run.progress(), 100.0);
+    }
+}
