@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::health::{HealthRules, Thresholds};
 use crate::store::Durability;
 
 pub use crate::engine::agents::RoleSimulation;
@@ -172,6 +173,17 @@ impl Config {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("shiioo.db")
+    }
+
+    /// What health is judged by.
+    pub fn health_rules(&self) -> HealthRules {
+        HealthRules {
+            thresholds: Thresholds {
+                degraded_below: self.health_degraded_below,
+                critical_below: self.health_critical_below,
+            },
+            window: wire::format::whole_secs(self.health_window_secs),
+        }
     }
 
     pub fn health_heartbeat(&self) -> Duration {

@@ -5,8 +5,8 @@ use wire::{HealthState, HealthStatus};
 
 use chrono::{DateTime, Utc};
 
+use crate::analytics::success_rate;
 use crate::model::Model;
-use crate::state::AppState;
 
 /// Success-rate thresholds (percent) below which health degrades.
 #[derive(Clone, Copy, Debug)]
@@ -30,16 +30,6 @@ impl Default for Thresholds {
 /// at this many of the latest ones.
 pub const MIN_SAMPLES: usize = 5;
 
-/// Percentage of finished executions that succeeded, two decimals; 100 when
-/// nothing has finished, since no failure has been observed.
-pub fn success_rate(successes: u64, failures: u64) -> f64 {
-    let finished = successes + failures;
-    if finished == 0 {
-        return 100.0;
-    }
-    (successes as f64 * 10_000.0 / finished as f64).round() / 100.0
-}
-
 pub fn classify(success_rate: f64, thresholds: Thresholds) -> HealthState {
     if success_rate < thresholds.critical_below {
         HealthState::Critical
@@ -56,18 +46,6 @@ pub struct HealthRules {
     pub thresholds: Thresholds,
     /// Executions finished within this window are judged.
     pub window: chrono::Duration,
-}
-
-impl HealthRules {
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        Self {
-            thresholds: Thresholds {
-                degraded_below: config.health_degraded_below,
-                critical_below: config.health_critical_below,
-            },
-            window: wire::format::whole_secs(config.health_window_secs),
-        }
-    }
 }
 
 /// The current health. `status` is the worst of three verdicts: the
@@ -124,15 +102,6 @@ pub fn assess(
         alerts: crate::alerts::firing_now(model, now),
         event_log,
     }
-}
-
-/// The server's health now.
-pub fn status(state: &AppState) -> HealthStatus {
-    let rules = HealthRules::from_config(&state.config);
-    let uptime = state.uptime_secs();
-    let journal = state.engine.journal();
-    let log = journal.writer().probe().health();
-    journal.read(|m| assess(m, &rules, uptime, Utc::now(), log))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The hub turns engine events into the guide's WebSocket messages, once,
 //! and fans them out to every connection through a broadcast ring.
-
+//! Below the WebSocket handler (`ws/`), which subscribes to it.
 //!
 //! It observes the journal, so each message is built from the model as it
 //! was at that event (a `progress` is exact, never recomputed later). Each
@@ -25,7 +25,8 @@ use wire::{
 use crate::events::{Event, EventKind};
 use crate::health::{self, HealthRules};
 use crate::journal::Observer;
-use crate::model::{Approvals, Model, RunState};
+use crate::model::{Approvals, Model};
+use crate::runs::RunState;
 use crate::store::LogProbe;
 use crate::telemetry::registry::{Registry, Value};
 
@@ -417,7 +418,8 @@ mod says {
     use ulid::Ulid;
     use wire::{ApprovalStatus, AttemptStatus, Decision, Quorum, StepStatus};
 
-    use crate::model::{Approvals, StepState};
+    use crate::model::Approvals;
+    use crate::runs::StepState;
 
     pub const CANCELLED: &str = "Cancelled";
 

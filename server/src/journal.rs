@@ -11,7 +11,8 @@ use tokio::sync::broadcast;
 use ulid::Ulid;
 
 use crate::events::{Event, EventKind, SharedEvent};
-use crate::model::{Model, RunState};
+use crate::model::Model;
+use crate::runs::RunState;
 use crate::store::{Durability, EventLog, LogWriter, SqliteLog, StoreError};
 
 /// Events buffered per live subscriber before it is told it lagged.

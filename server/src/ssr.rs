@@ -41,7 +41,7 @@ fn runs_query(q: &ListQuery) -> RunsQuery {
 
 impl Backend for ServerBackend {
     fn health(&self) -> HealthStatus {
-        crate::health::status(&self.state)
+        self.state.health()
     }
 
     fn workflows(&self) -> WorkflowStatsList {

@@ -12,11 +12,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::{AgentBackendKind, Config, RoleSimulation};
 use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
-use crate::health::HealthRules;
+use crate::hub::Hub;
 use crate::journal::{Journal, Replayed};
 use crate::model::Model;
 use crate::telemetry::{self, EngineMetrics, Registry};
-use crate::ws::Hub;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -53,7 +52,7 @@ impl AppState {
     pub fn open(config: Config) -> Result<(Self, Replayed), StartError> {
         let started = Instant::now();
         let metrics = telemetry::registry(config.max_series_per_metric);
-        let hub = Arc::new(Hub::new(HealthRules::from_config(&config), started));
+        let hub = Arc::new(Hub::new(config.health_rules(), started));
         let observers: Vec<Arc<dyn crate::journal::Observer>> =
             vec![Arc::new(EngineMetrics::new(metrics.clone())), hub.clone()];
         let rules =
@@ -93,6 +92,15 @@ impl AppState {
 
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
+    }
+
+    /// The server's health now.
+    pub fn health(&self) -> wire::HealthStatus {
+        let rules = self.config.health_rules();
+        let uptime = self.uptime_secs();
+        let journal = self.engine.journal();
+        let log = journal.writer().probe().health();
+        journal.read(|m| crate::health::assess(m, &rules, uptime, chrono::Utc::now(), log))
     }
 
     /// Sets the gauges that describe current state rather than events:

@@ -114,7 +114,7 @@ pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Readi
             if r.executions < rule.min_executions.max(1) {
                 return Vec::new();
             }
-            let rate = crate::health::success_rate(r.successes, r.executions - r.successes);
+            let rate = crate::analytics::success_rate(r.successes, r.executions - r.successes);
             let breached = rate < t;
             let relation = if breached { "below" } else { "at or above" };
             one(

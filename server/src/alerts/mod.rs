@@ -3,13 +3,12 @@
 //!
 //! The data flow is the engine's: the evaluator ([`evaluate`]) reads the
 //! model and publishes an `AlertChanged` event for each transition; the
-//! [`AlertBook`] is the fold of those events (and of `AlertRuleSet`)
+//! [`AlertBook`](crate::model::AlertBook) is the fold of those events (and of `AlertRuleSet`)
 //! into rules, current states and history. So alert state and history
 //! survive a restart like everything else, the WebSocket hub pushes
 //! `AlertUpdate`s from the same events, and [`notify`] delivers webhooks
 //! from them without ever holding up evaluation.
 
-mod book;
 pub mod evaluate;
 pub mod notify;
 pub mod prometheus;
@@ -24,7 +23,6 @@ use wire::{Alert, AlertRule, AlertState, AlertView};
 use crate::events::EventKind;
 use crate::model::Model;
 
-pub use book::{AlertBook, HISTORY};
 pub use evaluate::evaluate;
 pub use wire::Labels;
 

@@ -10,7 +10,7 @@ use wire::{CriticalPath, CriticalStep, RunStatus};
 
 use super::durations::round6;
 use super::percent;
-use crate::model::RunState;
+use crate::runs::RunState;
 
 /// Distinct paths remembered per workflow; beyond this, runs along a new
 /// path still count toward per-step figures but the path itself is not kept.

@@ -31,7 +31,7 @@ use durations::{round6, Durations};
 pub use traces::trace;
 
 use crate::events::{Event, EventKind};
-use crate::model::Runs;
+use crate::runs::Runs;
 
 /// Finished runs listed per workflow.
 const RECENT_RUNS: usize = 10;
@@ -353,6 +353,16 @@ fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
         p99_duration_secs: timed(p.p99),
         durations: d.window().into_iter().map(round6).collect(),
     }
+}
+
+/// Percentage of finished executions that succeeded, two decimals; 100 when
+/// nothing has finished, since no failure has been observed.
+pub fn success_rate(successes: u64, failures: u64) -> f64 {
+    let finished = successes + failures;
+    if finished == 0 {
+        return 100.0;
+    }
+    (successes as f64 * 10_000.0 / finished as f64).round() / 100.0
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use wire::{RunStatus, Trace, TraceBottleneck, TraceStep};
 use super::critical::critical_path;
 use super::durations::round6;
 use super::percent;
-use crate::model::{runs::seconds_between, RunState};
+use crate::runs::{seconds_between, RunState};
 
 /// The trace of `run` as of `now` (which only matters while it runs).
 pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {

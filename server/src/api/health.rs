@@ -6,5 +6,5 @@ use crate::state::AppState;
 
 /// `GET /api/health/status`
 pub async fn status(State(state): State<AppState>) -> Json<HealthStatus> {
-    Json(crate::health::status(&state))
+    Json(state.health())
 }

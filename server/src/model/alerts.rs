@@ -11,7 +11,7 @@ use wire::{
 };
 
 use crate::events::{Event, EventKind};
-use crate::model::Runs;
+use crate::runs::Runs;
 
 /// Transitions kept for `GET /api/alerts/history`.
 pub const HISTORY: usize = 1_000;

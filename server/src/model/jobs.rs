@@ -40,7 +40,7 @@ pub struct Jobs {
     /// that posts the same job in a loop makes a job per run), and names
     /// likewise.
     definitions: HashMap<u64, Vec<Arc<WorkflowSpec>>>,
-    names: crate::model::runs::Interner,
+    names: crate::runs::Interner,
 }
 
 impl Jobs {

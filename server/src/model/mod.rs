@@ -1,20 +1,26 @@
-//! The engine's state as a fold over its events: jobs, runs and execution
-//! counts. The same `apply` runs live and during replay at start-up, so what
-//! the API shows after a restart is what it showed before.
+//! The engine's state as a fold over its events: jobs, runs, routines,
+//! approvals, alert states and the analytics' bounded sketches. The same
+//! `apply` runs live and during replay at start-up, so what the API shows
+//! after a restart is what it showed before.
+//!
+//! The layers read downwards only: `runs` (each run's fold) is below
+//! `analytics` and the alert book, which read it; [`Model`] composes them;
+//! the journal owns the model; the engine, alert evaluation, health and the
+//! live-updates hub read it through the journal.
 
+mod alerts;
 mod approvals;
 mod jobs;
 mod routines;
-pub mod runs;
 
+pub use alerts::{AlertBook, HISTORY as ALERT_HISTORY};
 pub use approvals::{ApprovalState, Approvals};
 pub use jobs::{JobEntry, Jobs};
 pub use routines::{RoutineState, Routines};
-pub use runs::{RunFilter, RunState, Runs, StepState};
 
-use crate::alerts::AlertBook;
 use crate::analytics::Analytics;
 use crate::events::{Event, EventKind};
+use crate::runs::Runs;
 
 /// Finished executions by outcome, for health.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,12 +1,13 @@
 //! One run's full state, folded from its events: every step and every
 //! attempt, and the views the API gives of them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 use wire::{AttemptStatus, AttemptView, RunStatus, RunView, StepRunView, StepStatus};
 
+use super::Interner;
 use crate::events::{Event, EventKind};
 
 /// Full state of one run: every step and every attempt.
@@ -415,4 +416,140 @@ pub fn progress(finished: usize, total: usize) -> f64 {
         return 100.0;
     }
     (finished as f64 * 10_000.0 / total as f64).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::PlannedStep;
+    use chrono::Duration;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::milliseconds(ms)
+    }
+
+    /// A run of steps `a` → `b`, folded from `kinds` at the given times.
+    fn fold(kinds: Vec<(i64, EventKind)>) -> RunState {
+        let run_id = Ulid(7);
+        let created = EventKind::RunCreated {
+            run_id,
+            job_id: Ulid(1),
+            workflow_id: "w".into(),
+            job_name: "W".into(),
+            steps: ["a", "b"]
+                .iter()
+                .enumerate()
+                .map(|(i, id)| PlannedStep {
+                    id: id.to_string(),
+                    name: id.to_string(),
+                    role: "r".into(),
+                    depends_on: if i == 0 { vec![] } else { vec!["a".into()] },
+                })
+                .collect(),
+        };
+        let events: Vec<Event> = std::iter::once((0, created))
+            .chain(kinds)
+            .enumerate()
+            .map(|(i, (ms, kind))| Event {
+                seq: i as u64 + 1,
+                at: t(ms),
+                kind,
+            })
+            .collect();
+        RunState::fold(&events).unwrap()
+    }
+
+    fn started(step: &str, attempt: u32) -> EventKind {
+        EventKind::StepStarted {
+            run_id: Ulid(7),
+            step_id: step.into(),
+            attempt,
+        }
+    }
+
+    #[test]
+    fn a_retried_step_keeps_each_attempt_and_its_time_spans_them_all() {
+        let run = fold(vec![
+            (0, EventKind::RunStarted { run_id: Ulid(7) }),
+            (10, started("a", 0)),
+            (
+                30,
+                EventKind::StepRetrying {
+                    run_id: Ulid(7),
+                    step_id: "a".into(),
+                    attempt: 0,
+                    error: "boom".into(),
+                    timed_out: false,
+                    duration_secs: 0.02,
+                    backoff_secs: 0.05,
+                },
+            ),
+            (80, started("a", 1)),
+            (
+                100,
+                EventKind::StepCompleted {
+                    run_id: Ulid(7),
+                    step_id: "a".into(),
+                    attempt: 1,
+                    duration_secs: 0.02,
+                    output: "ok".into(),
+                    output_truncated: false,
+                },
+            ),
+        ]);
+        let a = &run.steps[0];
+        assert_eq!(a.status, StepStatus::Completed);
+        assert_eq!(a.attempts.len(), 2);
+        assert_eq!(a.attempts[0].status, AttemptStatus::Failed);
+        assert_eq!(a.error, None, "a later success clears the error");
+        assert_eq!(a.duration_secs(), Some(0.09), "first start to last end");
+        assert_eq!(run.progress(), 50.0);
+        assert_eq!(run.current_step(), None);
+    }
+
+    #[test]
+    fn an_interrupted_run_ends_at_its_stop_and_a_cancelled_one_closes_what_was_open() {
+        let running = || {
+            vec![
+                (0, EventKind::RunStarted { run_id: Ulid(7) }),
+                (10, started("a", 0)),
+            ]
+        };
+        // Interrupted at the next start (t = 10 s), as of the last event (t = 10 ms).
+        let mut kinds = running();
+        kinds.push((
+            10_000,
+            EventKind::RunInterrupted {
+                run_id: Ulid(7),
+                stopped_at: Some(t(10)),
+            },
+        ));
+        let run = fold(kinds);
+        assert_eq!(run.status, RunStatus::Interrupted);
+        assert_eq!(run.completed_at, Some(t(10)));
+        assert_eq!(run.duration_secs, Some(0.01));
+        assert_eq!(run.steps[0].attempts[0].status, AttemptStatus::Interrupted);
+        assert_eq!(run.steps[1].status, StepStatus::Interrupted);
+        // A committed cancel, then a crash: the next start ends it cancelled.
+        let mut kinds = running();
+        kinds.push((20, EventKind::RunCancelRequested { run_id: Ulid(7) }));
+        let before = fold(kinds.clone());
+        assert!(before.cancel_requested);
+        let ending = before.ending(t(20), true);
+        assert!(matches!(
+            ending,
+            EventKind::RunCancelled {
+                stopped_at: Some(_),
+                ..
+            }
+        ));
+        kinds.push((10_000, ending));
+        let run = fold(kinds);
+        assert_eq!(run.status, RunStatus::Cancelled);
+        assert_eq!(run.completed_at, Some(t(20)));
+        assert_eq!(run.steps[0].status, StepStatus::Cancelled);
+        assert_eq!(run.steps[0].attempts[0].completed_at, Some(t(20)));
+        assert_eq!(run.steps[1].status, StepStatus::Cancelled);
+        assert_eq!(run.progress(), 100.0);
+    }
 }

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use wire::{AlertHistory, AlertList, AlertState};
 
 use super::Failure;
-use crate::alerts::HISTORY;
 use crate::model::Model;
+use crate::model::ALERT_HISTORY;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,16 +63,16 @@ pub struct HistoryQuery {
 /// State changes, newest first, of one rule or all.
 pub fn history(m: &Model, q: &HistoryQuery) -> Result<AlertHistory, Failure> {
     let limit = q.limit.unwrap_or(100);
-    if !(1..=HISTORY).contains(&limit) {
+    if !(1..=ALERT_HISTORY).contains(&limit) {
         return Err(Failure::bad_request(
             "invalid_query",
-            format!("limit={limit}: expected 1 to {HISTORY}"),
+            format!("limit={limit}: expected 1 to {ALERT_HISTORY}"),
         )
         .field("limit"));
     }
     let transitions = m
         .alerts
-        .history(HISTORY)
+        .history(ALERT_HISTORY)
         .into_iter()
         .filter(|t| q.rule.as_deref().is_none_or(|r| t.rule == r))
         .take(limit)

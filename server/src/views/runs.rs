@@ -5,7 +5,8 @@ use ulid::Ulid;
 use wire::{RunList, RunStatus};
 
 use super::Failure;
-use crate::model::{Model, RunFilter};
+use crate::model::Model;
+use crate::runs::RunFilter;
 
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;

@@ -1,12 +1,11 @@
 //! `GET /api/ws`: the WebSocket protocol of the guide.
 //!
 //! [`session`] holds the protocol (actions in, which updates a client
-//! wants); [`hub`] turns engine events into messages and fans them out. The
+//! wants); [`crate::hub`] turns engine events into messages and fans them out. The
 //! connection task here only moves frames and keeps the link alive: ping
 //! frames when idle, a close when the peer has gone silent, and a lag notice
 //! when the client could not keep up with the updates.
 
-pub mod hub;
 pub mod session;
 
 use std::time::Duration;
@@ -19,9 +18,9 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 use wire::ServerMessage;
 
-pub use hub::Hub;
 pub use session::{Session, Topic};
 
+use crate::hub;
 use crate::state::AppState;
 use crate::telemetry::names::{
     WEBSOCKET_CONNECTIONS, WEBSOCKET_MESSAGES_DROPPED, WEBSOCKET_MESSAGES_SENT,
@@ -152,7 +151,7 @@ async fn serve(mut socket: WebSocket, state: AppState) {
             },
             _ = heartbeat.tick() => {
                 if session.wants_health() {
-                    let msg = hub::health_update(crate::health::status(&state));
+                    let msg = hub::health_update(state.health());
                     let text = serde_json::to_string(&msg).expect("server messages serialise");
                     if send(&mut socket, text).await.is_err() {
                         return;

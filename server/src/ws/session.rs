@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use ulid::Ulid;
 use wire::{ClientAction, ServerMessage, Subscribed, Unsubscribed};
 
-use super::hub::{self, Channel, Update};
+use crate::hub::{self, Channel, Update};
 use crate::state::AppState;
 
 /// What one subscription asked for.
@@ -75,7 +75,7 @@ impl Session {
             ClientAction::SubscribeHealth => {
                 vec![
                     self.subscribe(Topic::Health),
-                    hub::health_update(crate::health::status(state)),
+                    hub::health_update(state.health()),
                 ]
             }
             ClientAction::SubscribeAlerts => {
