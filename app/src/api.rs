@@ -86,8 +86,14 @@ pub trait Backend: Send + Sync + 'static {
     fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats>;
     fn steps(&self, workflow_id: Option<&str>) -> StepStatsList;
     fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport>;
-    fn runs(&self, query: &ListQuery) -> Result<RunList, ApiError>;
-    fn jobs(&self, query: &JobQuery) -> Result<JobList, ApiError>;
+    fn runs(
+        &self,
+        query: ListQuery,
+    ) -> futures::future::BoxFuture<'static, Result<RunList, ApiError>>;
+    fn jobs(
+        &self,
+        query: JobQuery,
+    ) -> futures::future::BoxFuture<'static, Result<JobList, ApiError>>;
     fn metrics(&self) -> MetricsSnapshot;
     fn throughput(&self) -> Throughput;
     fn routines(&self) -> RoutineList;
@@ -187,7 +193,13 @@ pub async fn bottlenecks(workflow_id: String) -> Result<Option<BottleneckReport>
 }
 
 pub async fn runs(query: ListQuery) -> Result<RunList, ApiError> {
-    fetch!(ssr: backend().and_then(|b| b.runs(&query)), client: get_json(&with_query("/api/runs", &query)).await)
+    fetch!(
+        ssr: match backend() {
+            Ok(b) => b.runs(query).await,
+            Err(e) => Err(e),
+        },
+        client: get_json(&with_query("/api/runs", &query)).await
+    )
 }
 
 /// Jobs without their definitions, which pages never show.
@@ -198,7 +210,10 @@ pub async fn jobs(workflow_id: Option<String>, limit: usize) -> Result<JobList, 
         include_workflow: false,
     };
     fetch!(
-        ssr: backend().and_then(|b| b.jobs(&query)),
+        ssr: match backend() {
+            Ok(b) => b.jobs(query).await,
+            Err(e) => Err(e),
+        },
         client: get_json(&format!("/api/jobs?{}", serde_urlencoded::to_string(&query).unwrap_or_default())).await
     )
 }

@@ -68,8 +68,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// Submit-to-complete latencies (ms) of every run, from the run's events.
 fn latencies_ms(engine: &Engine) -> Vec<f64> {
     let ids: Vec<Ulid> = engine.journal().read(|m| {
-        let (page, _, _) = m.runs.list(&RunFilter::default(), None, usize::MAX);
-        page.iter().map(|r| r.run_id.parse().unwrap()).collect()
+        let plan = m.runs.plan_page(&RunFilter::default(), None, usize::MAX);
+        plan.from_memory.iter().map(|r| r.run_id).collect()
     });
     let mut out: Vec<f64> = engine.journal().read(|m| {
         ids.iter()
@@ -200,7 +200,7 @@ fn replay() {
             duration_secs: 0.004,
         });
         if batch.len() >= 9_000 || i + 1 == runs {
-            log.append(&batch.iter().collect::<Vec<_>>()).unwrap();
+            log.append(&batch.iter().collect::<Vec<_>>(), &[]).unwrap();
             batch.clear();
         }
     }

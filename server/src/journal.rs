@@ -13,10 +13,15 @@ use ulid::Ulid;
 use crate::events::{Event, EventKind, SharedEvent};
 use crate::model::Model;
 use crate::runs::RunState;
-use crate::store::{Durability, EventLog, LogWriter, SqliteLog, StoreError};
+use crate::store::{
+    Durability, EventLog, IndexRow, LogWriter, RunFilter, RunRecord, SqliteLog, StoreError,
+};
 
 /// Events buffered per live subscriber before it is told it lagged.
 const LIVE_BUFFER: usize = 8_192;
+
+/// Index rows written per transaction while a replay fills the index.
+const BACKFILL_BATCH: usize = 10_000;
 
 /// Something derived from events beside the model (metrics, analytics).
 /// Called under the journal's lock, after the model has applied the event,
@@ -70,6 +75,12 @@ impl Journal {
         let started = std::time::Instant::now();
         let mut last_seq = 0;
         let mut last_at = None;
+        // The index rows the replay makes are in the store already, except
+        // after events an older release wrote (a log from before the index):
+        // those are written once the replay is done, in batches.
+        let indexed_through = log.indexed_through()?;
+        let mut rows = Vec::new();
+        let mut backfill: Vec<IndexRow> = Vec::new();
         let events = log.replay(&mut |event| {
             last_seq = event.seq;
             last_at = Some(event.at);
@@ -77,7 +88,33 @@ impl Journal {
             for o in &observers {
                 o.observe(&event, &model);
             }
+            model.drain_index(&mut rows);
+            if event.seq > indexed_through {
+                backfill.append(&mut rows);
+            } else {
+                rows.clear();
+            }
         })?;
+        if last_seq > indexed_through {
+            let rows: Vec<&IndexRow> = backfill.iter().collect();
+            let mut chunks = rows.chunks(BACKFILL_BATCH).peekable();
+            while let Some(chunk) = chunks.next() {
+                // The last batch marks the index complete through the log's end.
+                let through = if chunks.peek().is_none() {
+                    last_seq
+                } else {
+                    indexed_through
+                };
+                log.backfill(chunk, through)?;
+            }
+            if rows.is_empty() {
+                log.backfill(&[], last_seq)?;
+            }
+            tracing::info!(
+                rows = rows.len(),
+                "indexed the runs and jobs of an older log"
+            );
+        }
         // Runs the previous process left in flight, with what they owe: a
         // run whose cancel was committed ends cancelled, the others
         // interrupted, as of the last thing that process wrote (it was
@@ -123,7 +160,9 @@ impl Journal {
         for o in &self.observers {
             o.observe(&event, &inner.model);
         }
-        self.writer.append(event.clone());
+        let mut rows = Vec::new();
+        inner.model.drain_index(&mut rows);
+        self.writer.append_indexed(event.clone(), rows);
         // No receiver is fine; a lagging one is told so by the channel.
         let _ = self.live.send(event.clone());
         event
@@ -162,7 +201,7 @@ impl Journal {
                     Some(run) => out.push(Some(run.clone())),
                     None => {
                         out.push(None);
-                        if m.runs.exists(id) {
+                        if m.runs.exists(id) || m.runs.may_be_indexed(id) {
                             on_disk.push((i, *id));
                         }
                     }
@@ -176,20 +215,89 @@ impl Journal {
         if self.writer.backlog() > 0 {
             self.flush().await;
         }
-        let reader = self.reader.clone();
         let ids: Vec<Ulid> = on_disk.iter().map(|(_, id)| *id).collect();
-        let folded = tokio::task::spawn_blocking(move || {
-            let mut reader = reader.lock();
-            ids.iter()
-                .map(|id| Ok(RunState::fold(&reader.run_events(&id.to_string())?)))
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
-        .await
-        .map_err(|e| StoreError(format!("reading runs back: {e}")))??;
+        let folded = self
+            .read_store(move |store| {
+                ids.iter()
+                    .map(|id| Ok(RunState::fold(&store.run_events(&id.to_string())?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await?;
         for ((i, _), run) in on_disk.into_iter().zip(folded) {
             out[i] = run;
         }
         Ok(out)
+    }
+
+    /// Reads the store on a blocking thread (never on an async worker, never
+    /// under the model's lock).
+    pub async fn read_store<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn EventLog) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || f(&mut **reader.lock()))
+            .await
+            .map_err(|e| StoreError(format!("reading the log: {e}")))?
+    }
+
+    /// A page of the runs list, newest first, after `before`: the total of
+    /// matching runs and the next page's cursor with it. Recent runs come
+    /// from memory, older ones from the store's index.
+    pub async fn runs_page(
+        &self,
+        filter: &RunFilter,
+        before: Option<Ulid>,
+        limit: usize,
+    ) -> Result<(Vec<RunRecord>, u64, Option<Ulid>), StoreError> {
+        let plan = self.read(|m| m.runs.plan_page(filter, before, limit));
+        let (rows, count): (Vec<RunRecord>, u64) = match plan.index.clone() {
+            None => (Vec::new(), 0),
+            Some(q) => {
+                let count = plan.count_index;
+                self.read_store(move |store| {
+                    let rows = if q.limit > 0 {
+                        store.runs(&q)?
+                    } else {
+                        Vec::new()
+                    };
+                    let n = if count { store.count_runs(&q)? } else { 0 };
+                    Ok((rows, n))
+                })
+                .await?
+            }
+        };
+        Ok(self.read(|m| m.runs.finish_page(plan, rows, count)))
+    }
+
+    /// A job's definition, read back from its `JobCreated` event.
+    pub async fn job_workflow(
+        &self,
+        job: &crate::store::JobRecord,
+    ) -> Result<crate::events::Workflow, StoreError> {
+        let (job_id, seq) = (job.job_id, job.seq);
+        self.read_store(move |store| match store.event(seq)?.map(|e| e.kind) {
+            Some(EventKind::JobCreated { workflow, .. }) => Ok(workflow),
+            _ => Err(StoreError(format!(
+                "job {job_id}: its JobCreated event ({seq}) is not in the log"
+            ))),
+        })
+        .await
+    }
+
+    /// A job only the store's index still holds, with its definition.
+    pub async fn indexed_job(
+        &self,
+        job_id: Ulid,
+    ) -> Result<Option<(crate::store::JobRecord, crate::events::Workflow)>, StoreError> {
+        if !self.read(|m| m.jobs.may_be_indexed(&job_id)) {
+            return Ok(None);
+        }
+        let Some(record) = self.read_store(move |store| store.job(job_id)).await? else {
+            return Ok(None);
+        };
+        let workflow = self.job_workflow(&record).await?;
+        Ok(Some((record, workflow)))
     }
 
     /// Waits until the event `seq` is committed: what an acknowledgement

@@ -78,21 +78,24 @@ impl Backend for ServerBackend {
             .read(|m| m.analytics.bottlenecks(workflow_id))
     }
 
-    fn runs(&self, query: &ListQuery) -> Result<RunList, ApiError> {
-        let q = runs_query(query);
-        self.state
-            .engine
-            .journal()
-            .read(|m| crate::views::runs::run_list(m, &q))
-            .map_err(|f| f.body)
+    fn runs(&self, query: ListQuery) -> BoxFuture<'static, Result<RunList, ApiError>> {
+        let state = self.state.clone();
+        async move {
+            crate::views::runs::run_list(state.engine.journal(), &runs_query(&query))
+                .await
+                .map_err(|f| f.body)
+        }
+        .boxed()
     }
 
-    fn jobs(&self, query: &JobQuery) -> Result<JobList, ApiError> {
-        self.state
-            .engine
-            .journal()
-            .read(|m| crate::views::jobs::job_list(m, query))
-            .map_err(|f| f.body)
+    fn jobs(&self, query: JobQuery) -> BoxFuture<'static, Result<JobList, ApiError>> {
+        let state = self.state.clone();
+        async move {
+            crate::views::jobs::job_list(state.engine.journal(), &query)
+                .await
+                .map_err(|f| f.body)
+        }
+        .boxed()
     }
 
     fn metrics(&self) -> MetricsSnapshot {

@@ -354,9 +354,9 @@ impl Backend for World {
         })
     }
 
-    fn runs(&self, _: &ListQuery) -> Result<RunList, ApiError> {
-        let k = &self.k;
-        Ok(RunList {
+    fn runs(&self, _: ListQuery) -> BoxFuture<'static, Result<RunList, ApiError>> {
+        let k = self.k.clone();
+        let runs = RunList {
             runs: (0..k.items)
                 .map(|i| RunSummaryView {
                     run_id: format!("{RUN}{i}"),
@@ -373,12 +373,13 @@ impl Backend for World {
                 .collect(),
             total: k.count(0),
             next_before: None,
-        })
+        };
+        async move { Ok(runs) }.boxed()
     }
 
-    fn jobs(&self, _: &JobQuery) -> Result<JobList, ApiError> {
-        let k = &self.k;
-        Ok(JobList {
+    fn jobs(&self, _: JobQuery) -> BoxFuture<'static, Result<JobList, ApiError>> {
+        let k = self.k.clone();
+        let jobs = JobList {
             jobs: (0..k.items.min(20))
                 .map(|i| JobView {
                     job_id: k.name(i),
@@ -391,7 +392,8 @@ impl Backend for World {
                     last_run_id: (i.is_multiple_of(3)).then(|| RUN.to_string()),
                 })
                 .collect(),
-        })
+        };
+        async move { Ok(jobs) }.boxed()
     }
 
     fn metrics(&self) -> MetricsSnapshot {

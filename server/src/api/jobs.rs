@@ -23,10 +23,8 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<JobQuery>,
 ) -> Result<Json<JobList>, Failure> {
-    state
-        .engine
-        .journal()
-        .read(|m| views::jobs::job_list(m, &q))
+    views::jobs::job_list(state.engine.journal(), &q)
+        .await
         .map(Json)
 }
 
@@ -36,10 +34,8 @@ pub async fn get(
     PathParam(job_id): PathParam,
 ) -> Result<Json<JobView>, Failure> {
     let id = parse_id(&job_id, "job")?;
-    state
-        .engine
-        .journal()
-        .read(|m| m.jobs.get(&id).map(|j| j.view(true)))
+    views::jobs::job(state.engine.journal(), id, true)
+        .await?
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no job with id {job_id}")))
 }

@@ -13,10 +13,8 @@ pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<RunsQuery>,
 ) -> Result<Json<RunList>, Failure> {
-    state
-        .engine
-        .journal()
-        .read(|m| views::runs::run_list(m, &q))
+    views::runs::run_list(state.engine.journal(), &q)
+        .await
         .map(Json)
 }
 

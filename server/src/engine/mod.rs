@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use ulid::Ulid;
-use wire::{ApiError, JobCreated, JobRequest};
+use wire::{ApiError, JobCreated, JobRequest, WorkflowSpec};
 
 use crate::events::EventKind;
 use crate::journal::Journal;
@@ -59,6 +59,14 @@ pub(crate) enum Outcome {
 /// projection reports, so that all of them agree to the digit.
 pub(crate) fn secs(d: std::time::Duration) -> f64 {
     d.as_micros() as f64 / 1e6
+}
+
+/// What starting a run of a job needs of it.
+pub(crate) struct JobToRun {
+    job_id: Ulid,
+    name: Arc<str>,
+    workflow_id: Arc<str>,
+    workflow: Arc<WorkflowSpec>,
 }
 
 /// What creating a job (and maybe its run) or starting a run made: typed
@@ -241,21 +249,45 @@ impl Engine {
 
     /// Starts a new run of a stored job; answers once it is committed.
     pub async fn start_run(&self, job_id: Ulid) -> Result<Created, EngineError> {
-        let (created, seq) = self.start_run_now(job_id)?;
+        let job = self.job(job_id).await?;
+        let (created, seq) = self.start_run_now(job)?;
         self.acknowledge(seq).await?;
         Ok(created)
     }
 
-    /// `start_run` without waiting for the disk.
-    fn start_run_now(&self, job_id: Ulid) -> Result<(Created, u64), EngineError> {
-        let job = self.inner.journal.read(|m| {
-            m.jobs
-                .get(&job_id)
-                .map(|j| (j.name.clone(), j.workflow_id.clone(), j.workflow.clone()))
+    /// A job to run: from memory, or read back from the store's index.
+    pub(crate) async fn job(&self, job_id: Ulid) -> Result<JobToRun, EngineError> {
+        let recent = self.inner.journal.read(|m| {
+            m.jobs.get(&job_id).map(|j| JobToRun {
+                job_id,
+                name: j.name.clone(),
+                workflow_id: j.workflow_id.clone(),
+                workflow: j.workflow.clone(),
+            })
         });
-        let Some((name, workflow_id, workflow)) = job else {
-            return Err(EngineError::NotFound(format!("no job with id {job_id}")));
-        };
+        if let Some(job) = recent {
+            return Ok(job);
+        }
+        match self.inner.journal.indexed_job(job_id).await {
+            Ok(Some((record, workflow))) => Ok(JobToRun {
+                job_id,
+                name: record.name,
+                workflow_id: record.workflow_id,
+                workflow: Arc::new(WorkflowSpec::from(&workflow)),
+            }),
+            Ok(None) => Err(EngineError::NotFound(format!("no job with id {job_id}"))),
+            Err(e) => Err(EngineError::Internal(e.to_string())),
+        }
+    }
+
+    /// `start_run` without waiting for the disk.
+    fn start_run_now(&self, job: JobToRun) -> Result<(Created, u64), EngineError> {
+        let JobToRun {
+            job_id,
+            name,
+            workflow_id,
+            workflow,
+        } = job;
         self.admit()?;
         let cached = self.inner.plans.lock().get(&job_id).cloned();
         let plan = match cached {

@@ -17,16 +17,22 @@ impl Engine {
     /// Creates a routine (and its job, when given a workflow); answers once
     /// both are committed.
     pub async fn create_routine(&self, req: RoutineRequest) -> Result<Ulid, EngineError> {
-        let (routine_id, seq) = self.create_routine_now(req)?;
+        let job = self.named_job(req.job_id.as_deref()).await;
+        let (routine_id, seq) = self.create_routine_now(req, job)?;
         self.acknowledge(seq).await?;
         Ok(routine_id)
     }
 
-    fn create_routine_now(&self, req: RoutineRequest) -> Result<(Ulid, u64), EngineError> {
+    /// `job`: the named job as [`named_job`](Self::named_job) found it.
+    fn create_routine_now(
+        &self,
+        req: RoutineRequest,
+        job: Option<Result<Ulid, EngineError>>,
+    ) -> Result<(Ulid, u64), EngineError> {
         let name = check_name(&req.name)?;
         let schedule = Schedule::parse(&req.cron, req.timezone.as_deref())?;
-        let job_id = match (&req.job_id, req.workflow) {
-            (Some(id), _) => self.existing_job(id, "job_id")?,
+        let job_id = match (job, req.workflow) {
+            (Some(job), _) => job?,
             (None, Some(workflow)) => {
                 let (created, _) = self.create_job_now(JobRequest {
                     name: name.clone(),
@@ -67,7 +73,8 @@ impl Engine {
         routine_id: Ulid,
         patch: RoutinePatch,
     ) -> Result<(), EngineError> {
-        let seq = self.update_routine_now(routine_id, patch)?;
+        let job = self.named_job(patch.job_id.as_deref()).await;
+        let seq = self.update_routine_now(routine_id, patch, job)?;
         self.acknowledge(seq).await
     }
 
@@ -75,6 +82,7 @@ impl Engine {
         &self,
         routine_id: Ulid,
         patch: RoutinePatch,
+        job: Option<Result<Ulid, EngineError>>,
     ) -> Result<u64, EngineError> {
         let current = self
             .inner
@@ -89,8 +97,8 @@ impl Engine {
             patch.cron.as_deref().unwrap_or(&current.cron),
             Some(patch.timezone.as_deref().unwrap_or(&current.timezone)),
         )?;
-        let job_id = match &patch.job_id {
-            Some(id) => self.existing_job(id, "job_id")?,
+        let job_id = match job {
+            Some(job) => job?,
             None => current.job_id,
         };
         self.admit()?;
@@ -174,16 +182,24 @@ impl Engine {
         self.acknowledge(deleted.seq).await
     }
 
-    fn existing_job(&self, raw: &str, field: &str) -> Result<Ulid, EngineError> {
-        raw.parse::<Ulid>()
-            .ok()
-            .filter(|id| self.inner.journal.read(|m| m.jobs.get(id).is_some()))
-            .ok_or_else(|| {
-                EngineError::Invalid(
-                    ApiError::new("invalid_routine", format!("no job with id {raw:?}"))
-                        .with_field(field),
-                )
-            })
+    /// The job a routine's `job_id` names, if it names one: it must exist,
+    /// in memory or in the store's index.
+    async fn named_job(&self, raw: Option<&str>) -> Option<Result<Ulid, EngineError>> {
+        let raw = raw?;
+        let invalid = || {
+            EngineError::Invalid(
+                ApiError::new("invalid_routine", format!("no job with id {raw:?}"))
+                    .with_field("job_id"),
+            )
+        };
+        let Ok(id) = raw.parse::<Ulid>() else {
+            return Some(Err(invalid()));
+        };
+        Some(match self.job(id).await {
+            Ok(_) => Ok(id),
+            Err(EngineError::NotFound(_)) => Err(invalid()),
+            Err(e) => Err(e),
+        })
     }
 
     /// Starts the routines' scheduler. Fires missed while the server was
@@ -206,7 +222,7 @@ impl Engine {
                 .collect()
         });
         for (routine_id, job_id, scheduled_for) in owed {
-            self.fire(routine_id, job_id, scheduled_for, true);
+            self.fire(routine_id, job_id, scheduled_for, true).await;
         }
         // Fires attempted, by routine: a fire whose job could not start
         // (deleted, or the server shedding load) is not retried in a loop.
@@ -225,7 +241,8 @@ impl Engine {
                     fire.job_id,
                     fire.scheduled_for,
                     fire.missed,
-                );
+                )
+                .await;
             }
             if !due.is_empty() {
                 continue;
@@ -247,9 +264,19 @@ impl Engine {
         }
     }
 
-    fn fire(&self, routine_id: Ulid, job_id: Ulid, scheduled_for: DateTime<Utc>, missed: bool) {
+    async fn fire(
+        &self,
+        routine_id: Ulid,
+        job_id: Ulid,
+        scheduled_for: DateTime<Utc>,
+        missed: bool,
+    ) {
         // The scheduler's own doing: it does not wait for the disk.
-        match self.start_run_now(job_id) {
+        let started = match self.job(job_id).await {
+            Ok(job) => self.start_run_now(job),
+            Err(e) => Err(e),
+        };
+        match started {
             Ok((created, _)) => {
                 let run_id = created.run_id.expect("a started run has an id");
                 self.inner.journal.publish(EventKind::RoutineFired {

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -6,6 +6,13 @@ use ulid::Ulid;
 use wire::{JobView, WorkflowSpec};
 
 use crate::events::{Event, EventKind};
+use crate::store::{IndexRow, JobRecord};
+
+/// Jobs kept in memory: the newest; older ones are read back from the
+/// store's index (a client that posts a job per run makes millions).
+pub const KEPT_JOBS: usize = 5_000;
+/// Jobs leave memory in batches of this many.
+const JOB_BATCH: usize = 1_000;
 
 pub struct JobEntry {
     pub job_id: Ulid,
@@ -35,7 +42,15 @@ impl JobEntry {
 
 #[derive(Default)]
 pub struct Jobs {
-    by_id: HashMap<Ulid, JobEntry>,
+    /// The newest jobs.
+    by_id: BTreeMap<Ulid, JobEntry>,
+    /// Jobs ever created.
+    total: usize,
+    /// Every job below it that is not in `by_id` is in the index.
+    floor: Ulid,
+    /// Jobs routines run: kept in memory whatever their age.
+    pinned: std::collections::HashSet<Ulid>,
+    index_rows: Vec<IndexRow>,
     /// Each distinct definition once, however many jobs share it (a client
     /// that posts the same job in a loop makes a job per run), and names
     /// likewise.
@@ -48,25 +63,45 @@ impl Jobs {
         self.by_id.get(job_id)
     }
 
-    /// Newest first (ULIDs sort by creation time), of one workflow or all,
-    /// at most `limit`.
+    /// Memory's newest jobs (ULIDs sort by creation time), of one workflow
+    /// or all, at most `limit`; older ones are in the index, below
+    /// [`floor`](Self::floor).
     pub fn list(&self, workflow_id: Option<&str>, limit: usize) -> Vec<&JobEntry> {
-        let mut jobs: Vec<_> = self
-            .by_id
+        self.by_id
             .values()
+            .rev()
             .filter(|j| workflow_id.is_none_or(|w| *j.workflow_id == *w))
-            .collect();
-        jobs.sort_unstable_by_key(|j| std::cmp::Reverse(j.job_id));
-        jobs.truncate(limit);
-        jobs
+            .take(limit)
+            .collect()
     }
 
+    /// Jobs below it that memory does not hold are in the index.
+    pub fn floor(&self) -> Ulid {
+        self.floor
+    }
+
+    /// Whether a job unknown to memory may be in the index.
+    pub fn may_be_indexed(&self, job_id: &Ulid) -> bool {
+        *job_id < self.floor && !self.by_id.contains_key(job_id)
+    }
+
+    /// Jobs ever created.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.total
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.total == 0
+    }
+
+    /// Keeps a job in memory: a routine runs it.
+    pub(super) fn pin(&mut self, job_id: Ulid) {
+        self.pinned.insert(job_id);
+    }
+
+    /// Rows for the index made since the last call.
+    pub fn drain_index(&mut self, out: &mut Vec<IndexRow>) {
+        out.append(&mut self.index_rows);
     }
 
     pub(super) fn apply(&mut self, event: &Event) {
@@ -89,20 +124,56 @@ impl Jobs {
                 run_count: 0,
                 last_run: None,
             };
+            self.index_rows.push(IndexRow::Job(JobRecord {
+                job_id: *job_id,
+                name: entry.name.clone(),
+                workflow_id: entry.workflow_id.clone(),
+                description: description.clone(),
+                created_at: event.at,
+                seq: event.seq,
+            }));
             self.by_id.insert(*job_id, entry);
+            self.total += 1;
+            if self.by_id.len() > KEPT_JOBS + JOB_BATCH {
+                self.evict();
+            }
         }
+    }
+
+    /// Drops the oldest jobs down to [`KEPT_JOBS`], and the definitions
+    /// only they used. Their rows, committed with their `JobCreated` (which
+    /// a client's answer waited for), are in the index.
+    fn evict(&mut self) {
+        let mut kept = Vec::new();
+        while self.by_id.len() > KEPT_JOBS {
+            let Some((id, job)) = self.by_id.pop_first() else {
+                break;
+            };
+            if self.pinned.contains(&id) {
+                kept.push((id, job));
+                continue;
+            }
+            self.floor = self.floor.max(Ulid(id.0 + 1));
+            // Held by `definitions` (or the interner) and this job only.
+            if Arc::strong_count(&job.workflow) == 2 {
+                let key = definition_key(&job.workflow);
+                if let Some(same) = self.definitions.get_mut(&key) {
+                    same.retain(|d| !Arc::ptr_eq(d, &job.workflow));
+                    if same.is_empty() {
+                        self.definitions.remove(&key);
+                    }
+                }
+            }
+            self.names.release(job.name);
+            self.names.release(job.workflow_id);
+        }
+        self.by_id.extend(kept);
     }
 
     /// The definition as an `Arc` shared with every job of the same one.
     fn shared_definition(&mut self, record: &crate::events::Workflow) -> Arc<WorkflowSpec> {
-        use std::hash::{Hash, Hasher};
         let spec = WorkflowSpec::from(record);
-        // Floats are not `Hash`; the record's JSON is a faithful key.
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        serde_json::to_string(record)
-            .unwrap_or_default()
-            .hash(&mut hasher);
-        let same = self.definitions.entry(hasher.finish()).or_default();
+        let same = self.definitions.entry(definition_key(&spec)).or_default();
         if let Some(existing) = same.iter().find(|d| ***d == spec) {
             return existing.clone();
         }
@@ -117,6 +188,16 @@ impl Jobs {
             job.last_run = Some(run_id);
         }
     }
+}
+
+/// Floats are not `Hash`; the definition's JSON is a faithful key.
+fn definition_key(spec: &WorkflowSpec) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(spec)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 #[cfg(test)]

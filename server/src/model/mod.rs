@@ -15,12 +15,13 @@ mod routines;
 
 pub use alerts::{AlertBook, HISTORY as ALERT_HISTORY};
 pub use approvals::{ApprovalState, Approvals};
-pub use jobs::{JobEntry, Jobs};
+pub use jobs::{JobEntry, Jobs, KEPT_JOBS};
 pub use routines::{RoutineState, Routines};
 
 use crate::analytics::Analytics;
 use crate::events::{Event, EventKind};
 use crate::runs::Runs;
+use crate::store::IndexRow;
 
 /// Finished executions by outcome, for health.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,6 +57,13 @@ impl Model {
         self
     }
 
+    /// Rows for the store's read index made by the events applied since
+    /// the last call: the journal commits them with those events.
+    pub fn drain_index(&mut self, out: &mut Vec<IndexRow>) {
+        self.runs.drain_index(out);
+        self.jobs.drain_index(out);
+    }
+
     pub fn apply(&mut self, event: &Event) {
         match &event.kind {
             EventKind::JobCreated { .. } => self.jobs.apply(event),
@@ -77,6 +85,20 @@ impl Model {
         // After the runs, so the analytics see the run's state with this event.
         self.analytics.apply(event, &self.runs);
         self.routines.apply(event);
+        match &event.kind {
+            EventKind::RoutineCreated { job_id, .. } | EventKind::RoutineUpdated { job_id, .. } => {
+                self.jobs.pin(*job_id)
+            }
+            EventKind::RoutineFired { run_id, .. } => {
+                self.routines.run_status(*run_id, self.runs.status(run_id))
+            }
+            kind => {
+                if let Some(run_id) = kind.run_id() {
+                    // A fire's run keeps its status in the routine's history.
+                    self.routines.run_status(run_id, self.runs.status(&run_id));
+                }
+            }
+        }
         self.approvals.apply(event);
         self.alerts.apply(event, &self.runs);
     }

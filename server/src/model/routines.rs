@@ -1,10 +1,10 @@
 //! Routines as a fold over their events.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
-use wire::RoutineFire;
+use wire::{RoutineFire, RunStatus};
 
 use crate::events::{Event, EventKind};
 
@@ -29,11 +29,27 @@ pub struct RoutineState {
     pub history: VecDeque<RoutineFire>,
 }
 
-/// Every routine, by id.
+/// Every routine, by id, and the runs of their histories: a fire shows its
+/// run's status however old the run, without the runs list's memory.
 #[derive(Default)]
-pub struct Routines(BTreeMap<Ulid, RoutineState>);
+pub struct Routines(BTreeMap<Ulid, RoutineState>, HashMap<Ulid, Ulid>);
 
 impl Routines {
+    /// Records the current status of a run, if a routine's history shows it.
+    pub(super) fn run_status(&mut self, run_id: Ulid, status: Option<RunStatus>) {
+        let Some(routine) = self.1.get(&run_id) else {
+            return;
+        };
+        let run = run_id.to_string();
+        if let Some(fire) = self
+            .0
+            .get_mut(routine)
+            .and_then(|r| r.history.iter_mut().find(|f| f.run_id == run))
+        {
+            fire.status = status;
+        }
+    }
+
     pub fn get(&self, id: &Ulid) -> Option<&RoutineState> {
         self.0.get(id)
     }
@@ -114,7 +130,13 @@ impl Routines {
                 }
             }
             EventKind::RoutineDeleted { routine_id } => {
-                self.0.remove(routine_id);
+                if let Some(r) = self.0.remove(routine_id) {
+                    for f in &r.history {
+                        if let Ok(run) = f.run_id.parse() {
+                            self.1.remove(&run);
+                        }
+                    }
+                }
             }
             EventKind::RoutineFired {
                 routine_id,
@@ -128,8 +150,13 @@ impl Routines {
                             .map_or(*scheduled_for, |l| l.max(*scheduled_for)),
                     );
                     if r.history.len() == HISTORY {
-                        r.history.pop_back();
+                        if let Some(old) = r.history.pop_back() {
+                            if let Ok(run) = old.run_id.parse() {
+                                self.1.remove(&run);
+                            }
+                        }
                     }
+                    self.1.insert(*run_id, *routine_id);
                     r.history.push_front(RoutineFire {
                         run_id: run_id.to_string(),
                         fired_at: at,

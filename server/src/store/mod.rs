@@ -9,15 +9,19 @@
 //! can replace SQLite without touching the engine.
 
 pub mod format;
+pub mod index;
 mod memory;
 mod sqlite;
 mod writer;
 
 use std::fmt;
 
+pub use index::{IndexRow, JobRecord, RunFilter, RunQuery, RunRecord};
 pub use memory::MemoryLog;
 pub use sqlite::SqliteLog;
 pub use writer::{LogProbe, LogState, LogWriter, WriterStats};
+
+use ulid::Ulid;
 
 use crate::events::Event;
 
@@ -42,14 +46,44 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// An append-only log of events, in `seq` order.
+/// An append-only log of events, in `seq` order, with the read index
+/// derived from them ([`index`]).
 pub trait EventLog: Send + 'static {
-    /// Appends the batch atomically: all of it or none.
-    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError>;
+    /// Appends the batch and the index rows its events made, atomically:
+    /// all of it or none.
+    fn append(&mut self, events: &[&Event], index: &[&IndexRow]) -> Result<(), StoreError>;
 
     /// Calls `f` on every event in `seq` order; returns how many there were.
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError>;
 
     /// The events of one run, in order.
     fn run_events(&mut self, run_id: &str) -> Result<Vec<Event>, StoreError>;
+
+    /// One event, by `seq`.
+    fn event(&mut self, seq: u64) -> Result<Option<Event>, StoreError>;
+
+    /// The `seq` of the last event whose index rows are written: the log's
+    /// last event, except for a log an older release wrote.
+    fn indexed_through(&mut self) -> Result<u64, StoreError>;
+
+    /// Writes rows the replay of events up to `through` made (a log that
+    /// had no index, or an older one).
+    fn backfill(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError>;
+
+    /// Indexed runs, newest first.
+    fn runs(&mut self, q: &RunQuery) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// How many indexed runs `q` admits (its limit aside).
+    fn count_runs(&mut self, q: &RunQuery) -> Result<u64, StoreError>;
+
+    fn job(&mut self, job_id: Ulid) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Indexed jobs of one workflow or all, with ids below `below`, newest
+    /// first, at most `limit`.
+    fn jobs(
+        &mut self,
+        workflow_id: Option<&str>,
+        below: Ulid,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError>;
 }

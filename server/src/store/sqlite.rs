@@ -1,9 +1,12 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+use ulid::Ulid;
 
-use super::{format, Durability, EventLog, StoreError};
+use super::index::{status_code, status_from_code};
+use super::{format, Durability, EventLog, IndexRow, JobRecord, RunQuery, RunRecord, StoreError};
 use crate::events::{Event, EventKind};
 
 /// The event log in one SQLite file, in WAL mode.
@@ -70,6 +73,34 @@ impl SqliteLog {
 const MIGRATIONS: &[&str] = &[
     // 1: the body's format version (`store::format`); earlier rows are 1.
     "ALTER TABLE events ADD COLUMN v INTEGER NOT NULL DEFAULT 1",
+    // 2: the read index (`store::index`); ids are 16-byte big-endian ULIDs,
+    // which sort as the ids do; times are microseconds since the epoch.
+    "CREATE TABLE run_index (
+         run_id        BLOB PRIMARY KEY,
+         job_id        BLOB NOT NULL,
+         workflow_id   TEXT NOT NULL,
+         job_name      TEXT NOT NULL,
+         status        TEXT NOT NULL,
+         created_at    INTEGER NOT NULL,
+         completed_at  INTEGER,
+         duration_secs REAL,
+         steps_total   INTEGER NOT NULL,
+         steps_done    INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX run_index_by_workflow ON run_index (workflow_id, run_id);
+     CREATE INDEX run_index_by_job ON run_index (job_id, run_id);
+     CREATE INDEX run_index_by_status ON run_index (status, run_id);
+     CREATE TABLE job_index (
+         job_id      BLOB PRIMARY KEY,
+         name        TEXT NOT NULL,
+         workflow_id TEXT NOT NULL,
+         description TEXT,
+         created_at  INTEGER NOT NULL,
+         seq         INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX job_index_by_workflow ON job_index (workflow_id, job_id);
+     CREATE TABLE index_state (through INTEGER NOT NULL);
+     INSERT INTO index_state VALUES (0)",
 ];
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -111,7 +142,7 @@ fn decode(seq: i64, at: &str, version: i64, body: &str) -> Result<Event, StoreEr
 }
 
 impl EventLog for SqliteLog {
-    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[&Event], index: &[&IndexRow]) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut insert = tx
@@ -136,6 +167,10 @@ impl EventLog for SqliteLog {
                         body,
                     ])
                     .map_err(err)?;
+            }
+            write_index(&tx, index)?;
+            if let Some(last) = events.last() {
+                set_indexed_through(&tx, last.seq)?;
             }
         }
         tx.commit().map_err(err)
@@ -175,6 +210,268 @@ impl EventLog for SqliteLog {
         }
         Ok(events)
     }
+
+    fn event(&mut self, seq: u64) -> Result<Option<Event>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, at, v, body FROM events WHERE seq = ?1")
+            .map_err(err)?;
+        let row = stmt
+            .query_row([seq as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })
+            .optional()
+            .map_err(err)?;
+        row.map(|(seq, at, v, body)| decode(seq, &at, v, &body))
+            .transpose()
+    }
+
+    fn indexed_through(&mut self) -> Result<u64, StoreError> {
+        let through: i64 = self
+            .conn
+            .query_row("SELECT through FROM index_state", [], |r| r.get(0))
+            .map_err(err)?;
+        Ok(through as u64)
+    }
+
+    fn backfill(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(err)?;
+        write_index(&tx, rows)?;
+        set_indexed_through(&tx, through)?;
+        tx.commit().map_err(err)
+    }
+
+    fn runs(&mut self, q: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {
+        let (conditions, mut values) = run_conditions(q);
+        values.push(Value::Integer(q.limit.min(i64::MAX as usize) as i64));
+        let sql = format!(
+            "SELECT run_id, job_id, workflow_id, job_name, status, created_at, completed_at, \
+             duration_secs, steps_total, steps_done FROM run_index WHERE {conditions} \
+             ORDER BY run_id DESC LIMIT ?"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(err)?;
+        let rows = stmt
+            .query_map(params_from_iter(values), run_record)
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err)?).collect()
+    }
+
+    fn count_runs(&mut self, q: &RunQuery) -> Result<u64, StoreError> {
+        let (conditions, values) = run_conditions(q);
+        let sql = format!("SELECT count(*) FROM run_index WHERE {conditions}");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(err)?;
+        let n: i64 = stmt
+            .query_row(params_from_iter(values), |r| r.get(0))
+            .map_err(err)?;
+        Ok(n as u64)
+    }
+
+    fn job(&mut self, job_id: Ulid) -> Result<Option<JobRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT job_id, name, workflow_id, description, created_at, seq \
+                 FROM job_index WHERE job_id = ?1",
+            )
+            .map_err(err)?;
+        let row = stmt
+            .query_row([job_id.to_bytes().as_slice()], job_record)
+            .optional()
+            .map_err(err)?;
+        row.transpose()
+    }
+
+    fn jobs(
+        &mut self,
+        workflow_id: Option<&str>,
+        below: Ulid,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let below = below.to_bytes().to_vec();
+        let select =
+            "SELECT job_id, name, workflow_id, description, created_at, seq FROM job_index";
+        let rows: Vec<Result<JobRecord, StoreError>> = match workflow_id {
+            Some(w) => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "{select} WHERE workflow_id = ?1 AND job_id < ?2 ORDER BY job_id DESC LIMIT ?3"
+                    ))
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![w, below, limit], job_record)
+                    .map_err(err)?;
+                rows.map(|r| r.map_err(err)?).collect()
+            }
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "{select} WHERE job_id < ?1 ORDER BY job_id DESC LIMIT ?2"
+                    ))
+                    .map_err(err)?;
+                let rows = stmt
+                    .query_map(params![below, limit], job_record)
+                    .map_err(err)?;
+                rows.map(|r| r.map_err(err)?).collect()
+            }
+        };
+        rows.into_iter().collect()
+    }
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError(format!("bad time {us} in the index")))
+}
+
+fn ulid_from(bytes: &[u8]) -> Result<Ulid, StoreError> {
+    let bytes: [u8; 16] = bytes
+        .try_into()
+        .map_err(|_| StoreError(format!("bad id of {} bytes in the index", bytes.len())))?;
+    Ok(Ulid::from_bytes(bytes))
+}
+
+fn write_index(tx: &rusqlite::Transaction<'_>, rows: &[&IndexRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut run = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO run_index (run_id, job_id, workflow_id, job_name, status, \
+             created_at, completed_at, duration_secs, steps_total, steps_done) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(err)?;
+    let mut job = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO job_index (job_id, name, workflow_id, description, \
+             created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(err)?;
+    for row in rows {
+        match row {
+            IndexRow::Run(r) => run
+                .execute(params![
+                    r.run_id.to_bytes().as_slice(),
+                    r.job_id.to_bytes().as_slice(),
+                    &*r.workflow_id,
+                    &*r.job_name,
+                    status_code(r.status),
+                    micros(r.created_at),
+                    r.completed_at.map(micros),
+                    r.duration_secs,
+                    r.steps_total,
+                    r.steps_done,
+                ])
+                .map_err(err)?,
+            IndexRow::Job(j) => job
+                .execute(params![
+                    j.job_id.to_bytes().as_slice(),
+                    &*j.name,
+                    &*j.workflow_id,
+                    j.description.as_deref(),
+                    micros(j.created_at),
+                    j.seq as i64,
+                ])
+                .map_err(err)?,
+        };
+    }
+    Ok(())
+}
+
+fn set_indexed_through(tx: &rusqlite::Transaction<'_>, seq: u64) -> Result<(), StoreError> {
+    tx.prepare_cached("UPDATE index_state SET through = max(through, ?1)")
+        .map_err(err)?
+        .execute([seq as i64])
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The `WHERE` clause of a run query and its values, in order.
+fn run_conditions(q: &RunQuery) -> (String, Vec<Value>) {
+    let mut conditions = vec!["run_id < ?".to_string()];
+    let mut values = vec![Value::Blob(q.below.to_bytes().to_vec())];
+    if let Some(status) = q.filter.status {
+        conditions.push("status = ?".into());
+        values.push(Value::Text(status_code(status).into()));
+    }
+    if let Some(w) = &q.filter.workflow_id {
+        conditions.push("workflow_id = ?".into());
+        values.push(Value::Text(w.clone()));
+    }
+    if let Some(j) = q.filter.job_id {
+        conditions.push("job_id = ?".into());
+        values.push(Value::Blob(j.to_bytes().to_vec()));
+    }
+    if !q.except.is_empty() {
+        let marks = vec!["?"; q.except.len()].join(", ");
+        conditions.push(format!("run_id NOT IN ({marks})"));
+        values.extend(
+            q.except
+                .iter()
+                .map(|id| Value::Blob(id.to_bytes().to_vec())),
+        );
+    }
+    (conditions.join(" AND "), values)
+}
+
+/// A run row, or what is wrong with it (the outer error is SQLite's).
+fn run_record(row: &Row<'_>) -> rusqlite::Result<Result<RunRecord, StoreError>> {
+    let run_id: Vec<u8> = row.get(0)?;
+    let job_id: Vec<u8> = row.get(1)?;
+    let workflow_id: String = row.get(2)?;
+    let job_name: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    let created_at: i64 = row.get(5)?;
+    let completed_at: Option<i64> = row.get(6)?;
+    let duration_secs: Option<f64> = row.get(7)?;
+    let steps_total: u32 = row.get(8)?;
+    let steps_done: u32 = row.get(9)?;
+    Ok((|| {
+        Ok(RunRecord {
+            run_id: ulid_from(&run_id)?,
+            job_id: ulid_from(&job_id)?,
+            workflow_id: workflow_id.into(),
+            job_name: job_name.into(),
+            status: status_from_code(&status)
+                .ok_or_else(|| StoreError(format!("unknown status {status:?} in the index")))?,
+            created_at: from_micros(created_at)?,
+            completed_at: completed_at.map(from_micros).transpose()?,
+            duration_secs,
+            steps_total,
+            steps_done,
+        })
+    })())
+}
+
+fn job_record(row: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
+    let job_id: Vec<u8> = row.get(0)?;
+    let name: String = row.get(1)?;
+    let workflow_id: String = row.get(2)?;
+    let description: Option<String> = row.get(3)?;
+    let created_at: i64 = row.get(4)?;
+    let seq: i64 = row.get(5)?;
+    Ok((|| {
+        Ok(JobRecord {
+            job_id: ulid_from(&job_id)?,
+            name: name.into(),
+            workflow_id: workflow_id.into(),
+            description,
+            created_at: from_micros(created_at)?,
+            seq: seq as u64,
+        })
+    })())
 }
 
 #[cfg(test)]
@@ -208,7 +505,7 @@ mod tests {
         ];
         {
             let mut log = SqliteLog::open(&path, Durability::Normal).unwrap();
-            log.append(&events.iter().collect::<Vec<_>>()).unwrap();
+            log.append(&events.iter().collect::<Vec<_>>(), &[]).unwrap();
         }
         let mut log = SqliteLog::open(&path, Durability::Normal).unwrap();
         let mut seen = Vec::new();
@@ -232,7 +529,7 @@ mod tests {
                 stopped_at: None,
             },
         );
-        assert!(log.append(&[&a, &b]).is_err());
+        assert!(log.append(&[&a, &b], &[]).is_err());
         assert_eq!(log.replay(&mut |_| {}).unwrap(), 0);
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
-use super::{EventLog, StoreError};
+use super::{EventLog, IndexRow, StoreError};
 use crate::events::SharedEvent;
 
 /// Most events written in one transaction.
@@ -18,6 +18,9 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 enum Msg {
     Event(SharedEvent),
+    /// Index rows the next event made: sent just before it, so that they
+    /// land in its transaction (a batch closes only after an event).
+    Index(Vec<IndexRow>),
     /// Answered once every event sent before it is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -108,7 +111,15 @@ impl LogWriter {
 
     /// Queues an event; never blocks.
     pub fn append(&self, event: SharedEvent) {
+        self.append_indexed(event, Vec::new());
+    }
+
+    /// Queues an event and the index rows it made, to be committed together.
+    pub fn append_indexed(&self, event: SharedEvent, index: Vec<IndexRow>) {
         if let Some(tx) = &*self.tx.lock() {
+            if !index.is_empty() && tx.send(Msg::Index(index)).is_err() {
+                return;
+            }
             self.backlog.fetch_add(1, Ordering::Relaxed);
             if tx.send(Msg::Event(event)).is_err() {
                 self.backlog.fetch_sub(1, Ordering::Relaxed);
@@ -203,19 +214,26 @@ struct Writer {
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         let mut batch: Vec<SharedEvent> = Vec::with_capacity(MAX_BATCH);
+        let mut rows: Vec<IndexRow> = Vec::new();
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut next = Some(first);
             while let Some(msg) = next.take() {
+                let rows_first = matches!(msg, Msg::Index(_));
                 match msg {
                     Msg::Event(e) => batch.push(e),
+                    Msg::Index(r) => rows.extend(r),
                     Msg::Flush(w) => waiters.push(w),
                 }
-                if batch.len() < MAX_BATCH {
+                if rows_first {
+                    // Rows come just before their event (sent under one
+                    // lock): the batch waits for it, never closes on them.
+                    next = rx.recv().ok();
+                } else if batch.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            if !batch.is_empty() && !self.commit(&batch) {
+            if !batch.is_empty() && !self.commit(&batch, &rows) {
                 tracing::error!(
                     events = self.backlog.load(Ordering::Relaxed),
                     "stopping with events the disk would not take; none of them was acknowledged"
@@ -223,6 +241,7 @@ impl Writer {
                 return;
             }
             batch.clear();
+            rows.clear();
             for w in waiters.drain(..) {
                 let _ = w.send(());
             }
@@ -232,11 +251,12 @@ impl Writer {
     /// Commits the batch, retrying with backoff until it lands (a failed
     /// commit is never dropped: the projections rebuilt from the log would
     /// disagree with what happened) or the writer is told to give up.
-    fn commit(&mut self, batch: &[SharedEvent]) -> bool {
+    fn commit(&mut self, batch: &[SharedEvent], rows: &[IndexRow]) -> bool {
         let refs: Vec<_> = batch.iter().map(|e| &**e).collect();
+        let rows: Vec<_> = rows.iter().collect();
         let mut delay = Duration::from_millis(10);
         loop {
-            match self.log.append(&refs) {
+            match self.log.append(&refs, &rows) {
                 Ok(()) => break,
                 Err(e) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -336,7 +356,11 @@ mod tests {
     }
 
     impl EventLog for Disk {
-        fn append(&mut self, events: &[&crate::events::Event]) -> Result<(), StoreError> {
+        fn append(
+            &mut self,
+            events: &[&crate::events::Event],
+            _: &[&IndexRow],
+        ) -> Result<(), StoreError> {
             if self.fail > 0 {
                 self.fail -= 1;
                 return Err(StoreError("disk on fire".into()));
@@ -351,6 +375,35 @@ mod tests {
             Ok(0)
         }
         fn run_events(&mut self, _: &str) -> Result<Vec<Event>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn event(&mut self, _: u64) -> Result<Option<Event>, StoreError> {
+            Ok(None)
+        }
+        fn indexed_through(&mut self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn backfill(&mut self, _: &[&IndexRow], _: u64) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn runs(
+            &mut self,
+            _: &crate::store::RunQuery,
+        ) -> Result<Vec<crate::store::RunRecord>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn count_runs(&mut self, _: &crate::store::RunQuery) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn job(&mut self, _: ulid::Ulid) -> Result<Option<crate::store::JobRecord>, StoreError> {
+            Ok(None)
+        }
+        fn jobs(
+            &mut self,
+            _: Option<&str>,
+            _: ulid::Ulid,
+            _: usize,
+        ) -> Result<Vec<crate::store::JobRecord>, StoreError> {
             Ok(Vec::new())
         }
     }

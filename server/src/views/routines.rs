@@ -17,15 +17,7 @@ pub fn routine_view(m: &Model, r: &RoutineState) -> RoutineView {
         }
         _ => Vec::new(),
     };
-    let history = r
-        .history
-        .iter()
-        .map(|f| {
-            let mut f = f.clone();
-            f.status = f.run_id.parse().ok().and_then(|id| m.runs.status(&id));
-            f
-        })
-        .collect();
+    let history = r.history.iter().cloned().collect();
     RoutineView {
         routine_id: r.routine_id.to_string(),
         name: r.name.clone(),

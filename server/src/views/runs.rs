@@ -5,7 +5,7 @@ use ulid::Ulid;
 use wire::{RunList, RunStatus};
 
 use super::Failure;
-use crate::model::Model;
+use crate::journal::Journal;
 use crate::runs::RunFilter;
 
 pub const DEFAULT_PAGE: usize = 50;
@@ -67,12 +67,17 @@ pub fn page_limit(limit: Option<usize>, default: usize, max: usize) -> Result<us
     }
 }
 
-/// A page of runs, newest first.
-pub fn run_list(m: &Model, q: &RunsQuery) -> Result<RunList, Failure> {
+/// A page of runs, newest first: recent ones from memory, older ones from
+/// the store's index.
+pub async fn run_list(journal: &Journal, q: &RunsQuery) -> Result<RunList, Failure> {
     let filter = filter(q)?;
     let limit = page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let before = parse_before(q.before.as_deref())?;
-    let (runs, total, next) = m.runs.list(&filter, before, limit);
+    let (records, total, next) = journal
+        .runs_page(&filter, before, limit)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?;
+    let runs = journal.read(|m| records.iter().map(|r| m.runs.summary_view(r)).collect());
     Ok(RunList {
         runs,
         total,

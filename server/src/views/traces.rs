@@ -19,12 +19,15 @@ pub async fn trace_list(journal: &Journal, q: &RunsQuery) -> Result<Vec<Trace>, 
     let limit = page_limit(q.limit, DEFAULT_TRACES, MAX_TRACES)?;
     let before = parse_before(q.before.as_deref())?;
     let now = Utc::now();
+    let (page, _, _) = journal
+        .runs_page(&filter, before, limit)
+        .await
+        .map_err(|e| Failure::internal(e.to_string()))?;
     // Recent runs are traced under the lock; older ones are read back from
     // the log afterwards, without holding it.
     let slots: Vec<Result<Trace, Ulid>> = journal.read(|m| {
-        m.runs
-            .page_ids(&filter, before, limit)
-            .into_iter()
+        page.iter()
+            .map(|r| r.run_id)
             .map(|id| {
                 m.runs
                     .get(&id)
