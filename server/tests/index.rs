@@ -4,7 +4,7 @@
 
 use server::events::{EventKind, PlannedStep, Workflow};
 use server::journal::Journal;
-use server::model::{Model, KEPT_JOBS};
+use server::model::{Model, KEPT_JOBS, KEPT_RESOLVED};
 use server::runs::{RunFilter, KEPT_SUMMARIES};
 use server::store::{EventLog, MemoryLog, SqliteLog};
 use ulid::Ulid;
@@ -231,4 +231,58 @@ async fn a_log_without_an_index_gets_one_at_start_up() {
     assert!(totals.iter().all(|t| *t == RUNS as u64));
     let (job_id, _) = runs[3];
     assert!(journal.indexed_job(job_id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn old_resolved_approvals_leave_memory_and_are_folded_back_by_id() {
+    use server::events::{ApprovalStatus, Quorum};
+    let journal = open(MemoryLog::default());
+    let count = KEPT_RESOLVED + 500;
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let (_, run_id) = publish_run(&journal, i);
+        let approval_id = Ulid::new();
+        journal.publish(EventKind::ApprovalRequested {
+            approval_id,
+            run_id,
+            step_id: "gate".into(),
+            approvers: vec!["ana".into()],
+            quorum: Quorum::Unanimous,
+            expires_at: None,
+        });
+        journal.publish(EventKind::ApprovalResolved {
+            approval_id,
+            run_id,
+            status: ApprovalStatus::Approved,
+        });
+        ids.push(approval_id);
+    }
+    // One still pending, older than all of them: it stays.
+    let (_, run_id) = publish_run(&journal, count);
+    let pending = Ulid::from_parts(1, 1);
+    journal.publish(EventKind::ApprovalRequested {
+        approval_id: pending,
+        run_id,
+        step_id: "gate".into(),
+        approvers: vec!["bo".into()],
+        quorum: Quorum::Unanimous,
+        expires_at: None,
+    });
+    journal.flush().await;
+    let listed = journal.read(|m| server::views::approvals::approvals(m, None));
+    assert_eq!(listed.approvals.len(), KEPT_RESOLVED + 1);
+    assert_eq!(listed.approvals[0].approval_id, pending.to_string());
+    assert_eq!(listed.approvals[0].job_name, format!("Job {count}"));
+    // The oldest, gone from memory, is folded back from its run's events.
+    let old = server::views::approvals::approval(&journal, ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.status, wire::ApprovalStatus::Approved);
+    assert_eq!(old.job_name, "Job 0");
+    assert_eq!(old.workflow_id, "even");
+    assert!(server::views::approvals::approval(&journal, Ulid::new())
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -8,7 +8,7 @@ use wire::{ApprovalList, ApprovalStatus, ApprovalView, VoteRequest};
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
 use crate::state::AppState;
-use crate::views::approvals::{approval_view, approvals};
+use crate::views::approvals::{approval, approvals};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,10 +42,8 @@ pub async fn get(
     PathParam(id): PathParam,
 ) -> Result<Json<ApprovalView>, Failure> {
     let id = parse_id(&id, "approval")?;
-    state
-        .engine
-        .journal()
-        .read(|m| m.approvals.get(&id).map(|a| approval_view(m, a)))
+    approval(state.engine.journal(), id)
+        .await?
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no approval with id {id}")))
 }

@@ -154,6 +154,20 @@ impl Engine {
         approval_id: Ulid,
         vote: VoteRequest,
     ) -> Result<ApprovalStatus, EngineError> {
+        let journal = &self.inner.journal;
+        if journal.read(|m| m.approvals.get(&approval_id).is_none()) {
+            // Memory keeps every pending approval; one only the index knows
+            // was resolved long ago.
+            let indexed = journal
+                .read_store(move |store| store.approval_run(approval_id))
+                .await
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+            if indexed.is_some() {
+                return Err(EngineError::Conflict(format!(
+                    "approval {approval_id} is already resolved"
+                )));
+            }
+        }
         let (status, seq) = self.vote_now(approval_id, vote)?;
         self.acknowledge(seq).await?;
         Ok(status)

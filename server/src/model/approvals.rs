@@ -1,12 +1,18 @@
 //! Approvals as a fold over their events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
 use wire::{ApprovalStatus, ApprovalView, Quorum, VoteView};
 
 use crate::events::{Event, EventKind};
+use crate::store::{ApprovalRecord, IndexRow};
+
+/// Resolved approvals kept in memory (the newest); older ones are folded
+/// back from their run's events when asked for, through the index.
+pub const KEPT_RESOLVED: usize = 1_000;
 
 #[derive(Clone, Debug)]
 pub struct ApprovalState {
@@ -20,6 +26,9 @@ pub struct ApprovalState {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// The run's, as it was when the approval was asked for.
+    pub workflow_id: Arc<str>,
+    pub job_name: Arc<str>,
 }
 
 impl ApprovalState {
@@ -32,13 +41,13 @@ impl ApprovalState {
         (approvals, self.votes.len() - approvals)
     }
 
-    pub fn view(&self, workflow_id: &str, job_name: &str) -> ApprovalView {
+    pub fn view(&self) -> ApprovalView {
         ApprovalView {
             approval_id: self.approval_id.to_string(),
             run_id: self.run_id.to_string(),
             step_id: self.step_id.clone(),
-            workflow_id: workflow_id.to_string(),
-            job_name: job_name.to_string(),
+            workflow_id: self.workflow_id.to_string(),
+            job_name: self.job_name.to_string(),
             approvers: self.approvers.clone(),
             quorum: self.quorum,
             needed: self.quorum.needed(self.approvers.len()),
@@ -51,28 +60,55 @@ impl ApprovalState {
     }
 }
 
-/// Every approval, by id.
+/// The pending approvals and the newest resolved ones, by id.
 #[derive(Default)]
-pub struct Approvals(BTreeMap<Ulid, ApprovalState>);
+pub struct Approvals {
+    by_id: BTreeMap<Ulid, ApprovalState>,
+    /// Resolved ones, in the order they were.
+    resolved: VecDeque<Ulid>,
+    index_rows: Vec<IndexRow>,
+}
 
 impl Approvals {
+    /// Rows for the index made since the last call.
+    pub fn drain_index(&mut self, out: &mut Vec<IndexRow>) {
+        out.append(&mut self.index_rows);
+    }
+
+    /// Names the run of a new approval (the model's runs know them).
+    pub(super) fn name(&mut self, approval_id: &Ulid, workflow_id: Arc<str>, job_name: Arc<str>) {
+        if let Some(a) = self.by_id.get_mut(approval_id) {
+            a.workflow_id = workflow_id;
+            a.job_name = job_name;
+        }
+    }
+
+    fn resolve(&mut self, approval_id: Ulid) {
+        self.resolved.push_back(approval_id);
+        while self.resolved.len() > KEPT_RESOLVED {
+            if let Some(old) = self.resolved.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+
     pub fn get(&self, id: &Ulid) -> Option<&ApprovalState> {
-        self.0.get(id)
+        self.by_id.get(id)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &ApprovalState> {
-        self.0.values()
+        self.by_id.values()
     }
 
     /// Approvals awaiting votes now.
     pub fn pending(&self) -> usize {
-        self.0
+        self.by_id
             .values()
             .filter(|a| a.status == ApprovalStatus::Pending)
             .count()
     }
 
-    pub(super) fn apply(&mut self, event: &Event) {
+    pub fn apply(&mut self, event: &Event) {
         let at = event.at;
         match &event.kind {
             EventKind::ApprovalRequested {
@@ -83,7 +119,11 @@ impl Approvals {
                 quorum,
                 expires_at,
             } => {
-                self.0.insert(
+                self.index_rows.push(IndexRow::Approval(ApprovalRecord {
+                    approval_id: *approval_id,
+                    run_id: *run_id,
+                }));
+                self.by_id.insert(
                     *approval_id,
                     ApprovalState {
                         approval_id: *approval_id,
@@ -98,6 +138,8 @@ impl Approvals {
                         created_at: at,
                         expires_at: *expires_at,
                         resolved_at: None,
+                        workflow_id: Arc::from(""),
+                        job_name: Arc::from(""),
                     },
                 );
             }
@@ -108,7 +150,7 @@ impl Approvals {
                 comment,
                 ..
             } => {
-                if let Some(a) = self.0.get_mut(approval_id) {
+                if let Some(a) = self.by_id.get_mut(approval_id) {
                     a.votes.push(VoteView {
                         voter: voter.clone(),
                         decision: (*decision).into(),
@@ -122,18 +164,27 @@ impl Approvals {
                 status,
                 ..
             } => {
-                if let Some(a) = self.0.get_mut(approval_id) {
+                if let Some(a) = self.by_id.get_mut(approval_id) {
+                    let was_pending = a.status == ApprovalStatus::Pending;
                     a.status = (*status).into();
                     a.resolved_at = Some(at);
+                    if was_pending {
+                        self.resolve(*approval_id);
+                    }
                 }
             }
             // A run that ends otherwise takes its pending approvals with it.
             EventKind::RunCancelled { run_id, .. } | EventKind::RunInterrupted { run_id, .. } => {
-                for a in self.0.values_mut() {
+                let mut ended = Vec::new();
+                for a in self.by_id.values_mut() {
                     if a.run_id == *run_id && a.status == ApprovalStatus::Pending {
                         a.status = ApprovalStatus::Cancelled;
                         a.resolved_at = Some(at);
+                        ended.push(a.approval_id);
                     }
+                }
+                for id in ended {
+                    self.resolve(id);
                 }
             }
             _ => {}

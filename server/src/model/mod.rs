@@ -14,7 +14,7 @@ mod jobs;
 mod routines;
 
 pub use alerts::{AlertBook, HISTORY as ALERT_HISTORY};
-pub use approvals::{ApprovalState, Approvals};
+pub use approvals::{ApprovalState, Approvals, KEPT_RESOLVED};
 pub use jobs::{JobEntry, Jobs, KEPT_JOBS};
 pub use routines::{RoutineState, Routines};
 
@@ -62,6 +62,7 @@ impl Model {
     pub fn drain_index(&mut self, out: &mut Vec<IndexRow>) {
         self.runs.drain_index(out);
         self.jobs.drain_index(out);
+        self.approvals.drain_index(out);
     }
 
     pub fn apply(&mut self, event: &Event) {
@@ -100,6 +101,17 @@ impl Model {
             }
         }
         self.approvals.apply(event);
+        if let EventKind::ApprovalRequested {
+            approval_id,
+            run_id,
+            ..
+        } = &event.kind
+        {
+            if let Some(run) = self.runs.get(run_id) {
+                let (workflow, job) = (run.workflow_id.clone(), run.job_name.clone());
+                self.approvals.name(approval_id, workflow, job);
+            }
+        }
         self.alerts.apply(event, &self.runs);
     }
 }

@@ -43,10 +43,19 @@ pub struct JobRecord {
     pub seq: u64,
 }
 
+/// Where an approval's events are: its run's (the approval itself is
+/// folded back from them when asked for).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApprovalRecord {
+    pub approval_id: Ulid,
+    pub run_id: Ulid,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum IndexRow {
     Run(RunRecord),
     Job(JobRecord),
+    Approval(ApprovalRecord),
 }
 
 /// The filters of the runs list.

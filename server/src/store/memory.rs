@@ -19,6 +19,7 @@ struct Stored {
     events: Vec<Event>,
     runs: BTreeMap<Ulid, RunRecord>,
     jobs: BTreeMap<Ulid, JobRecord>,
+    approvals: BTreeMap<Ulid, Ulid>,
     indexed_through: u64,
 }
 
@@ -31,6 +32,9 @@ impl Stored {
                 }
                 IndexRow::Job(j) => {
                     self.jobs.insert(j.job_id, j.clone());
+                }
+                IndexRow::Approval(a) => {
+                    self.approvals.insert(a.approval_id, a.run_id);
                 }
             }
         }
@@ -101,6 +105,10 @@ impl EventLog for MemoryLog {
 
     fn job(&mut self, job_id: Ulid) -> Result<Option<JobRecord>, StoreError> {
         Ok(self.inner.lock().jobs.get(&job_id).cloned())
+    }
+
+    fn approval_run(&mut self, approval_id: Ulid) -> Result<Option<Ulid>, StoreError> {
+        Ok(self.inner.lock().approvals.get(&approval_id).copied())
     }
 
     fn jobs(

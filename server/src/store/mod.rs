@@ -16,7 +16,7 @@ mod writer;
 
 use std::fmt;
 
-pub use index::{IndexRow, JobRecord, RunFilter, RunQuery, RunRecord};
+pub use index::{ApprovalRecord, IndexRow, JobRecord, RunFilter, RunQuery, RunRecord};
 pub use memory::MemoryLog;
 pub use sqlite::SqliteLog;
 pub use writer::{LogProbe, LogState, LogWriter, WriterStats};
@@ -77,6 +77,9 @@ pub trait EventLog: Send + 'static {
     fn count_runs(&mut self, q: &RunQuery) -> Result<u64, StoreError>;
 
     fn job(&mut self, job_id: Ulid) -> Result<Option<JobRecord>, StoreError>;
+
+    /// The run whose events hold an approval.
+    fn approval_run(&mut self, approval_id: Ulid) -> Result<Option<Ulid>, StoreError>;
 
     /// Indexed jobs of one workflow or all, with ids below `below`, newest
     /// first, at most `limit`.

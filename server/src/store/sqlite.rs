@@ -101,6 +101,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX job_index_by_workflow ON job_index (workflow_id, job_id);
      CREATE TABLE index_state (through INTEGER NOT NULL);
      INSERT INTO index_state VALUES (0)",
+    // 3: approvals' runs, so that an approval memory no longer holds is
+    // folded back from its run's events.
+    "CREATE TABLE approval_index (
+         approval_id BLOB PRIMARY KEY,
+         run_id      BLOB NOT NULL
+     ) WITHOUT ROWID;
+     UPDATE index_state SET through = 0",
 ];
 
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
@@ -286,6 +293,18 @@ impl EventLog for SqliteLog {
         row.transpose()
     }
 
+    fn approval_run(&mut self, approval_id: Ulid) -> Result<Option<Ulid>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT run_id FROM approval_index WHERE approval_id = ?1")
+            .map_err(err)?;
+        let run: Option<Vec<u8>> = stmt
+            .query_row([approval_id.to_bytes().as_slice()], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        run.map(|r| ulid_from(&r)).transpose()
+    }
+
     fn jobs(
         &mut self,
         workflow_id: Option<&str>,
@@ -359,6 +378,11 @@ fn write_index(tx: &rusqlite::Transaction<'_>, rows: &[&IndexRow]) -> Result<(),
              created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(err)?;
+    let mut approval = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO approval_index (approval_id, run_id) VALUES (?1, ?2)",
+        )
+        .map_err(err)?;
     for row in rows {
         match row {
             IndexRow::Run(r) => run
@@ -383,6 +407,12 @@ fn write_index(tx: &rusqlite::Transaction<'_>, rows: &[&IndexRow]) -> Result<(),
                     j.description.as_deref(),
                     micros(j.created_at),
                     j.seq as i64,
+                ])
+                .map_err(err)?,
+            IndexRow::Approval(a) => approval
+                .execute(params![
+                    a.approval_id.to_bytes().as_slice(),
+                    a.run_id.to_bytes().as_slice(),
                 ])
                 .map_err(err)?,
         };

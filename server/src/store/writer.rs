@@ -398,6 +398,9 @@ mod tests {
         fn job(&mut self, _: ulid::Ulid) -> Result<Option<crate::store::JobRecord>, StoreError> {
             Ok(None)
         }
+        fn approval_run(&mut self, _: ulid::Ulid) -> Result<Option<ulid::Ulid>, StoreError> {
+            Ok(None)
+        }
         fn jobs(
             &mut self,
             _: Option<&str>,
