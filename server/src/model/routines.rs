@@ -26,7 +26,29 @@ pub struct RoutineState {
     /// The latest schedule time fired, if any.
     pub last_scheduled: Option<DateTime<Utc>>,
     /// Newest first.
-    pub history: VecDeque<RoutineFire>,
+    pub history: VecDeque<Fire>,
+}
+
+/// One fire of a routine, and its run's status as the model last saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fire {
+    pub run_id: Ulid,
+    pub fired_at: DateTime<Utc>,
+    pub scheduled_for: DateTime<Utc>,
+    pub missed: bool,
+    pub status: Option<RunStatus>,
+}
+
+impl Fire {
+    pub fn view(&self) -> RoutineFire {
+        RoutineFire {
+            run_id: self.run_id.to_string(),
+            fired_at: self.fired_at,
+            scheduled_for: self.scheduled_for,
+            missed: self.missed,
+            status: self.status,
+        }
+    }
 }
 
 /// Every routine, by id, and the runs of their histories: a fire shows its
@@ -40,11 +62,10 @@ impl Routines {
         let Some(routine) = self.1.get(&run_id) else {
             return;
         };
-        let run = run_id.to_string();
         if let Some(fire) = self
             .0
             .get_mut(routine)
-            .and_then(|r| r.history.iter_mut().find(|f| f.run_id == run))
+            .and_then(|r| r.history.iter_mut().find(|f| f.run_id == run_id))
         {
             fire.status = status;
         }
@@ -132,9 +153,7 @@ impl Routines {
             EventKind::RoutineDeleted { routine_id } => {
                 if let Some(r) = self.0.remove(routine_id) {
                     for f in &r.history {
-                        if let Ok(run) = f.run_id.parse() {
-                            self.1.remove(&run);
-                        }
+                        self.1.remove(&f.run_id);
                     }
                 }
             }
@@ -151,14 +170,12 @@ impl Routines {
                     );
                     if r.history.len() == HISTORY {
                         if let Some(old) = r.history.pop_back() {
-                            if let Ok(run) = old.run_id.parse() {
-                                self.1.remove(&run);
-                            }
+                            self.1.remove(&old.run_id);
                         }
                     }
                     self.1.insert(*run_id, *routine_id);
-                    r.history.push_front(RoutineFire {
-                        run_id: run_id.to_string(),
+                    r.history.push_front(Fire {
+                        run_id: *run_id,
                         fired_at: at,
                         scheduled_for: *scheduled_for,
                         missed: *missed,

@@ -17,7 +17,7 @@ pub fn routine_view(m: &Model, r: &RoutineState) -> RoutineView {
         }
         _ => Vec::new(),
     };
-    let history = r.history.iter().cloned().collect();
+    let history = r.history.iter().map(|f| f.view()).collect();
     RoutineView {
         routine_id: r.routine_id.to_string(),
         name: r.name.clone(),
