@@ -64,8 +64,12 @@ struct StepAgg {
 pub struct Analytics {
     workflows: HashMap<Arc<str>, WorkflowAgg>,
     steps: HashMap<(Arc<str>, String), StepAgg>,
-    /// (finished at, succeeded) of recent executions, oldest first.
-    outcomes: VecDeque<(DateTime<Utc>, bool)>,
+    /// (finished at, successes so far) of recent executions, oldest first:
+    /// a running count, so that the health window is two lookups, not a
+    /// scan (health is judged at every run's start and end).
+    outcomes: VecDeque<(DateTime<Utc>, u64)>,
+    /// Successes among the outcomes no longer in `outcomes`.
+    outcomes_before: u64,
     /// (minute since the epoch, completed, failed), oldest first, last hour.
     minutes: VecDeque<(i64, u64, u64)>,
 }
@@ -141,10 +145,7 @@ impl Analytics {
                     wf.durations.record(d);
                 }
                 wf.last_execution = Some(event.at);
-                if self.outcomes.len() == OUTCOMES {
-                    self.outcomes.pop_front();
-                }
-                self.outcomes.push_back((event.at, success));
+                self.record_outcome(event.at, success);
                 self.count_minute(event.at, success);
             }
             _ => {}
@@ -279,24 +280,30 @@ impl Analytics {
 
     /// Executions finished since `since`; if fewer than `min`, the last `min`
     /// executions whenever they finished (a quiet system keeps its verdict).
+    fn record_outcome(&mut self, at: DateTime<Utc>, success: bool) {
+        if self.outcomes.len() == OUTCOMES {
+            if let Some((_, before)) = self.outcomes.pop_front() {
+                self.outcomes_before = before;
+            }
+        }
+        let so_far = self.outcomes.back().map_or(self.outcomes_before, |o| o.1);
+        self.outcomes.push_back((at, so_far + u64::from(success)));
+    }
+
+    /// Executions finished since `since`, or the latest `min` if fewer,
+    /// and how many succeeded.
     pub fn recent_outcomes(&self, since: DateTime<Utc>, min: usize) -> RecentOutcomes {
-        let in_window = self
-            .outcomes
-            .iter()
-            .rev()
-            .take_while(|(at, _)| *at >= since)
-            .count();
-        let n = in_window.max(min).min(self.outcomes.len());
-        let successes = self
-            .outcomes
-            .iter()
-            .rev()
-            .take(n)
-            .filter(|(_, ok)| *ok)
-            .count();
+        let len = self.outcomes.len();
+        let in_window = len - self.outcomes.partition_point(|(at, _)| *at < since);
+        let n = in_window.max(min).min(len);
+        let last = self.outcomes.back().map_or(self.outcomes_before, |o| o.1);
+        let before = match len - n {
+            0 => self.outcomes_before,
+            first => self.outcomes[first - 1].1,
+        };
         RecentOutcomes {
             executions: n as u64,
-            successes: successes as u64,
+            successes: last - before,
         }
     }
 }
@@ -376,12 +383,10 @@ mod tests {
         let now = Utc::now();
         // Old failures, then recent successes.
         for i in 0..10 {
-            a.outcomes
-                .push_back((now - Duration::hours(2) + Duration::seconds(i), false));
+            a.record_outcome(now - Duration::hours(2) + Duration::seconds(i), false);
         }
         for i in 0..8 {
-            a.outcomes
-                .push_back((now - Duration::seconds(60 - i), true));
+            a.record_outcome(now - Duration::seconds(60 - i), true);
         }
         let r = a.recent_outcomes(now - Duration::minutes(5), 5);
         assert_eq!(
@@ -392,8 +397,43 @@ mod tests {
         // A quiet window falls back to the latest five.
         let r = a.recent_outcomes(now, 5);
         assert_eq!((r.executions, r.successes), (5, 5));
+        let r = a.recent_outcomes(now - Duration::hours(3), 5);
+        assert_eq!((r.executions, r.successes), (18, 8));
         let r = Analytics::default().recent_outcomes(now, 5);
         assert_eq!(r.executions, 0);
+    }
+
+    #[test]
+    fn the_health_window_counts_right_once_old_outcomes_are_dropped() {
+        let mut a = Analytics::default();
+        let start = Utc::now() - Duration::hours(1);
+        // Every third fails, over more outcomes than are kept.
+        let total = OUTCOMES + 2_500;
+        for i in 0..total {
+            a.record_outcome(start + Duration::milliseconds(i as i64), i % 3 != 0);
+        }
+        assert_eq!(a.outcomes.len(), OUTCOMES);
+        for (since_ms, min) in [
+            (0, 5),
+            (total as i64 - 100, 5),
+            (total as i64 + 10, 7),
+            (total as i64 - 4_000, 5),
+        ] {
+            let since = start + Duration::milliseconds(since_ms);
+            let kept = total - OUTCOMES..total;
+            let in_window: Vec<usize> = kept
+                .clone()
+                .filter(|i| start + Duration::milliseconds(*i as i64) >= since)
+                .collect();
+            let n = in_window.len().max(min).min(OUTCOMES);
+            let successes = kept.rev().take(n).filter(|i| i % 3 != 0).count();
+            let r = a.recent_outcomes(since, min);
+            assert_eq!(
+                (r.executions, r.successes),
+                (n as u64, successes as u64),
+                "since {since_ms} ms"
+            );
+        }
     }
 
     #[test]
