@@ -1,181 +1,285 @@
-//! Recording cost of our registry against the original Shiioo collector,
-//! and the cost of rendering 10,000 series.
+//! Recording cost of Shiioo's metrics registry beside three peers, and the
+//! cost of rendering 10,000 series beside `prometheus-client`'s encoder.
 //!
 //!     cargo bench -p server --bench metrics
 //!
-//! The baseline is the approach of the original implementation: one
-//! `Mutex<HashMap<String, …>>`, a `name{labels}` key string formatted on every
-//! call, and a timestamp taken on every call.
+//! One workload for every library: a counter and a histogram labelled
+//! `workflow_id` × `status` (10 × 3 = 30 series), the histogram's values
+//! spread over the guide's buckets, each operation on the next series. Four
+//! variants: the series looked up on every call (`counter!(…)` with its
+//! labels, `with_label_values`, `get_or_create`), or a handle per series
+//! held; each at 1 and 2 threads. At 2 threads both threads run at once
+//! (they start together at a barrier), each doing the measured number of
+//! operations: the figure is nanoseconds per operation per thread.
+//!
+//! The peers: `prometheus-client` (the official Rust client), tikv's
+//! `prometheus`, and `metrics-exporter-prometheus` (metrics-rs's recorder,
+//! driven through the same `metrics` macros as ours).
 
-use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::{Arc, Mutex};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use metrics::{counter, histogram};
-use server::telemetry::{self, render, Registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use server::telemetry::registry::DEFAULT_BUCKETS;
+use server::telemetry::{self, render};
 
-/// One series of the original collector: value, every sample, last update.
-type BaselineSeries = (f64, Vec<f64>, DateTime<Utc>);
+const WORKFLOWS: [&str; 10] = [
+    "wf0", "wf1", "wf2", "wf3", "wf4", "wf5", "wf6", "wf7", "wf8", "wf9",
+];
+const STATUSES: [&str; 3] = ["success", "failure", "cancelled"];
+const SERIES: usize = WORKFLOWS.len() * STATUSES.len();
+/// Durations across every bucket of the guide's histogram, and past it.
+const VALUES: [f64; 16] = [
+    0.005, 0.05, 0.3, 0.7, 3.0, 7.0, 20.0, 45.0, 90.0, 200.0, 400.0, 0.02, 0.2, 2.0, 15.0, 100.0,
+];
 
-/// The original collector, reimplemented for comparison.
-#[derive(Default)]
-struct Baseline {
-    series: Mutex<HashMap<String, BaselineSeries>>,
+fn labels(i: usize) -> (&'static str, &'static str) {
+    let s = i % SERIES;
+    (
+        WORKFLOWS[s % WORKFLOWS.len()],
+        STATUSES[s / WORKFLOWS.len()],
+    )
 }
 
-impl Baseline {
-    fn key(name: &str, labels: &[(&str, &str)]) -> String {
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-        format!("{name}{{{}}}", labels.join(","))
-    }
-
-    fn increment(&self, name: &str, labels: &[(&str, &str)]) {
-        let key = Self::key(name, labels);
-        let now = Utc::now();
-        let mut series = self.series.lock().unwrap();
-        let entry = series.entry(key).or_insert((0.0, Vec::new(), now));
-        entry.0 += 1.0;
-        entry.2 = now;
-    }
-
-    fn observe(&self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let key = Self::key(name, labels);
-        let now = Utc::now();
-        let mut series = self.series.lock().unwrap();
-        let entry = series.entry(key).or_insert((0.0, Vec::new(), now));
-        entry.1.push(value);
-        entry.2 = now;
-    }
+fn value(i: usize) -> f64 {
+    VALUES[i % VALUES.len()]
 }
 
-const LABELS: [(&str, &str); 2] = [("method", "GET"), ("path", "/api/runs/{run_id}")];
+/// Runs `op(i)` for `iters` values of `i` on each of `threads` threads at
+/// once; returns the mean time a thread took, which criterion divides by
+/// `iters`: nanoseconds per operation per thread.
+fn per_thread<F: Fn(usize) + Sync>(threads: usize, iters: u64, op: &F) -> Duration {
+    let start = Barrier::new(threads);
+    let total: Duration = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let start = &start;
+                s.spawn(move || {
+                    start.wait();
+                    let began = Instant::now();
+                    for i in 0..iters as usize {
+                        op(black_box(i + t));
+                    }
+                    began.elapsed()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total / threads as u32
+}
 
-fn ours_counter(r: &Registry) {
-    metrics::with_local_recorder(r, || {
-        counter!("http_requests_total", "method" => "GET", "path" => "/api/runs/{run_id}")
-            .increment(1)
+fn bench<F: Fn(usize) + Sync>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    threads: usize,
+    name: &str,
+    op: F,
+) {
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| per_thread(threads, iters, &op))
     });
 }
 
-fn ours_handles(r: &Registry) -> (metrics::Counter, metrics::Histogram) {
-    metrics::with_local_recorder(r, || {
-        (
-            counter!("http_requests_total", "method" => "GET", "path" => "/api/runs/{run_id}"),
-            histogram!("request_duration_seconds", "method" => "GET", "path" => "/api/runs/{run_id}"),
-        )
-    })
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Labels {
+    workflow_id: &'static str,
+    status: &'static str,
 }
 
-fn ours_histogram(r: &Registry) {
-    metrics::with_local_recorder(r, || {
-        histogram!("request_duration_seconds", "method" => "GET", "path" => "/api/runs/{run_id}")
-            .record(0.003)
-    });
-}
-
-/// Mean time per operation with `threads` threads each doing `iters / threads`.
-fn per_op(threads: u64, iters: u64, op: Arc<dyn Fn() + Send + Sync>) -> Duration {
-    let per_thread = (iters / threads).max(1);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            let op = op.clone();
-            s.spawn(move || {
-                for _ in 0..per_thread {
-                    op();
-                }
-            });
+impl Labels {
+    fn of(i: usize) -> Self {
+        let (workflow_id, status) = labels(i);
+        Self {
+            workflow_id,
+            status,
         }
-    });
-    start.elapsed() / threads as u32
+    }
+}
+
+type PcHistograms = Family<Labels, prometheus_client::metrics::histogram::Histogram>;
+
+fn pc_histograms() -> PcHistograms {
+    Family::new_with_constructor(|| {
+        prometheus_client::metrics::histogram::Histogram::new(DEFAULT_BUCKETS)
+    })
 }
 
 fn recording(c: &mut Criterion) {
     let ours = telemetry::registry(1_000);
-    let baseline = Arc::new(Baseline::default());
-    for threads in [1u64, 2] {
-        let mut group = c.benchmark_group(format!("record/{threads}-thread"));
-        {
-            let r = ours.clone();
-            group.bench_function("ours: labelled counter increment", |b| {
-                b.iter_custom(|iters| {
-                    per_op(threads, iters, {
-                        let r = r.clone();
-                        Arc::new(move || ours_counter(&r))
-                    })
-                })
-            });
-        }
-        {
-            let r = ours.clone();
-            group.bench_function("ours: histogram observation", |b| {
-                b.iter_custom(|iters| {
-                    per_op(threads, iters, {
-                        let r = r.clone();
-                        Arc::new(move || ours_histogram(&r))
-                    })
-                })
-            });
-        }
-        {
-            let (c, _) = ours_handles(&ours);
-            group.bench_function("ours: counter increment, handle registered once", |b| {
-                b.iter_custom(|iters| {
-                    per_op(threads, iters, {
-                        let c = c.clone();
-                        Arc::new(move || c.increment(1))
-                    })
-                })
-            });
-            let (_, h) = ours_handles(&ours);
-            group.bench_function("ours: histogram observation, handle registered once", |b| {
-                b.iter_custom(|iters| {
-                    per_op(threads, iters, {
-                        let h = h.clone();
-                        Arc::new(move || h.record(black_box(0.003)))
-                    })
-                })
-            });
-        }
-        {
-            let base = baseline.clone();
-            group.bench_function("baseline: labelled counter increment", |b| {
-                b.iter_custom(|iters| {
-                    per_op(threads, iters, {
-                        let base = base.clone();
-                        Arc::new(move || base.increment(black_box("http_requests_total"), &LABELS))
-                    })
-                })
-            });
-        }
-        {
-            // The original kept every sample; clear between batches so the
-            // vector's growth does not dominate.
-            let base = baseline.clone();
-            group.bench_function("baseline: histogram observation", |b| {
-                b.iter_custom(|iters| {
-                    base.series.lock().unwrap().clear();
-                    per_op(threads, iters, {
-                        let base = base.clone();
-                        Arc::new(move || {
-                            base.observe(black_box("request_duration_seconds"), &LABELS, 0.003)
-                        })
-                    })
-                })
-            });
-        }
-        group.finish();
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&DEFAULT_BUCKETS)
+        .unwrap()
+        .build_recorder();
+    let pc_counters: Family<Labels, prometheus_client::metrics::counter::Counter> =
+        Family::default();
+    let pc_hist = pc_histograms();
+    let tikv_counters = prometheus::IntCounterVec::new(
+        prometheus::Opts::new("step_executions_total", "steps"),
+        &["workflow_id", "status"],
+    )
+    .unwrap();
+    let tikv_hist = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("step_duration_seconds", "steps")
+            .buckets(DEFAULT_BUCKETS.to_vec()),
+        &["workflow_id", "status"],
+    )
+    .unwrap();
+
+    // Handles per series, registered once.
+    let ours_counters: Vec<metrics::Counter> = metrics::with_local_recorder(&*ours, || {
+        (0..SERIES)
+            .map(|i| {
+                let (w, s) = labels(i);
+                counter!("step_executions_total", "workflow_id" => w, "status" => s)
+            })
+            .collect()
+    });
+    let ours_hist: Vec<metrics::Histogram> = metrics::with_local_recorder(&*ours, || {
+        (0..SERIES)
+            .map(|i| {
+                let (w, s) = labels(i);
+                histogram!("step_duration_seconds", "workflow_id" => w, "status" => s)
+            })
+            .collect()
+    });
+    let exp_counters: Vec<metrics::Counter> = metrics::with_local_recorder(&exporter, || {
+        (0..SERIES)
+            .map(|i| {
+                let (w, s) = labels(i);
+                counter!("step_executions_total", "workflow_id" => w, "status" => s)
+            })
+            .collect()
+    });
+    let exp_hist: Vec<metrics::Histogram> = metrics::with_local_recorder(&exporter, || {
+        (0..SERIES)
+            .map(|i| {
+                let (w, s) = labels(i);
+                histogram!("step_duration_seconds", "workflow_id" => w, "status" => s)
+            })
+            .collect()
+    });
+    let pc_counter_handles: Vec<_> = (0..SERIES)
+        .map(|i| pc_counters.get_or_create(&Labels::of(i)).clone())
+        .collect();
+    let pc_hist_handles: Vec<_> = (0..SERIES)
+        .map(|i| pc_hist.get_or_create(&Labels::of(i)).clone())
+        .collect();
+    let tikv_counter_handles: Vec<_> = (0..SERIES)
+        .map(|i| {
+            let (w, s) = labels(i);
+            tikv_counters.with_label_values(&[w, s])
+        })
+        .collect();
+    let tikv_hist_handles: Vec<_> = (0..SERIES)
+        .map(|i| {
+            let (w, s) = labels(i);
+            tikv_hist.with_label_values(&[w, s])
+        })
+        .collect();
+
+    for threads in [1usize, 2] {
+        let mut g = c.benchmark_group(format!("record/{threads}-thread"));
+        g.measurement_time(Duration::from_secs(3));
+        g.warm_up_time(Duration::from_secs(1));
+
+        bench(&mut g, threads, "counter, looked up/shiioo", |i| {
+            let (w, s) = labels(i);
+            metrics::with_local_recorder(&*ours, || {
+                counter!("step_executions_total", "workflow_id" => w, "status" => s).increment(1)
+            })
+        });
+        bench(
+            &mut g,
+            threads,
+            "counter, looked up/prometheus-client",
+            |i| {
+                pc_counters.get_or_create(&Labels::of(i)).inc();
+            },
+        );
+        bench(&mut g, threads, "counter, looked up/prometheus", |i| {
+            let (w, s) = labels(i);
+            tikv_counters.with_label_values(&[w, s]).inc();
+        });
+        bench(&mut g, threads, "counter, looked up/exporter", |i| {
+            let (w, s) = labels(i);
+            metrics::with_local_recorder(&exporter, || {
+                counter!("step_executions_total", "workflow_id" => w, "status" => s).increment(1)
+            })
+        });
+
+        bench(&mut g, threads, "histogram, looked up/shiioo", |i| {
+            let (w, s) = labels(i);
+            metrics::with_local_recorder(&*ours, || {
+                histogram!("step_duration_seconds", "workflow_id" => w, "status" => s)
+                    .record(value(i))
+            })
+        });
+        bench(
+            &mut g,
+            threads,
+            "histogram, looked up/prometheus-client",
+            |i| {
+                pc_hist.get_or_create(&Labels::of(i)).observe(value(i));
+            },
+        );
+        bench(&mut g, threads, "histogram, looked up/prometheus", |i| {
+            let (w, s) = labels(i);
+            tikv_hist.with_label_values(&[w, s]).observe(value(i));
+        });
+        bench(&mut g, threads, "histogram, looked up/exporter", |i| {
+            let (w, s) = labels(i);
+            metrics::with_local_recorder(&exporter, || {
+                histogram!("step_duration_seconds", "workflow_id" => w, "status" => s)
+                    .record(value(i))
+            })
+        });
+
+        bench(&mut g, threads, "counter, held handle/shiioo", |i| {
+            ours_counters[i % SERIES].increment(1)
+        });
+        bench(
+            &mut g,
+            threads,
+            "counter, held handle/prometheus-client",
+            |i| {
+                pc_counter_handles[i % SERIES].inc();
+            },
+        );
+        bench(&mut g, threads, "counter, held handle/prometheus", |i| {
+            tikv_counter_handles[i % SERIES].inc()
+        });
+        bench(&mut g, threads, "counter, held handle/exporter", |i| {
+            exp_counters[i % SERIES].increment(1)
+        });
+
+        bench(&mut g, threads, "histogram, held handle/shiioo", |i| {
+            ours_hist[i % SERIES].record(value(i))
+        });
+        bench(
+            &mut g,
+            threads,
+            "histogram, held handle/prometheus-client",
+            |i| pc_hist_handles[i % SERIES].observe(value(i)),
+        );
+        bench(&mut g, threads, "histogram, held handle/prometheus", |i| {
+            tikv_hist_handles[i % SERIES].observe(value(i))
+        });
+        bench(&mut g, threads, "histogram, held handle/exporter", |i| {
+            exp_hist[i % SERIES].record(value(i))
+        });
+        g.finish();
     }
 }
 
+/// 10,000 series: 7,000 counters, 2,000 gauges, 1,000 histograms.
 fn rendering(c: &mut Criterion) {
     let r = telemetry::registry(100_000);
     metrics::with_local_recorder(&*r, || {
-        // 10,000 series: 7,000 counters, 2,000 gauges, 1,000 histograms.
-        for i in 0..7_000 {
+        for i in 0..7_000u64 {
             counter!("step_executions_total", "workflow_id" => format!("wf{}", i / 70), "step_id" => format!("s{}", i % 70), "status" => "success").increment(i);
         }
         for i in 0..2_000 {
@@ -185,11 +289,69 @@ fn rendering(c: &mut Criterion) {
             histogram!("step_duration_seconds", "workflow_id" => format!("wf{}", i / 10), "step_id" => format!("s{}", i % 10)).record(i as f64 / 100.0);
         }
     });
+
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Step {
+        workflow_id: String,
+        step_id: String,
+        status: &'static str,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct Queue {
+        queue: String,
+    }
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+    struct StepOnly {
+        workflow_id: String,
+        step_id: String,
+    }
+    use prometheus_client::metrics::{counter::Counter, gauge::Gauge, histogram::Histogram};
+    let mut pc = prometheus_client::registry::Registry::default();
+    let steps: Family<Step, Counter> = Family::default();
+    let queues: Family<Queue, Gauge<f64, std::sync::atomic::AtomicU64>> = Family::default();
+    let durations: Family<StepOnly, Histogram> =
+        Family::new_with_constructor(|| Histogram::new(DEFAULT_BUCKETS));
+    for i in 0..7_000u64 {
+        let l = Step {
+            workflow_id: format!("wf{}", i / 70),
+            step_id: format!("s{}", i % 70),
+            status: "success",
+        };
+        steps.get_or_create(&l).inc_by(i);
+    }
+    for i in 0..2_000 {
+        queues
+            .get_or_create(&Queue {
+                queue: format!("q{i}"),
+            })
+            .set(i as f64);
+    }
+    for i in 0..1_000 {
+        durations
+            .get_or_create(&StepOnly {
+                workflow_id: format!("wf{}", i / 10),
+                step_id: format!("s{}", i % 10),
+            })
+            .observe(i as f64 / 100.0);
+    }
+    pc.register("step_executions", "steps", steps);
+    pc.register("queue_depth", "queues", queues);
+    pc.register("step_duration_seconds", "steps", durations);
+
     let mut group = c.benchmark_group("render/10k-series");
-    group.bench_function("GET /api/metrics (JSON)", |b| {
+    group.bench_function("GET /api/metrics (JSON)/shiioo", |b| {
         b.iter(|| serde_json::to_vec(&render::snapshot(&r, &render::Selector::default())).unwrap())
     });
-    group.bench_function("Prometheus text", |b| b.iter(|| render::prometheus(&r)));
+    group.bench_function("Prometheus text/shiioo", |b| {
+        b.iter(|| render::prometheus(&r))
+    });
+    group.bench_function("Prometheus text/prometheus-client", |b| {
+        b.iter(|| {
+            let mut out = String::with_capacity(1 << 20);
+            prometheus_client::encoding::text::encode(&mut out, &pc).unwrap();
+            out
+        })
+    });
     group.finish();
 }
 
