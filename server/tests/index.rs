@@ -164,6 +164,45 @@ async fn check(journal: &Journal, runs: &[(Ulid, Ulid)], restarted: bool) {
     let (record, workflow) = journal.indexed_job(job_id).await.unwrap().unwrap();
     assert_eq!(&*record.name, "Job 1");
     assert_eq!(workflow, self::workflow());
+    let view = server::views::jobs::job(journal, job_id, true)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.run_count, 1);
+    assert_eq!(view.last_run_id, Some(run_id.to_string()));
+    assert_eq!(view.workflow.unwrap().steps.len(), 1);
+    // Every job listed once, newest first, each with its one run.
+    let query = wire::JobQuery {
+        workflow_id: None,
+        limit: None,
+        include_workflow: false,
+    };
+    let listed = server::views::jobs::job_list(journal, &query)
+        .await
+        .unwrap()
+        .jobs;
+    let mut want: Vec<(String, String)> = runs
+        .iter()
+        .map(|(j, r)| (j.to_string(), r.to_string()))
+        .collect();
+    want.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let got: Vec<(String, String)> = listed
+        .iter()
+        .map(|j| (j.job_id.clone(), j.last_run_id.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(listed.iter().all(|j| j.run_count == 1));
+    let query = wire::JobQuery {
+        workflow_id: Some("odd".into()),
+        limit: Some(4_000),
+        include_workflow: false,
+    };
+    let odd = server::views::jobs::job_list(journal, &query)
+        .await
+        .unwrap()
+        .jobs;
+    assert_eq!(odd.len(), 4_000);
+    assert!(odd.iter().all(|j| j.workflow_id == "odd"));
     let old = journal.load_run(&run_id).await.unwrap().unwrap();
     assert_eq!(old.status, RunStatus::Completed);
     if !restarted {

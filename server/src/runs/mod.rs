@@ -263,6 +263,29 @@ impl Runs {
         (records, total, next)
     }
 
+    /// For each of `jobs`: memory's count of its runs and its newest, and
+    /// what the index must add: its runs below the floor, except those in
+    /// the list (finished runs memory still holds there).
+    pub fn runs_of_jobs(&self, jobs: &[Ulid]) -> (HashMap<Ulid, (u64, Ulid)>, Ulid, Vec<Ulid>) {
+        let wanted: HashSet<&Ulid> = jobs.iter().collect();
+        let mut counts: HashMap<Ulid, (u64, Ulid)> = HashMap::new();
+        for r in self.summaries.values().map(|s| &s.record) {
+            if wanted.contains(&r.job_id) {
+                let e = counts.entry(r.job_id).or_insert((0, r.run_id));
+                e.0 += 1;
+                e.1 = e.1.max(r.run_id);
+            }
+        }
+        let except = self
+            .summaries
+            .range(..self.floor)
+            .map(|(_, s)| &s.record)
+            .filter(|r| r.status.is_terminal() && wanted.contains(&r.job_id))
+            .map(|r| r.run_id)
+            .collect();
+        (counts, self.floor, except)
+    }
+
     /// What the runs list shows of a run.
     pub fn summary_view(&self, r: &RunRecord) -> RunSummaryView {
         RunSummaryView {

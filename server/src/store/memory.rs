@@ -107,6 +107,24 @@ impl EventLog for MemoryLog {
         Ok(self.inner.lock().jobs.get(&job_id).cloned())
     }
 
+    fn job_runs(
+        &mut self,
+        jobs: &[Ulid],
+        below: Ulid,
+        except: &[Ulid],
+    ) -> Result<Vec<(Ulid, u64, Ulid)>, StoreError> {
+        let s = self.inner.lock();
+        let mut out: BTreeMap<Ulid, (u64, Ulid)> = BTreeMap::new();
+        for r in s.runs.range(..below).map(|(_, r)| r) {
+            if jobs.contains(&r.job_id) && !except.contains(&r.run_id) {
+                let e = out.entry(r.job_id).or_insert((0, r.run_id));
+                e.0 += 1;
+                e.1 = e.1.max(r.run_id);
+            }
+        }
+        Ok(out.into_iter().map(|(j, (n, last))| (j, n, last)).collect())
+    }
+
     fn approval_run(&mut self, approval_id: Ulid) -> Result<Option<Ulid>, StoreError> {
         Ok(self.inner.lock().approvals.get(&approval_id).copied())
     }

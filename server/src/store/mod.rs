@@ -78,6 +78,15 @@ pub trait EventLog: Send + 'static {
 
     fn job(&mut self, job_id: Ulid) -> Result<Option<JobRecord>, StoreError>;
 
+    /// For each of `jobs` with indexed runs below `below` (except those in
+    /// `except`): how many, and the newest.
+    fn job_runs(
+        &mut self,
+        jobs: &[Ulid],
+        below: Ulid,
+        except: &[Ulid],
+    ) -> Result<Vec<(Ulid, u64, Ulid)>, StoreError>;
+
     /// The run whose events hold an approval.
     fn approval_run(&mut self, approval_id: Ulid) -> Result<Option<Ulid>, StoreError>;
 

@@ -357,6 +357,47 @@ impl EventLog for SqliteLog {
         row.transpose()
     }
 
+    fn job_runs(
+        &mut self,
+        jobs: &[Ulid],
+        below: Ulid,
+        except: &[Ulid],
+    ) -> Result<Vec<(Ulid, u64, Ulid)>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = |n: usize| vec!["?"; n].join(", ");
+        let mut sql = format!(
+            "SELECT job_id, count(*), max(run_id) FROM run_index \
+             WHERE job_id IN ({}) AND run_id < ?",
+            marks(jobs.len())
+        );
+        if !except.is_empty() {
+            sql.push_str(&format!(" AND run_id NOT IN ({})", marks(except.len())));
+        }
+        sql.push_str(" GROUP BY job_id");
+        let values = jobs
+            .iter()
+            .chain([&below])
+            .chain(except)
+            .map(|id| Value::Blob(id.to_bytes().to_vec()));
+        let mut stmt = self.conn.prepare(&sql).map_err(err)?;
+        let rows = stmt
+            .query_map(params_from_iter(values), |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        rows.map(|row| {
+            let (job, n, last) = row.map_err(err)?;
+            Ok((ulid_from(&job)?, n as u64, ulid_from(&last)?))
+        })
+        .collect()
+    }
+
     fn approval_run(&mut self, approval_id: Ulid) -> Result<Option<Ulid>, StoreError> {
         let mut stmt = self
             .conn

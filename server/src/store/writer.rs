@@ -398,6 +398,14 @@ mod tests {
         fn job(&mut self, _: ulid::Ulid) -> Result<Option<crate::store::JobRecord>, StoreError> {
             Ok(None)
         }
+        fn job_runs(
+            &mut self,
+            _: &[ulid::Ulid],
+            _: ulid::Ulid,
+            _: &[ulid::Ulid],
+        ) -> Result<Vec<(ulid::Ulid, u64, ulid::Ulid)>, StoreError> {
+            Ok(Vec::new())
+        }
         fn approval_run(&mut self, _: ulid::Ulid) -> Result<Option<ulid::Ulid>, StoreError> {
             Ok(None)
         }

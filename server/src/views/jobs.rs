@@ -1,13 +1,17 @@
 //! Jobs: the stored definitions, newest first; recent ones from memory,
 //! older ones from the store's index.
 
+use std::collections::HashMap;
+
 use ulid::Ulid;
 use wire::{JobList, JobQuery, JobView, WorkflowSpec};
 
 use super::Failure;
 use crate::journal::Journal;
-use crate::runs::RunFilter;
 use crate::store::JobRecord;
+
+/// Jobs read from the index at a time.
+const INDEX_PAGE: usize = 500;
 
 /// The jobs a query asks for, for the API and the pages alike.
 pub async fn job_list(journal: &Journal, q: &JobQuery) -> Result<JobList, Failure> {
@@ -22,19 +26,32 @@ pub async fn job_list(journal: &Journal, q: &JobQuery) -> Result<JobList, Failur
             .collect();
         (jobs, m.jobs.floor())
     });
-    if jobs.len() < limit && floor > Ulid(0) {
-        let wanted = limit - jobs.len();
+    // Older jobs, from the index, a page at a time, their runs counted in
+    // one query per page.
+    let mut below = floor;
+    while jobs.len() < limit && below > Ulid(0) {
+        let wanted = (limit - jobs.len()).min(INDEX_PAGE);
+        let w = workflow_id.clone();
         let older = journal
-            .read_store(move |store| store.jobs(workflow_id.as_deref(), floor, wanted))
+            .read_store(move |store| store.jobs(w.as_deref(), below, wanted))
             .await
             .map_err(internal)?;
-        for record in older {
-            // A job memory still holds (created late, below the floor) is
-            // listed once.
-            if journal.read(|m| m.jobs.get(&record.job_id).is_some()) {
-                continue;
-            }
-            jobs.push(indexed_view(journal, record, q.include_workflow).await?);
+        let Some(oldest) = older.last() else {
+            break;
+        };
+        below = oldest.job_id;
+        let fewer = older.len() < wanted;
+        // A job memory still holds (created late, below the floor) is
+        // listed once.
+        let older: Vec<JobRecord> = journal.read(|m| {
+            older
+                .into_iter()
+                .filter(|j| m.jobs.get(&j.job_id).is_none())
+                .collect()
+        });
+        jobs.extend(indexed_views(journal, older, q.include_workflow).await?);
+        if fewer {
+            break;
         }
     }
     Ok(JobList { jobs })
@@ -57,42 +74,56 @@ pub async fn job(
         .await
         .map_err(internal)?;
     match record {
-        Some(record) => Ok(Some(indexed_view(journal, record, include_workflow).await?)),
+        Some(record) => Ok(indexed_views(journal, vec![record], include_workflow)
+            .await?
+            .pop()),
         None => Ok(None),
     }
 }
 
-/// A job only the index holds: its runs counted from memory and the index
-/// both, its definition read back from its event when asked for.
-async fn indexed_view(
+/// Jobs only the index holds: their runs counted from memory and the index
+/// both, their definitions read back from their events when asked for.
+async fn indexed_views(
     journal: &Journal,
-    record: JobRecord,
+    records: Vec<JobRecord>,
     include_workflow: bool,
-) -> Result<JobView, Failure> {
-    let filter = RunFilter {
-        job_id: Some(record.job_id),
-        ..RunFilter::default()
-    };
-    let (latest, run_count, _) = journal
-        .runs_page(&filter, None, 1)
+) -> Result<Vec<JobView>, Failure> {
+    let ids: Vec<Ulid> = records.iter().map(|r| r.job_id).collect();
+    let (in_memory, floor, except) = journal.read(|m| m.runs.runs_of_jobs(&ids));
+    let indexed = journal
+        .read_store(move |store| store.job_runs(&ids, floor, &except))
         .await
         .map_err(internal)?;
-    let workflow = match include_workflow {
-        true => Some(WorkflowSpec::from(
-            &journal.job_workflow(&record).await.map_err(internal)?,
-        )),
-        false => None,
-    };
-    Ok(JobView {
-        job_id: record.job_id.to_string(),
-        name: record.name.to_string(),
-        workflow_id: record.workflow_id.to_string(),
-        description: record.description,
-        created_at: record.created_at,
-        workflow,
-        run_count,
-        last_run_id: latest.first().map(|r| r.run_id.to_string()),
-    })
+    let indexed: HashMap<Ulid, (u64, Ulid)> = indexed
+        .into_iter()
+        .map(|(j, n, last)| (j, (n, last)))
+        .collect();
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        let (mem_n, mem_last) = in_memory
+            .get(&record.job_id)
+            .copied()
+            .unwrap_or((0, Ulid(0)));
+        let (idx_n, idx_last) = indexed.get(&record.job_id).copied().unwrap_or((0, Ulid(0)));
+        let last = mem_last.max(idx_last);
+        let workflow = match include_workflow {
+            true => Some(WorkflowSpec::from(
+                &journal.job_workflow(&record).await.map_err(internal)?,
+            )),
+            false => None,
+        };
+        out.push(JobView {
+            job_id: record.job_id.to_string(),
+            name: record.name.to_string(),
+            workflow_id: record.workflow_id.to_string(),
+            description: record.description,
+            created_at: record.created_at,
+            workflow,
+            run_count: mem_n + idx_n,
+            last_run_id: (last > Ulid(0)).then(|| last.to_string()),
+        });
+    }
+    Ok(out)
 }
 
 fn internal(e: crate::store::StoreError) -> Failure {
