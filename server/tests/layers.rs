@@ -79,6 +79,8 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             rust_files(&path, out);
+        } else if path.file_name().is_some_and(|n| n == "tests.rs") {
+            // A test module of its own (`#[cfg(test)] mod tests;`).
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push(path);
         }

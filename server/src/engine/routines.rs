@@ -27,11 +27,11 @@ impl Engine {
     fn create_routine_now(
         &self,
         req: RoutineRequest,
-        job: Option<Result<Ulid, EngineError>>,
+        job: Option<Result<(Ulid, String), EngineError>>,
     ) -> Result<(Ulid, u64), EngineError> {
         let name = check_name(&req.name)?;
         let schedule = Schedule::parse(&req.cron, req.timezone.as_deref())?;
-        let job_id = match (job, req.workflow) {
+        let (job_id, workflow_id) = match (job, req.workflow) {
             (Some(job), _) => job?,
             (None, Some(workflow)) => {
                 let (created, _) = self.create_job_now(JobRequest {
@@ -40,7 +40,7 @@ impl Engine {
                     workflow,
                     execute: false,
                 })?;
-                created.job_id
+                (created.job_id, created.workflow_id)
             }
             (None, None) => {
                 return Err(EngineError::Invalid(
@@ -61,6 +61,7 @@ impl Engine {
             timezone: schedule.timezone().name().to_string(),
             job_id,
             enabled: req.enabled,
+            workflow_id: Some(workflow_id),
         });
         self.inner.schedule_changed.notify_one();
         Ok((routine_id, created.seq))
@@ -82,7 +83,7 @@ impl Engine {
         &self,
         routine_id: Ulid,
         patch: RoutinePatch,
-        job: Option<Result<Ulid, EngineError>>,
+        job: Option<Result<(Ulid, String), EngineError>>,
     ) -> Result<u64, EngineError> {
         let current = self
             .inner
@@ -97,9 +98,12 @@ impl Engine {
             patch.cron.as_deref().unwrap_or(&current.cron),
             Some(patch.timezone.as_deref().unwrap_or(&current.timezone)),
         )?;
-        let job_id = match job {
-            Some(job) => job?,
-            None => current.job_id,
+        let (job_id, workflow_id) = match job {
+            Some(job) => {
+                let (id, workflow) = job?;
+                (id, Some(workflow))
+            }
+            None => (current.job_id, current.workflow_id.clone()),
         };
         self.admit()?;
         let journal = &self.inner.journal;
@@ -123,6 +127,7 @@ impl Engine {
                     cron,
                     timezone,
                     job_id,
+                    workflow_id,
                 })
                 .seq;
         }
@@ -184,7 +189,7 @@ impl Engine {
 
     /// The job a routine's `job_id` names, if it names one: it must exist,
     /// in memory or in the store's index.
-    async fn named_job(&self, raw: Option<&str>) -> Option<Result<Ulid, EngineError>> {
+    async fn named_job(&self, raw: Option<&str>) -> Option<Result<(Ulid, String), EngineError>> {
         let raw = raw?;
         let invalid = || {
             EngineError::Invalid(
@@ -196,7 +201,7 @@ impl Engine {
             return Some(Err(invalid()));
         };
         Some(match self.job(id).await {
-            Ok(_) => Ok(id),
+            Ok(job) => Ok((id, job.workflow_id.to_string())),
             Err(EngineError::NotFound(_)) => Err(invalid()),
             Err(e) => Err(e),
         })
@@ -411,6 +416,7 @@ mod tests {
             cron: cron.into(),
             timezone: timezone.into(),
             job_id: Ulid(1_000 + n),
+            workflow_id: None,
             enabled: true,
             created_at: at,
             enabled_at: at,

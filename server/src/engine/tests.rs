@@ -445,3 +445,33 @@ async fn compiled_plans_are_a_bounded_cache_and_evicted_jobs_still_run() {
     let created = engine.start_run(job_id).await.unwrap();
     assert!(created.run_id.is_some());
 }
+
+/// A job long out of memory (older than the newest jobs the model keeps)
+/// can still be run, and named by a routine, which shows its workflow.
+#[tokio::test(start_paused = true)]
+async fn old_jobs_out_of_memory_still_run_and_routines_name_them() {
+    let engine = engine();
+    let mut first = job(vec![step("a", json!({}))], json!({}));
+    first.name = "Oldest Flow".into();
+    first.execute = false;
+    let oldest = engine.create_job(first).await.unwrap().job_id;
+    for _ in 0..crate::model::KEPT_JOBS + 1_000 {
+        let mut j = job(vec![step("a", json!({}))], json!({}));
+        j.execute = false;
+        engine.create_job(j).await.unwrap();
+    }
+    assert!(engine.journal().read(|m| m.jobs.get(&oldest).is_none()));
+
+    let started = engine.start_run(oldest).await.unwrap();
+    assert_eq!(started.workflow_id, "oldest_flow");
+    let routine: wire::RoutineRequest = serde_json::from_value(json!({
+        "name": "nightly", "cron": "0 0 3 * * *", "job_id": oldest.to_string()
+    }))
+    .unwrap();
+    let routine_id = engine.create_routine(routine).await.unwrap();
+    let view = engine
+        .journal()
+        .read(|m| crate::views::routines::routine_view(m, m.routines.get(&routine_id).unwrap()));
+    assert_eq!(view.workflow_id, "oldest_flow");
+    assert_eq!(view.job_id, oldest.to_string());
+}

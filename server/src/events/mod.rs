@@ -137,6 +137,10 @@ pub enum EventKind {
         timezone: String,
         job_id: Ulid,
         enabled: bool,
+        /// The job's workflow, so that the routine shows it however old the
+        /// job. Absent in older logs (the job was in memory then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workflow_id: Option<String>,
     },
     /// The routine's definition changed (its enabled state has its own events).
     RoutineUpdated {
@@ -145,6 +149,9 @@ pub enum EventKind {
         cron: String,
         timezone: String,
         job_id: Ulid,
+        /// As in `RoutineCreated`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workflow_id: Option<String>,
     },
     RoutineEnabled {
         routine_id: Ulid,

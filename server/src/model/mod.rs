@@ -87,8 +87,15 @@ impl Model {
         self.analytics.apply(event, &self.runs);
         self.routines.apply(event);
         match &event.kind {
-            EventKind::RoutineCreated { job_id, .. } | EventKind::RoutineUpdated { job_id, .. } => {
-                self.jobs.pin(*job_id)
+            EventKind::RoutineCreated {
+                routine_id, job_id, ..
+            }
+            | EventKind::RoutineUpdated {
+                routine_id, job_id, ..
+            } => {
+                self.jobs.pin(*job_id);
+                let workflow = self.jobs.get(job_id).map(|j| &*j.workflow_id);
+                self.routines.know_workflow(routine_id, workflow);
             }
             EventKind::RoutineFired { run_id, .. } => {
                 self.routines.run_status(*run_id, self.runs.status(run_id))

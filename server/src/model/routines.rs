@@ -18,6 +18,9 @@ pub struct RoutineState {
     pub cron: String,
     pub timezone: String,
     pub job_id: Ulid,
+    /// The job's workflow, when known (the model's jobs may not hold an old
+    /// job any more).
+    pub workflow_id: Option<String>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     /// When it was last enabled (or created enabled): fires missed before
@@ -71,6 +74,16 @@ impl Routines {
         }
     }
 
+    /// Names the workflow of a routine's job, for logs whose routine events
+    /// did not (the model's jobs know it while the job is recent).
+    pub(super) fn know_workflow(&mut self, routine_id: &Ulid, workflow_id: Option<&str>) {
+        if let Some(r) = self.0.get_mut(routine_id) {
+            if r.workflow_id.is_none() {
+                r.workflow_id = workflow_id.map(String::from);
+            }
+        }
+    }
+
     pub fn get(&self, id: &Ulid) -> Option<&RoutineState> {
         self.0.get(id)
     }
@@ -106,6 +119,7 @@ impl Routines {
                 timezone,
                 job_id,
                 enabled,
+                workflow_id,
             } => {
                 self.0.insert(
                     *routine_id,
@@ -115,6 +129,7 @@ impl Routines {
                         cron: cron.clone(),
                         timezone: timezone.clone(),
                         job_id: *job_id,
+                        workflow_id: workflow_id.clone(),
                         enabled: *enabled,
                         created_at: at,
                         enabled_at: at,
@@ -129,12 +144,14 @@ impl Routines {
                 cron,
                 timezone,
                 job_id,
+                workflow_id,
             } => {
                 if let Some(r) = self.0.get_mut(routine_id) {
                     r.name = name.clone();
                     r.cron = cron.clone();
                     r.timezone = timezone.clone();
                     r.job_id = *job_id;
+                    r.workflow_id = workflow_id.clone();
                 }
             }
             EventKind::RoutineEnabled { routine_id } => {

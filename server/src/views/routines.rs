@@ -24,10 +24,10 @@ pub fn routine_view(m: &Model, r: &RoutineState) -> RoutineView {
         cron: r.cron.clone(),
         timezone: r.timezone.clone(),
         job_id: r.job_id.to_string(),
-        workflow_id: m
-            .jobs
-            .get(&r.job_id)
-            .map(|j| j.workflow_id.to_string())
+        workflow_id: r
+            .workflow_id
+            .clone()
+            .or_else(|| m.jobs.get(&r.job_id).map(|j| j.workflow_id.to_string()))
             .unwrap_or_default(),
         enabled: r.enabled,
         created_at: r.created_at,
