@@ -217,8 +217,26 @@ async fn check(journal: &Journal, runs: &[(Ulid, Ulid)], restarted: bool) {
 async fn old_runs_and_jobs_are_listed_from_the_index_as_from_memory() {
     let log = MemoryLog::default();
     let journal = open(log.clone());
-    let runs: Vec<(Ulid, Ulid)> = (0..RUNS).map(|i| publish_run(&journal, i)).collect();
+    let runs: Vec<(Ulid, Ulid)> = (0..RUNS)
+        .map(|i| {
+            let run = publish_run(&journal, i);
+            if i == 5 {
+                // A routine runs this job: memory keeps it, however old.
+                journal.publish(EventKind::RoutineCreated {
+                    routine_id: Ulid::new(),
+                    name: "nightly".into(),
+                    cron: "0 0 3 * * *".into(),
+                    timezone: "UTC".into(),
+                    job_id: run.0,
+                    enabled: false,
+                    workflow_id: Some("odd".into()),
+                });
+            }
+            run
+        })
+        .collect();
     journal.flush().await;
+    assert!(journal.read(|m| m.jobs.get(&runs[5].0).is_some()));
     check(&journal, &runs, false).await;
     journal.writer().close();
     drop(journal);

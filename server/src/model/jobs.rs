@@ -64,12 +64,14 @@ impl Jobs {
     }
 
     /// Memory's newest jobs (ULIDs sort by creation time), of one workflow
-    /// or all, at most `limit`; older ones are in the index, below
-    /// [`floor`](Self::floor).
+    /// or all, at most `limit`; older ones are listed from the index, below
+    /// [`floor`](Self::floor) (where every job is, those memory keeps for
+    /// routines too).
     pub fn list(&self, workflow_id: Option<&str>, limit: usize) -> Vec<&JobEntry> {
         self.by_id
-            .values()
+            .range(self.floor..)
             .rev()
+            .map(|(_, j)| j)
             .filter(|j| workflow_id.is_none_or(|w| *j.workflow_id == *w))
             .take(limit)
             .collect()

@@ -41,14 +41,6 @@ pub async fn job_list(journal: &Journal, q: &JobQuery) -> Result<JobList, Failur
         };
         below = oldest.job_id;
         let fewer = older.len() < wanted;
-        // A job memory still holds (created late, below the floor) is
-        // listed once.
-        let older: Vec<JobRecord> = journal.read(|m| {
-            older
-                .into_iter()
-                .filter(|j| m.jobs.get(&j.job_id).is_none())
-                .collect()
-        });
         jobs.extend(indexed_views(journal, older, q.include_workflow).await?);
         if fewer {
             break;
