@@ -24,6 +24,10 @@ rss() { awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$pid/status"; }
 started=$(date +%s)
 for mark in "${MARKS[@]}"; do
   while [ "$(runs)" -lt "$mark" ]; do
+    # Stops by itself: an hour at most, whatever the server does.
+    if [ $(( $(date +%s) - started )) -gt 3600 ]; then
+      echo "gave up after an hour at $(runs) runs" >&2; exit 1
+    fi
     wrk -t2 -c16 -d10s -s "$ROOT/server/benches/load/post_jobs.lua" "http://127.0.0.1:$PORT/api/jobs" >/dev/null
   done
   busy=$(rss)

@@ -17,58 +17,6 @@ use crate::events::{Event, EventKind};
 /// `FULL` syncs the WAL at every commit, for power cuts too.
 pub struct SqliteLog {
     conn: Connection,
-    /// The writer's checkpoints, off its commit path (`None` for readers).
-    _checkpointer: Option<Checkpointer>,
-}
-
-/// Copies the WAL back into the database from a thread of its own, every
-/// [`CHECKPOINT_EVERY`], without blocking the writer (a `PASSIVE`
-/// checkpoint). SQLite's automatic checkpoint runs inside the commit that
-/// crosses 1,000 pages, fsyncs, and holds up every acknowledgement waiting
-/// for that commit.
-struct Checkpointer {
-    stop: std::sync::mpsc::Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-
-impl Checkpointer {
-    fn spawn(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("event-log-checkpoint".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_EVERY)
-                {
-                    // A failed checkpoint loses nothing (the WAL keeps the
-                    // pages) and is tried again; a full disk shows in commits.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::debug!("checkpoint: {e}");
-                    }
-                }
-            })
-            .map_err(|e| StoreError(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        let _ = self.stop.send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -103,16 +51,7 @@ impl SqliteLog {
         ))
         .map_err(err)?;
         migrate(&conn)?;
-        conn.execute_batch(
-            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;
-             PRAGMA cache_size = -16384;",
-        )
-        .map_err(err)?;
-        let checkpointer = Checkpointer::spawn(path)?;
-        Ok(Self {
-            conn,
-            _checkpointer: Some(checkpointer),
-        })
+        Ok(Self { conn })
     }
 
     /// A second connection for reads, beside the writer's. (Opened after
@@ -125,10 +64,7 @@ impl SqliteLog {
         .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
-        Ok(Self {
-            conn,
-            _checkpointer: None,
-        })
+        Ok(Self { conn })
     }
 }
 
