@@ -201,7 +201,7 @@ impl Journal {
                     Some(run) => out.push(Some(run.clone())),
                     None => {
                         out.push(None);
-                        if m.runs.exists(id) || m.runs.may_be_indexed(id) {
+                        if m.runs.may_exist(id) {
                             on_disk.push((i, *id));
                         }
                     }
@@ -285,15 +285,23 @@ impl Journal {
         .await
     }
 
+    /// A job only the store's index still holds.
+    pub async fn indexed_job_record(
+        &self,
+        job_id: Ulid,
+    ) -> Result<Option<crate::store::JobRecord>, StoreError> {
+        if !self.read(|m| m.jobs.may_be_indexed(&job_id)) {
+            return Ok(None);
+        }
+        self.read_store(move |store| store.job(job_id)).await
+    }
+
     /// A job only the store's index still holds, with its definition.
     pub async fn indexed_job(
         &self,
         job_id: Ulid,
     ) -> Result<Option<(crate::store::JobRecord, crate::events::Workflow)>, StoreError> {
-        if !self.read(|m| m.jobs.may_be_indexed(&job_id)) {
-            return Ok(None);
-        }
-        let Some(record) = self.read_store(move |store| store.job(job_id)).await? else {
+        let Some(record) = self.indexed_job_record(job_id).await? else {
             return Ok(None);
         };
         let workflow = self.job_workflow(&record).await?;

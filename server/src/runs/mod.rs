@@ -152,9 +152,10 @@ impl Runs {
         self.summaries.get(run_id).map(|s| s.record.status)
     }
 
-    /// Whether a run unknown to memory may be in the index.
-    pub fn may_be_indexed(&self, run_id: &Ulid) -> bool {
-        *run_id < self.floor && !self.summaries.contains_key(run_id)
+    /// Whether the run may exist: memory knows it, or the index may (it
+    /// is older than what memory lists).
+    pub fn may_exist(&self, run_id: &Ulid) -> bool {
+        *run_id < self.floor || self.summaries.contains_key(run_id)
     }
 
     /// Active runs (pending or running).

@@ -58,13 +58,7 @@ pub async fn job(
     if let Some(view) = journal.read(|m| m.jobs.get(&job_id).map(|j| j.view(include_workflow))) {
         return Ok(Some(view));
     }
-    if !journal.read(|m| m.jobs.may_be_indexed(&job_id)) {
-        return Ok(None);
-    }
-    let record = journal
-        .read_store(move |store| store.job(job_id))
-        .await
-        .map_err(internal)?;
+    let record = journal.indexed_job_record(job_id).await.map_err(internal)?;
     match record {
         Some(record) => Ok(indexed_views(journal, vec![record], include_workflow)
             .await?

@@ -128,7 +128,7 @@ impl Session {
         let (current, after) = match snapshot {
             Some(found) => found,
             // Old runs are no longer in memory but are finished: their state is final.
-            None if journal.read(|m| m.runs.exists(&run_id) || m.runs.may_be_indexed(&run_id)) => {
+            None if journal.read(|m| m.runs.may_exist(&run_id)) => {
                 match journal.load_run(&run_id).await {
                     Ok(Some(run)) => {
                         let mut out = vec![hub::workflow_update(&run)];
