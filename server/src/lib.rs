@@ -34,7 +34,7 @@ use crate::state::{AppState, StartError};
 /// The whole HTTP surface: `/api/*` first, then the dashboard's pages, then
 /// static assets; answers compressed as the client accepts.
 pub fn router(state: AppState) -> Router {
-    let metrics = state.metrics.clone();
+    let metrics = std::sync::Arc::new(telemetry::http::HttpMetrics::new(&state.metrics));
     Router::new()
         .nest("/api", api::router())
         .merge(ssr::routes(&state))

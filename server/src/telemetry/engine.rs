@@ -3,135 +3,170 @@
 
 use std::sync::Arc;
 
-use metrics::{counter, gauge, histogram};
-
+use super::cells::{CounterCell, GaugeCell, HistogramCell};
+use super::family::Family;
 use super::names::*;
-use super::{clock, Registry};
+use super::Registry;
 use crate::events::{Event, EventKind};
 use crate::journal::Observer;
 use crate::model::Model;
 
+/// The engine's metrics, found once: each event looks its series up by
+/// borrowed label values (the workflow id from the model, the step id from
+/// the event), so recording allocates nothing.
 pub struct EngineMetrics {
-    registry: Arc<Registry>,
+    workflow_executions: Arc<Family<CounterCell>>,
+    workflow_duration: Arc<Family<HistogramCell>>,
+    step_duration: Arc<Family<HistogramCell>>,
+    step_executions: Arc<Family<CounterCell>>,
+    step_retries: Arc<Family<CounterCell>>,
+    errors: Arc<Family<CounterCell>>,
+    alerts_firing: Arc<Family<GaugeCell>>,
+    active_workflows: Arc<GaugeCell>,
+    active_routines: Arc<GaugeCell>,
+    pending_approvals: Arc<GaugeCell>,
 }
 
 impl EngineMetrics {
     pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+        let gauge = |name| registry.gauges(name, &[]).handle(&[]);
+        Self {
+            workflow_executions: registry.counters(WORKFLOW_EXECUTIONS, &["status"]),
+            workflow_duration: registry.histograms(WORKFLOW_DURATION, &["workflow_id"]),
+            step_duration: registry.histograms(STEP_DURATION, &["workflow_id", "step_id"]),
+            step_executions: registry
+                .counters(STEP_EXECUTIONS, &["workflow_id", "step_id", "status"]),
+            step_retries: registry.counters(STEP_RETRIES, &["workflow_id", "step_id"]),
+            errors: registry.counters(ERRORS, &["kind"]),
+            alerts_firing: registry.gauges(ALERTS_FIRING, &["severity"]),
+            active_workflows: gauge(ACTIVE_WORKFLOWS),
+            active_routines: gauge(ACTIVE_ROUTINES),
+            pending_approvals: gauge(PENDING_APPROVALS),
+        }
     }
 }
 
 impl Observer for EngineMetrics {
     fn observe(&self, event: &Event, model: &Model) {
-        metrics::with_local_recorder(&*self.registry, || {
-            clock::at(event.at, || record(event, model))
-        });
+        self.record(event, model)
     }
 }
 
-fn record(event: &Event, model: &Model) {
-    let workflow_of = |run_id| {
-        model
-            .runs
-            .get(&run_id)
-            .map_or_else(|| "unknown".to_string(), |r| r.workflow_id.to_string())
-    };
-    let step = |run_id, step_id: &str, status: &'static str| {
-        counter!(STEP_EXECUTIONS, "workflow_id" => workflow_of(run_id), "step_id" => step_id.to_string(), "status" => status)
-            .increment(1);
-    };
-    let attempt = |run_id, step_id: &str, secs: f64| {
-        histogram!(STEP_DURATION, "workflow_id" => workflow_of(run_id), "step_id" => step_id.to_string())
-            .record(secs);
-    };
-    let finished = |run_id, status: &'static str, secs: Option<f64>| {
-        counter!(WORKFLOW_EXECUTIONS, "status" => status).increment(1);
-        if let Some(secs) = secs {
-            histogram!(WORKFLOW_DURATION, "workflow_id" => workflow_of(run_id)).record(secs);
-        }
-        gauge!(ACTIVE_WORKFLOWS).set(model.runs.active() as f64);
-    };
-    match &event.kind {
-        EventKind::RunCreated { .. } => gauge!(ACTIVE_WORKFLOWS).set(model.runs.active() as f64),
-        EventKind::StepRetrying {
-            run_id,
-            step_id,
-            duration_secs,
-            ..
-        } => {
-            attempt(*run_id, step_id, *duration_secs);
-            counter!(STEP_RETRIES, "workflow_id" => workflow_of(*run_id), "step_id" => step_id.to_string())
-                .increment(1);
-            counter!(ERRORS, "kind" => "step_attempt_failed").increment(1);
-        }
-        EventKind::StepCompleted {
-            run_id,
-            step_id,
-            duration_secs,
-            ..
-        } => {
-            attempt(*run_id, step_id, *duration_secs);
-            step(*run_id, step_id, "success");
-        }
-        EventKind::StepFailed {
-            run_id,
-            step_id,
-            duration_secs,
-            ..
-        } => {
-            attempt(*run_id, step_id, *duration_secs);
-            step(*run_id, step_id, "failure");
-            counter!(ERRORS, "kind" => "step_failed").increment(1);
-        }
-        EventKind::StepSkipped {
-            run_id, step_id, ..
-        } => step(*run_id, step_id, "skipped"),
-        EventKind::RunCompleted {
-            run_id,
-            duration_secs,
-        } => finished(*run_id, "success", Some(*duration_secs)),
-        EventKind::RunFailed {
-            run_id,
-            duration_secs,
-            ..
-        } => {
-            finished(*run_id, "failure", Some(*duration_secs));
-            counter!(ERRORS, "kind" => "run_failed").increment(1);
-        }
-        EventKind::RunCancelled { run_id, .. } => finished(*run_id, "cancelled", None),
-        EventKind::RunInterrupted { run_id, .. } => {
-            finished(*run_id, "interrupted", None);
-            counter!(ERRORS, "kind" => "run_interrupted").increment(1);
-        }
-        EventKind::JobCreated { .. }
-        | EventKind::RunCancelRequested { .. }
-        | EventKind::RunStarted { .. }
-        | EventKind::StepStarted { .. }
-        | EventKind::StepCancelled { .. }
-        | EventKind::RoutineFired { .. }
-        | EventKind::VoteCast { .. } => {}
-        EventKind::RoutineCreated { .. }
-        | EventKind::RoutineUpdated { .. }
-        | EventKind::RoutineEnabled { .. }
-        | EventKind::RoutineDisabled { .. }
-        | EventKind::RoutineDeleted { .. }
-        | EventKind::ApprovalRequested { .. }
-        | EventKind::ApprovalResolved { .. }
-        | EventKind::AlertRuleSet { .. } => {}
-        EventKind::AlertChanged { .. } => {
-            for severity in [wire::Severity::Warning, wire::Severity::Critical] {
-                let firing = model
-                    .alerts
-                    .instances
-                    .values()
-                    .filter(|i| i.state == wire::AlertState::Firing && i.severity == severity)
-                    .count();
-                gauge!(ALERTS_FIRING, "severity" => severity.as_str()).set(firing as f64);
+impl EngineMetrics {
+    fn record(&self, event: &Event, model: &Model) {
+        let at = event.at.timestamp_millis();
+        let workflow_of = |run_id| {
+            model
+                .runs
+                .get(&run_id)
+                .map_or("unknown", |r| &*r.workflow_id)
+        };
+        let step = |run_id, step_id: &str, status: &str| {
+            self.step_executions
+                .with(&[workflow_of(run_id), step_id, status], |c| {
+                    c.increment_at(1, at)
+                });
+        };
+        let attempt = |run_id, step_id: &str, secs: f64| {
+            self.step_duration
+                .with(&[workflow_of(run_id), step_id], |h| h.record_at(secs, at));
+        };
+        let error = |kind: &str| self.errors.with(&[kind], |c| c.increment_at(1, at));
+        let active = || self.active_workflows.set_at(model.runs.active() as f64, at);
+        let finished = |run_id, status: &str, secs: Option<f64>| {
+            self.workflow_executions
+                .with(&[status], |c| c.increment_at(1, at));
+            if let Some(secs) = secs {
+                self.workflow_duration
+                    .with(&[workflow_of(run_id)], |h| h.record_at(secs, at));
+            }
+            active();
+        };
+        match &event.kind {
+            EventKind::RunCreated { .. } => active(),
+            EventKind::StepRetrying {
+                run_id,
+                step_id,
+                duration_secs,
+                ..
+            } => {
+                attempt(*run_id, step_id, *duration_secs);
+                self.step_retries
+                    .with(&[workflow_of(*run_id), step_id], |c| c.increment_at(1, at));
+                error("step_attempt_failed");
+            }
+            EventKind::StepCompleted {
+                run_id,
+                step_id,
+                duration_secs,
+                ..
+            } => {
+                attempt(*run_id, step_id, *duration_secs);
+                step(*run_id, step_id, "success");
+            }
+            EventKind::StepFailed {
+                run_id,
+                step_id,
+                duration_secs,
+                ..
+            } => {
+                attempt(*run_id, step_id, *duration_secs);
+                step(*run_id, step_id, "failure");
+                error("step_failed");
+            }
+            EventKind::StepSkipped {
+                run_id, step_id, ..
+            } => step(*run_id, step_id, "skipped"),
+            EventKind::RunCompleted {
+                run_id,
+                duration_secs,
+            } => finished(*run_id, "success", Some(*duration_secs)),
+            EventKind::RunFailed {
+                run_id,
+                duration_secs,
+                ..
+            } => {
+                finished(*run_id, "failure", Some(*duration_secs));
+                error("run_failed");
+            }
+            EventKind::RunCancelled { run_id, .. } => finished(*run_id, "cancelled", None),
+            EventKind::RunInterrupted { run_id, .. } => {
+                finished(*run_id, "interrupted", None);
+                error("run_interrupted");
+            }
+            EventKind::JobCreated { .. }
+            | EventKind::RunCancelRequested { .. }
+            | EventKind::RunStarted { .. }
+            | EventKind::StepStarted { .. }
+            | EventKind::StepCancelled { .. }
+            | EventKind::RoutineFired { .. }
+            | EventKind::VoteCast { .. } => {}
+            EventKind::RoutineCreated { .. }
+            | EventKind::RoutineUpdated { .. }
+            | EventKind::RoutineEnabled { .. }
+            | EventKind::RoutineDisabled { .. }
+            | EventKind::RoutineDeleted { .. }
+            | EventKind::ApprovalRequested { .. }
+            | EventKind::ApprovalResolved { .. }
+            | EventKind::AlertRuleSet { .. } => {}
+            EventKind::AlertChanged { .. } => {
+                for severity in [wire::Severity::Warning, wire::Severity::Critical] {
+                    let firing = model
+                        .alerts
+                        .instances
+                        .values()
+                        .filter(|i| i.state == wire::AlertState::Firing && i.severity == severity)
+                        .count();
+                    self.alerts_firing
+                        .with(&[severity.as_str()], |g| g.set_at(firing as f64, at));
+                }
             }
         }
-    }
-    if event.kind.moves_routines_or_approvals() {
-        gauge!(ACTIVE_ROUTINES).set(model.routines.enabled() as f64);
-        gauge!(PENDING_APPROVALS).set(model.approvals.pending() as f64);
+        if event.kind.moves_routines_or_approvals() {
+            self.active_routines
+                .set_at(model.routines.enabled() as f64, at);
+            self.pending_approvals
+                .set_at(model.approvals.pending() as f64, at);
+        }
     }
 }

@@ -2,14 +2,17 @@
 //! HTTP middleware and samplers, rendered as the guide's JSON and as
 //! Prometheus text.
 //!
-//! Each server owns its registry and records into it explicitly (through
-//! `metrics::with_local_recorder`), so that two servers in one process (as
-//! in tests) never mix their figures. `main` also installs it as the
-//! process's global recorder, so a library's `counter!` lands there too.
+//! Each server owns its registry and records into it explicitly, so that two
+//! servers in one process (as in tests) never mix their figures: the hot
+//! paths (engine events, the HTTP layer) hold its families and look series
+//! up by borrowed label values; samplers go through the `metrics` facade
+//! with `metrics::with_local_recorder`. `main` also installs the registry as
+//! the process's global recorder, so a library's `counter!` lands there too.
 
 pub mod cells;
 pub mod clock;
 mod engine;
+pub mod family;
 pub mod http;
 pub mod registry;
 pub mod render;

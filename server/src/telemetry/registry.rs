@@ -1,23 +1,21 @@
-//! Our `metrics` recorder: labelled counters, gauges and fixed-bucket
-//! histograms in a sharded, lock-free-on-the-hot-path registry
-//! (`metrics_util::registry`), with a cap on series per metric.
+//! Our metrics registry: labelled counters, gauges and fixed-bucket
+//! histograms, each metric a [`Family`] with a cap on its series. Our own
+//! call sites hold families (found once, by name and label names) and look
+//! series up by label values without allocating; the `metrics` facade
+//! (`counter!(…)`, for libraries and the odd sampler) lands in the same
+//! families through the [`Recorder`] impl.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use metrics::{
-    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
-};
-use metrics_util::registry::{Registry as Series, Storage};
-use parking_lot::{Mutex, RwLock};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use parking_lot::RwLock;
 
-use super::cells::{CounterCell, GaugeCell, HistogramCell, HistogramRead};
+use super::cells::{Cell, CounterCell, GaugeCell, HistogramCell, HistogramRead};
+pub use super::family::{Family, OVERFLOW};
 
 /// The guide's default histogram buckets, in seconds.
 pub const DEFAULT_BUCKETS: [f64; 10] = [0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
-
-/// Label value of the series that absorbs everything past the cap.
-pub const OVERFLOW: &str = "__overflow__";
 
 /// The counter that says how many new series were folded into overflow.
 pub const OVERFLOW_COUNTER: &str = "metrics_series_overflow_total";
@@ -39,37 +37,87 @@ impl Kind {
     }
 }
 
-/// Creates the cells; knows which histograms declared their own buckets.
-pub struct Cells {
-    buckets: RwLock<HashMap<String, Arc<[f64]>>>,
-    default_buckets: Arc<[f64]>,
+/// One metric of any kind.
+#[derive(Clone)]
+pub enum Metric {
+    Counter(Arc<Family<CounterCell>>),
+    Gauge(Arc<Family<GaugeCell>>),
+    Histogram(Arc<Family<HistogramCell>>),
 }
 
-impl Storage<Key> for Cells {
-    type Counter = Arc<CounterCell>;
-    type Gauge = Arc<GaugeCell>;
-    type Histogram = Arc<HistogramCell>;
-
-    fn counter(&self, _: &Key) -> Self::Counter {
-        Arc::default()
+impl Metric {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Metric::Counter(_) => Kind::Counter,
+            Metric::Gauge(_) => Kind::Gauge,
+            Metric::Histogram(_) => Kind::Histogram,
+        }
     }
 
-    fn gauge(&self, _: &Key) -> Self::Gauge {
-        Arc::default()
+    pub fn name(&self) -> &str {
+        match self {
+            Metric::Counter(f) => f.name(),
+            Metric::Gauge(f) => f.name(),
+            Metric::Histogram(f) => f.name(),
+        }
     }
 
-    fn histogram(&self, key: &Key) -> Self::Histogram {
-        let bounds = self
-            .buckets
-            .read()
-            .get(key.name())
-            .cloned()
-            .unwrap_or_else(|| self.default_buckets.clone());
-        Arc::new(HistogramCell::new(bounds))
+    pub fn label_names(&self) -> &[String] {
+        match self {
+            Metric::Counter(f) => f.label_names(),
+            Metric::Gauge(f) => f.label_names(),
+            Metric::Histogram(f) => f.label_names(),
+        }
     }
 }
 
-/// One series as read, for rendering.
+/// A kind of cell, as the registry files it.
+pub trait Kinded: Cell + Sized {
+    const KIND: Kind;
+    fn wrap(family: Arc<Family<Self>>) -> Metric;
+    fn unwrap(metric: &Metric) -> Option<&Arc<Family<Self>>>;
+}
+
+impl Kinded for CounterCell {
+    const KIND: Kind = Kind::Counter;
+    fn wrap(family: Arc<Family<Self>>) -> Metric {
+        Metric::Counter(family)
+    }
+    fn unwrap(metric: &Metric) -> Option<&Arc<Family<Self>>> {
+        match metric {
+            Metric::Counter(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl Kinded for GaugeCell {
+    const KIND: Kind = Kind::Gauge;
+    fn wrap(family: Arc<Family<Self>>) -> Metric {
+        Metric::Gauge(family)
+    }
+    fn unwrap(metric: &Metric) -> Option<&Arc<Family<Self>>> {
+        match metric {
+            Metric::Gauge(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl Kinded for HistogramCell {
+    const KIND: Kind = Kind::Histogram;
+    fn wrap(family: Arc<Family<Self>>) -> Metric {
+        Metric::Histogram(family)
+    }
+    fn unwrap(metric: &Metric) -> Option<&Arc<Family<Self>>> {
+        match metric {
+            Metric::Histogram(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+/// One series as read, for the JSON snapshot and live updates.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Counter(u64),
@@ -86,24 +134,92 @@ pub struct SeriesRead {
 }
 
 pub struct Registry {
-    series: Series<Key, Cells>,
+    /// By name; a name may have several label-name sets (the facade allows
+    /// it) and, wrongly but harmlessly, several kinds.
+    metrics: RwLock<HashMap<String, Vec<Metric>>>,
     help: RwLock<HashMap<String, (Kind, String)>>,
-    /// Distinct series per (kind, name), to enforce the cap.
-    counts: Mutex<HashMap<(Kind, String), usize>>,
+    buckets: RwLock<HashMap<String, Arc<[f64]>>>,
+    default_buckets: Arc<[f64]>,
+    /// `metrics_series_overflow_total{metric}`.
+    overflowed: Arc<Family<CounterCell>>,
     max_series_per_metric: usize,
 }
 
 impl Registry {
     pub fn new(max_series_per_metric: usize) -> Self {
+        let overflowed = Arc::new(Family::new(
+            OVERFLOW_COUNTER,
+            &["metric"],
+            (),
+            max_series_per_metric,
+            None,
+        ));
         Self {
-            series: Series::new(Cells {
-                buckets: RwLock::new(HashMap::new()),
-                default_buckets: Arc::from(DEFAULT_BUCKETS.as_slice()),
-            }),
+            metrics: RwLock::new(HashMap::from([(
+                OVERFLOW_COUNTER.to_string(),
+                vec![Metric::Counter(overflowed.clone())],
+            )])),
             help: RwLock::new(HashMap::new()),
-            counts: Mutex::new(HashMap::new()),
+            buckets: RwLock::new(HashMap::new()),
+            default_buckets: Arc::from(DEFAULT_BUCKETS.as_slice()),
+            overflowed,
             max_series_per_metric: max_series_per_metric.max(1),
         }
+    }
+
+    pub fn counters(&self, name: &str, labels: &[&str]) -> Arc<Family<CounterCell>> {
+        self.family(name, labels, |_| ())
+    }
+
+    pub fn gauges(&self, name: &str, labels: &[&str]) -> Arc<Family<GaugeCell>> {
+        self.family(name, labels, |_| ())
+    }
+
+    pub fn histograms(&self, name: &str, labels: &[&str]) -> Arc<Family<HistogramCell>> {
+        self.family(name, labels, |r| {
+            r.buckets
+                .read()
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| r.default_buckets.clone())
+        })
+    }
+
+    /// The metric with this name, kind and label names, made on first use.
+    fn family<C: Kinded>(
+        &self,
+        name: &str,
+        labels: &[&str],
+        spec: impl FnOnce(&Self) -> C::Spec,
+    ) -> Arc<Family<C>> {
+        let find = |metrics: &HashMap<String, Vec<Metric>>| {
+            metrics.get(name)?.iter().find_map(|m| {
+                C::unwrap(m)
+                    .filter(|f| f.label_names().iter().eq(labels.iter()))
+                    .cloned()
+            })
+        };
+        if let Some(f) = find(&self.metrics.read()) {
+            return f;
+        }
+        let spec = spec(self);
+        let mut metrics = self.metrics.write();
+        if let Some(f) = find(&metrics) {
+            return f;
+        }
+        let marker = (!labels.is_empty()).then(|| self.overflowed.handle(&[name]));
+        let family = Arc::new(Family::new(
+            name,
+            labels,
+            spec,
+            self.max_series_per_metric,
+            marker,
+        ));
+        metrics
+            .entry(name.to_string())
+            .or_default()
+            .push(C::wrap(family.clone()));
+        family
     }
 
     /// Declares a histogram's own bucket bounds (sorted ascending); call
@@ -112,9 +228,7 @@ impl Registry {
         let mut bounds = bounds.to_vec();
         bounds.sort_by(f64::total_cmp);
         bounds.dedup();
-        self.series
-            .storage()
-            .buckets
+        self.buckets
             .write()
             .insert(name.to_string(), Arc::from(bounds));
     }
@@ -129,76 +243,63 @@ impl Registry {
             .insert(name.as_str().to_string(), (kind, description.to_string()));
     }
 
-    /// The key to store under: itself, or the metric's overflow series once
-    /// the metric has as many series as the cap allows.
-    fn admit(&self, kind: Kind, key: &Key, exists: bool) -> Key {
-        if exists || key.labels().len() == 0 {
-            return key.clone();
-        }
-        let mut counts = self.counts.lock();
-        let count = counts.entry((kind, key.name().to_string())).or_default();
-        if *count < self.max_series_per_metric {
-            *count += 1;
-            return key.clone();
-        }
-        drop(counts);
-        let overflow_labels: Vec<Label> = key
-            .labels()
-            .map(|l| Label::new(l.key().to_string(), OVERFLOW))
-            .collect();
-        let overflow_key = Key::from_parts(key.name().to_string(), overflow_labels);
-        let marker = Key::from_parts(
-            OVERFLOW_COUNTER,
-            vec![Label::new("metric", key.name().to_string())],
-        );
-        self.series
-            .get_or_create_counter(&marker, |c| metrics::CounterFn::increment(&**c, 1));
-        overflow_key
+    /// Every metric, by name (then kind and label names).
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut all: Vec<Metric> = self.metrics.read().values().flatten().cloned().collect();
+        all.sort_by(|a, b| {
+            (a.name(), a.kind(), a.label_names()).cmp(&(b.name(), b.kind(), b.label_names()))
+        });
+        all
     }
 
-    /// Every series that has been written at least once.
+    /// Every series that has been written at least once, by name and labels.
     pub fn read_all(&self) -> Vec<SeriesRead> {
         let mut out = Vec::new();
-        let labels = |key: &Key| -> BTreeMap<String, String> {
-            key.labels()
-                .map(|l| (l.key().to_string(), l.value().to_string()))
-                .collect()
-        };
-        self.series.visit_counters(|key, cell| {
-            let (value, updated_ms) = cell.get();
-            if updated_ms != 0 {
-                out.push(SeriesRead {
-                    name: key.name().to_string(),
-                    labels: labels(key),
-                    value: Value::Counter(value),
-                    updated_ms,
-                });
+        for metric in self.metrics() {
+            let names = metric.label_names().to_vec();
+            let mut push = |values: &[Box<str>], value: Value, updated_ms: i64| {
+                if updated_ms != 0 {
+                    out.push(SeriesRead {
+                        name: metric.name().to_string(),
+                        labels: names
+                            .iter()
+                            .cloned()
+                            .zip(values.iter().map(|v| v.to_string()))
+                            .collect(),
+                        value,
+                        updated_ms,
+                    });
+                }
+            };
+            match &metric {
+                Metric::Counter(f) => f.visit(|values, c| {
+                    let (value, updated_ms) = c.get();
+                    push(values, Value::Counter(value), updated_ms)
+                }),
+                Metric::Gauge(f) => f.visit(|values, g| {
+                    let (value, updated_ms) = g.get();
+                    push(values, Value::Gauge(value), updated_ms)
+                }),
+                Metric::Histogram(f) => f.visit(|values, h| {
+                    let read = h.read();
+                    let updated_ms = read.updated_ms;
+                    push(values, Value::Histogram(read), updated_ms)
+                }),
             }
-        });
-        self.series.visit_gauges(|key, cell| {
-            let (value, updated_ms) = cell.get();
-            if updated_ms != 0 {
-                out.push(SeriesRead {
-                    name: key.name().to_string(),
-                    labels: labels(key),
-                    value: Value::Gauge(value),
-                    updated_ms,
-                });
-            }
-        });
-        self.series.visit_histograms(|key, cell| {
-            let read = cell.read();
-            if read.updated_ms != 0 {
-                out.push(SeriesRead {
-                    name: key.name().to_string(),
-                    labels: labels(key),
-                    updated_ms: read.updated_ms,
-                    value: Value::Histogram(read),
-                });
-            }
-        });
+        }
         out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
         out
+    }
+
+    /// A facade key's family and label values.
+    fn facade<C: Kinded>(
+        &self,
+        key: &Key,
+        family: impl FnOnce(&Self, &str, &[&str]) -> Arc<Family<C>>,
+    ) -> Arc<C> {
+        let names: Vec<&str> = key.labels().map(|l| l.key()).collect();
+        let values: Vec<&str> = key.labels().map(|l| l.value()).collect();
+        family(self, key.name(), &names).handle(&values)
     }
 }
 
@@ -216,30 +317,15 @@ impl Recorder for Registry {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        if let Some(cell) = self.series.get_counter(key) {
-            return Counter::from_arc(cell);
-        }
-        let key = self.admit(Kind::Counter, key, false);
-        self.series
-            .get_or_create_counter(&key, |c| Counter::from_arc(c.clone()))
+        Counter::from_arc(self.facade(key, Self::counters))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        if let Some(cell) = self.series.get_gauge(key) {
-            return Gauge::from_arc(cell);
-        }
-        let key = self.admit(Kind::Gauge, key, false);
-        self.series
-            .get_or_create_gauge(&key, |g| Gauge::from_arc(g.clone()))
+        Gauge::from_arc(self.facade(key, Self::gauges))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        if let Some(cell) = self.series.get_histogram(key) {
-            return Histogram::from_arc(cell);
-        }
-        let key = self.admit(Kind::Histogram, key, false);
-        self.series
-            .get_or_create_histogram(&key, |h| Histogram::from_arc(h.clone()))
+        Histogram::from_arc(self.facade(key, Self::histograms))
     }
 }
 

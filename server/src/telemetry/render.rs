@@ -7,7 +7,7 @@ use std::fmt::Write;
 use wire::{CounterSample, GaugeSample, HistogramSample, MetricsSnapshot};
 
 use super::clock::to_datetime;
-use super::registry::{Kind, Registry, SeriesRead, Value};
+use super::registry::{Metric, Registry, SeriesRead, Value};
 
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -84,87 +84,108 @@ pub fn snapshot(registry: &Registry, selector: &Selector) -> MetricsSnapshot {
     out
 }
 
+/// The text exposition, written straight from the families (no series is
+/// copied out first): each metric's series in the order they were created.
 pub fn prometheus(registry: &Registry) -> String {
-    let series = registry.read_all();
-    let mut out = String::with_capacity(series.len() * 96);
-    let mut current: Option<&str> = None;
-    for s in &series {
-        let kind = match s.value {
-            Value::Counter(_) => Kind::Counter,
-            Value::Gauge(_) => Kind::Gauge,
-            Value::Histogram(_) => Kind::Histogram,
+    let metrics = registry.metrics();
+    let mut out = String::with_capacity(1 << 16);
+    let mut described: Option<&str> = None;
+    // `{k="v",…` of the series being written, without the closing brace.
+    let mut labels = String::new();
+    for metric in &metrics {
+        let names: Vec<String> = metric.label_names().iter().map(|k| label_name(k)).collect();
+        let mut header = |out: &mut String| {
+            if described != Some(metric.name()) {
+                described = Some(metric.name());
+                let help = registry
+                    .help(metric.name())
+                    .map(|(_, h)| h)
+                    .unwrap_or_else(|| metric.name().replace('_', " "));
+                let _ = writeln!(out, "# HELP {} {}", metric.name(), escape_help(&help));
+                let _ = writeln!(out, "# TYPE {} {}", metric.name(), metric.kind().as_str());
+            }
         };
-        if current != Some(s.name.as_str()) {
-            current = Some(s.name.as_str());
-            let help = registry
-                .help(&s.name)
-                .map(|(_, h)| h)
-                .unwrap_or_else(|| s.name.replace('_', " "));
-            let _ = writeln!(out, "# HELP {} {}", s.name, escape_help(&help));
-            let _ = writeln!(out, "# TYPE {} {}", s.name, kind.as_str());
-        }
-        match &s.value {
-            Value::Counter(v) => {
-                line(&mut out, &s.name, "", &s.labels, None);
-                let _ = writeln!(out, " {v}");
-            }
-            Value::Gauge(v) => {
-                line(&mut out, &s.name, "", &s.labels, None);
-                let _ = writeln!(out, " {}", number(*v));
-            }
-            Value::Histogram(h) => {
-                for (bound, count) in h.bounds.iter().zip(&h.cumulative) {
-                    line(
-                        &mut out,
-                        &s.name,
-                        "_bucket",
-                        &s.labels,
-                        Some(&number(*bound)),
-                    );
-                    let _ = writeln!(out, " {count}");
+        let name = metric.name();
+        match metric {
+            Metric::Counter(f) => f.visit(|values, c| {
+                let (value, updated_ms) = c.get();
+                if updated_ms != 0 {
+                    header(&mut out);
+                    label_pairs(&mut labels, &names, values);
+                    sample(&mut out, name, "", &labels, None);
+                    let _ = writeln!(out, " {value}");
                 }
-                line(&mut out, &s.name, "_bucket", &s.labels, Some("+Inf"));
-                let _ = writeln!(out, " {}", h.count);
-                line(&mut out, &s.name, "_sum", &s.labels, None);
-                let _ = writeln!(out, " {}", number(h.sum));
-                line(&mut out, &s.name, "_count", &s.labels, None);
-                let _ = writeln!(out, " {}", h.count);
+            }),
+            Metric::Gauge(f) => f.visit(|values, g| {
+                let (value, updated_ms) = g.get();
+                if updated_ms != 0 {
+                    header(&mut out);
+                    label_pairs(&mut labels, &names, values);
+                    sample(&mut out, name, "", &labels, None);
+                    let _ = writeln!(out, " {}", number(value));
+                }
+            }),
+            Metric::Histogram(f) => {
+                let mut bounds: Vec<String> = Vec::new();
+                f.visit(|values, h| {
+                    let h = h.read();
+                    if h.updated_ms == 0 {
+                        return;
+                    }
+                    header(&mut out);
+                    if bounds.len() != h.bounds.len() {
+                        bounds = h.bounds.iter().map(|b| number(*b)).collect();
+                    }
+                    label_pairs(&mut labels, &names, values);
+                    for (bound, count) in bounds.iter().zip(&h.cumulative) {
+                        sample(&mut out, name, "_bucket", &labels, Some(bound));
+                        let _ = writeln!(out, " {count}");
+                    }
+                    sample(&mut out, name, "_bucket", &labels, Some("+Inf"));
+                    let _ = writeln!(out, " {}", h.count);
+                    sample(&mut out, name, "_sum", &labels, None);
+                    let _ = writeln!(out, " {}", number(h.sum));
+                    sample(&mut out, name, "_count", &labels, None);
+                    let _ = writeln!(out, " {}", h.count);
+                })
             }
         }
     }
     out
 }
 
-/// `name_suffix{k="v",…,le="…"}` without the value.
-fn line(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    labels: &BTreeMap<String, String>,
-    le: Option<&str>,
-) {
-    out.push_str(name);
-    out.push_str(suffix);
-    if labels.is_empty() && le.is_none() {
-        return;
-    }
-    out.push('{');
-    let mut first = true;
-    let pairs = labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain(le.map(|le| ("le", le)));
-    for (k, v) in pairs {
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        out.push_str(&label_name(k));
+/// `{k="v",k2="v2"` (empty without labels) into `out`, replacing it.
+fn label_pairs(out: &mut String, names: &[String], values: &[Box<str>]) {
+    out.clear();
+    for (i, (k, v)) in names.iter().zip(values).enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        out.push_str(k);
         out.push_str("=\"");
         escape_label_value(out, v);
         out.push('"');
     }
-    out.push('}');
+}
+
+/// `name_suffix{labels,le="…"}` without the value.
+fn sample(out: &mut String, name: &str, suffix: &str, labels: &str, le: Option<&str>) {
+    out.push_str(name);
+    out.push_str(suffix);
+    match (labels.is_empty(), le) {
+        (true, None) => {}
+        (false, None) => {
+            out.push_str(labels);
+            out.push('}');
+        }
+        (empty, Some(le)) => {
+            out.push_str(if empty { "{" } else { labels });
+            if !empty {
+                out.push(',');
+            }
+            out.push_str("le=\"");
+            out.push_str(le);
+            out.push_str("\"}");
+        }
+    }
 }
 
 /// Label names must match `[a-zA-Z_][a-zA-Z0-9_]*`.
@@ -186,6 +207,10 @@ fn label_name(k: &str) -> String {
 }
 
 fn escape_label_value(out: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
