@@ -1,61 +1,102 @@
 //! The storage behind each series: atomics only, so recording is lock-free.
 //! Each records through inherent, inlined methods (what our own call sites
 //! use) and through the `metrics` crate's traits (what the facade uses).
-//! The `_at` variants take the time of the change instead of reading the
-//! clock: replayed events say when they really happened.
+//!
+//! Recording does not read a clock: a series' `last_updated` (when its
+//! value last changed) is stamped by [`Cell::stamp`], which the registry
+//! runs over every series each second and before every read, comparing the
+//! value with the one it saw last. So an increment is one atomic add, as in
+//! the Prometheus clients, and `last_updated` is exact to the second. The
+//! `_at` variants say when a change happened instead (engine events carry
+//! their time, so series rebuilt from the log say when they really changed).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
 
-use super::clock;
-
 /// What every kind of series cell shares, for the family that holds it.
 pub trait Cell: Send + Sync + 'static {
     /// What a new cell is made from: nothing, or a histogram's bounds.
     type Spec: Send + Sync;
-    fn new(spec: &Self::Spec) -> Self;
+    /// A cell that says it was last updated `at_ms`, when it was created.
+    fn new(spec: &Self::Spec, at_ms: i64) -> Self;
+    /// Dates the value `now_ms` if it changed since the last stamp.
+    fn stamp(&self, now_ms: i64);
+}
+
+/// When a series' value last changed, as far as the stamps have seen.
+#[derive(Debug, Default)]
+struct Stamp {
+    /// The value (or its bits, or a histogram's count) the last stamp saw.
+    seen: AtomicU64,
+    updated_ms: AtomicI64,
+}
+
+impl Stamp {
+    fn new(at_ms: i64) -> Self {
+        Self {
+            seen: AtomicU64::new(0),
+            updated_ms: AtomicI64::new(at_ms),
+        }
+    }
+
+    fn stamp(&self, value: u64, now_ms: i64) {
+        if self.seen.load(Ordering::Relaxed) != value {
+            self.seen.store(value, Ordering::Relaxed);
+            self.updated_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// A change of which the time is known.
+    fn changed(&self, value: u64, at_ms: i64) {
+        self.seen.store(value, Ordering::Relaxed);
+        self.updated_ms.store(at_ms, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> i64 {
+        self.updated_ms.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct CounterCell {
     value: AtomicU64,
-    updated_ms: AtomicI64,
+    stamp: Stamp,
 }
 
 impl Cell for CounterCell {
     type Spec = ();
-    fn new(_: &()) -> Self {
-        Self::default()
+    fn new(_: &(), at_ms: i64) -> Self {
+        Self {
+            value: AtomicU64::new(0),
+            stamp: Stamp::new(at_ms),
+        }
+    }
+
+    fn stamp(&self, now_ms: i64) {
+        self.stamp.stamp(self.value.load(Ordering::Relaxed), now_ms)
     }
 }
 
 impl CounterCell {
     pub fn get(&self) -> (u64, i64) {
-        (
-            self.value.load(Ordering::Relaxed),
-            self.updated_ms.load(Ordering::Relaxed),
-        )
+        (self.value.load(Ordering::Relaxed), self.stamp.get())
     }
 
     #[inline]
     pub fn increment(&self, value: u64) {
-        self.increment_at(value, clock::now_ms())
+        self.value.fetch_add(value, Ordering::Relaxed);
     }
 
-    #[inline]
     pub fn increment_at(&self, value: u64, at_ms: i64) {
-        // The time first: its line is read before the add claims it, which
-        // measured a little cheaper (1 thread) and less contended (2).
-        touch(&self.updated_ms, at_ms);
-        self.value.fetch_add(value, Ordering::Relaxed);
+        let now = self.value.fetch_add(value, Ordering::Relaxed) + value;
+        self.stamp.changed(now, at_ms);
     }
 
     /// Raises the counter to `value` (a count kept elsewhere).
     pub fn absolute(&self, value: u64) {
         self.value.fetch_max(value, Ordering::Relaxed);
-        touch(&self.updated_ms, clock::now_ms());
     }
 }
 
@@ -72,13 +113,20 @@ impl CounterFn for CounterCell {
 #[derive(Debug, Default)]
 pub struct GaugeCell {
     bits: AtomicU64,
-    updated_ms: AtomicI64,
+    stamp: Stamp,
 }
 
 impl Cell for GaugeCell {
     type Spec = ();
-    fn new(_: &()) -> Self {
-        Self::default()
+    fn new(_: &(), at_ms: i64) -> Self {
+        Self {
+            bits: AtomicU64::new(0f64.to_bits()),
+            stamp: Stamp::new(at_ms),
+        }
+    }
+
+    fn stamp(&self, now_ms: i64) {
+        self.stamp.stamp(self.bits.load(Ordering::Relaxed), now_ms)
     }
 }
 
@@ -86,7 +134,7 @@ impl GaugeCell {
     pub fn get(&self) -> (f64, i64) {
         (
             f64::from_bits(self.bits.load(Ordering::Relaxed)),
-            self.updated_ms.load(Ordering::Relaxed),
+            self.stamp.get(),
         )
     }
 
@@ -96,7 +144,6 @@ impl GaugeCell {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                 Some(f(f64::from_bits(b)).to_bits())
             });
-        touch(&self.updated_ms, clock::now_ms());
     }
 
     pub fn increment(&self, value: f64) {
@@ -108,12 +155,14 @@ impl GaugeCell {
     }
 
     pub fn set(&self, value: f64) {
-        self.set_at(value, clock::now_ms())
+        self.bits.store(value.to_bits(), Ordering::Relaxed);
     }
 
     pub fn set_at(&self, value: f64, at_ms: i64) {
-        self.bits.store(value.to_bits(), Ordering::Relaxed);
-        touch(&self.updated_ms, at_ms);
+        let bits = value.to_bits();
+        if self.bits.swap(bits, Ordering::Relaxed) != bits {
+            self.stamp.changed(bits, at_ms);
+        }
     }
 }
 
@@ -139,16 +188,7 @@ pub struct HistogramCell {
     bounds: Arc<[f64]>,
     counts: Box<[AtomicU64]>,
     sum_bits: AtomicU64,
-    updated_ms: AtomicI64,
-}
-
-/// Stores the time unless it is already there: a read is cheaper than a
-/// write to a cache line other threads are reading.
-#[inline]
-fn touch(updated: &AtomicI64, at_ms: i64) {
-    if updated.load(Ordering::Relaxed) != at_ms {
-        updated.store(at_ms, Ordering::Relaxed);
-    }
+    stamp: Stamp,
 }
 
 /// A histogram as read: cumulative counts per bound.
@@ -162,14 +202,18 @@ pub struct HistogramRead {
 }
 
 impl HistogramCell {
-    pub fn new(bounds: Arc<[f64]>) -> Self {
+    pub fn new(bounds: Arc<[f64]>, at_ms: i64) -> Self {
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         Self {
             bounds,
             counts,
             sum_bits: AtomicU64::new(0f64.to_bits()),
-            updated_ms: AtomicI64::new(0),
+            stamp: Stamp::new(at_ms),
         }
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 
     pub fn read(&self) -> HistogramRead {
@@ -187,26 +231,30 @@ impl HistogramCell {
             cumulative,
             sum: f64::from_bits(self.sum_bits.load(Ordering::Relaxed)),
             count,
-            updated_ms: self.updated_ms.load(Ordering::Relaxed),
+            updated_ms: self.stamp.get(),
         }
     }
 }
 
 impl Cell for HistogramCell {
     type Spec = Arc<[f64]>;
-    fn new(bounds: &Arc<[f64]>) -> Self {
-        HistogramCell::new(bounds.clone())
+    fn new(bounds: &Arc<[f64]>, at_ms: i64) -> Self {
+        HistogramCell::new(bounds.clone(), at_ms)
+    }
+
+    fn stamp(&self, now_ms: i64) {
+        self.stamp.stamp(self.count(), now_ms)
     }
 }
 
 impl HistogramCell {
-    #[inline]
-    pub fn record(&self, value: f64) {
-        self.record_at(value, clock::now_ms())
+    pub fn record_at(&self, value: f64, at_ms: i64) {
+        self.record(value);
+        self.stamp.changed(self.count(), at_ms);
     }
 
     #[inline]
-    pub fn record_at(&self, value: f64, at_ms: i64) {
+    pub fn record(&self, value: f64) {
         // `≤ bound` goes in that bucket, as Prometheus's `le` says. Counting
         // the bounds below the value (rather than a binary search) has no
         // chain of dependent loads and branches, and vectorises.
@@ -217,7 +265,6 @@ impl HistogramCell {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                 Some((f64::from_bits(b) + value).to_bits())
             });
-        touch(&self.updated_ms, at_ms);
     }
 }
 
@@ -233,7 +280,7 @@ mod tests {
 
     #[test]
     fn histogram_buckets_cumulate_and_bounds_are_inclusive() {
-        let h = HistogramCell::new(Arc::from([0.1, 1.0, 10.0].as_slice()));
+        let h = HistogramCell::new(Arc::from([0.1, 1.0, 10.0].as_slice()), 0);
         for v in [0.05, 0.1, 0.5, 1.0, 3.0, 50.0] {
             h.record(v);
         }
@@ -245,13 +292,40 @@ mod tests {
 
     #[test]
     fn counters_and_gauges_keep_value_and_time() {
-        let c = CounterCell::default();
+        let c = CounterCell::new(&(), 500);
+        assert_eq!(c.get(), (0, 500), "dated when created");
         c.increment_at(3, 1_000);
         assert_eq!(c.get(), (3, 1_000));
-        let g = GaugeCell::default();
+        let g = GaugeCell::new(&(), 500);
         g.set(2.5);
         g.increment(1.0);
         g.decrement(0.5);
-        assert_eq!(g.get().0, 3.0);
+        assert_eq!(g.get(), (3.0, 500));
+        g.set_at(3.0, 900);
+        assert_eq!(g.get(), (3.0, 500), "not a change");
+        g.set_at(4.0, 900);
+        assert_eq!(g.get(), (4.0, 900));
+    }
+
+    #[test]
+    fn a_stamp_dates_only_what_changed_since_the_last() {
+        let c = CounterCell::new(&(), 100);
+        let h = HistogramCell::new(Arc::from([1.0].as_slice()), 100);
+        c.stamp(200);
+        h.stamp(200);
+        assert_eq!((c.get().1, h.read().updated_ms), (100, 100));
+        c.increment(1);
+        // A zero-length step changes the count, not the sum.
+        h.record(0.0);
+        c.stamp(300);
+        h.stamp(300);
+        assert_eq!((c.get().1, h.read().updated_ms), (300, 300));
+        c.stamp(400);
+        h.stamp(400);
+        assert_eq!((c.get().1, h.read().updated_ms), (300, 300));
+        // A change whose time is known needs no stamp to be dated.
+        c.increment_at(1, 350);
+        c.stamp(500);
+        assert_eq!(c.get(), (2, 350));
     }
 }

@@ -29,9 +29,9 @@ pub struct Family<C: Cell> {
     hasher: RandomState,
     shared: RwLock<Shared<C>>,
     local: ThreadLocal<RefCell<HashTable<Series<C>>>>,
-    /// Counts the lookups folded into overflow (none for the family that
-    /// does the counting).
-    overflowed: Option<Arc<CounterCell>>,
+    /// Counts the lookups folded into overflow, in its series named for
+    /// this family (none for the family that does the counting).
+    overflowed: Option<Arc<Family<CounterCell>>>,
 }
 
 struct Series<C> {
@@ -63,7 +63,7 @@ impl<C: Cell> Family<C> {
         label_names: &[&str],
         spec: C::Spec,
         cap: usize,
-        overflowed: Option<Arc<CounterCell>>,
+        overflowed: Option<Arc<Family<CounterCell>>>,
     ) -> Self {
         Self {
             name: name.to_string(),
@@ -157,7 +157,7 @@ impl<C: Cell> Family<C> {
         }
         if shared.series.len() >= self.cap && !values.is_empty() {
             if let Some(counted) = &self.overflowed {
-                counted.increment(1);
+                counted.with(&[&self.name], |c| c.increment(1));
             }
             let overflow = shared.overflow.get_or_insert_with(|| {
                 let values = vec![OVERFLOW; values.len()];
@@ -179,9 +179,18 @@ impl<C: Cell> Family<C> {
         Series {
             hash,
             values: values.iter().map(|v| Box::from(*v)).collect(),
-            cell: Arc::new(C::new(&self.spec)),
+            cell: Arc::new(C::new(&self.spec, now_ms())),
         }
     }
+
+    /// Dates every series whose value changed since the last stamp.
+    pub fn stamp(&self, now_ms: i64) {
+        self.visit(|_, cell| cell.stamp(now_ms));
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 #[inline]
@@ -216,8 +225,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn counters(cap: usize) -> (Family<CounterCell>, Arc<CounterCell>) {
-        let marker = Arc::new(CounterCell::default());
+    fn counters(cap: usize) -> (Family<CounterCell>, Arc<Family<CounterCell>>) {
+        let marker = Arc::new(Family::new("overflowed", &["metric"], (), 10, None));
         let family = Family::new("steps_total", &["step"], (), cap, Some(marker.clone()));
         (family, marker)
     }
@@ -260,7 +269,7 @@ mod tests {
             read(&f),
             [("s0".into(), 2), ("s1".into(), 1), (OVERFLOW.into(), 4)]
         );
-        assert_eq!(marker.get().0, 4);
+        assert_eq!(marker.handle(&["steps_total"]).get().0, 4);
     }
 
     #[test]

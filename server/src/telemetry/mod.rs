@@ -10,7 +10,6 @@
 //! the process's global recorder, so a library's `counter!` lands there too.
 
 pub mod cells;
-pub mod clock;
 mod engine;
 pub mod family;
 pub mod http;
@@ -65,7 +64,6 @@ pub const DEFAULT_MAX_SERIES: usize = 1_000;
 
 /// A fresh registry with every metric described.
 pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
-    clock::start();
     let registry = Arc::new(Registry::new(max_series_per_metric));
     metrics::with_local_recorder(&*registry, || {
         use metrics::{describe_counter, describe_gauge, describe_histogram};

@@ -207,7 +207,7 @@ impl Registry {
         if let Some(f) = find(&metrics) {
             return f;
         }
-        let marker = (!labels.is_empty()).then(|| self.overflowed.handle(&[name]));
+        let marker = (!labels.is_empty()).then(|| self.overflowed.clone());
         let family = Arc::new(Family::new(
             name,
             labels,
@@ -252,24 +252,36 @@ impl Registry {
         all
     }
 
-    /// Every series that has been written at least once, by name and labels.
+    /// Dates every series whose value changed since the last stamp: run
+    /// each second, and before every read.
+    pub fn stamp(&self) {
+        let now = super::family::now_ms();
+        for metric in self.metrics.read().values().flatten() {
+            match metric {
+                Metric::Counter(f) => f.stamp(now),
+                Metric::Gauge(f) => f.stamp(now),
+                Metric::Histogram(f) => f.stamp(now),
+            }
+        }
+    }
+
+    /// Every series, by name and labels.
     pub fn read_all(&self) -> Vec<SeriesRead> {
+        self.stamp();
         let mut out = Vec::new();
         for metric in self.metrics() {
             let names = metric.label_names().to_vec();
             let mut push = |values: &[Box<str>], value: Value, updated_ms: i64| {
-                if updated_ms != 0 {
-                    out.push(SeriesRead {
-                        name: metric.name().to_string(),
-                        labels: names
-                            .iter()
-                            .cloned()
-                            .zip(values.iter().map(|v| v.to_string()))
-                            .collect(),
-                        value,
-                        updated_ms,
-                    });
-                }
+                out.push(SeriesRead {
+                    name: metric.name().to_string(),
+                    labels: names
+                        .iter()
+                        .cloned()
+                        .zip(values.iter().map(|v| v.to_string()))
+                        .collect(),
+                    value,
+                    updated_ms,
+                });
             };
             match &metric {
                 Metric::Counter(f) => f.visit(|values, c| {

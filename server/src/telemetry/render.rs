@@ -6,7 +6,6 @@ use std::fmt::Write;
 
 use wire::{CounterSample, GaugeSample, HistogramSample, MetricsSnapshot};
 
-use super::clock::to_datetime;
 use super::registry::{Metric, Registry, SeriesRead, Value};
 
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -47,6 +46,10 @@ impl Selector {
                 .iter()
                 .all(|(k, want)| s.labels.get(k).is_some_and(|v| want.contains(v)))
     }
+}
+
+fn to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 pub fn snapshot(registry: &Registry, selector: &Selector) -> MetricsSnapshot {
@@ -108,30 +111,21 @@ pub fn prometheus(registry: &Registry) -> String {
         let name = metric.name();
         match metric {
             Metric::Counter(f) => f.visit(|values, c| {
-                let (value, updated_ms) = c.get();
-                if updated_ms != 0 {
-                    header(&mut out);
-                    label_pairs(&mut labels, &names, values);
-                    sample(&mut out, name, "", &labels, None);
-                    let _ = writeln!(out, " {value}");
-                }
+                header(&mut out);
+                label_pairs(&mut labels, &names, values);
+                sample(&mut out, name, "", &labels, None);
+                let _ = writeln!(out, " {}", c.get().0);
             }),
             Metric::Gauge(f) => f.visit(|values, g| {
-                let (value, updated_ms) = g.get();
-                if updated_ms != 0 {
-                    header(&mut out);
-                    label_pairs(&mut labels, &names, values);
-                    sample(&mut out, name, "", &labels, None);
-                    let _ = writeln!(out, " {}", number(value));
-                }
+                header(&mut out);
+                label_pairs(&mut labels, &names, values);
+                sample(&mut out, name, "", &labels, None);
+                let _ = writeln!(out, " {}", number(g.get().0));
             }),
             Metric::Histogram(f) => {
                 let mut bounds: Vec<String> = Vec::new();
                 f.visit(|values, h| {
                     let h = h.read();
-                    if h.updated_ms == 0 {
-                        return;
-                    }
                     header(&mut out);
                     if bounds.len() != h.bounds.len() {
                         bounds = h.bounds.iter().map(|b| number(*b)).collect();
