@@ -200,7 +200,7 @@ fn replay() {
             duration_secs: 0.004,
         });
         if batch.len() >= 9_000 || i + 1 == runs {
-            log.append(&batch.iter().collect::<Vec<_>>(), &[]).unwrap();
+            log.append(&batch.iter().collect::<Vec<_>>()).unwrap();
             batch.clear();
         }
     }

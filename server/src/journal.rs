@@ -76,8 +76,9 @@ impl Journal {
         let mut last_seq = 0;
         let mut last_at = None;
         // The index rows the replay makes are in the store already, except
-        // after events an older release wrote (a log from before the index):
-        // those are written once the replay is done, in batches.
+        // for the last events before a crash (the writer batches rows) and
+        // for a log an older release wrote (from before the index): those
+        // are written once the replay is done, in batches.
         let indexed_through = log.indexed_through()?;
         let mut rows = Vec::new();
         let mut backfill: Vec<IndexRow> = Vec::new();
@@ -105,14 +106,14 @@ impl Journal {
                 } else {
                     indexed_through
                 };
-                log.backfill(chunk, through)?;
+                log.write_index(chunk, through)?;
             }
             if rows.is_empty() {
-                log.backfill(&[], last_seq)?;
+                log.write_index(&[], last_seq)?;
             }
             tracing::info!(
                 rows = rows.len(),
-                "indexed the runs and jobs of an older log"
+                "brought the index of runs and jobs up to date with the log"
             );
         }
         // Runs the previous process left in flight, with what they owe: a

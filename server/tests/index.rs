@@ -263,9 +263,7 @@ async fn a_log_without_an_index_gets_one_at_start_up() {
     // The events alone, as an older release wrote them.
     {
         let mut sqlite = SqliteLog::open(&path, server::store::Durability::Normal).unwrap();
-        sqlite
-            .append(&events.iter().collect::<Vec<_>>(), &[])
-            .unwrap();
+        sqlite.append(&events.iter().collect::<Vec<_>>()).unwrap();
         drop(sqlite);
         let raw = rusqlite::Connection::open(&path).unwrap();
         raw.execute_batch(

@@ -42,13 +42,9 @@ impl Stored {
 }
 
 impl EventLog for MemoryLog {
-    fn append(&mut self, events: &[&Event], index: &[&IndexRow]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
         let mut s = self.inner.lock();
         s.events.extend(events.iter().map(|e| (*e).clone()));
-        s.index(index);
-        if let Some(last) = events.last() {
-            s.indexed_through = last.seq;
-        }
         Ok(())
     }
 
@@ -79,7 +75,7 @@ impl EventLog for MemoryLog {
         Ok(self.inner.lock().indexed_through)
     }
 
-    fn backfill(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError> {
+    fn write_index(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError> {
         let mut s = self.inner.lock();
         s.index(rows);
         s.indexed_through = s.indexed_through.max(through);

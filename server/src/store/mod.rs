@@ -49,9 +49,8 @@ impl std::error::Error for StoreError {}
 /// An append-only log of events, in `seq` order, with the read index
 /// derived from them ([`index`]).
 pub trait EventLog: Send + 'static {
-    /// Appends the batch and the index rows its events made, atomically:
-    /// all of it or none.
-    fn append(&mut self, events: &[&Event], index: &[&IndexRow]) -> Result<(), StoreError>;
+    /// Appends the batch, atomically: all of it or none.
+    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError>;
 
     /// Calls `f` on every event in `seq` order; returns how many there were.
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError>;
@@ -62,13 +61,14 @@ pub trait EventLog: Send + 'static {
     /// One event, by `seq`.
     fn event(&mut self, seq: u64) -> Result<Option<Event>, StoreError>;
 
-    /// The `seq` of the last event whose index rows are written: the log's
-    /// last event, except for a log an older release wrote.
+    /// The `seq` through which the index is complete: the events after it
+    /// may have rows not written yet (the writer batches them; an older
+    /// release wrote none), which a replay makes again.
     fn indexed_through(&mut self) -> Result<u64, StoreError>;
 
-    /// Writes rows the replay of events up to `through` made (a log that
-    /// had no index, or an older one).
-    fn backfill(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError>;
+    /// Writes index rows, with every row of the events up to `through`
+    /// among them or already written.
+    fn write_index(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError>;
 
     /// Indexed runs, newest first.
     fn runs(&mut self, q: &RunQuery) -> Result<Vec<RunRecord>, StoreError>;

@@ -149,7 +149,7 @@ fn decode(seq: i64, at: &str, version: i64, body: &str) -> Result<Event, StoreEr
 }
 
 impl EventLog for SqliteLog {
-    fn append(&mut self, events: &[&Event], index: &[&IndexRow]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut insert = tx
@@ -174,10 +174,6 @@ impl EventLog for SqliteLog {
                         body,
                     ])
                     .map_err(err)?;
-            }
-            write_index(&tx, index)?;
-            if let Some(last) = events.last() {
-                set_indexed_through(&tx, last.seq)?;
             }
         }
         tx.commit().map_err(err)
@@ -246,7 +242,7 @@ impl EventLog for SqliteLog {
         Ok(through as u64)
     }
 
-    fn backfill(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError> {
+    fn write_index(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         write_index(&tx, rows)?;
         set_indexed_through(&tx, through)?;
@@ -576,7 +572,7 @@ mod tests {
         ];
         {
             let mut log = SqliteLog::open(&path, Durability::Normal).unwrap();
-            log.append(&events.iter().collect::<Vec<_>>(), &[]).unwrap();
+            log.append(&events.iter().collect::<Vec<_>>()).unwrap();
         }
         let mut log = SqliteLog::open(&path, Durability::Normal).unwrap();
         let mut seen = Vec::new();
@@ -600,7 +596,7 @@ mod tests {
                 stopped_at: None,
             },
         );
-        assert!(log.append(&[&a, &b], &[]).is_err());
+        assert!(log.append(&[&a, &b]).is_err());
         assert_eq!(log.replay(&mut |_| {}).unwrap(), 0);
     }
 

@@ -1,8 +1,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
@@ -13,13 +13,20 @@ use crate::events::SharedEvent;
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 8_192;
 
+/// Index rows are written once this many are waiting, or the oldest has
+/// waited `INDEX_DELAY`: well within what memory keeps of recent runs, jobs
+/// and approvals (thousands), so nothing leaves memory before its row is
+/// stored.
+const INDEX_BATCH: usize = 500;
+const INDEX_DELAY: Duration = Duration::from_millis(200);
+
 /// The longest wait between two tries of a failing commit.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 enum Msg {
     Event(SharedEvent),
-    /// Index rows the next event made: sent just before it, so that they
-    /// land in its transaction (a batch closes only after an event).
+    /// Index rows the next event made: sent just before it (a batch closes
+    /// only after an event), so that `indexed_through` covers them.
     Index(Vec<IndexRow>),
     /// Answered once every event sent before it is committed.
     Flush(oneshot::Sender<()>),
@@ -95,6 +102,9 @@ impl LogWriter {
                     stats: stats.clone(),
                     state: state_tx,
                     abandon: abandon.clone(),
+                    committed,
+                    rows: Vec::new(),
+                    rows_since: None,
                 };
                 move || writer.run(rx)
             })
@@ -209,31 +219,40 @@ struct Writer {
     stats: Arc<WriterStats>,
     state: watch::Sender<LogState>,
     abandon: Arc<AtomicBool>,
+    /// The last event committed.
+    committed: u64,
+    /// Index rows of committed events, not yet written.
+    rows: Vec<IndexRow>,
+    /// When the oldest of `rows` arrived.
+    rows_since: Option<Instant>,
 }
 
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
         let mut batch: Vec<SharedEvent> = Vec::with_capacity(MAX_BATCH);
-        let mut rows: Vec<IndexRow> = Vec::new();
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-        while let Ok(first) = rx.recv() {
-            let mut next = Some(first);
-            while let Some(msg) = next.take() {
-                let rows_first = matches!(msg, Msg::Index(_));
-                match msg {
-                    Msg::Event(e) => batch.push(e),
-                    Msg::Index(r) => rows.extend(r),
-                    Msg::Flush(w) => waiters.push(w),
-                }
-                if rows_first {
-                    // Rows come just before their event (sent under one
-                    // lock): the batch waits for it, never closes on them.
-                    next = rx.recv().ok();
-                } else if batch.len() < MAX_BATCH {
-                    next = rx.try_recv().ok();
+        let mut open = true;
+        while open {
+            let first = match self.rows_since {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(since) => rx.recv_timeout(INDEX_DELAY.saturating_sub(since.elapsed())),
+            };
+            match first {
+                Ok(msg) => self.take(msg, &rx, &mut batch, &mut waiters),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(msg) => self.take(msg, &rx, &mut batch, &mut waiters),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
                 }
             }
-            if !batch.is_empty() && !self.commit(&batch, &rows) {
+            if !batch.is_empty() && !self.commit(&batch) {
                 tracing::error!(
                     events = self.backlog.load(Ordering::Relaxed),
                     "stopping with events the disk would not take; none of them was acknowledged"
@@ -241,22 +260,91 @@ impl Writer {
                 return;
             }
             batch.clear();
-            rows.clear();
+            let due = !open
+                || self.rows.len() >= INDEX_BATCH
+                || self.rows_since.is_some_and(|t| t.elapsed() >= INDEX_DELAY);
+            // A flush also waits for the index: a read after it finds there
+            // what memory no longer holds.
+            if (due || !waiters.is_empty()) && !self.write_index() {
+                return;
+            }
             for w in waiters.drain(..) {
                 let _ = w.send(());
             }
         }
     }
 
-    /// Commits the batch, retrying with backoff until it lands (a failed
-    /// commit is never dropped: the projections rebuilt from the log would
-    /// disagree with what happened) or the writer is told to give up.
-    fn commit(&mut self, batch: &[SharedEvent], rows: &[IndexRow]) -> bool {
+    fn take(
+        &mut self,
+        msg: Msg,
+        rx: &Receiver<Msg>,
+        batch: &mut Vec<SharedEvent>,
+        waiters: &mut Vec<oneshot::Sender<()>>,
+    ) {
+        match msg {
+            Msg::Event(e) => batch.push(e),
+            Msg::Index(r) => {
+                self.rows_since.get_or_insert_with(Instant::now);
+                self.rows.extend(r);
+                // Rows come just before their event (sent under one lock):
+                // the batch waits for it, never closes on them.
+                if let Ok(next) = rx.recv() {
+                    self.take(next, rx, batch, waiters);
+                }
+            }
+            Msg::Flush(w) => waiters.push(w),
+        }
+    }
+
+    /// Commits the batch's events.
+    fn commit(&mut self, batch: &[SharedEvent]) -> bool {
         let refs: Vec<_> = batch.iter().map(|e| &**e).collect();
-        let rows: Vec<_> = rows.iter().collect();
+        if !self.persist(|log| log.append(&refs)) {
+            return false;
+        }
+        let last = batch.last().map_or(0, |e| e.seq);
+        self.committed = self.committed.max(last);
+        self.stats
+            .appended
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
+        self.state
+            .send_modify(|s| s.committed = s.committed.max(last));
+        true
+    }
+
+    /// Writes the index rows of the events committed so far, in a
+    /// transaction of their own: the index is derived (a replay makes the
+    /// rows again from `indexed_through` on), so it need not commit with
+    /// its events, and a transaction per ~1,000 rows rewrites far fewer
+    /// pages than one per commit.
+    fn write_index(&mut self) -> bool {
+        if self.rows_since.is_none() {
+            return true;
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let refs: Vec<_> = rows.iter().collect();
+        let through = self.committed;
+        if !self.persist(|log| log.write_index(&refs, through)) {
+            return false;
+        }
+        self.rows = rows;
+        self.rows.clear();
+        self.rows_since = None;
+        true
+    }
+
+    /// Runs a write, retrying with backoff until it lands (a failed commit
+    /// is never dropped: the projections rebuilt from the log would disagree
+    /// with what happened) or the writer is told to give up.
+    fn persist(
+        &mut self,
+        mut write: impl FnMut(&mut dyn EventLog) -> Result<(), StoreError>,
+    ) -> bool {
         let mut delay = Duration::from_millis(10);
         loop {
-            match self.log.append(&refs, &rows) {
+            match write(&mut *self.log) {
                 Ok(()) => break,
                 Err(e) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -272,19 +360,10 @@ impl Writer {
                 }
             }
         }
-        let last = batch.last().map_or(0, |e| e.seq);
-        self.stats
-            .appended
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
         if self.state.borrow().failing.is_some() {
             tracing::info!("the event log is written again");
+            self.state.send_modify(|s| s.failing = None);
         }
-        self.state.send_modify(|s| {
-            s.committed = s.committed.max(last);
-            s.failing = None;
-        });
         true
     }
 
@@ -337,6 +416,66 @@ mod tests {
         assert_eq!(writer.stats.failures.load(Ordering::Relaxed), 2);
     }
 
+    #[tokio::test]
+    async fn index_rows_wait_for_a_batch_of_their_own_and_a_flush_writes_them() {
+        let log = crate::store::MemoryLog::default();
+        let writer = LogWriter::spawn(Box::new(log.clone()), 0);
+        let row = |i: u64| {
+            IndexRow::Run(crate::store::RunRecord {
+                run_id: ulid::Ulid::from_parts(i, 0),
+                job_id: ulid::Ulid::from_parts(i, 1),
+                workflow_id: "w".into(),
+                job_name: "j".into(),
+                status: wire::RunStatus::Completed,
+                created_at: Utc::now(),
+                completed_at: None,
+                duration_secs: None,
+                steps_total: 1,
+                steps_done: 1,
+            })
+        };
+        let indexed = || {
+            let mut log = log.clone();
+            let through = log.indexed_through().unwrap();
+            let q = crate::store::RunQuery {
+                filter: Default::default(),
+                below: ulid::Ulid(u128::MAX),
+                except: Vec::new(),
+                limit: usize::MAX,
+            };
+            (through, log.runs(&q).unwrap().len())
+        };
+        writer.append_indexed(event(1), vec![row(1)]);
+        writer.durable(1).await.unwrap();
+        // The event is committed (acknowledged); its row waits, and the
+        // index does not claim to cover it.
+        assert_eq!(indexed(), (0, 0));
+        writer.append_indexed(event(2), vec![row(2)]);
+        writer.append(event(3));
+        writer.flush().await;
+        assert_eq!(indexed(), (3, 2));
+        // Left alone, rows are written after INDEX_DELAY.
+        writer.append_indexed(event(4), vec![row(4)]);
+        writer.durable(4).await.unwrap();
+        tokio::time::sleep(INDEX_DELAY * 3).await;
+        assert_eq!(indexed(), (4, 3));
+        // And a batch's worth goes at once.
+        for seq in 5..5 + INDEX_BATCH as u64 {
+            writer.append_indexed(event(seq), vec![row(seq)]);
+        }
+        let last = 4 + INDEX_BATCH as u64;
+        writer.durable(last).await.unwrap();
+        // (The write follows the commit on the same thread: give it a moment.)
+        for _ in 0..100 {
+            if indexed().1 == 3 + INDEX_BATCH {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(indexed(), (last, 3 + INDEX_BATCH));
+        writer.close();
+    }
+
     fn event(seq: u64) -> SharedEvent {
         Arc::new(Event {
             seq,
@@ -356,11 +495,7 @@ mod tests {
     }
 
     impl EventLog for Disk {
-        fn append(
-            &mut self,
-            events: &[&crate::events::Event],
-            _: &[&IndexRow],
-        ) -> Result<(), StoreError> {
+        fn append(&mut self, events: &[&crate::events::Event]) -> Result<(), StoreError> {
             if self.fail > 0 {
                 self.fail -= 1;
                 return Err(StoreError("disk on fire".into()));
@@ -383,7 +518,7 @@ mod tests {
         fn indexed_through(&mut self) -> Result<u64, StoreError> {
             Ok(0)
         }
-        fn backfill(&mut self, _: &[&IndexRow], _: u64) -> Result<(), StoreError> {
+        fn write_index(&mut self, _: &[&IndexRow], _: u64) -> Result<(), StoreError> {
             Ok(())
         }
         fn runs(
