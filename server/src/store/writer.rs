@@ -24,10 +24,9 @@ const INDEX_DELAY: Duration = Duration::from_millis(200);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
 
 enum Msg {
-    Event(SharedEvent),
-    /// Index rows the next event made: sent just before it (a batch closes
-    /// only after an event), so that `indexed_through` covers them.
-    Index(Vec<IndexRow>),
+    /// An event and the index rows it made (one message: one wake-up of the
+    /// writer, and the rows never arrive without their event).
+    Event(SharedEvent, Vec<IndexRow>),
     /// Answered once every event sent before it is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -124,14 +123,11 @@ impl LogWriter {
         self.append_indexed(event, Vec::new());
     }
 
-    /// Queues an event and the index rows it made, to be committed together.
+    /// Queues an event and the index rows it made (written after it).
     pub fn append_indexed(&self, event: SharedEvent, index: Vec<IndexRow>) {
         if let Some(tx) = &*self.tx.lock() {
-            if !index.is_empty() && tx.send(Msg::Index(index)).is_err() {
-                return;
-            }
             self.backlog.fetch_add(1, Ordering::Relaxed);
-            if tx.send(Msg::Event(event)).is_err() {
+            if tx.send(Msg::Event(event, index)).is_err() {
                 self.backlog.fetch_sub(1, Ordering::Relaxed);
             }
         }
@@ -238,13 +234,13 @@ impl Writer {
                 Some(since) => rx.recv_timeout(INDEX_DELAY.saturating_sub(since.elapsed())),
             };
             match first {
-                Ok(msg) => self.take(msg, &rx, &mut batch, &mut waiters),
+                Ok(msg) => self.take(msg, &mut batch, &mut waiters),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => open = false,
             }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(msg) => self.take(msg, &rx, &mut batch, &mut waiters),
+                    Ok(msg) => self.take(msg, &mut batch, &mut waiters),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         open = false;
@@ -277,19 +273,15 @@ impl Writer {
     fn take(
         &mut self,
         msg: Msg,
-        rx: &Receiver<Msg>,
         batch: &mut Vec<SharedEvent>,
         waiters: &mut Vec<oneshot::Sender<()>>,
     ) {
         match msg {
-            Msg::Event(e) => batch.push(e),
-            Msg::Index(r) => {
-                self.rows_since.get_or_insert_with(Instant::now);
-                self.rows.extend(r);
-                // Rows come just before their event (sent under one lock):
-                // the batch waits for it, never closes on them.
-                if let Ok(next) = rx.recv() {
-                    self.take(next, rx, batch, waiters);
+            Msg::Event(e, rows) => {
+                batch.push(e);
+                if !rows.is_empty() {
+                    self.rows_since.get_or_insert_with(Instant::now);
+                    self.rows.extend(rows);
                 }
             }
             Msg::Flush(w) => waiters.push(w),
