@@ -35,10 +35,15 @@ impl SqliteLog {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
         };
+        // The WAL is checkpointed by the commit that fills it past 500
+        // pages (SQLite's default is 1,000): the commit that pays for it,
+        // and every acknowledgement waiting behind it, stalls half as long
+        // (BENCHMARKS.md, "Acknowledged writes").
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {synchronous};
              PRAGMA busy_timeout = 5000;
+             PRAGMA wal_autocheckpoint = 500;
              CREATE TABLE IF NOT EXISTS events (
                  seq    INTEGER PRIMARY KEY,
                  at     TEXT NOT NULL,
