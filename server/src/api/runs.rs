@@ -24,12 +24,7 @@ pub async fn get(
     PathParam(run_id): PathParam,
 ) -> Result<Json<RunView>, Failure> {
     let id = parse_id(&run_id, "run")?;
-    let run = state
-        .engine
-        .journal()
-        .load_run(&id)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    let run = state.engine.journal().load_run(&id).await?;
     run.map(|r| Json(r.view()))
         .ok_or_else(|| Failure::not_found(format!("no run with id {run_id}")))
 }

@@ -161,7 +161,7 @@ impl Engine {
             let indexed = journal
                 .read_store(move |store| store.approval_run(approval_id))
                 .await
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+                .map_err(EngineError::unreadable)?;
             if indexed.is_some() {
                 return Err(EngineError::Conflict(format!(
                     "approval {approval_id} is already resolved"

@@ -111,6 +111,14 @@ pub enum EngineError {
     Internal(String),
 }
 
+impl EngineError {
+    /// The log could not be read: a 503, like a log that cannot be written.
+    pub fn unreadable(e: crate::store::StoreError) -> Self {
+        tracing::error!("reading the event log: {e}");
+        EngineError::Unavailable(format!("the event log could not be read ({e}); try again"))
+    }
+}
+
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -276,7 +284,7 @@ impl Engine {
                 workflow: Arc::new(WorkflowSpec::from(&workflow)),
             }),
             Ok(None) => Err(EngineError::NotFound(format!("no job with id {job_id}"))),
-            Err(e) => Err(EngineError::Internal(e.to_string())),
+            Err(e) => Err(EngineError::unreadable(e)),
         }
     }
 

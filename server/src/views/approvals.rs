@@ -35,18 +35,15 @@ pub async fn approval(
     if let Some(view) = journal.read(|m| m.approvals.get(&approval_id).map(approval_view)) {
         return Ok(Some(view));
     }
-    let internal = |e: crate::store::StoreError| Failure::internal(e.to_string());
     let Some(run_id) = journal
         .read_store(move |store| store.approval_run(approval_id))
-        .await
-        .map_err(internal)?
+        .await?
     else {
         return Ok(None);
     };
     let events = journal
         .read_store(move |store| store.run_events(&run_id.to_string()))
-        .await
-        .map_err(internal)?;
+        .await?;
     let mut approvals = Approvals::default();
     for event in &events {
         approvals.apply(event);

@@ -44,6 +44,15 @@ impl Failure {
     }
 }
 
+/// The log could not be read (a read of what memory no longer holds): the
+/// server's state, not the client's request, so a 503 that says so, as
+/// when it cannot be written.
+impl From<crate::store::StoreError> for Failure {
+    fn from(e: crate::store::StoreError) -> Self {
+        EngineError::unreadable(e).into()
+    }
+}
+
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
         match e {
@@ -72,4 +81,17 @@ pub fn parse_id(raw: &str, what: &str) -> Result<Ulid, Failure> {
             "no {what} with id {raw} (ids are 26-character ULIDs)"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_that_cannot_be_read_is_a_503_naming_it() {
+        let f = Failure::from(crate::store::StoreError("disk I/O error".into()));
+        assert_eq!(f.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(f.body.error, "log_unavailable");
+        assert!(f.body.message.contains("disk I/O error"), "{:?}", f.body);
+    }
 }

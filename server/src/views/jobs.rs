@@ -34,8 +34,7 @@ pub async fn job_list(journal: &Journal, q: &JobQuery) -> Result<JobList, Failur
         let w = workflow_id.clone();
         let older = journal
             .read_store(move |store| store.jobs(w.as_deref(), below, wanted))
-            .await
-            .map_err(internal)?;
+            .await?;
         let Some(oldest) = older.last() else {
             break;
         };
@@ -58,7 +57,7 @@ pub async fn job(
     if let Some(view) = journal.read(|m| m.jobs.get(&job_id).map(|j| j.view(include_workflow))) {
         return Ok(Some(view));
     }
-    let record = journal.indexed_job_record(job_id).await.map_err(internal)?;
+    let record = journal.indexed_job_record(job_id).await?;
     match record {
         Some(record) => Ok(indexed_views(journal, vec![record], include_workflow)
             .await?
@@ -78,8 +77,7 @@ async fn indexed_views(
     let (in_memory, floor, except) = journal.read(|m| m.runs.runs_of_jobs(&ids));
     let indexed = journal
         .read_store(move |store| store.job_runs(&ids, floor, &except))
-        .await
-        .map_err(internal)?;
+        .await?;
     let indexed: HashMap<Ulid, (u64, Ulid)> = indexed
         .into_iter()
         .map(|(j, n, last)| (j, (n, last)))
@@ -93,9 +91,7 @@ async fn indexed_views(
         let (idx_n, idx_last) = indexed.get(&record.job_id).copied().unwrap_or((0, Ulid(0)));
         let last = mem_last.max(idx_last);
         let workflow = match include_workflow {
-            true => Some(WorkflowSpec::from(
-                &journal.job_workflow(&record).await.map_err(internal)?,
-            )),
+            true => Some(WorkflowSpec::from(&journal.job_workflow(&record).await?)),
             false => None,
         };
         out.push(JobView {
@@ -110,8 +106,4 @@ async fn indexed_views(
         });
     }
     Ok(out)
-}
-
-fn internal(e: crate::store::StoreError) -> Failure {
-    Failure::internal(e.to_string())
 }

@@ -73,10 +73,7 @@ pub async fn run_list(journal: &Journal, q: &RunsQuery) -> Result<RunList, Failu
     let filter = filter(q)?;
     let limit = page_limit(q.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let before = parse_before(q.before.as_deref())?;
-    let (records, total, next) = journal
-        .runs_page(&filter, before, limit)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    let (records, total, next) = journal.runs_page(&filter, before, limit).await?;
     let runs = journal.read(|m| records.iter().map(|r| m.runs.summary_view(r)).collect());
     Ok(RunList {
         runs,

@@ -19,10 +19,7 @@ pub async fn trace_list(journal: &Journal, q: &RunsQuery) -> Result<Vec<Trace>, 
     let limit = page_limit(q.limit, DEFAULT_TRACES, MAX_TRACES)?;
     let before = parse_before(q.before.as_deref())?;
     let now = Utc::now();
-    let (page, _, _) = journal
-        .runs_page(&filter, before, limit)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    let (page, _, _) = journal.runs_page(&filter, before, limit).await?;
     // Recent runs are traced under the lock; older ones are read back from
     // the log afterwards, without holding it.
     let slots: Vec<Result<Trace, Ulid>> = journal.read(|m| {
@@ -40,11 +37,7 @@ pub async fn trace_list(journal: &Journal, q: &RunsQuery) -> Result<Vec<Trace>, 
         .iter()
         .filter_map(|s| s.as_ref().err().copied())
         .collect();
-    let mut read_back = journal
-        .load_runs(&old)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?
-        .into_iter();
+    let mut read_back = journal.load_runs(&old).await?.into_iter();
     let mut traces = Vec::with_capacity(slots.len());
     for slot in slots {
         match slot {
@@ -64,9 +57,6 @@ pub async fn find_trace(journal: &Journal, run_id: &str) -> Result<Option<Trace>
     let Ok(id) = run_id.parse::<Ulid>() else {
         return Ok(None);
     };
-    let run = journal
-        .load_run(&id)
-        .await
-        .map_err(|e| Failure::internal(e.to_string()))?;
+    let run = journal.load_run(&id).await?;
     Ok(run.map(|r| crate::analytics::trace(&r, Utc::now())))
 }
