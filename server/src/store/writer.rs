@@ -309,7 +309,7 @@ impl Writer {
     /// Writes the index rows of the events committed so far, in a
     /// transaction of their own: the index is derived (a replay makes the
     /// rows again from `indexed_through` on), so it need not commit with
-    /// its events, and a transaction per ~1,000 rows rewrites far fewer
+    /// its events, and a transaction per ~500 rows rewrites far fewer
     /// pages than one per commit.
     fn write_index(&mut self) -> bool {
         if self.rows_since.is_none() {
