@@ -101,7 +101,6 @@ impl LogWriter {
                     stats: stats.clone(),
                     state: state_tx,
                     abandon: abandon.clone(),
-                    committed,
                     rows: Vec::new(),
                     rows_since: None,
                 };
@@ -215,8 +214,6 @@ struct Writer {
     stats: Arc<WriterStats>,
     state: watch::Sender<LogState>,
     abandon: Arc<AtomicBool>,
-    /// The last event committed.
-    committed: u64,
     /// Index rows of committed events, not yet written.
     rows: Vec<IndexRow>,
     /// When the oldest of `rows` arrived.
@@ -295,7 +292,6 @@ impl Writer {
             return false;
         }
         let last = batch.last().map_or(0, |e| e.seq);
-        self.committed = self.committed.max(last);
         self.stats
             .appended
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -317,7 +313,8 @@ impl Writer {
         }
         let rows = std::mem::take(&mut self.rows);
         let refs: Vec<_> = rows.iter().collect();
-        let through = self.committed;
+        // Every row waiting belongs to a committed event.
+        let through = self.state.borrow().committed;
         if !self.persist(|log| log.write_index(&refs, through)) {
             return false;
         }

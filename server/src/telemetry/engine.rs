@@ -48,12 +48,6 @@ impl EngineMetrics {
 
 impl Observer for EngineMetrics {
     fn observe(&self, event: &Event, model: &Model) {
-        self.record(event, model)
-    }
-}
-
-impl EngineMetrics {
-    fn record(&self, event: &Event, model: &Model) {
         let at = event.at.timestamp_millis();
         let workflow_of = |run_id| {
             model
