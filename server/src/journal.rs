@@ -33,12 +33,20 @@ pub trait Observer: Send + Sync + 'static {
 struct Inner {
     next_seq: u64,
     model: Model,
+    /// Live subscribers, each with the kinds of event it wants.
+    feeds: Vec<Feed>,
+}
+
+/// A live subscriber is sent only the events it wants, so that one watching
+/// for alert changes is not woken for every step of every run.
+struct Feed {
+    wants: fn(&EventKind) -> bool,
+    tx: broadcast::Sender<SharedEvent>,
 }
 
 pub struct Journal {
     inner: Mutex<Inner>,
     observers: Vec<Arc<dyn Observer>>,
-    live: broadcast::Sender<SharedEvent>,
     writer: LogWriter,
     /// Reads of old runs; used only on blocking threads, never under `inner`.
     reader: Arc<Mutex<Box<dyn EventLog>>>,
@@ -129,9 +137,9 @@ impl Journal {
             inner: Mutex::new(Inner {
                 next_seq: last_seq + 1,
                 model,
+                feeds: Vec::new(),
             }),
             observers,
-            live: broadcast::channel(LIVE_BUFFER).0,
             writer: LogWriter::spawn(log, last_seq),
             reader: Arc::new(Mutex::new(reader)),
         };
@@ -164,8 +172,16 @@ impl Journal {
         let mut rows = Vec::new();
         inner.model.drain_index(&mut rows);
         self.writer.append_indexed(event.clone(), rows);
-        // No receiver is fine; a lagging one is told so by the channel.
-        let _ = self.live.send(event.clone());
+        let mut gone = false;
+        for feed in &inner.feeds {
+            if (feed.wants)(&event.kind) {
+                // A lagging receiver is told so by the channel.
+                gone |= feed.tx.send(event.clone()).is_err();
+            }
+        }
+        if gone {
+            inner.feeds.retain(|f| f.tx.receiver_count() > 0);
+        }
         event
     }
 
@@ -181,8 +197,19 @@ impl Journal {
         f(&inner.model, inner.next_seq - 1)
     }
 
+    /// Every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<SharedEvent> {
-        self.live.subscribe()
+        self.subscribe_where(|_| true)
+    }
+
+    /// The events of the kinds `wants` picks, from now on.
+    pub fn subscribe_where(
+        &self,
+        wants: fn(&EventKind) -> bool,
+    ) -> broadcast::Receiver<SharedEvent> {
+        let (tx, rx) = broadcast::channel(LIVE_BUFFER);
+        self.inner.lock().feeds.push(Feed { wants, tx });
+        rx
     }
 
     /// Any run's full state: from memory when recent, else rebuilt from the log.

@@ -49,7 +49,7 @@ fn moves_alerts(kind: &EventKind) -> bool {
 /// move one, until the journal closes.
 pub async fn run(journal: Arc<crate::journal::Journal>, every: std::time::Duration) {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-    let mut live = journal.subscribe();
+    let mut live = journal.subscribe_where(moves_alerts);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last = tokio::time::Instant::now();
@@ -57,7 +57,7 @@ pub async fn run(journal: Arc<crate::journal::Journal>, every: std::time::Durati
         tokio::select! {
             _ = tick.tick() => {}
             event = live.recv() => match event {
-                Ok(e) if moves_alerts(&e.kind) => {
+                Ok(_) => {
                     tokio::time::sleep_until(last + EVENT_DEBOUNCE).await;
                     // What arrived meanwhile is covered by this evaluation.
                     loop {
@@ -68,7 +68,6 @@ pub async fn run(journal: Arc<crate::journal::Journal>, every: std::time::Durati
                         }
                     }
                 }
-                Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             }

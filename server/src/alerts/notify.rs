@@ -54,7 +54,12 @@ impl Notifier {
 
     /// Watches the journal for alerts that fire or resolve, until it closes.
     pub async fn run(self, journal: Arc<Journal>) {
-        let mut live = journal.subscribe();
+        let mut live = journal.subscribe_where(|kind| {
+            matches!(
+                kind,
+                EventKind::AlertRuleSet { .. } | EventKind::AlertChanged { .. }
+            )
+        });
         // Every rule's counters exist from the start, at 0, so that rate()
         // and alerts on them work before the first notification.
         for rule in journal.read(|m| m.alerts.rules.keys().cloned().collect::<Vec<_>>()) {

@@ -1,7 +1,7 @@
 //! `GET /api/ws`: the WebSocket protocol of the guide.
 //!
 //! [`session`] holds the protocol (actions in, which updates a client
-//! wants); [`crate::hub`] turns engine events into messages and fans them out. The
+//! wants); [`crate::hub`] turns engine events into messages and delivers them. The
 //! connection task here only moves frames and keeps the link alive: ping
 //! frames when idle, a close when the peer has gone silent, and a lag notice
 //! when the client could not keep up with the updates.
@@ -14,7 +14,6 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures::SinkExt;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 use wire::ServerMessage;
 
@@ -80,8 +79,7 @@ async fn serve(mut socket: WebSocket, state: AppState) {
     let _connected = Connected::new(&state);
     // Shutdown waits for this session to say goodbye.
     let _alive = state.sessions.token();
-    let mut updates = state.hub.subscribe();
-    let mut session = Session::default();
+    let mut session = Session::new(&state);
     let ping_every = state.config.ws_ping();
     let mut heartbeat = interval(state.config.health_heartbeat());
     let mut pinger = interval(ping_every);
@@ -121,41 +119,35 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                 }
                 record(&|| metrics::counter!(WEBSOCKET_MESSAGES_SENT).increment(replies.len() as u64));
             }
-            update = updates.recv() => match update {
-                Ok(first) => {
-                    // Take whatever else is already waiting and write it in one
-                    // flush: one system call for a burst, not one per message.
-                    let mut wanted = Vec::new();
-                    let mut next = Some(first);
-                    while let Some(update) = next.take() {
-                        if session.wants(&update) {
-                            wanted.push(Message::Text(update.json.clone()));
-                        }
-                        if wanted.len() < MAX_BATCH {
-                            next = updates.try_recv().ok();
-                        }
-                    }
-                    let sent = wanted.len() as u64;
-                    if sent > 0 {
-                        if send_all(&mut socket, wanted).await.is_err() {
-                            return;
-                        }
-                        record(&|| metrics::counter!(WEBSOCKET_MESSAGES_SENT).increment(sent));
-                    }
-                }
-                Err(RecvError::Lagged(skipped)) => {
-                    record(&|| metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(skipped));
+            batch = session.listener.next(MAX_BATCH) => {
+                if batch.dropped > 0 {
+                    record(&|| metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(batch.dropped));
                     let notice = ServerMessage::error(format!(
-                            "lagged: {skipped} updates were dropped because this connection \
-                             did not keep up; read the current state over the REST API"
-                        ));
+                        "lagged: {} updates were dropped because this connection \
+                         did not keep up; read the current state over the REST API",
+                        batch.dropped
+                    ));
                     let text = serde_json::to_string(&notice).expect("server messages serialise");
                     if send(&mut socket, text).await.is_err() {
                         return;
                     }
                 }
-                Err(RecvError::Closed) => break,
-            },
+                // What waited is written with one flush: one system call for
+                // a burst, not one per message.
+                let wanted: Vec<Message> = batch
+                    .updates
+                    .iter()
+                    .filter(|u| session.wants(u))
+                    .map(|u| Message::Text(u.json.clone()))
+                    .collect();
+                let sent = wanted.len() as u64;
+                if sent > 0 {
+                    if send_all(&mut socket, wanted).await.is_err() {
+                        return;
+                    }
+                    record(&|| metrics::counter!(WEBSOCKET_MESSAGES_SENT).increment(sent));
+                }
+            }
             _ = heartbeat.tick() => {
                 if session.wants_health() {
                     let msg = hub::health_update(state.health());
@@ -169,16 +161,14 @@ async fn serve(mut socket: WebSocket, state: AppState) {
                 // The server is stopping and every final update (the runs it
                 // interrupted) is already in the ring: send this client its
                 // share, then close as "going away" so that it reconnects.
-                let mut wanted = Vec::new();
-                loop {
-                    match updates.try_recv() {
-                        Ok(update) if session.wants(&update) => {
-                            wanted.push(Message::Text(update.json.clone()))
-                        }
-                        Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                        Err(_) => break,
-                    }
-                }
+                let wanted = session
+                    .listener
+                    .waiting()
+                    .updates
+                    .iter()
+                    .filter(|u| session.wants(u))
+                    .map(|u| Message::Text(u.json.clone()))
+                    .collect();
                 let _ = send_all(&mut socket, wanted).await;
                 let close = Message::Close(Some(axum::extract::ws::CloseFrame {
                     code: axum::extract::ws::close_code::AWAY,
@@ -266,9 +256,10 @@ mod tests {
 
     #[tokio::test]
     async fn subscribe_health_answers_subscribed_then_a_health_update() {
-        let mut session = Session::default();
+        let state = state();
+        let mut session = Session::new(&state);
         let out = session
-            .handle_text(r#"{"action": "SubscribeHealth"}"#, &state())
+            .handle_text(r#"{"action": "SubscribeHealth"}"#, &state)
             .await;
         assert!(
             matches!(&out[0], ServerMessage::Subscribed(Subscribed { subscription_id }) if subscription_id.len() == 26)
@@ -282,8 +273,8 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_and_unknown_input_gets_an_error_and_keeps_the_session() {
-        let mut session = Session::default();
         let state = state();
+        let mut session = Session::new(&state);
         for (text, needle) in [
             ("{not json", "invalid JSON"),
             (r#"{"hello": 1}"#, "\"action\""),
@@ -316,8 +307,8 @@ mod tests {
 
     #[tokio::test]
     async fn unsubscribe_drops_one_or_all() {
-        let mut session = Session::default();
         let state = state();
+        let mut session = Session::new(&state);
         let id = |out: Vec<ServerMessage>| match &out[0] {
             ServerMessage::Subscribed(Subscribed { subscription_id }) => subscription_id.clone(),
             other => panic!("{other:?}"),
@@ -355,8 +346,9 @@ mod tests {
 
     #[tokio::test]
     async fn json_ping_gets_a_json_pong() {
-        let out = Session::default()
-            .handle_text(r#"{"action":"Ping"}"#, &state())
+        let state = state();
+        let out = Session::new(&state)
+            .handle_text(r#"{"action":"Ping"}"#, &state)
             .await;
         assert_eq!(out, vec![ServerMessage::Pong]);
     }

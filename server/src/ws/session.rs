@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use ulid::Ulid;
 use wire::{ClientAction, ServerMessage, Subscribed, Unsubscribed};
 
-use crate::hub::{self, Channel, Update};
+use crate::hub::{self, Channel, Interest, Listener, Update};
 use crate::state::AppState;
 
 /// What one subscription asked for.
@@ -27,12 +27,43 @@ pub enum Topic {
     },
 }
 
-#[derive(Debug, Default)]
 pub struct Session {
     subscriptions: BTreeMap<String, Topic>,
+    /// Where the hub delivers what the subscriptions ask for.
+    pub listener: Listener,
 }
 
 impl Session {
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            subscriptions: BTreeMap::new(),
+            listener: state.hub.connect(),
+        }
+    }
+
+    /// What the subscriptions listen to, as the hub routes it.
+    fn interest(&self) -> Interest {
+        let mut interest = Interest::default();
+        for topic in self.topics() {
+            match topic {
+                Topic::All => interest.every_run = true,
+                Topic::Workflow { run_id, .. } => interest.add_run(*run_id),
+                Topic::Metrics => interest.metrics = true,
+                Topic::Health => interest.health = true,
+                Topic::Alerts { .. } => interest.alerts = true,
+            }
+        }
+        interest
+    }
+
+    /// Routes what the subscriptions ask for, and `extra` with it: listening
+    /// starts before a snapshot is read, so that no update falls between.
+    fn listen(&self, extra: impl FnOnce(&mut Interest)) {
+        let mut interest = self.interest();
+        extra(&mut interest);
+        self.listener.listen(interest);
+    }
+
     pub fn topics(&self) -> impl Iterator<Item = &Topic> {
         self.subscriptions.values()
     }
@@ -79,6 +110,7 @@ impl Session {
                 ]
             }
             ClientAction::SubscribeAlerts => {
+                self.listen(|i| i.alerts = true);
                 let (snapshot, after) = state
                     .engine
                     .journal()
@@ -93,14 +125,18 @@ impl Session {
             ClientAction::Unsubscribe { subscription_id } => match subscription_id {
                 None => {
                     let dropped = std::mem::take(&mut self.subscriptions);
+                    self.listen(|_| ());
                     vec![ServerMessage::Unsubscribed(Unsubscribed {
                         subscription_ids: dropped.into_keys().collect(),
                     })]
                 }
                 Some(id) => match self.subscriptions.remove(&id) {
-                    Some(_) => vec![ServerMessage::Unsubscribed(Unsubscribed {
-                        subscription_ids: vec![id],
-                    })],
+                    Some(_) => {
+                        self.listen(|_| ());
+                        vec![ServerMessage::Unsubscribed(Unsubscribed {
+                            subscription_ids: vec![id],
+                        })]
+                    }
                     None => vec![ServerMessage::error(format!(
                         "no subscription with id {id:?} on this connection"
                     ))],
@@ -116,6 +152,7 @@ impl Session {
         let Ok(run_id) = raw.parse::<Ulid>() else {
             return unknown();
         };
+        self.listen(|i| i.add_run(run_id));
         let journal = state.engine.journal();
         // The snapshot and the sequence number it reflects, read together.
         let snapshot = journal.read_at(|m, last_seq| {
@@ -135,10 +172,16 @@ impl Session {
                         out.extend(hub::step_snapshot(&run, None));
                         (out, u64::MAX)
                     }
-                    _ => return unknown(),
+                    _ => {
+                        self.listen(|_| ());
+                        return unknown();
+                    }
                 }
             }
-            None => return unknown(),
+            None => {
+                self.listen(|_| ());
+                return unknown();
+            }
         };
         let mut out = vec![self.subscribe(Topic::Workflow { run_id, after })];
         out.extend(current);
@@ -148,6 +191,7 @@ impl Session {
     fn subscribe(&mut self, topic: Topic) -> ServerMessage {
         let subscription_id = Ulid::new().to_string();
         self.subscriptions.insert(subscription_id.clone(), topic);
+        self.listen(|_| ());
         ServerMessage::Subscribed(Subscribed { subscription_id })
     }
 }

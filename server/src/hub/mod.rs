@@ -1,13 +1,13 @@
 //! The hub turns engine events into the guide's WebSocket messages, once,
-//! and fans them out to every connection through a broadcast ring.
-//! Below the WebSocket handler (`ws/`), which subscribes to it.
+//! and delivers them to the connections that listen (see [`mailbox`]).
+//! Below the WebSocket handler (`ws/`), which connects to it.
 //!
 //! It observes the journal, so each message is built from the model as it
 //! was at that event (a `progress` is exact, never recomputed later). Each
-//! message is serialised once, whatever the number of clients. The ring is
-//! bounded: a connection that falls behind is told it lagged and skips
-//! ahead; it never holds up the engine or other clients, and never makes
-//! memory grow.
+//! message is serialised once, whatever the number of clients, and not at
+//! all when nobody listens to it.
+
+pub mod mailbox;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
-use tokio::sync::broadcast;
 use ulid::Ulid;
 use wire::{
     AlertUpdate, HealthState, HealthUpdate, MetricsUpdate, ServerMessage, StepStatus, StepUpdate,
@@ -30,8 +29,8 @@ use crate::runs::RunState;
 use crate::store::LogProbe;
 use crate::telemetry::registry::{Registry, Value};
 
-/// Updates buffered for connections; a connection further behind lags.
-pub const RING: usize = 4_096;
+pub use mailbox::{Batch, Interest};
+use mailbox::{Mailbox, Routes};
 
 /// What an update is about, for subscription filtering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +55,7 @@ pub struct Update {
 }
 
 impl Update {
-    fn new(seq: u64, channel: Channel, message: ServerMessage) -> Arc<Self> {
+    pub(crate) fn new(seq: u64, channel: Channel, message: ServerMessage) -> Arc<Self> {
         let json = serde_json::to_string(&message)
             .expect("server messages serialise")
             .into();
@@ -73,7 +72,7 @@ impl Update {
 type HealthKey = (HealthState, u64, u64, u64);
 
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Update>>,
+    routes: Routes,
     rules: HealthRules,
     started: Instant,
     last_health: Mutex<Option<HealthKey>>,
@@ -84,7 +83,7 @@ pub struct Hub {
 impl Hub {
     pub fn new(rules: HealthRules, started: Instant) -> Self {
         Self {
-            tx: broadcast::channel(RING).0,
+            routes: Routes::default(),
             rules,
             started,
             last_health: Mutex::new(None),
@@ -97,12 +96,12 @@ impl Hub {
         let _ = self.log.set(probe);
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Update>> {
-        self.tx.subscribe()
-    }
-
-    fn publish(&self, update: Arc<Update>) {
-        let _ = self.tx.send(update);
+    /// A new connection's mailbox, listening to nothing yet.
+    pub fn connect(self: &Arc<Self>) -> Listener {
+        Listener {
+            hub: self.clone(),
+            mailbox: Arc::default(),
+        }
     }
 
     /// Watches the metrics registry and pushes each series that changed, at
@@ -113,7 +112,8 @@ impl Hub {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            if self.tx.receiver_count() == 0 {
+            let to = self.routes.recipients(Channel::Metrics);
+            if to.is_empty() {
                 last.clear();
                 continue;
             }
@@ -132,7 +132,7 @@ impl Hub {
                     continue;
                 }
                 last.insert(key, value);
-                self.publish(Update::new(
+                to.deliver(Update::new(
                     0,
                     Channel::Metrics,
                     ServerMessage::MetricsUpdate(MetricsUpdate {
@@ -149,8 +149,9 @@ impl Hub {
 
 impl Observer for Hub {
     fn observe(&self, event: &Event, model: &Model) {
-        // Nobody listens while the log is replayed at start-up.
-        if self.tx.receiver_count() == 0 {
+        // Nobody listens while the log is replayed at start-up, and often
+        // not at all.
+        if !self.routes.any() {
             return;
         }
         self.push_run_updates(event, model);
@@ -165,20 +166,23 @@ impl Observer for Hub {
             ..
         } = &event.kind
         {
-            self.publish(Update::new(
-                event.seq,
-                Channel::Alerts,
-                ServerMessage::AlertUpdate(AlertUpdate {
-                    rule: rule.clone(),
-                    labels: labels.clone(),
-                    state: (*to).into(),
-                    severity: (*severity).into(),
-                    value: *value,
-                    threshold: *threshold,
-                    message: message.clone(),
-                    at: event.at,
-                }),
-            ));
+            let listeners = self.routes.recipients(Channel::Alerts);
+            if !listeners.is_empty() {
+                listeners.deliver(Update::new(
+                    event.seq,
+                    Channel::Alerts,
+                    ServerMessage::AlertUpdate(AlertUpdate {
+                        rule: rule.clone(),
+                        labels: labels.clone(),
+                        state: (*to).into(),
+                        severity: (*severity).into(),
+                        value: *value,
+                        threshold: *threshold,
+                        message: message.clone(),
+                        at: event.at,
+                    }),
+                ));
+            }
         }
         // Sent only if a figure it carries changed.
         if event.kind.moves_routines_or_approvals()
@@ -201,12 +205,16 @@ impl Hub {
         let Some(run_id) = event.kind.run_id() else {
             return;
         };
+        let to = self.routes.recipients(Channel::Run(run_id));
+        if to.is_empty() {
+            return;
+        }
         let Some(run) = model.runs.get(&run_id) else {
             return;
         };
         let seq = event.seq;
         let step = |step_id: &str, status: StepStatus, message: String| {
-            self.publish(Update::new(
+            to.deliver(Update::new(
                 seq,
                 Channel::Run(run_id),
                 ServerMessage::StepUpdate(StepUpdate {
@@ -298,7 +306,7 @@ impl Hub {
             _ => {}
         }
         if workflow_changed {
-            self.publish(Update::new(seq, Channel::Run(run_id), workflow_update(run)));
+            to.deliver(Update::new(seq, Channel::Run(run_id), workflow_update(run)));
         }
     }
 }
@@ -306,6 +314,12 @@ impl Hub {
 impl Hub {
     /// Pushes a `HealthUpdate` if anything it carries changed.
     fn health_changed(&self, seq: u64, model: &Model) {
+        let to = self.routes.recipients(Channel::Health);
+        if to.is_empty() {
+            // The next listener's first update is sent whatever it says.
+            *self.last_health.lock() = None;
+            return;
+        }
         let log = self.log.get().map(LogProbe::health).unwrap_or_default();
         let h = health::assess(
             model,
@@ -323,8 +337,39 @@ impl Hub {
         let mut last = self.last_health.lock();
         if *last != Some(key) {
             *last = Some(key);
-            self.publish(Update::new(seq, Channel::Health, health_update(h)));
+            to.deliver(Update::new(seq, Channel::Health, health_update(h)));
         }
+    }
+}
+
+/// One connection's end of the hub: its mailbox, routed by what it listens
+/// to, until it is dropped.
+pub struct Listener {
+    hub: Arc<Hub>,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Listener {
+    /// Listens to `interest` from now on: every update published after this
+    /// returns reaches the mailbox.
+    pub fn listen(&self, interest: Interest) {
+        self.hub.routes.set(&self.mailbox, interest);
+    }
+
+    /// Waits for updates, and takes up to `max` (cancel-safe).
+    pub async fn next(&self, max: usize) -> Batch {
+        self.mailbox.take(max).await
+    }
+
+    /// What is waiting now, without waiting.
+    pub fn waiting(&self) -> Batch {
+        self.mailbox.try_take(usize::MAX).unwrap_or_default()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.hub.routes.remove(&self.mailbox);
     }
 }
 

@@ -1,0 +1,357 @@
+//! Each connection's queue of pushed updates, and the routes that fill it.
+//!
+//! An update goes only to the connections that listen to its channel: one
+//! following a single run is woken for that run's updates, not for every
+//! run's. And an update nobody listens to is never built or serialised.
+//! A queue is bounded: a connection that falls behind loses its oldest
+//! updates and is told how many, so it never holds up the engine, other
+//! connections or memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use ulid::Ulid;
+
+use super::{Channel, Update};
+
+/// Updates a connection may have waiting; beyond, the oldest are dropped.
+pub const CAPACITY: usize = 4_096;
+
+/// What one connection listens to, as the hub routes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Interest {
+    /// Every run's updates.
+    pub every_run: bool,
+    /// These runs' updates (sorted, no repeats).
+    pub runs: Vec<Ulid>,
+    /// Health updates, and alert updates with them.
+    pub health: bool,
+    pub metrics: bool,
+    pub alerts: bool,
+}
+
+impl Interest {
+    pub fn add_run(&mut self, run_id: Ulid) {
+        if let Err(at) = self.runs.binary_search(&run_id) {
+            self.runs.insert(at, run_id);
+        }
+    }
+}
+
+/// Updates taken from a mailbox at once.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub updates: Vec<Arc<Update>>,
+    /// Updates dropped, oldest first, since the last batch.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Queue {
+    updates: VecDeque<Arc<Update>>,
+    dropped: u64,
+}
+
+/// One connection's waiting updates.
+#[derive(Default)]
+pub struct Mailbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+    /// What the routes hold it under; changed only with the routes locked.
+    routed: Mutex<Interest>,
+}
+
+impl Mailbox {
+    fn push(&self, update: Arc<Update>) {
+        let was_empty = {
+            let mut q = self.queue.lock();
+            if q.updates.len() >= CAPACITY {
+                q.updates.pop_front();
+                q.dropped += 1;
+            }
+            q.updates.push_back(update);
+            q.updates.len() == 1
+        };
+        // A reader that left updates behind comes back without being told.
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Takes up to `max` waiting updates, with the count of those dropped;
+    /// `None` when there is nothing.
+    pub fn try_take(&self, max: usize) -> Option<Batch> {
+        let mut q = self.queue.lock();
+        if q.updates.is_empty() && q.dropped == 0 {
+            return None;
+        }
+        let n = q.updates.len().min(max);
+        Some(Batch {
+            updates: q.updates.drain(..n).collect(),
+            dropped: std::mem::take(&mut q.dropped),
+        })
+    }
+
+    /// Waits for updates and takes up to `max` of them. Cancel-safe: nothing
+    /// is taken until it returns.
+    pub async fn take(&self, max: usize) -> Batch {
+        loop {
+            if let Some(batch) = self.try_take(max) {
+                return batch;
+            }
+            // A push after the look above leaves a permit: no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+}
+
+type Boxes = Vec<Arc<Mailbox>>;
+
+/// Which mailboxes listen to what. A mailbox is in at most one list per
+/// channel, so nobody gets an update twice.
+#[derive(Default)]
+pub struct Routes {
+    inner: RwLock<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    every_run: Vec<Arc<Mailbox>>,
+    /// Mailboxes for one run, unless they listen to every run.
+    runs: HashMap<Ulid, Boxes>,
+    health: Vec<Arc<Mailbox>>,
+    metrics: Vec<Arc<Mailbox>>,
+    /// Mailboxes for alert updates that do not have them through `health`.
+    alerts: Vec<Arc<Mailbox>>,
+}
+
+fn remove(list: &mut Vec<Arc<Mailbox>>, mailbox: &Arc<Mailbox>) {
+    list.retain(|m| !Arc::ptr_eq(m, mailbox));
+}
+
+impl Table {
+    fn place(&mut self, mailbox: &Arc<Mailbox>, interest: &Interest, add: bool) {
+        let list = |list: &mut Vec<Arc<Mailbox>>, wanted: bool| {
+            if wanted {
+                if add {
+                    list.push(mailbox.clone());
+                } else {
+                    remove(list, mailbox);
+                }
+            }
+        };
+        list(&mut self.every_run, interest.every_run);
+        list(&mut self.health, interest.health);
+        list(&mut self.metrics, interest.metrics);
+        list(&mut self.alerts, interest.alerts && !interest.health);
+        if interest.every_run {
+            return;
+        }
+        for run_id in &interest.runs {
+            if add {
+                self.runs.entry(*run_id).or_default().push(mailbox.clone());
+            } else if let Some(boxes) = self.runs.get_mut(run_id) {
+                boxes.retain(|m| !Arc::ptr_eq(m, mailbox));
+                if boxes.is_empty() {
+                    self.runs.remove(run_id);
+                }
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.every_run.is_empty()
+            && self.runs.is_empty()
+            && self.health.is_empty()
+            && self.metrics.is_empty()
+            && self.alerts.is_empty()
+    }
+}
+
+impl Routes {
+    /// Routes `mailbox` by `interest` from now on.
+    pub fn set(&self, mailbox: &Arc<Mailbox>, interest: Interest) {
+        let mut table = self.inner.write();
+        let mut routed = mailbox.routed.lock();
+        if *routed == interest {
+            return;
+        }
+        table.place(mailbox, &routed, false);
+        table.place(mailbox, &interest, true);
+        *routed = interest;
+    }
+
+    /// Routes nothing more to `mailbox`.
+    pub fn remove(&self, mailbox: &Arc<Mailbox>) {
+        self.set(mailbox, Interest::default());
+    }
+
+    /// Whether anybody listens to anything (nothing is built otherwise).
+    pub fn any(&self) -> bool {
+        !self.inner.read().is_empty()
+    }
+
+    /// The mailboxes listening to `channel` now.
+    pub fn recipients(&self, channel: Channel) -> Recipients {
+        let table = self.inner.read();
+        let mut boxes = Boxes::new();
+        match channel {
+            Channel::Run(run_id) => {
+                boxes.extend(table.every_run.iter().cloned());
+                if let Some(some) = table.runs.get(&run_id) {
+                    boxes.extend(some.iter().cloned());
+                }
+            }
+            Channel::Health => boxes.extend(table.health.iter().cloned()),
+            Channel::Metrics => boxes.extend(table.metrics.iter().cloned()),
+            Channel::Alerts => {
+                boxes.extend(table.health.iter().cloned());
+                boxes.extend(table.alerts.iter().cloned());
+            }
+        }
+        Recipients(boxes)
+    }
+}
+
+/// Who an update goes to; empty when nobody listens.
+pub struct Recipients(Boxes);
+
+impl Recipients {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn deliver(&self, update: Arc<Update>) {
+        for mailbox in &self.0 {
+            mailbox.push(update.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::ServerMessage;
+
+    fn update(seq: u64, channel: Channel) -> Arc<Update> {
+        Update::new(seq, channel, ServerMessage::Pong)
+    }
+
+    fn seqs(batch: &Batch) -> Vec<u64> {
+        batch.updates.iter().map(|u| u.seq).collect()
+    }
+
+    #[test]
+    fn an_update_reaches_only_the_mailboxes_that_listen_to_its_channel() {
+        let routes = Routes::default();
+        let (one, other, all, health) = Default::default();
+        let [one, other, all, health]: [Arc<Mailbox>; 4] = [one, other, all, health];
+        let (a, b) = (Ulid::new(), Ulid::new());
+        routes.set(
+            &one,
+            Interest {
+                runs: vec![a],
+                ..Default::default()
+            },
+        );
+        routes.set(
+            &other,
+            Interest {
+                runs: vec![b],
+                ..Default::default()
+            },
+        );
+        // Every run, and run `a` too: still one copy of each update.
+        routes.set(
+            &all,
+            Interest {
+                every_run: true,
+                runs: vec![a],
+                ..Default::default()
+            },
+        );
+        routes.set(
+            &health,
+            Interest {
+                health: true,
+                alerts: true,
+                ..Default::default()
+            },
+        );
+        routes
+            .recipients(Channel::Run(a))
+            .deliver(update(1, Channel::Run(a)));
+        routes
+            .recipients(Channel::Run(b))
+            .deliver(update(2, Channel::Run(b)));
+        routes
+            .recipients(Channel::Alerts)
+            .deliver(update(3, Channel::Alerts));
+        assert!(routes.recipients(Channel::Metrics).is_empty());
+        assert_eq!(seqs(&one.try_take(10).unwrap()), [1]);
+        assert_eq!(seqs(&other.try_take(10).unwrap()), [2]);
+        assert_eq!(seqs(&all.try_take(10).unwrap()), [1, 2]);
+        assert_eq!(seqs(&health.try_take(10).unwrap()), [3]);
+
+        // Changing and dropping interest takes the old routes away.
+        routes.set(
+            &one,
+            Interest {
+                runs: vec![b],
+                ..Default::default()
+            },
+        );
+        routes.remove(&all);
+        routes.remove(&health);
+        routes
+            .recipients(Channel::Run(a))
+            .deliver(update(4, Channel::Run(a)));
+        routes
+            .recipients(Channel::Run(b))
+            .deliver(update(5, Channel::Run(b)));
+        assert!(one.try_take(10).is_some_and(|b| seqs(&b) == [5]));
+        assert!(all.try_take(10).is_none());
+        routes.remove(&one);
+        routes.remove(&other);
+        assert!(!routes.any(), "no route is left behind");
+    }
+
+    #[test]
+    fn a_full_mailbox_drops_its_oldest_updates_and_says_how_many() {
+        let mailbox = Mailbox::default();
+        for seq in 0..CAPACITY as u64 + 3 {
+            mailbox.push(update(seq, Channel::Health));
+        }
+        let first = mailbox.try_take(2).unwrap();
+        assert_eq!((seqs(&first), first.dropped), (vec![3, 4], 3));
+        let rest = mailbox.try_take(usize::MAX).unwrap();
+        assert_eq!(rest.dropped, 0);
+        assert_eq!(rest.updates.len(), CAPACITY - 2);
+        assert_eq!(rest.updates.last().unwrap().seq, CAPACITY as u64 + 2);
+        assert!(mailbox.try_take(1).is_none());
+    }
+
+    #[tokio::test]
+    async fn take_waits_for_a_push_and_misses_none() {
+        let mailbox = Arc::new(Mailbox::default());
+        let reader = tokio::spawn({
+            let mailbox = mailbox.clone();
+            async move {
+                let mut got = Vec::new();
+                while got.len() < 1_000 {
+                    got.extend(seqs(&mailbox.take(7).await));
+                }
+                got
+            }
+        });
+        for seq in 0..1_000 {
+            mailbox.push(update(seq, Channel::Health));
+            if seq % 100 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(reader.await.unwrap(), (0..1_000).collect::<Vec<_>>());
+    }
+}
