@@ -20,6 +20,9 @@ for durability in normal full; do
     | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx|Socket errors"
   # Every 201 is a run: the server's own count says how many were acknowledged.
   echo "runs stored: $(curl -s "http://127.0.0.1:$PORT/api/runs?limit=1" | grep -o '"total":[0-9]*')"
+  # The WAL file keeps its longest length: it shows how far the log ran
+  # ahead of its checkpoints.
+  for wal in "$data"/*-wal; do [ -e "$wal" ] && echo "longest WAL: $(( $(stat -c %s "$wal") / 1024 )) KiB"; done
   kill -TERM "$pid"; wait "$pid" || true
   rm -rf "$data"
 done

@@ -35,8 +35,10 @@ fn job() -> Value {
     }, "execute": true})
 }
 
-/// One client's round trips, in milliseconds.
-async fn client(port: u16, runs: usize) -> Vec<f64> {
+/// One client's round trips, in milliseconds: the whole, and the part
+/// until the POST was answered (the acknowledgement, which waits for the
+/// commit).
+async fn client(port: u16, runs: usize) -> Vec<(f64, f64)> {
     let http = reqwest::Client::new();
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/api/ws"))
         .await
@@ -55,6 +57,7 @@ async fn client(port: u16, runs: usize) -> Vec<f64> {
             .json()
             .await
             .unwrap();
+        let acked = t0.elapsed();
         let run_id = created["run_id"].as_str().unwrap().to_string();
         let subscribe = json!({"action": "SubscribeWorkflow", "run_id": run_id});
         ws.send(Message::Text(subscribe.to_string().into()))
@@ -72,7 +75,7 @@ async fn client(port: u16, runs: usize) -> Vec<f64> {
                 break;
             }
         }
-        times.push(t0.elapsed().as_secs_f64() * 1e3);
+        times.push((t0.elapsed().as_secs_f64() * 1e3, acked.as_secs_f64() * 1e3));
         ws.send(Message::Text(r#"{"action": "Unsubscribe"}"#.into()))
             .await
             .unwrap();
@@ -80,17 +83,25 @@ async fn client(port: u16, runs: usize) -> Vec<f64> {
     times
 }
 
-fn report(label: &str, mut times: Vec<f64>, wall: Duration) {
-    times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1];
+fn report(label: &str, times: Vec<(f64, f64)>, wall: Duration) {
+    let quantiles = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1];
+        format!(
+            "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            at(0.50),
+            at(0.90),
+            at(0.99),
+            v[v.len() - 1]
+        )
+    };
+    let (whole, acked): (Vec<f64>, Vec<f64>) = times.into_iter().unzip();
     println!(
-        "{label}: {} runs in {:.1} s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        times.len(),
+        "{label}: {} runs in {:.1} s, {}\n  of which until the POST was answered: {}",
+        whole.len(),
         wall.as_secs_f64(),
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        times[times.len() - 1]
+        quantiles(whole),
+        quantiles(acked)
     );
 }
 

@@ -8,6 +8,7 @@
 //! The store sits behind [`EventLog`] so that another database (PostgreSQL)
 //! can replace SQLite without touching the engine.
 
+mod checkpoint;
 pub mod format;
 pub mod index;
 mod memory;
@@ -51,6 +52,10 @@ impl std::error::Error for StoreError {}
 pub trait EventLog: Send + 'static {
     /// Appends the batch, atomically: all of it or none.
     fn append(&mut self, events: &[&Event]) -> Result<(), StoreError>;
+
+    /// Upkeep between two commits, once the last one's acknowledgements
+    /// are out (SQLite: finishing a WAL checkpoint now and then).
+    fn between_commits(&mut self) {}
 
     /// Calls `f` on every event in `seq` order; returns how many there were.
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError>;

@@ -5,6 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 use ulid::Ulid;
 
+use super::checkpoint::Checkpointer;
 use super::index::{status_code, status_from_code};
 use super::{format, Durability, EventLog, IndexRow, JobRecord, RunQuery, RunRecord, StoreError};
 use crate::events::{Event, EventKind};
@@ -17,6 +18,8 @@ use crate::events::{Event, EventKind};
 /// `FULL` syncs the WAL at every commit, for power cuts too.
 pub struct SqliteLog {
     conn: Connection,
+    /// The writer's connection has one; readers have none.
+    checkpointer: Option<Checkpointer>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -35,15 +38,13 @@ impl SqliteLog {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
         };
-        // The WAL is checkpointed by the commit that fills it past 500
-        // pages (SQLite's default is 1,000): the commit that pays for it,
-        // and every acknowledgement waiting behind it, stalls half as long
-        // (BENCHMARKS.md, "Acknowledged writes").
+        // No commit checkpoints the WAL: a thread beside the writer does
+        // (`checkpoint`), so that no acknowledgement waits for one.
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {synchronous};
              PRAGMA busy_timeout = 5000;
-             PRAGMA wal_autocheckpoint = 500;
+             PRAGMA wal_autocheckpoint = 0;
              CREATE TABLE IF NOT EXISTS events (
                  seq    INTEGER PRIMARY KEY,
                  at     TEXT NOT NULL,
@@ -56,7 +57,14 @@ impl SqliteLog {
         ))
         .map_err(err)?;
         migrate(&conn)?;
-        Ok(Self { conn })
+        let checkpointer = Some(Checkpointer::start(path)?);
+        Ok(Self { conn, checkpointer })
+    }
+
+    fn committed(&mut self) {
+        if let Some(c) = &mut self.checkpointer {
+            c.committed();
+        }
     }
 
     /// A second connection for reads, beside the writer's. (Opened after
@@ -69,7 +77,10 @@ impl SqliteLog {
         .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            checkpointer: None,
+        })
     }
 }
 
@@ -181,7 +192,15 @@ impl EventLog for SqliteLog {
                     .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        self.committed();
+        Ok(())
+    }
+
+    fn between_commits(&mut self) {
+        if let Some(c) = &mut self.checkpointer {
+            c.between_commits(&self.conn);
+        }
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
@@ -251,7 +270,9 @@ impl EventLog for SqliteLog {
         let tx = self.conn.transaction().map_err(err)?;
         write_index(&tx, rows)?;
         set_indexed_through(&tx, through)?;
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        self.committed();
+        Ok(())
     }
 
     fn runs(&mut self, q: &RunQuery) -> Result<Vec<RunRecord>, StoreError> {

@@ -264,6 +264,7 @@ impl Writer {
             for w in waiters.drain(..) {
                 let _ = w.send(());
             }
+            self.log.between_commits();
         }
     }
 
