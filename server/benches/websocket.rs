@@ -14,6 +14,7 @@
 //! that run (same machine, same clock). Server CPU comes from
 //! /proc/PID/stat. A second phase keeps 10 clients that never read
 //! connected under the same load and samples the server's resident memory.
+//! `SHIIOO_BIN=path` measures that binary instead of this build's.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -199,7 +200,9 @@ async fn main() {
 
     let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_shiioo"))
+    // SHIIOO_BIN measures another build (an older release, say) the same way.
+    let bin = std::env::var("SHIIOO_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_shiioo").into());
+    let mut server = tokio::process::Command::new(bin)
         .args([
             "--addr",
             &format!("127.0.0.1:{port}"),

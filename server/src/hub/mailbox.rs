@@ -107,7 +107,9 @@ impl Mailbox {
     }
 }
 
-type Boxes = Vec<Arc<Mailbox>>;
+/// A list of mailboxes, shared as it was when read: changing it copies it,
+/// so that finding who an update goes to copies no list.
+type Boxes = Arc<[Arc<Mailbox>]>;
 
 /// Which mailboxes listen to what. A mailbox is in at most one list per
 /// channel, so nobody gets an update twice.
@@ -118,28 +120,30 @@ pub struct Routes {
 
 #[derive(Default)]
 struct Table {
-    every_run: Vec<Arc<Mailbox>>,
+    every_run: Boxes,
     /// Mailboxes for one run, unless they listen to every run.
     runs: HashMap<Ulid, Boxes>,
-    health: Vec<Arc<Mailbox>>,
-    metrics: Vec<Arc<Mailbox>>,
+    health: Boxes,
+    metrics: Boxes,
     /// Mailboxes for alert updates that do not have them through `health`.
-    alerts: Vec<Arc<Mailbox>>,
+    alerts: Boxes,
 }
 
-fn remove(list: &mut Vec<Arc<Mailbox>>, mailbox: &Arc<Mailbox>) {
-    list.retain(|m| !Arc::ptr_eq(m, mailbox));
+/// `list` with `mailbox` added or taken out.
+fn changed(list: &Boxes, mailbox: &Arc<Mailbox>, add: bool) -> Boxes {
+    let others = list.iter().filter(|m| !Arc::ptr_eq(m, mailbox)).cloned();
+    if add {
+        others.chain([mailbox.clone()]).collect()
+    } else {
+        others.collect()
+    }
 }
 
 impl Table {
     fn place(&mut self, mailbox: &Arc<Mailbox>, interest: &Interest, add: bool) {
-        let list = |list: &mut Vec<Arc<Mailbox>>, wanted: bool| {
+        let list = |list: &mut Boxes, wanted: bool| {
             if wanted {
-                if add {
-                    list.push(mailbox.clone());
-                } else {
-                    remove(list, mailbox);
-                }
+                *list = changed(list, mailbox, add);
             }
         };
         list(&mut self.every_run, interest.every_run);
@@ -150,13 +154,10 @@ impl Table {
             return;
         }
         for run_id in &interest.runs {
-            if add {
-                self.runs.entry(*run_id).or_default().push(mailbox.clone());
-            } else if let Some(boxes) = self.runs.get_mut(run_id) {
-                boxes.retain(|m| !Arc::ptr_eq(m, mailbox));
-                if boxes.is_empty() {
-                    self.runs.remove(run_id);
-                }
+            let boxes = self.runs.entry(*run_id).or_default();
+            *boxes = changed(boxes, mailbox, add);
+            if boxes.is_empty() {
+                self.runs.remove(run_id);
             }
         }
     }
@@ -196,35 +197,27 @@ impl Routes {
     /// The mailboxes listening to `channel` now.
     pub fn recipients(&self, channel: Channel) -> Recipients {
         let table = self.inner.read();
-        let mut boxes = Boxes::new();
-        match channel {
-            Channel::Run(run_id) => {
-                boxes.extend(table.every_run.iter().cloned());
-                if let Some(some) = table.runs.get(&run_id) {
-                    boxes.extend(some.iter().cloned());
-                }
-            }
-            Channel::Health => boxes.extend(table.health.iter().cloned()),
-            Channel::Metrics => boxes.extend(table.metrics.iter().cloned()),
-            Channel::Alerts => {
-                boxes.extend(table.health.iter().cloned());
-                boxes.extend(table.alerts.iter().cloned());
-            }
-        }
-        Recipients(boxes)
+        let some = |list: &Boxes| (!list.is_empty()).then(|| list.clone());
+        let lists = match channel {
+            Channel::Run(run_id) => [some(&table.every_run), table.runs.get(&run_id).cloned()],
+            Channel::Health => [some(&table.health), None],
+            Channel::Metrics => [some(&table.metrics), None],
+            Channel::Alerts => [some(&table.health), some(&table.alerts)],
+        };
+        Recipients(lists)
     }
 }
 
-/// Who an update goes to; empty when nobody listens.
-pub struct Recipients(Boxes);
+/// Who an update goes to (two disjoint lists); empty when nobody listens.
+pub struct Recipients([Option<Boxes>; 2]);
 
 impl Recipients {
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.iter().all(Option::is_none)
     }
 
     pub fn deliver(&self, update: Arc<Update>) {
-        for mailbox in &self.0 {
+        for mailbox in self.0.iter().flatten().flat_map(|list| list.iter()) {
             mailbox.push(update.clone());
         }
     }
