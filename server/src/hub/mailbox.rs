@@ -64,7 +64,9 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
-    fn push(&self, update: Arc<Update>) {
+    /// Queues `update`; true if the reader must be woken (see
+    /// [`Routes::wake`]).
+    fn push(&self, update: Arc<Update>) -> bool {
         let was_empty = {
             let mut q = self.queue.lock();
             if q.updates.len() >= CAPACITY {
@@ -75,9 +77,7 @@ impl Mailbox {
             q.updates.len() == 1
         };
         // A reader that left updates behind comes back without being told.
-        if was_empty {
-            self.ready.notify_one();
-        }
+        was_empty
     }
 
     /// Takes up to `max` waiting updates, with the count of those dropped;
@@ -116,6 +116,8 @@ type Boxes = Arc<[Arc<Mailbox>]>;
 #[derive(Default)]
 pub struct Routes {
     inner: RwLock<Table>,
+    /// Mailboxes given updates since the last [`Routes::wake`].
+    to_wake: Mutex<Vec<Arc<Mailbox>>>,
 }
 
 #[derive(Default)]
@@ -195,7 +197,7 @@ impl Routes {
     }
 
     /// The mailboxes listening to `channel` now.
-    pub fn recipients(&self, channel: Channel) -> Recipients {
+    pub fn recipients(&self, channel: Channel) -> Recipients<'_> {
         let table = self.inner.read();
         let some = |list: &Boxes| (!list.is_empty()).then(|| list.clone());
         let lists = match channel {
@@ -204,21 +206,45 @@ impl Routes {
             Channel::Metrics => [some(&table.metrics), None],
             Channel::Alerts => [some(&table.health), some(&table.alerts)],
         };
-        Recipients(lists)
+        Recipients {
+            lists,
+            routes: self,
+        }
+    }
+
+    /// Wakes the readers of the mailboxes updates went to. Apart from
+    /// delivery, which happens under the journal's lock (it keeps the
+    /// order): a woken task may be handed a CPU at once.
+    pub fn wake(&self) {
+        let woken = std::mem::take(&mut *self.to_wake.lock());
+        for mailbox in woken {
+            mailbox.ready.notify_one();
+        }
     }
 }
 
 /// Who an update goes to (two disjoint lists); empty when nobody listens.
-pub struct Recipients([Option<Boxes>; 2]);
+pub struct Recipients<'a> {
+    lists: [Option<Boxes>; 2],
+    routes: &'a Routes,
+}
 
-impl Recipients {
+impl Recipients<'_> {
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
+        self.lists.iter().all(Option::is_none)
     }
 
+    /// Queues `update` in each mailbox; their readers are woken by
+    /// [`Routes::wake`].
     pub fn deliver(&self, update: Arc<Update>) {
-        for mailbox in self.0.iter().flatten().flat_map(|list| list.iter()) {
-            mailbox.push(update.clone());
+        let mut woken = Vec::new();
+        for mailbox in self.lists.iter().flatten().flat_map(|list| list.iter()) {
+            if mailbox.push(update.clone()) {
+                woken.push(mailbox.clone());
+            }
+        }
+        if !woken.is_empty() {
+            self.routes.to_wake.lock().append(&mut woken);
         }
     }
 }
@@ -340,7 +366,9 @@ mod tests {
             }
         });
         for seq in 0..1_000 {
-            mailbox.push(update(seq, Channel::Health));
+            if mailbox.push(update(seq, Channel::Health)) {
+                mailbox.ready.notify_one();
+            }
             if seq % 100 == 0 {
                 tokio::task::yield_now().await;
             }

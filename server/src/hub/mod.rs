@@ -143,11 +143,16 @@ impl Hub {
                     }),
                 ));
             }
+            self.routes.wake();
         }
     }
 }
 
 impl Observer for Hub {
+    fn unlocked(&self) {
+        self.routes.wake();
+    }
+
     fn observe(&self, event: &Event, model: &Model) {
         // Nobody listens while the log is replayed at start-up, and often
         // not at all.
