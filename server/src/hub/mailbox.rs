@@ -262,26 +262,20 @@ mod tests {
         batch.updates.iter().map(|u| u.seq).collect()
     }
 
+    fn one_run(run_id: Ulid) -> Interest {
+        Interest {
+            runs: vec![run_id],
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn an_update_reaches_only_the_mailboxes_that_listen_to_its_channel() {
         let routes = Routes::default();
-        let (one, other, all, health) = Default::default();
-        let [one, other, all, health]: [Arc<Mailbox>; 4] = [one, other, all, health];
+        let [one, other, all, health]: [Arc<Mailbox>; 4] = Default::default();
         let (a, b) = (Ulid::new(), Ulid::new());
-        routes.set(
-            &one,
-            Interest {
-                runs: vec![a],
-                ..Default::default()
-            },
-        );
-        routes.set(
-            &other,
-            Interest {
-                runs: vec![b],
-                ..Default::default()
-            },
-        );
+        routes.set(&one, one_run(a));
+        routes.set(&other, one_run(b));
         // Every run, and run `a` too: still one copy of each update.
         routes.set(
             &all,
@@ -315,13 +309,7 @@ mod tests {
         assert_eq!(seqs(&health.try_take(10).unwrap()), [3]);
 
         // Changing and dropping interest takes the old routes away.
-        routes.set(
-            &one,
-            Interest {
-                runs: vec![b],
-                ..Default::default()
-            },
-        );
+        routes.set(&one, one_run(b));
         routes.remove(&all);
         routes.remove(&health);
         routes
