@@ -104,7 +104,8 @@ impl AppState {
     }
 
     /// Sets the gauges that describe current state rather than events:
-    /// memory, the log's backlog, routines and approvals.
+    /// memory, the log's backlog, routines and approvals, and Prometheus's
+    /// standard process metrics.
     pub fn sample_gauges(&self) {
         use crate::telemetry::names::*;
         let journal = self.engine.journal();
@@ -112,9 +113,21 @@ impl AppState {
         let stats = &journal.writer().stats;
         let appended = stats.appended.load(std::sync::atomic::Ordering::Relaxed);
         let write_errors = stats.failures.load(std::sync::atomic::Ordering::Relaxed);
+        let process = telemetry::process::Process::read();
         metrics::with_local_recorder(&*self.metrics, || {
-            if let Some(mb) = telemetry::resident_memory_mb() {
-                metrics::gauge!(MEMORY_USAGE).set(mb);
+            for (name, value) in [
+                (PROCESS_RESIDENT_MEMORY, process.resident_memory_bytes),
+                (PROCESS_VIRTUAL_MEMORY, process.virtual_memory_bytes),
+                (PROCESS_OPEN_FDS, process.open_fds),
+                (PROCESS_MAX_FDS, process.max_fds),
+                (PROCESS_START_TIME, process.start_time_seconds),
+            ] {
+                if let Some(value) = value {
+                    metrics::gauge!(name).set(value);
+                }
+            }
+            if let Some(bytes) = process.resident_memory_bytes {
+                metrics::gauge!(MEMORY_USAGE).set(telemetry::mib(bytes));
             }
             metrics::gauge!(EVENT_LOG_BACKLOG).set(backlog);
             metrics::counter!(EVENT_LOG_APPENDED).absolute(appended);

@@ -221,6 +221,50 @@ fn parse_with_prometheus_client(text: &str) -> Vec<(String, BTreeMap<String, Str
         .collect()
 }
 
+/// Prometheus's standard process metrics, as any client library exports
+/// them, read back from the server's own process.
+#[tokio::test]
+async fn the_standard_process_metrics_describe_the_server_process() {
+    let server = TestServer::start().await;
+    let (_, json) = server.get("/api/metrics").await;
+    let gauge = |name: &str| {
+        series(&json, "gauges", name, &[]).unwrap_or_else(|| panic!("{name} missing from {json}"))
+            ["value"]
+            .as_f64()
+            .unwrap()
+    };
+    let resident = gauge("process_resident_memory_bytes");
+    assert!(resident > 1e6, "{resident}");
+    assert!(gauge("process_virtual_memory_bytes") >= resident);
+    let open = gauge("process_open_fds");
+    assert!(open >= 3.0 && open <= gauge("process_max_fds"), "{open}");
+    let now = chrono::Utc::now().timestamp() as f64;
+    let started = gauge("process_start_time_seconds");
+    assert!(
+        started > now - 600.0 && started <= now + 1.0,
+        "{started} vs {now}"
+    );
+
+    let text = server
+        .http
+        .get(server.url("/api/metrics/prometheus"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(text.contains(&format!("# TYPE {name} gauge\n")), "{name}");
+    }
+}
+
 #[tokio::test]
 async fn prometheus_text_parses_with_the_official_client_and_matches_the_json() {
     let server = TestServer::start().await;
@@ -270,8 +314,13 @@ async fn prometheus_text_parses_with_the_official_client_and_matches_the_json() 
     };
     // Scraping changes a few series between the two requests: the JSON
     // request is counted once it has answered, and memory is resampled.
-    let scrape_moved =
-        |s: &Value| s["name"] == "memory_usage_mb" || s["labels"]["path"] == "/api/metrics";
+    let scrape_moved = |s: &Value| {
+        s["name"] == "memory_usage_mb"
+            || s["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("process_"))
+            || s["labels"]["path"] == "/api/metrics"
+    };
     let mut checked = 0;
     for c in json["counters"].as_array().unwrap() {
         let labels = labels_of(c);

@@ -13,6 +13,7 @@ pub mod cells;
 mod engine;
 pub mod family;
 pub mod http;
+pub mod process;
 pub mod registry;
 pub mod render;
 
@@ -43,6 +44,12 @@ pub mod names {
     pub const EVENT_LOG_WRITE_ERRORS: &str = "event_log_write_errors_total";
     pub const ALERTS_FIRING: &str = "alerts_firing";
     pub const ALERT_NOTIFICATIONS: &str = "alert_notifications_total";
+    // Prometheus's standard process metrics (`process`).
+    pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+    pub const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
+    pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+    pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+    pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
 }
 
 /// Metrics with labels: the ones a series cap can fold into `__overflow__`.
@@ -104,6 +111,14 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
             MEMORY_USAGE,
             "Resident memory of the server process, in MiB."
         );
+        describe_gauge!(PROCESS_RESIDENT_MEMORY, "Resident memory size in bytes.");
+        describe_gauge!(PROCESS_VIRTUAL_MEMORY, "Virtual memory size in bytes.");
+        describe_gauge!(PROCESS_OPEN_FDS, "Number of open file descriptors.");
+        describe_gauge!(PROCESS_MAX_FDS, "Maximum number of open file descriptors.");
+        describe_gauge!(
+            PROCESS_START_TIME,
+            "Start time of the process since unix epoch in seconds."
+        );
         describe_gauge!(WEBSOCKET_CONNECTIONS, "Open WebSocket connections.");
         describe_counter!(
             WEBSOCKET_MESSAGES_SENT,
@@ -158,5 +173,10 @@ pub fn resident_memory_mb() -> Option<f64> {
         .trim()
         .parse()
         .ok()?;
-    Some((kb / 1024.0 * 10.0).round() / 10.0)
+    Some(mib(kb * 1024.0))
+}
+
+/// Bytes in MiB, to a tenth: the guide's `memory_usage_mb`.
+pub fn mib(bytes: f64) -> f64 {
+    (bytes / (1024.0 * 1024.0) * 10.0).round() / 10.0
 }
