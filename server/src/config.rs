@@ -23,7 +23,7 @@ pub enum AgentBackendKind {
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "shiioo",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SHIIOO_COMMIT"), ")"),
     about = "Observable workflow engine for LLM-agent workflows"
 )]
 pub struct Config {

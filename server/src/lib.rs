@@ -21,6 +21,11 @@ pub mod telemetry;
 pub mod views;
 pub mod ws;
 
+/// This build's release, from Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this build was made from (`build.rs`), or `unknown`.
+pub const COMMIT: &str = env!("SHIIOO_COMMIT");
+
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 

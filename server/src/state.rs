@@ -114,6 +114,11 @@ impl AppState {
         let appended = stats.appended.load(std::sync::atomic::Ordering::Relaxed);
         let write_errors = stats.failures.load(std::sync::atomic::Ordering::Relaxed);
         let process = telemetry::process::Process::read();
+        if let Some(cpu) = process.cpu_seconds {
+            self.metrics
+                .float_counters(PROCESS_CPU, &[])
+                .with(&[], |c| c.absolute(cpu));
+        }
         metrics::with_local_recorder(&*self.metrics, || {
             for (name, value) in [
                 (PROCESS_RESIDENT_MEMORY, process.resident_memory_bytes),

@@ -263,6 +263,28 @@ async fn the_standard_process_metrics_describe_the_server_process() {
     ] {
         assert!(text.contains(&format!("# TYPE {name} gauge\n")), "{name}");
     }
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+    let samples = parse_with_prometheus_client(&text);
+    let cpu = samples
+        .iter()
+        .find(|(n, _, _)| n == "process_cpu_seconds_total")
+        .map(|s| s.2)
+        .expect("process_cpu_seconds_total parsed");
+    assert!(cpu > 0.0 && cpu.is_finite(), "{cpu}");
+
+    // Which build this is: the release and the commit it was built from.
+    let build = series(
+        &json,
+        "gauges",
+        "shiioo_build_info",
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("commit", server::COMMIT),
+        ],
+    )
+    .unwrap_or_else(|| panic!("shiioo_build_info missing from {json}"));
+    assert_eq!(build["value"], 1.0);
+    assert!(!server::COMMIT.is_empty());
 }
 
 #[tokio::test]

@@ -120,6 +120,7 @@ impl Hub {
             for series in registry.read_all() {
                 let (metric_type, value) = match &series.value {
                     Value::Counter(v) => ("counter", *v as f64),
+                    Value::FloatCounter(v) => ("counter", *v),
                     Value::Gauge(v) => ("gauge", *v),
                     // A histogram's value is its number of observations.
                     Value::Histogram(h) => ("histogram", h.count as f64),

@@ -180,6 +180,38 @@ impl GaugeFn for GaugeCell {
     }
 }
 
+/// A counter of a fractional quantity (`process_cpu_seconds_total`): an
+/// `f64` that only rises. The guide's counters are whole counts (`u64`,
+/// [`CounterCell`]); this kind is for totals read from elsewhere in their
+/// own unit, such as CPU time.
+#[derive(Debug)]
+pub struct FloatCounterCell(GaugeCell);
+
+impl Cell for FloatCounterCell {
+    type Spec = ();
+    fn new(spec: &(), at_ms: i64) -> Self {
+        Self(GaugeCell::new(spec, at_ms))
+    }
+
+    fn stamp(&self, now_ms: i64) {
+        self.0.stamp(now_ms)
+    }
+}
+
+impl FloatCounterCell {
+    pub fn get(&self) -> (f64, i64) {
+        self.0.get()
+    }
+
+    /// Raises the counter to `value` (a total kept elsewhere); a lower or
+    /// non-finite value is ignored, so the counter never goes back.
+    pub fn absolute(&self, value: f64) {
+        if value.is_finite() {
+            self.0.update(|now| now.max(value))
+        }
+    }
+}
+
 /// Fixed upper bounds; one atomic per bucket (not cumulative: cumulated when
 /// read), plus the overflow past the last bound. The total count is the sum
 /// of the buckets, so an observation costs two atomic updates, not three.
@@ -288,6 +320,19 @@ mod tests {
         assert_eq!(r.cumulative, [2, 4, 5]);
         assert_eq!(r.count, 6);
         assert!((r.sum - 54.65).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_float_counter_only_rises() {
+        let c = FloatCounterCell::new(&(), 500);
+        c.absolute(1.25);
+        c.absolute(0.5);
+        c.absolute(f64::NAN);
+        c.absolute(f64::INFINITY);
+        assert_eq!(c.get().0, 1.25);
+        c.absolute(2.0);
+        c.stamp(800);
+        assert_eq!(c.get(), (2.0, 800));
     }
 
     #[test]

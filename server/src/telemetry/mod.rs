@@ -50,6 +50,8 @@ pub mod names {
     pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
     pub const PROCESS_MAX_FDS: &str = "process_max_fds";
     pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
+    pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+    pub const BUILD_INFO: &str = "shiioo_build_info";
 }
 
 /// Metrics with labels: the ones a series cap can fold into `__overflow__`.
@@ -119,6 +121,14 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
             PROCESS_START_TIME,
             "Start time of the process since unix epoch in seconds."
         );
+        describe_counter!(
+            PROCESS_CPU,
+            "Total user and system CPU time spent in seconds."
+        );
+        describe_gauge!(
+            BUILD_INFO,
+            "Always 1; its labels say which release and commit this server runs."
+        );
         describe_gauge!(WEBSOCKET_CONNECTIONS, "Open WebSocket connections.");
         describe_counter!(
             WEBSOCKET_MESSAGES_SENT,
@@ -149,6 +159,8 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         // Counters that may stay at 0 for a long time exist from the start,
         // so that rate() and alerts on them work (Prometheus practice).
         metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(0);
+        metrics::gauge!(BUILD_INFO, "version" => crate::VERSION, "commit" => crate::COMMIT)
+            .set(1.0);
         for labelled in LABELLED {
             metrics::counter!(registry::OVERFLOW_COUNTER, "metric" => labelled).increment(0);
         }

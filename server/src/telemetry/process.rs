@@ -9,6 +9,8 @@ use std::fs;
 /// `None` (another OS, a restricted `/proc`), never a made-up 0.
 #[derive(Debug, Default, PartialEq)]
 pub struct Process {
+    /// User and system CPU time spent, in seconds.
+    pub cpu_seconds: Option<f64>,
     pub resident_memory_bytes: Option<f64>,
     pub virtual_memory_bytes: Option<f64>,
     pub open_fds: Option<f64>,
@@ -31,14 +33,19 @@ impl Process {
         let boot = fs::read_to_string("/proc/stat")
             .ok()
             .and_then(|s| boot_time(&s));
+        let per_tick = |t: f64| (ticks > 0).then(|| t / ticks as f64);
         Self {
             // Fields counted from `state` (the third of proc(5)'s list) as 0.
+            cpu_seconds: match (field(11), field(12)) {
+                (Some(user), Some(system)) => per_tick(user + system),
+                _ => None,
+            },
             virtual_memory_bytes: field(20),
             resident_memory_bytes: field(21)
                 .filter(|_| page > 0)
                 .map(|pages| pages * page as f64),
             start_time_seconds: match (field(19), boot) {
-                (Some(start), Some(boot)) if ticks > 0 => Some(boot + start / ticks as f64),
+                (Some(start), Some(boot)) => per_tick(start).map(|s| boot + s),
                 _ => None,
             },
             open_fds: fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64),
@@ -90,6 +97,7 @@ mod tests {
                     100 0 0 0 7 3 0 0 20 0 9 0 12345 987654321 2048 rest";
         let fields = stat_fields(stat);
         assert_eq!(fields[0], "S");
+        assert_eq!((fields[11], fields[12]), ("7", "3"), "utime, stime");
         assert_eq!(fields[19], "12345", "starttime");
         assert_eq!(fields[20], "987654321", "vsize");
         assert_eq!(fields[21], "2048", "rss");
@@ -111,6 +119,12 @@ mod tests {
     #[test]
     fn this_process_reads_as_alive() {
         let p = Process::read();
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(30) {
+            std::hint::black_box(0u64);
+        }
+        let cpu = Process::read().cpu_seconds.unwrap();
+        assert!(cpu >= p.cpu_seconds.unwrap() && cpu > 0.0, "{cpu}");
         assert!(p.resident_memory_bytes.unwrap() > 1e6);
         assert!(p.virtual_memory_bytes.unwrap() >= p.resident_memory_bytes.unwrap());
         let open = p.open_fds.unwrap();

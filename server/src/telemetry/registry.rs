@@ -11,7 +11,7 @@ use std::sync::Arc;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use parking_lot::RwLock;
 
-use super::cells::{Cell, CounterCell, GaugeCell, HistogramCell, HistogramRead};
+use super::cells::{Cell, CounterCell, FloatCounterCell, GaugeCell, HistogramCell, HistogramRead};
 pub use super::family::{Family, OVERFLOW};
 
 /// The guide's default histogram buckets, in seconds.
@@ -41,6 +41,9 @@ impl Kind {
 #[derive(Clone)]
 pub enum Metric {
     Counter(Arc<Family<CounterCell>>),
+    /// A counter of a fractional total (CPU seconds): `counter` in the
+    /// Prometheus text like the others.
+    FloatCounter(Arc<Family<FloatCounterCell>>),
     Gauge(Arc<Family<GaugeCell>>),
     Histogram(Arc<Family<HistogramCell>>),
 }
@@ -48,7 +51,7 @@ pub enum Metric {
 impl Metric {
     pub fn kind(&self) -> Kind {
         match self {
-            Metric::Counter(_) => Kind::Counter,
+            Metric::Counter(_) | Metric::FloatCounter(_) => Kind::Counter,
             Metric::Gauge(_) => Kind::Gauge,
             Metric::Histogram(_) => Kind::Histogram,
         }
@@ -57,6 +60,7 @@ impl Metric {
     pub fn name(&self) -> &str {
         match self {
             Metric::Counter(f) => f.name(),
+            Metric::FloatCounter(f) => f.name(),
             Metric::Gauge(f) => f.name(),
             Metric::Histogram(f) => f.name(),
         }
@@ -65,6 +69,7 @@ impl Metric {
     pub fn label_names(&self) -> &[String] {
         match self {
             Metric::Counter(f) => f.label_names(),
+            Metric::FloatCounter(f) => f.label_names(),
             Metric::Gauge(f) => f.label_names(),
             Metric::Histogram(f) => f.label_names(),
         }
@@ -86,6 +91,19 @@ impl Kinded for CounterCell {
     fn unwrap(metric: &Metric) -> Option<&Arc<Family<Self>>> {
         match metric {
             Metric::Counter(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl Kinded for FloatCounterCell {
+    const KIND: Kind = Kind::Counter;
+    fn wrap(family: Arc<Family<Self>>) -> Metric {
+        Metric::FloatCounter(family)
+    }
+    fn unwrap(metric: &Metric) -> Option<&Arc<Family<Self>>> {
+        match metric {
+            Metric::FloatCounter(f) => Some(f),
             _ => None,
         }
     }
@@ -121,6 +139,7 @@ impl Kinded for HistogramCell {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Counter(u64),
+    FloatCounter(f64),
     Gauge(f64),
     Histogram(HistogramRead),
 }
@@ -168,6 +187,10 @@ impl Registry {
     }
 
     pub fn counters(&self, name: &str, labels: &[&str]) -> Arc<Family<CounterCell>> {
+        self.family(name, labels, |_| ())
+    }
+
+    pub fn float_counters(&self, name: &str, labels: &[&str]) -> Arc<Family<FloatCounterCell>> {
         self.family(name, labels, |_| ())
     }
 
@@ -259,6 +282,7 @@ impl Registry {
         for metric in self.metrics.read().values().flatten() {
             match metric {
                 Metric::Counter(f) => f.stamp(now),
+                Metric::FloatCounter(f) => f.stamp(now),
                 Metric::Gauge(f) => f.stamp(now),
                 Metric::Histogram(f) => f.stamp(now),
             }
@@ -287,6 +311,10 @@ impl Registry {
                 Metric::Counter(f) => f.visit(|values, c| {
                     let (value, updated_ms) = c.get();
                     push(values, Value::Counter(value), updated_ms)
+                }),
+                Metric::FloatCounter(f) => f.visit(|values, c| {
+                    let (value, updated_ms) = c.get();
+                    push(values, Value::FloatCounter(value), updated_ms)
                 }),
                 Metric::Gauge(f) => f.visit(|values, g| {
                     let (value, updated_ms) = g.get();

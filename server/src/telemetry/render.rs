@@ -67,6 +67,9 @@ pub fn snapshot(registry: &Registry, selector: &Selector) -> MetricsSnapshot {
                 labels: s.labels,
                 last_updated,
             }),
+            // The guide's JSON counters are whole numbers; a fractional
+            // total (CPU seconds) is for Prometheus, where it is standard.
+            Value::FloatCounter(_) => {}
             Value::Gauge(value) => out.gauges.push(GaugeSample {
                 name: s.name,
                 value,
@@ -115,6 +118,12 @@ pub fn prometheus(registry: &Registry) -> String {
                 label_pairs(&mut labels, &names, values);
                 sample(&mut out, name, "", &labels, None);
                 let _ = writeln!(out, " {}", c.get().0);
+            }),
+            Metric::FloatCounter(f) => f.visit(|values, c| {
+                header(&mut out);
+                label_pairs(&mut labels, &names, values);
+                sample(&mut out, name, "", &labels, None);
+                let _ = writeln!(out, " {}", number(c.get().0));
             }),
             Metric::Gauge(f) => f.visit(|values, g| {
                 header(&mut out);
