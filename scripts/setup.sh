@@ -20,6 +20,9 @@
 #   6. A Python venv with the official prometheus_client (PyPI), whose parser the
 #      contract tests feed our Prometheus output to, and PyYAML, which reads our
 #      Prometheus rules file back.
+#   7. Debian's prometheus (with promtool) and prometheus-alertmanager, which the
+#      suite starts itself on free ports. (On a machine with systemd, the packages
+#      also start their own services on :9090 and :9093; the tests do not use them.)
 #
 # The chosen wasm toolchain is written to $SHIIOO_CACHE/wasm-toolchain for the build script.
 set -euo pipefail
@@ -153,5 +156,8 @@ if [ "$SETUP_E2E" = 1 ] && ! "$venv/bin/python" -c "import sys, importlib.metada
   "$venv/bin/pip" install -q --disable-pip-version-check \
     "prometheus_client==$PROMETHEUS_CLIENT_VERSION" "PyYAML==$PYYAML_VERSION"
 fi
+
+# 7. Prometheus and Alertmanager, the real ones the contract tests run against -----------------------
+if [ "$SETUP_E2E" = 1 ]; then apt_install prometheus prometheus-alertmanager; fi
 
 log "done (wasm toolchain: $WASM_TOOLCHAIN, wasm-bindgen $wb, wasm-opt $BINARYEN_NPM_VERSION)"

@@ -2,19 +2,15 @@
 //! 100 runs; after a restart on the same data folder every run that had
 //! completed is intact and none is left running.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::free_port;
+
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Proc {
     child: Child,

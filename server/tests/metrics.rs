@@ -245,15 +245,7 @@ async fn the_standard_process_metrics_describe_the_server_process() {
         "{started} vs {now}"
     );
 
-    let text = server
-        .http
-        .get(server.url("/api/metrics/prometheus"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.text("/api/metrics/prometheus").await;
     for name in [
         "process_resident_memory_bytes",
         "process_virtual_memory_bytes",

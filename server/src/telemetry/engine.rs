@@ -27,10 +27,21 @@ pub struct EngineMetrics {
     pending_approvals: Arc<GaugeCell>,
 }
 
+/// Label values known in advance, whose series exist from the start at 0:
+/// otherwise `increase()` misses the first event of each (the series is
+/// born at 1), and a dashboard or alert on them has no data until it happens.
+const OUTCOMES: [&str; 4] = ["success", "failure", "cancelled", "interrupted"];
+const ENGINE_ERRORS: [&str; 4] = [
+    "step_attempt_failed",
+    "step_failed",
+    "run_failed",
+    "run_interrupted",
+];
+
 impl EngineMetrics {
     pub fn new(registry: Arc<Registry>) -> Self {
         let gauge = |name| registry.gauges(name, &[]).handle(&[]);
-        Self {
+        let metrics = Self {
             workflow_executions: registry.counters(WORKFLOW_EXECUTIONS, &["status"]),
             workflow_duration: registry.histograms(WORKFLOW_DURATION, &["workflow_id"]),
             step_duration: registry.histograms(STEP_DURATION, &["workflow_id", "step_id"]),
@@ -42,7 +53,17 @@ impl EngineMetrics {
             active_workflows: gauge(ACTIVE_WORKFLOWS),
             active_routines: gauge(ACTIVE_ROUTINES),
             pending_approvals: gauge(PENDING_APPROVALS),
+        };
+        for status in OUTCOMES {
+            metrics.workflow_executions.handle(&[status]);
         }
+        for kind in ENGINE_ERRORS {
+            metrics.errors.handle(&[kind]);
+        }
+        for severity in [wire::Severity::Warning, wire::Severity::Critical] {
+            metrics.alerts_firing.handle(&[severity.as_str()]);
+        }
+        metrics
     }
 }
 

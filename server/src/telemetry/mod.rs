@@ -159,6 +159,8 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         // Counters that may stay at 0 for a long time exist from the start,
         // so that rate() and alerts on them work (Prometheus practice).
         metrics::counter!(WEBSOCKET_MESSAGES_DROPPED).increment(0);
+        metrics::counter!(WEBSOCKET_MESSAGES_SENT).increment(0);
+        metrics::gauge!(WEBSOCKET_CONNECTIONS).set(0.0);
         metrics::gauge!(BUILD_INFO, "version" => crate::VERSION, "commit" => crate::COMMIT)
             .set(1.0);
         for labelled in LABELLED {

@@ -13,6 +13,15 @@ use server::Server;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
+/// A loopback port nothing listens on now (for a program the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     /// The engine behind the API, for benchmarks that drive it directly.
@@ -83,6 +92,13 @@ impl TestServer {
         let status = resp.status().as_u16();
         let body = resp.json::<Value>().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// A plain-text answer (Prometheus text, YAML), as a scraper asks for it.
+    pub async fn text(&self, path: &str) -> String {
+        let resp = self.http.get(self.url(path)).send().await.expect("GET");
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.text().await.expect("a text body")
     }
 
     /// A dashboard page as a browser asks for it (`/metrics` answers
