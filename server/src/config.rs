@@ -145,6 +145,17 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_WEBHOOK_RETRY_MS", default_value_t = 1_000)]
     pub webhook_retry_ms: u64,
 
+    /// Alertmanager(s) to send alerts to (base URLs, comma-separated, e.g.
+    /// `http://localhost:9093`): firing and resolved alerts are pushed to
+    /// its API v2 and re-sent while firing, as Prometheus does.
+    #[arg(long = "alertmanager-url", env = "SHIIOO_ALERTMANAGER_URL", value_delimiter = ',', value_parser = parse_http_url)]
+    pub alertmanager_urls: Vec<String>,
+
+    /// Seconds between pushes of the firing alerts to Alertmanager (as
+    /// Prometheus's `--rules.alert.resend-delay`); changes go at once.
+    #[arg(long, env = "SHIIOO_ALERTMANAGER_RESEND_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub alertmanager_resend_secs: u64,
+
     /// This server's URL as alert notifications link to it (default: the
     /// listening address).
     #[arg(long, env = "SHIIOO_EXTERNAL_URL")]
@@ -227,6 +238,15 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         return Err(format!("{s:?}: a failure rate is in [0, 1]"));
     }
     Ok(rate)
+}
+
+/// An `http://` or `https://` URL with a host.
+fn parse_http_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s.trim()).map_err(|e| format!("{s:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{s:?}: expected an http:// or https:// URL"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 fn parse_role(s: &str) -> Result<(String, RoleSimulation), String> {

@@ -109,12 +109,21 @@ impl Server {
         ));
         let notifier = tokio::spawn(
             crate::alerts::notify::Notifier::new(
-                self.state.config.external_url(),
                 std::time::Duration::from_millis(self.state.config.webhook_retry_ms),
                 self.state.metrics.clone(),
             )
-            .run(engine.journal().clone()),
+            .run(engine.journal().clone(), self.state.outbox.clone()),
         );
+        let alertmanager = (!self.state.config.alertmanager_urls.is_empty()).then(|| {
+            tokio::spawn(
+                crate::alerts::alertmanager::Alertmanager::new(
+                    &self.state.config.alertmanager_urls,
+                    std::time::Duration::from_secs(self.state.config.alertmanager_resend_secs),
+                    self.state.metrics.clone(),
+                )
+                .run(engine.journal().clone(), self.state.outbox.clone()),
+            )
+        });
         let metrics_push = tokio::spawn(self.state.hub.clone().push_metrics(
             self.state.metrics.clone(),
             std::time::Duration::from_millis(self.state.config.metrics_push_ms.max(50)),
@@ -194,6 +203,9 @@ impl Server {
         metrics_push.abort();
         alerts.abort();
         notifier.abort();
+        if let Some(alertmanager) = alertmanager {
+            alertmanager.abort();
+        }
         tracing::debug!("stop: WebSocket sessions closed");
         // Everything published before the stop reaches the disk, unless the
         // disk will not take it by the deadline: then the process exits

@@ -9,6 +9,7 @@ use leptos::config::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerts::notify::Outbox;
 use crate::config::{AgentBackendKind, Config, RoleSimulation};
 use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
@@ -26,6 +27,8 @@ pub struct AppState {
     pub engine: Engine,
     pub metrics: Arc<Registry>,
     pub hub: Arc<Hub>,
+    /// Alert notifications, queued in order from the journal.
+    pub outbox: Arc<Outbox>,
     /// When this process started serving; uptime is measured from here.
     pub started: Instant,
     /// Cancelled at shutdown, once the final updates are out: WebSocket
@@ -53,8 +56,12 @@ impl AppState {
         let started = Instant::now();
         let metrics = telemetry::registry(config.max_series_per_metric);
         let hub = Arc::new(Hub::new(config.health_rules(), started));
-        let observers: Vec<Arc<dyn crate::journal::Observer>> =
-            vec![Arc::new(EngineMetrics::new(metrics.clone())), hub.clone()];
+        let outbox = Arc::new(Outbox::new(&config.external_url()));
+        let observers: Vec<Arc<dyn crate::journal::Observer>> = vec![
+            Arc::new(EngineMetrics::new(metrics.clone())),
+            hub.clone(),
+            outbox.clone(),
+        ];
         let rules =
             crate::alerts::rules::load(config.alert_rules.as_deref()).map_err(StartError)?;
         let model = Model::with_recent_runs(config.recent_runs).with_alert_rules(rules);
@@ -62,6 +69,7 @@ impl AppState {
             Journal::open_sqlite(&config.db_path(), config.durability, model, observers)
                 .map_err(|e| StartError(e.to_string()))?;
         hub.watch_log(journal.writer().probe());
+        outbox.arm();
         let engine = Engine::new(
             Arc::new(journal),
             agent_backend(&config)?,
@@ -82,6 +90,7 @@ impl AppState {
             engine,
             metrics,
             hub,
+            outbox,
             started,
             closing: CancellationToken::new(),
             sessions: TaskTracker::new(),

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{TestServer, Ws};
+use common::{eventually, TestServer, Ws};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use server::config::Config;
@@ -83,20 +83,6 @@ async fn alert_update(ws: &mut Ws, rule: &str) -> Value {
         if msg["rule"] == rule {
             return msg;
         }
-    }
-}
-
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -468,4 +454,64 @@ async fn the_prometheus_rules_file_is_valid_yaml_with_every_enabled_rule() {
             .contains("workflow_executions_total"),
         "{sr}"
     );
+}
+
+/// Notifications come from the journal in order, not from a live feed that
+/// a burst can overrun: 10,000 transitions published faster than anything
+/// else can run (more than the live feeds hold) are all delivered.
+#[tokio::test]
+async fn a_burst_of_transitions_is_notified_in_full() {
+    use server::events::{AlertState, EventKind, Severity};
+    let hook = receiver().await;
+    let data = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = Config::for_tests(data.path());
+    config.webhook_retry_ms = 20;
+    let server = TestServer::start_with(config, data).await;
+    let (status, _) = server
+        .put(
+            "/api/alerts/rules/flapping",
+            json!({"kind": "active_workflows", "threshold": 1000000, "webhook_url": hook.url}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    const N: usize = 10_000;
+    let journal = server.engine.journal();
+    // On the test's only runtime thread: nothing else runs until it is done.
+    for i in 0..N {
+        let (from, to) = if i % 2 == 0 {
+            (AlertState::Pending, AlertState::Firing)
+        } else {
+            (AlertState::Firing, AlertState::Resolved)
+        };
+        journal.publish(EventKind::AlertChanged {
+            rule: "flapping".into(),
+            labels: [("n".to_string(), (i / 2).to_string())].into(),
+            from,
+            to,
+            severity: Severity::Warning,
+            value: i as f64,
+            threshold: 0.0,
+            message: format!("transition {i}"),
+        });
+    }
+    let received = eventually("every notification", async || {
+        let got = hook.received.lock().len();
+        (got == N).then_some(got)
+    })
+    .await;
+    assert_eq!(received, N);
+    let mut summaries: Vec<String> = hook
+        .received
+        .lock()
+        .iter()
+        .map(|p| {
+            p["alerts"][0]["annotations"]["summary"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    summaries.sort();
+    summaries.dedup();
+    assert_eq!(summaries.len(), N, "each transition once");
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{free_port, step, TestServer};
+use common::{free_port, start_program, step, TestServer};
 use serde_json::{json, Value};
 
 fn deploy(path: &str) -> PathBuf {
@@ -89,38 +89,30 @@ impl Prometheus {
         )
         .unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = tokio::process::Command::new(tool("prometheus"))
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("prometheus starts");
-        let prometheus = Self {
-            url: format!("http://127.0.0.1:{port}"),
+        let url = format!("http://127.0.0.1:{port}");
+        let child = start_program(
+            &tool("prometheus"),
+            &[
+                format!(
+                    "--config.file={}",
+                    dir.path().join("prometheus.yml").display()
+                ),
+                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+            dir.path(),
+            &format!("{url}/-/ready"),
+        )
+        .await;
+        Self {
+            url,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
             _child: child,
             dir,
-        };
-        prometheus
-            .wait_for("ready", |p| async move {
-                let ready = p.http.get(format!("{}/-/ready", p.url)).send().await;
-                ready.is_ok_and(|r| r.status().is_success())
-            })
-            .await;
-        prometheus
+        }
     }
 
     /// Polls `ok` until it holds, for at most 60 s.

@@ -251,6 +251,21 @@ pub struct WebhookAlert {
     pub fingerprint: String,
 }
 
+/// One alert as Alertmanager's API v2 takes it (`POST /api/v2/alerts`,
+/// its `postableAlert`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
+#[serde(rename_all = "camelCase")]
+pub struct PostableAlert {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: DateTime<Utc>,
+    /// While firing, a few resends ahead (Alertmanager resolves the alert
+    /// by itself if no resend comes); once resolved, when it resolved.
+    pub ends_at: DateTime<Utc>,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ mod ws;
 
 pub use alerts::{
     AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, AlertState,
-    AlertTransition, AlertView, RuleKind, Severity, WebhookAlert, WebhookPayload,
+    AlertTransition, AlertView, PostableAlert, RuleKind, Severity, WebhookAlert, WebhookPayload,
 };
 pub use analytics::{
     BottleneckReport, CriticalPath, CriticalStep, RecentRun, StepShare, StepStats, StepStatsList,

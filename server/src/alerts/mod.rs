@@ -6,9 +6,11 @@
 //! [`AlertBook`](crate::model::AlertBook) is the fold of those events (and of `AlertRuleSet`)
 //! into rules, current states and history. So alert state and history
 //! survive a restart like everything else, the WebSocket hub pushes
-//! `AlertUpdate`s from the same events, and [`notify`] delivers webhooks
-//! from them without ever holding up evaluation.
+//! `AlertUpdate`s from the same events, [`notify`] delivers webhooks from
+//! them without ever holding up evaluation, and [`alertmanager`] pushes the
+//! alert state to Alertmanager.
 
+pub mod alertmanager;
 pub mod evaluate;
 pub mod notify;
 pub mod prometheus;
@@ -75,6 +77,15 @@ pub async fn run(journal: Arc<crate::journal::Journal>, every: std::time::Durati
         last = tokio::time::Instant::now();
         evaluate_now(&journal, Utc::now());
     }
+}
+
+/// The client notifications are sent with.
+fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("shiioo/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a default HTTP client builds")
 }
 
 /// A rule as [`set_rule`] left it.

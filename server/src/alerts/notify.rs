@@ -1,19 +1,27 @@
 //! Webhook notifications: when an alert fires or resolves and its rule has a
 //! `webhook_url`, POST Alertmanager's webhook payload there, retrying with
-//! exponential backoff. Deliveries run in their own tasks, fed from the
-//! journal's live events: a slow or dead receiver never delays evaluation.
+//! exponential backoff.
+//!
+//! No transition is lost: the [`Outbox`] is one of the journal's observers,
+//! so it sees every `AlertChanged` in order, under the journal's lock, and
+//! queues the notification built from the model as it stood then. The
+//! [`Notifier`] task drains the queue; deliveries run in tasks of their
+//! own, so a slow or dead receiver never delays evaluation.
 
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::Semaphore;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, Semaphore};
 use wire::{AlertRule, AlertState, WebhookAlert, WebhookPayload};
 
 use super::Labels;
-use crate::events::EventKind;
-use crate::journal::Journal;
+use crate::events::{Event, EventKind};
+use crate::journal::{Journal, Observer};
+use crate::model::Model;
 use crate::telemetry::names::ALERT_NOTIFICATIONS;
 use crate::telemetry::Registry;
 
@@ -25,78 +33,97 @@ const OUTCOMES: [&str; 2] = ["delivered", "failed"];
 const IN_FLIGHT: usize = 32;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Clone)]
-pub struct Notifier {
-    client: reqwest::Client,
-    /// Base URL of this server, for `externalURL` and `generatorURL`.
-    external_url: String,
-    /// The first retry waits this long; each next one twice as long.
-    backoff: Duration,
-    metrics: Arc<Registry>,
-    in_flight: Arc<Semaphore>,
+/// What the notifier is asked to do.
+enum Delivery {
+    /// A rule was set: its counters exist from now on, at 0.
+    Rule(String),
+    Webhook {
+        url: String,
+        body: Box<WebhookPayload>,
+    },
 }
 
-impl Notifier {
-    pub fn new(external_url: String, backoff: Duration, metrics: Arc<Registry>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("shiioo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a default HTTP client builds");
+/// The journal's observer that queues notifications, and wakes whoever
+/// sends alerts on (the webhook notifier, the Alertmanager pusher) once the
+/// journal's lock is released.
+pub struct Outbox {
+    external_url: String,
+    /// Off while the log is replayed at start-up: old transitions were
+    /// notified when they happened.
+    armed: AtomicBool,
+    queue: Mutex<VecDeque<Delivery>>,
+    queued: AtomicBool,
+    alerts_changed: AtomicBool,
+    /// The webhook notifier: deliveries are queued.
+    pub(super) to_notifier: Notify,
+    /// The Alertmanager pusher: some alert changed state.
+    pub(super) to_alertmanager: Notify,
+}
+
+impl Outbox {
+    pub fn new(external_url: &str) -> Self {
         Self {
-            client,
             external_url: external_url.trim_end_matches('/').to_string(),
-            backoff,
-            metrics,
-            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            armed: AtomicBool::new(false),
+            queue: Mutex::new(VecDeque::new()),
+            queued: AtomicBool::new(false),
+            alerts_changed: AtomicBool::new(false),
+            to_notifier: Notify::new(),
+            to_alertmanager: Notify::new(),
         }
     }
 
-    /// Watches the journal for alerts that fire or resolve, until it closes.
-    pub async fn run(self, journal: Arc<Journal>) {
-        let mut live = journal.subscribe_where(|kind| {
-            matches!(
-                kind,
-                EventKind::AlertRuleSet { .. } | EventKind::AlertChanged { .. }
-            )
-        });
-        // Every rule's counters exist from the start, at 0, so that rate()
-        // and alerts on them work before the first notification.
-        for rule in journal.read(|m| m.alerts.rules.keys().cloned().collect::<Vec<_>>()) {
-            self.count_zero(&rule);
+    /// Notifies the transitions from now on (call once the log is replayed).
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::Relaxed);
+    }
+
+    fn push(&self, delivery: Delivery) {
+        self.queue.lock().push_back(delivery);
+        self.queued.store(true, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> VecDeque<Delivery> {
+        std::mem::take(&mut *self.queue.lock())
+    }
+
+    pub fn external_url(&self) -> &str {
+        &self.external_url
+    }
+}
+
+/// Takes a flag set under the journal's lock; a plain load first, so that
+/// the common case (nothing set) writes nothing.
+fn take_flag(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Relaxed) && flag.swap(false, Ordering::Relaxed)
+}
+
+impl Observer for Outbox {
+    fn observe(&self, event: &Event, model: &Model) {
+        if !self.armed.load(Ordering::Relaxed) {
+            return;
         }
-        loop {
-            let event = match live.recv().await {
-                Ok(event) => event,
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!("alert notifier lagged; {n} events were skipped");
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            };
-            if let EventKind::AlertRuleSet { rule } = &event.kind {
-                self.count_zero(&rule.name);
-            }
-            let EventKind::AlertChanged {
+        match &event.kind {
+            EventKind::AlertRuleSet { rule } => self.push(Delivery::Rule(rule.name.clone())),
+            EventKind::AlertChanged {
                 rule,
                 labels,
                 to,
                 message,
                 ..
-            } = &event.kind
-            else {
-                continue;
-            };
-            let to = AlertState::from(*to);
-            if !matches!(to, AlertState::Firing | AlertState::Resolved) {
-                continue;
-            }
-            // The notification describes this transition, whatever the
-            // alert has done since (it may already have resolved).
-            let found = journal.read(|m| {
-                let rule = m.alerts.rules.get(rule)?;
-                let url = rule.webhook_url.clone()?;
-                let fired_at = m
+            } => {
+                self.alerts_changed.store(true, Ordering::Relaxed);
+                let to = AlertState::from(*to);
+                if !matches!(to, AlertState::Firing | AlertState::Resolved) {
+                    return;
+                }
+                let Some(rule) = model.alerts.rules.get(rule) else {
+                    return;
+                };
+                let Some(url) = rule.webhook_url.clone() else {
+                    return;
+                };
+                let fired_at = model
                     .alerts
                     .instances
                     .get(&(rule.name.clone(), labels.clone()))
@@ -110,11 +137,62 @@ impl Notifier {
                     fired_at,
                     at: event.at,
                 };
-                Some((url, payload(rule, &change, &self.external_url)))
-            });
-            if let Some((url, body)) = found {
-                let this = self.clone();
-                tokio::spawn(async move { this.deliver(url, body).await });
+                let body = payload(rule, &change, &self.external_url);
+                self.push(Delivery::Webhook {
+                    url,
+                    body: Box::new(body),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn unlocked(&self) {
+        if take_flag(&self.queued) {
+            self.to_notifier.notify_one();
+        }
+        if take_flag(&self.alerts_changed) {
+            self.to_alertmanager.notify_one();
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Notifier {
+    client: reqwest::Client,
+    /// The first retry waits this long; each next one twice as long.
+    backoff: Duration,
+    metrics: Arc<Registry>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Notifier {
+    pub fn new(backoff: Duration, metrics: Arc<Registry>) -> Self {
+        Self {
+            client: super::http_client(REQUEST_TIMEOUT),
+            backoff,
+            metrics,
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+        }
+    }
+
+    /// Delivers what the outbox queues, until the task is aborted.
+    pub async fn run(self, journal: Arc<Journal>, outbox: Arc<Outbox>) {
+        // Every rule's counters exist from the start, at 0, so that rate()
+        // and alerts on them work before the first notification.
+        for rule in journal.read(|m| m.alerts.rules.keys().cloned().collect::<Vec<_>>()) {
+            self.count_zero(&rule);
+        }
+        loop {
+            outbox.to_notifier.notified().await;
+            for delivery in outbox.take() {
+                match delivery {
+                    Delivery::Rule(name) => self.count_zero(&name),
+                    Delivery::Webhook { url, body } => {
+                        let this = self.clone();
+                        tokio::spawn(async move { this.deliver(url, *body).await });
+                    }
+                }
             }
         }
     }
@@ -185,16 +263,29 @@ pub struct Change<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// The notification of one change.
-pub fn payload(rule: &AlertRule, change: &Change, external_url: &str) -> WebhookPayload {
-    let mut all = change.labels.clone();
+/// An alert's labels (its own, the rule's name and severity, and
+/// `source="shiioo"`, which tells Shiioo's alerts from Prometheus's in a
+/// shared Alertmanager) and annotations, as every notification carries them.
+pub fn labels_and_annotations(
+    rule: &AlertRule,
+    labels: &Labels,
+    message: &str,
+) -> (Labels, Labels) {
+    let mut all = labels.clone();
     all.insert("alertname".into(), rule.name.clone());
     all.insert("severity".into(), rule.severity.as_str().into());
+    all.insert("source".into(), "shiioo".into());
     let annotations = Labels::from([
-        ("summary".to_string(), change.message.to_string()),
+        ("summary".to_string(), message.to_string()),
         ("description".to_string(), rule.description.clone()),
         ("expression".to_string(), rule.expression.clone()),
     ]);
+    (all, annotations)
+}
+
+/// The notification of one change.
+pub fn payload(rule: &AlertRule, change: &Change, external_url: &str) -> WebhookPayload {
+    let (all, annotations) = labels_and_annotations(rule, change.labels, change.message);
     let (status, ends_at) = match change.to {
         AlertState::Firing => ("firing", zero_time()),
         _ => ("resolved", change.at),

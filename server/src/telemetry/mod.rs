@@ -44,6 +44,7 @@ pub mod names {
     pub const EVENT_LOG_WRITE_ERRORS: &str = "event_log_write_errors_total";
     pub const ALERTS_FIRING: &str = "alerts_firing";
     pub const ALERT_NOTIFICATIONS: &str = "alert_notifications_total";
+    pub const ALERT_PUSHES: &str = "alert_pushes_total";
     // Prometheus's standard process metrics (`process`).
     pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
     pub const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
@@ -154,6 +155,10 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         describe_counter!(
             ALERT_NOTIFICATIONS,
             "Alert webhook notifications by rule and outcome (delivered, or failed after every retry)."
+        );
+        describe_counter!(
+            ALERT_PUSHES,
+            "Pushes of the alert state to Alertmanager (--alertmanager-url) by outcome."
         );
         describe_counter!(registry::OVERFLOW_COUNTER, "Registrations of new series folded into __overflow__ because a metric reached its series cap.");
         // Counters that may stay at 0 for a long time exist from the start,

@@ -22,6 +22,55 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Polls `check` until it gives a value, for at most 30 s.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A program the test runs beside the server (Prometheus, Alertmanager),
+/// its log in `dir/<name>.log`, killed when dropped; returned once
+/// `ready_url` answers 2xx.
+pub async fn start_program(
+    program: &std::path::Path,
+    args: &[String],
+    dir: &std::path::Path,
+    ready_url: &str,
+) -> tokio::process::Child {
+    let name = program.file_name().unwrap().to_string_lossy().into_owned();
+    let log_path = dir.join(format!("{name}.log"));
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"));
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = http.get(ready_url).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return child;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} never got ready; its log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     /// The engine behind the API, for benchmarks that drive it directly.
