@@ -21,7 +21,8 @@
 #      contract tests feed our Prometheus output to, and PyYAML, which reads our
 #      Prometheus rules file back.
 #   7. Debian's prometheus (with promtool) and prometheus-alertmanager, which the
-#      suite starts itself on free ports. (On a machine with systemd, the packages
+#      suite starts itself on free ports, and systemd, whose systemd-analyze checks
+#      the unit file in deploy/systemd. (On a machine with systemd, the packages
 #      also start their own services on :9090 and :9093; the tests do not use them.)
 #
 # The chosen wasm toolchain is written to $SHIIOO_CACHE/wasm-toolchain for the build script.
@@ -158,6 +159,6 @@ if [ "$SETUP_E2E" = 1 ] && ! "$venv/bin/python" -c "import sys, importlib.metada
 fi
 
 # 7. Prometheus and Alertmanager, the real ones the contract tests run against -----------------------
-if [ "$SETUP_E2E" = 1 ]; then apt_install prometheus prometheus-alertmanager; fi
+if [ "$SETUP_E2E" = 1 ]; then apt_install prometheus prometheus-alertmanager systemd; fi
 
 log "done (wasm toolchain: $WASM_TOOLCHAIN, wasm-bindgen $wb, wasm-opt $BINARYEN_NPM_VERSION)"

@@ -36,7 +36,7 @@ pub struct Config {
     pub site_root: PathBuf,
 
     /// Folder of the durable event log (`shiioo.db`), created if missing.
-    #[arg(long, env = "SHIIOO_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "SHIIOO_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
     /// What a committed change survives: `normal`, a process crash;

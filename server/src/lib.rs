@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod api;
 mod assets;
+pub mod cli;
 pub mod config;
 mod demo;
 pub mod engine;

@@ -1,5 +1,7 @@
+use std::process::ExitCode;
+
 use clap::Parser;
-use server::config::Config;
+use server::cli::{Cli, Command};
 use server::Server;
 use tracing_subscriber::EnvFilter;
 
@@ -8,13 +10,26 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None | Some(Command::Serve) => match serve(cli.server).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(command) => server::cli::run(command, &cli.server).await,
+    }
+}
+
+async fn serve(config: server::config::Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = Config::parse();
     let server = Server::bind(config).await?;
     // Libraries that record through the `metrics` facade land in ours too.
     let _ = metrics::set_global_recorder(server.state().metrics.clone());

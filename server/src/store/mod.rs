@@ -8,6 +8,7 @@
 //! The store sits behind [`EventLog`] so that another database (PostgreSQL)
 //! can replace SQLite without touching the engine.
 
+pub mod backup;
 mod checkpoint;
 pub mod format;
 pub mod index;
