@@ -156,6 +156,18 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_ALERTMANAGER_RESEND_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub alertmanager_resend_secs: u64,
 
+    /// Host names browsers may reach this server by, beyond IP addresses,
+    /// `localhost` and the host of --external-url (comma-separated): any
+    /// other `Host` is refused, which defeats DNS rebinding.
+    #[arg(long, env = "SHIIOO_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origins of other sites' pages allowed to act on this server (submit,
+    /// cancel, vote, open a WebSocket), e.g. `https://ops.example.com`;
+    /// comma-separated. Pages of the server's own origin always may.
+    #[arg(long, env = "SHIIOO_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
     /// This server's URL as alert notifications link to it (default: the
     /// listening address).
     #[arg(long, env = "SHIIOO_EXTERNAL_URL")]

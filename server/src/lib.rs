@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod api;
 mod assets;
+pub mod auth;
 pub mod cli;
 pub mod config;
 mod demo;
@@ -50,6 +51,14 @@ pub fn router(state: AppState) -> Router {
         ))
         .route_layer(axum::middleware::from_fn(
             telemetry::http::expose_matched_path,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(auth::sites::Sites::new(
+                &state.config.allowed_hosts,
+                &state.config.allowed_origins,
+                state.config.external_url.as_deref(),
+            )),
+            auth::sites::guard,
         ))
         .layer(assets::compression())
         .layer(axum::middleware::from_fn_with_state(
