@@ -156,6 +156,27 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_ALERTMANAGER_RESEND_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub alertmanager_resend_secs: u64,
 
+    /// Identities and their tokens (TOML, `[[token]]` tables with `name`,
+    /// `role` and `sha256`); re-read on SIGHUP. Without it the server is
+    /// open to anyone who reaches it, which it allows only on loopback.
+    #[arg(long, env = "SHIIOO_AUTH_TOKENS")]
+    pub auth_tokens: Option<PathBuf>,
+
+    /// Listen on a non-loopback address without --auth-tokens (when
+    /// something in front of the server authenticates).
+    #[arg(long, env = "SHIIOO_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+
+    /// Failed authentications a client address may make in a burst; then
+    /// one every 2 s (each refused with 429 until its turn).
+    #[arg(long, env = "SHIIOO_AUTH_FAILURE_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failure_burst: u32,
+
+    /// Leave the Prometheus scrape paths (/metrics,
+    /// /api/metrics/prometheus) open without a token.
+    #[arg(long, env = "SHIIOO_METRICS_PUBLIC")]
+    pub metrics_public: bool,
+
     /// Host names browsers may reach this server by, beyond IP addresses,
     /// `localhost` and the host of --external-url (comma-separated): any
     /// other `Host` is refused, which defeats DNS rebinding.

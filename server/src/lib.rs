@@ -49,6 +49,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             api::metrics::negotiate_root_metrics,
         ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.gate.clone(),
+            auth::authorize,
+        ))
         .route_layer(axum::middleware::from_fn(
             telemetry::http::expose_matched_path,
         ))
@@ -138,6 +142,25 @@ impl Server {
             self.state.metrics.clone(),
             std::time::Duration::from_millis(self.state.config.metrics_push_ms.max(50)),
         ));
+        // SIGHUP re-reads the tokens file, as daemons re-read their files.
+        #[cfg(unix)]
+        let hangup = self.state.config.auth_tokens.is_some().then(|| {
+            let gate = self.state.gate.clone();
+            tokio::spawn(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                    return;
+                };
+                while hangups.recv().await.is_some() {
+                    match gate.reload() {
+                        Ok(n) => tracing::info!(identities = n, "tokens file re-read"),
+                        Err(e) => {
+                            tracing::error!("tokens file not re-read, the old identities stay: {e}")
+                        }
+                    }
+                }
+            })
+        });
         let sampler = {
             let state = self.state.clone();
             tokio::spawn(async move {
@@ -184,7 +207,12 @@ impl Server {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let serving = axum::serve(listener, app).with_graceful_shutdown(stopping);
+        // The client's address keys the rate limit of failed authentication.
+        let serving = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopping);
         let mut deadline_watch = deadline_rx.clone();
         let deadline = async move {
             let at = deadline_watch.wait_for(Option::is_some).await.map(|at| *at);
@@ -213,6 +241,10 @@ impl Server {
         metrics_push.abort();
         alerts.abort();
         notifier.abort();
+        #[cfg(unix)]
+        if let Some(hangup) = hangup {
+            hangup.abort();
+        }
         if let Some(alertmanager) = alertmanager {
             alertmanager.abort();
         }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerts::notify::Outbox;
+use crate::auth::Gate;
 use crate::config::{AgentBackendKind, Config, RoleSimulation};
 use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
@@ -29,6 +30,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Alert notifications, queued in order from the journal.
     pub outbox: Arc<Outbox>,
+    /// Who may do what.
+    pub gate: Arc<Gate>,
     /// When this process started serving; uptime is measured from here.
     pub started: Instant,
     /// Cancelled at shutdown, once the final updates are out: WebSocket
@@ -55,6 +58,22 @@ impl AppState {
     pub fn open(config: Config) -> Result<(Self, Replayed), StartError> {
         let started = Instant::now();
         let metrics = telemetry::registry(config.max_series_per_metric);
+        let gate = Gate::new(
+            config.auth_tokens.clone(),
+            config.metrics_public,
+            config.auth_failure_burst,
+            metrics.clone(),
+        )
+        .map_err(|e| StartError(format!("--auth-tokens: {e}")))?;
+        if gate.is_open() && !config.addr.ip().is_loopback() && !config.insecure_no_auth {
+            return Err(StartError(format!(
+                "refusing to listen on {} without authentication: anyone who can reach it could \
+                 submit jobs (and run the command backend's program), cancel runs and vote. Give \
+                 --auth-tokens FILE, or --insecure-no-auth if something in front of the server \
+                 authenticates",
+                config.addr
+            )));
+        }
         let hub = Arc::new(Hub::new(config.health_rules(), started));
         let outbox = Arc::new(Outbox::new(&config.external_url()));
         let observers: Vec<Arc<dyn crate::journal::Observer>> = vec![
@@ -91,6 +110,7 @@ impl AppState {
             metrics,
             hub,
             outbox,
+            gate: Arc::new(gate),
             started,
             closing: CancellationToken::new(),
             sessions: TaskTracker::new(),

@@ -24,7 +24,10 @@ async fn post_job(server: &TestServer, headers: &[(&str, &str)]) -> (u16, Value)
 }
 
 async fn jobs(server: &TestServer) -> usize {
-    server.get("/api/jobs").await.1["jobs"].as_array().unwrap().len()
+    server.get("/api/jobs").await.1["jobs"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 /// The HTTP status of a WebSocket handshake with these headers (101 when

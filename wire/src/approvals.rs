@@ -92,7 +92,11 @@ pub enum Decision {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct VoteRequest {
-    pub voter: String,
+    /// Who votes. With authentication the voter is the caller's identity:
+    /// this may be left out, and if given must name it. On an open server
+    /// (no tokens) it is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voter: Option<String>,
     pub decision: Decision,
     #[serde(default)]
     pub comment: Option<String>,

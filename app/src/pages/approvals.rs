@@ -104,8 +104,9 @@ fn ApprovalCard(
         move |decision: Decision| {
             let id = id.clone();
             let comment = read(drafts.comments, &id).filter(|c| !c.trim().is_empty());
+            let name = voter.get_untracked();
             let vote = VoteRequest {
-                voter: voter.get_untracked(),
+                voter: (!name.trim().is_empty()).then_some(name),
                 decision,
                 comment,
             };

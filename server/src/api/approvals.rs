@@ -1,12 +1,14 @@
 //! `/api/approvals`: steps waiting for people, and their votes.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use wire::{ApprovalList, ApprovalStatus, ApprovalView, VoteRequest};
 
-use super::extract::{JsonBody, PathParam, QueryParams};
+use super::extract::{Caller, JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
+use crate::auth::Identity;
 use crate::state::AppState;
 use crate::views::approvals::{approval, approvals};
 
@@ -51,10 +53,37 @@ pub async fn get(
 /// `POST /api/approvals/{approval_id}/vote`
 pub async fn vote(
     State(state): State<AppState>,
+    Caller(identity): Caller,
     PathParam(id): PathParam,
     JsonBody(vote): JsonBody<VoteRequest>,
 ) -> Result<Json<ApprovalView>, Failure> {
     let id = parse_id(&id, "approval")?;
-    state.engine.vote(id, vote).await?;
+    let voter = voter(&identity, state.gate.is_open(), vote.voter.as_deref())?;
+    state.engine.vote(id, &voter, vote).await?;
     get(State(state), PathParam(id.to_string())).await
+}
+
+/// Who casts a vote: the caller's identity, which a `voter` in the body must
+/// name if given; on an open server, the body's `voter`.
+pub fn voter(identity: &Identity, open: bool, claimed: Option<&str>) -> Result<String, Failure> {
+    let claimed = claimed.map(str::trim).filter(|v| !v.is_empty());
+    if open {
+        return claimed.map(str::to_string).ok_or_else(|| {
+            Failure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_vote",
+                "give the voter's name: this server has no identities to take it from",
+            )
+            .field("voter")
+        });
+    }
+    match claimed {
+        Some(name) if name != identity.name => Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "voter_mismatch",
+            format!("{} may only vote as itself, not as {name:?}", identity.name),
+        )
+        .field("voter")),
+        _ => Ok(identity.name.clone()),
+    }
 }

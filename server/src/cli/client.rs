@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use wire::{ApiError, ClientAction, ServerMessage};
 
@@ -21,11 +22,13 @@ impl std::fmt::Display for Failure {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// `Bearer <token>`, for the WebSocket's handshake too.
+    authorization: Option<reqwest::header::HeaderValue>,
 }
 
 impl Client {
-    pub fn new(url: &str) -> Result<Self, Failure> {
-        let base = url.trim().trim_end_matches('/').to_string();
+    pub fn new(args: &super::ClientArgs) -> Result<Self, Failure> {
+        let base = args.url.trim().trim_end_matches('/').to_string();
         let parsed =
             reqwest::Url::parse(&base).map_err(|e| Failure(format!("--url {base:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -33,12 +36,31 @@ impl Client {
                 "--url {base:?}: expected http:// or https://"
             )));
         }
+        let authorization = match &args.token {
+            Some(token) => {
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                        .map_err(|_| Failure("--token: not a valid header value".into()))?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(value) = &authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, value.clone());
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("shiioo-cli/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
             .build()
             .map_err(|e| Failure(e.to_string()))?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            authorization,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -86,7 +108,18 @@ impl Client {
             Some(rest) => format!("wss://{rest}/api/ws"),
             None => format!("ws://{}/api/ws", self.base.trim_start_matches("http://")),
         };
-        let (mut stream, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        let mut request = ws_url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Failure(format!("{ws_url}: {e}")))?;
+        if let Some(value) = &self.authorization {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::header::AUTHORIZATION,
+                tokio_tungstenite::tungstenite::http::HeaderValue::from_bytes(value.as_bytes())
+                    .expect("a valid header stays valid"),
+            );
+        }
+        let (mut stream, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| Failure(format!("cannot open {ws_url}: {e}")))?;
         for action in actions {

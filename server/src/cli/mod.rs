@@ -92,6 +92,10 @@ pub struct ClientArgs {
     /// The server's URL.
     #[arg(long, env = "SHIIOO_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// A token of the server's --auth-tokens file (sent as
+    /// `Authorization: Bearer`); prefer the environment to the command line.
+    #[arg(long, env = "SHIIOO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// JSON for scripts instead of text (for tail: one message per line).
     #[arg(long)]
     pub json: bool,
@@ -198,7 +202,7 @@ async fn submit(
     };
     // Submitting means running: the server checks everything else.
     fields.insert("execute".into(), true.into());
-    let client = Client::new(&args.url)?;
+    let client = Client::new(args)?;
     let created: JobCreated = client.post("/api/jobs", &job).await?;
     let run_id = created
         .run_id
@@ -247,7 +251,7 @@ async fn runs(
     limit: u32,
     args: &ClientArgs,
 ) -> Result<ExitCode, Failure> {
-    let client = Client::new(&args.url)?;
+    let client = Client::new(args)?;
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("limit", &limit.to_string());
     if let Some(status) = &status {
@@ -266,7 +270,7 @@ async fn runs(
 }
 
 async fn trace(run_id: &str, args: &ClientArgs) -> Result<ExitCode, Failure> {
-    let client = Client::new(&args.url)?;
+    let client = Client::new(args)?;
     let path = format!(
         "/api/analytics/traces/{}",
         form_urlencoded::byte_serialize(run_id.as_bytes()).collect::<String>()
@@ -284,7 +288,7 @@ async fn trace(run_id: &str, args: &ClientArgs) -> Result<ExitCode, Failure> {
 }
 
 async fn tail(args: &ClientArgs) -> Result<ExitCode, Failure> {
-    let client = Client::new(&args.url)?;
+    let client = Client::new(args)?;
     let mut live = client
         .live(&[ClientAction::SubscribeAll, ClientAction::SubscribeAlerts])
         .await?;

@@ -149,9 +149,12 @@ pub(super) async fn await_approval(
 impl Engine {
     /// Records a vote; resolves the approval when the quorum decides.
     /// Answers once the vote (and the decision) is committed.
+    /// `voter` casts `vote` (its own `voter` field is the API's business:
+    /// see `api::approvals::vote`).
     pub async fn vote(
         &self,
         approval_id: Ulid,
+        voter: &str,
         vote: VoteRequest,
     ) -> Result<ApprovalStatus, EngineError> {
         let journal = &self.inner.journal;
@@ -168,7 +171,7 @@ impl Engine {
                 )));
             }
         }
-        let (status, seq) = self.vote_now(approval_id, vote)?;
+        let (status, seq) = self.vote_now(approval_id, voter, vote)?;
         self.acknowledge(seq).await?;
         Ok(status)
     }
@@ -176,9 +179,10 @@ impl Engine {
     fn vote_now(
         &self,
         approval_id: Ulid,
+        voter: &str,
         vote: VoteRequest,
     ) -> Result<(ApprovalStatus, u64), EngineError> {
-        let voter = vote.voter.trim().to_string();
+        let voter = voter.trim().to_string();
         if voter.is_empty() {
             return Err(EngineError::Invalid(
                 ApiError::new("invalid_vote", "the voter's name is empty").with_field("voter"),

@@ -45,6 +45,7 @@ pub mod names {
     pub const ALERTS_FIRING: &str = "alerts_firing";
     pub const ALERT_NOTIFICATIONS: &str = "alert_notifications_total";
     pub const ALERT_PUSHES: &str = "alert_pushes_total";
+    pub const AUTH_FAILURES: &str = "auth_failures_total";
     // Prometheus's standard process metrics (`process`).
     pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
     pub const PROCESS_VIRTUAL_MEMORY: &str = "process_virtual_memory_bytes";
@@ -159,6 +160,10 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         describe_counter!(
             ALERT_PUSHES,
             "Pushes of the alert state to Alertmanager (--alertmanager-url) by outcome."
+        );
+        describe_counter!(
+            AUTH_FAILURES,
+            "Requests refused for want of a valid token, by reason (missing, unknown, rate_limited)."
         );
         describe_counter!(registry::OVERFLOW_COUNTER, "Registrations of new series folded into __overflow__ because a metric reached its series cap.");
         // Counters that may stay at 0 for a long time exist from the start,
