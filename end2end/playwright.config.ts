@@ -1,5 +1,5 @@
 import { defineConfig } from "@playwright/test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -9,6 +9,16 @@ const bin = process.env.SHIIOO_BIN ?? "../target/debug/shiioo";
 const site = process.env.SHIIOO_SITE ?? "../target/site";
 // A fresh event log for every run of the suite.
 const data = mkdtempSync(join(tmpdir(), "shiioo-e2e-"));
+// A second server that asks for tokens (tests/auth.spec.ts), one per role.
+export const authPort = port + 1;
+const authData = mkdtempSync(join(tmpdir(), "shiioo-e2e-auth-"));
+const tokens = join(authData, "tokens.toml");
+writeFileSync(
+  tokens,
+  ["viewer", "operator", "approver"]
+    .map((role) => `[[token]]\nname = "${role}-e2e"\nrole = "${role}"\ntoken = "${role}-token-for-e2e"\n`)
+    .join("\n"),
+);
 
 export default defineConfig({
   testDir: "./tests",
@@ -37,13 +47,24 @@ export default defineConfig({
     headless: true,
     trace: "retain-on-failure",
   },
-  webServer: {
-    command: `${bin} --addr 127.0.0.1:${port} --data-dir ${data}`,
-    env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
-    url: `http://127.0.0.1:${port}/api/health/status`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "pipe",
-    stderr: "pipe",
-  },
+  webServer: [
+    {
+      command: `${bin} --addr 127.0.0.1:${port} --data-dir ${data}`,
+      env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
+      url: `http://127.0.0.1:${port}/api/health/status`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+    {
+      command: `${bin} --addr 127.0.0.1:${authPort} --data-dir ${authData} --auth-tokens ${tokens}`,
+      env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
+      url: `http://127.0.0.1:${authPort}/sign-in`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  ],
 });

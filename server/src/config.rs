@@ -172,6 +172,10 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_AUTH_FAILURE_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_failure_burst: u32,
 
+    /// Hours a dashboard session lasts after signing in.
+    #[arg(long, env = "SHIIOO_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: u64,
+
     /// Leave the Prometheus scrape paths (/metrics,
     /// /api/metrics/prometheus) open without a token.
     #[arg(long, env = "SHIIOO_METRICS_PUBLIC")]

@@ -16,6 +16,7 @@ pub mod journal;
 pub mod model;
 pub mod panics;
 pub mod runs;
+pub mod sign_in;
 pub mod ssr;
 pub mod state;
 pub mod store;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = std::sync::Arc::new(telemetry::http::HttpMetrics::new(&state.metrics));
     Router::new()
         .nest("/api", api::router())
+        .merge(sign_in::routes())
         .merge(ssr::routes(&state))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

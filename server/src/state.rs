@@ -62,6 +62,7 @@ impl AppState {
             config.auth_tokens.clone(),
             config.metrics_public,
             config.auth_failure_burst,
+            std::time::Duration::from_secs(config.session_hours.max(1) * 3600),
             metrics.clone(),
         )
         .map_err(|e| StartError(format!("--auth-tokens: {e}")))?;

@@ -462,3 +462,154 @@ async fn only_the_steps_approvers_may_vote() {
     assert_eq!(status, 403, "root is no approver of this step: {body}");
     assert!(body["message"].as_str().unwrap().contains("root"), "{body}");
 }
+
+/// A client that keeps no cookies and follows no redirects: what a test
+/// needs to see each answer of the sign-in dance.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboard_signs_in_once_and_keeps_a_session() {
+    let server = start(false).await;
+    let http = browser();
+    let page = |cookie: Option<String>| {
+        let mut request = http
+            .get(server.url("/traces?x=1"))
+            .header("accept", "text/html");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    // A browser without a session is sent to sign in, and back after.
+    let answer = page(None).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(
+        answer.headers()["location"],
+        "/sign-in?next=%2Ftraces%3Fx%3D1"
+    );
+    let form = server
+        .http
+        .get(server.url("/sign-in?next=%2Ftraces"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    assert!(form.text().await.unwrap().contains("type=\"password\""));
+
+    let sign_in = |token: &str, extra: Option<(&str, &str)>| {
+        let mut request = http
+            .post(server.url("/sign-in"))
+            .form(&[("token", token), ("next", "/traces?x=1")]);
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let wrong = sign_in("not-a-token-of-this-server", None).await;
+    assert_eq!(wrong.status(), 303);
+    assert!(wrong.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/sign-in?error=unknown"));
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let right = sign_in(&token(Role::Approver), None).await;
+    assert_eq!(right.status(), 303);
+    assert_eq!(right.headers()["location"], "/traces?x=1");
+    let set = right.headers()["set-cookie"].to_str().unwrap().to_string();
+    for part in [
+        "shiioo_session=",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=43200",
+    ] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    // The session opens pages, the API and the WebSocket, as its identity.
+    assert_eq!(page(Some(cookie.clone())).await.status(), 200);
+    let me: Value = http
+        .get(server.url("/api/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me,
+        json!({"name": "ann", "role": "approver", "open": false})
+    );
+    let mut request = format!("ws://{}/api/ws", server.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_ok());
+
+    // Under HTTPS (as a proxy says), the cookie is Secure.
+    let secure = sign_in(&token(Role::Viewer), Some(("x-forwarded-proto", "https"))).await;
+    assert!(secure.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("; Secure"));
+
+    // Signing out ends the session, on the server too.
+    let out = http
+        .post(server.url("/sign-out"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(page(Some(cookie.clone())).await.status(), 303);
+    let api = http
+        .get(server.url("/api/runs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401, "the API answers 401, never a redirect");
+
+    // Another site's form cannot sign anyone in or out.
+    let forged = sign_in(&token(Role::Admin), Some(("origin", "http://evil.example"))).await;
+    assert_eq!(forged.status(), 403);
+    assert!(forged.headers().get("set-cookie").is_none());
+    // A sign-in never sends the browser off-site.
+    let off = http
+        .post(server.url("/sign-in"))
+        .form(&[
+            ("token", token(Role::Viewer).as_str()),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.headers()["location"], "/");
+}
+
+#[tokio::test]
+async fn an_open_server_has_nothing_to_sign_in_to() {
+    let server = TestServer::start().await;
+    let page = server.text("/sign-in").await;
+    assert!(page.contains("nothing to sign in to"), "{page}");
+    let (_, me) = server.get("/api/session").await;
+    assert_eq!(
+        me,
+        json!({"name": "anonymous", "role": "admin", "open": true})
+    );
+}

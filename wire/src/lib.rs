@@ -23,6 +23,7 @@ mod jobs;
 mod metrics;
 mod routines;
 mod runs;
+mod session;
 mod ws;
 
 pub use alerts::{
@@ -49,6 +50,7 @@ pub use runs::{
     AttemptStatus, AttemptView, RunList, RunStatus, RunSummaryView, RunView, StepRunView,
     StepStatus,
 };
+pub use session::Session;
 pub use ws::{
     AlertUpdate, ClientAction, ErrorMessage, HealthUpdate, MetricsUpdate, ServerMessage,
     StepUpdate, Subscribed, Unsubscribed, WorkflowUpdate,

@@ -55,6 +55,8 @@ pub fn Layout(children: Children) -> impl IntoView {
         <footer class="footer">
             "Shiioo — every figure on this page comes from engine events. "
             <a href="/api/health/status">"Health JSON"</a>
+            " · "
+            <a href="/sign-in">"Account"</a>
         </footer>
     }
 }

@@ -6,9 +6,9 @@ use axum::Json;
 use serde::Deserialize;
 use wire::{ApprovalList, ApprovalStatus, ApprovalView, VoteRequest};
 
-use super::extract::{Caller, JsonBody, PathParam, QueryParams};
+use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
-use crate::auth::Identity;
+use crate::auth::{Caller, Identity};
 use crate::state::AppState;
 use crate::views::approvals::{approval, approvals};
 

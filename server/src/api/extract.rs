@@ -148,24 +148,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
-/// Who is calling, as the auth gate found them (`anonymous` when no gate
-/// ran, as in a router built without it).
-pub struct Caller(pub crate::auth::Identity);
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller(
-            parts
-                .extensions
-                .get::<crate::auth::Identity>()
-                .cloned()
-                .unwrap_or_else(crate::auth::Identity::anonymous),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .route("/approvals", get(approvals::list))
         .route("/approvals/{approval_id}", get(approvals::get))
         .route("/approvals/{approval_id}/vote", post(approvals::vote))
+        .route("/session", get(crate::sign_in::whoami))
         .route("/ws", get(crate::ws::upgrade))
         .route_layer(crate::panics::layer(crate::panics::Answer::Json))
         .fallback(error::not_found)

@@ -11,6 +11,7 @@
 //! is open (everyone is `anonymous`), which it only allows on loopback.
 
 pub mod policy;
+pub mod session;
 pub mod sites;
 pub mod tokens;
 
@@ -50,6 +51,7 @@ pub struct Gate {
     failures: DefaultKeyedRateLimiter<IpAddr>,
     /// Addresses that used up their failures, and until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
+    pub sessions: session::Sessions,
     metrics: Arc<Registry>,
 }
 
@@ -59,6 +61,7 @@ impl Gate {
         path: Option<PathBuf>,
         metrics_public: bool,
         failure_burst: u32,
+        session_ttl: Duration,
         metrics: Arc<Registry>,
     ) -> Result<Self, String> {
         let tokens = match &path {
@@ -77,6 +80,7 @@ impl Gate {
             metrics_public,
             failures: RateLimiter::keyed(quota),
             blocked: Mutex::new(HashMap::new()),
+            sessions: session::Sessions::new(session_ttl),
             metrics,
         };
         for reason in REASONS {
@@ -109,8 +113,32 @@ impl Gate {
         });
     }
 
-    /// Who presents `bearer` from `client`, or why they are refused.
-    fn identify(&self, bearer: Option<&str>, client: IpAddr) -> Result<Identity, Refusal> {
+    /// The identity of a live session (on an open server, none).
+    pub fn session_identity(&self, id: Option<&str>) -> Option<Identity> {
+        let tokens = self.tokens.read().clone()?;
+        let name = self.sessions.find(id?)?;
+        tokens.named(&name).cloned()
+    }
+
+    /// Who presents `token` (the sign-in form's), rate-limited like a
+    /// bearer token.
+    pub(crate) fn check_token(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Identity, Refusal> {
+        let client = client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        self.identify(Some(token).filter(|t| !t.is_empty()), None, client)
+    }
+
+    /// Who presents `bearer` (or, without one, the session cookie `session`)
+    /// from `client`, or why they are refused.
+    fn identify(
+        &self,
+        bearer: Option<&str>,
+        session: Option<&str>,
+        client: IpAddr,
+    ) -> Result<Identity, Refusal> {
         let Some(tokens) = self.tokens.read().clone() else {
             return Ok(Identity::anonymous());
         };
@@ -122,6 +150,11 @@ impl Gate {
             }
         }
         let Some(bearer) = bearer else {
+            // A stale cookie (expired, or from before a restart) is no
+            // guess: the browser is sent to sign in again.
+            if let Some(identity) = self.session_identity(session) {
+                return Ok(identity);
+            }
             self.count("missing", 1);
             return Err(Refusal::Missing);
         };
@@ -150,7 +183,7 @@ fn warn_plain(tokens: &Tokens) {
 }
 
 #[derive(Debug)]
-enum Refusal {
+pub(crate) enum Refusal {
     Missing,
     Unknown,
     Slow(Duration),
@@ -206,6 +239,17 @@ fn bearer(req: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// A browser asking for a dashboard page (not the API, not a script).
+fn wants_page(req: &Request) -> bool {
+    req.method() == axum::http::Method::GET
+        && !req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
 /// The middleware, on every matched route.
 pub async fn authorize(State(gate): State<Arc<Gate>>, mut req: Request, next: Next) -> Response {
     let template = req
@@ -218,9 +262,24 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, mut req: Request, next: Ne
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let identity = match (need, gate.identify(bearer(&req), client)) {
+    let session = session::cookie(req.headers());
+    let identity = match (need, gate.identify(bearer(&req), session, client)) {
         (_, Ok(identity)) => identity,
         (Need::Anyone, Err(_)) => Identity::anonymous_reader(),
+        // A person at a browser is sent to sign in, and back here after.
+        (Need::Role(_), Err(_)) if wants_page(&req) => {
+            let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", here)
+                .finish();
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(to) = HeaderValue::from_str(&format!("/sign-in?{query}")) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::LOCATION, to);
+            }
+            return response;
+        }
         (Need::Role(_), Err(refusal)) => return refusal.into_response(),
     };
     if let Need::Role(role) = need {
@@ -244,6 +303,27 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, mut req: Request, next: Ne
     next.run(req).await
 }
 
+/// Who is calling, as the auth gate found them (`anonymous` when no gate
+/// ran, as in a router built without it).
+pub struct Caller(pub Identity);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Caller(
+            parts
+                .extensions
+                .get::<Identity>()
+                .cloned()
+                .unwrap_or_else(Identity::anonymous),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,7 +331,14 @@ mod tests {
     fn gate(dir: &std::path::Path, file: &str) -> Gate {
         let path = dir.join("tokens.toml");
         std::fs::write(&path, file).unwrap();
-        Gate::new(Some(path), false, BURST, Arc::new(Registry::new(100))).unwrap()
+        Gate::new(
+            Some(path),
+            false,
+            BURST,
+            Duration::from_secs(60),
+            Arc::new(Registry::new(100)),
+        )
+        .unwrap()
     }
 
     const BURST: u32 = 10;
@@ -266,27 +353,30 @@ mod tests {
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..BURST {
             assert!(matches!(
-                gate.identify(Some("guess"), guesser),
+                gate.identify(Some("guess"), None, guesser),
                 Err(Refusal::Unknown)
             ));
         }
         // The burst is spent: the next guess is refused, then every attempt
         // from that address, even the right token, until the wait is over.
         assert!(matches!(
-            gate.identify(Some("guess"), guesser),
+            gate.identify(Some("guess"), None, guesser),
             Err(Refusal::Unknown)
         ));
         assert!(matches!(
-            gate.identify(Some("operator-token-0001"), guesser),
+            gate.identify(Some("operator-token-0001"), None, guesser),
             Err(Refusal::Slow(_))
         ));
         assert_eq!(
-            gate.identify(Some("operator-token-0001"), other)
+            gate.identify(Some("operator-token-0001"), None, other)
                 .unwrap()
                 .name,
             "ops"
         );
-        assert!(matches!(gate.identify(None, other), Err(Refusal::Missing)));
+        assert!(matches!(
+            gate.identify(None, None, other),
+            Err(Refusal::Missing)
+        ));
 
         std::fs::write(
             dir.path().join("tokens.toml"),
@@ -295,16 +385,18 @@ mod tests {
         .unwrap();
         assert_eq!(gate.reload(), Ok(1));
         assert_eq!(
-            gate.identify(Some("the-new-viewer-token"), other)
+            gate.identify(Some("the-new-viewer-token"), None, other)
                 .unwrap()
                 .name,
             "new"
         );
-        assert!(gate.identify(Some("operator-token-0001"), other).is_err());
+        assert!(gate
+            .identify(Some("operator-token-0001"), None, other)
+            .is_err());
         std::fs::write(dir.path().join("tokens.toml"), "not toml [").unwrap();
         assert!(gate.reload().is_err());
         assert_eq!(
-            gate.identify(Some("the-new-viewer-token"), other)
+            gate.identify(Some("the-new-viewer-token"), None, other)
                 .unwrap()
                 .name,
             "new",

@@ -33,11 +33,25 @@ pub const ACTIONS: &[(&str, &str, Role)] = &[
     ("POST", "/api/approvals/{approval_id}/vote", Role::Approver),
 ];
 
+/// The routes anyone may call: the way in and out of the dashboard (they
+/// check the token themselves).
+pub const OPEN: &[(&str, &str)] = &[
+    ("GET", "/sign-in"),
+    ("POST", "/sign-in"),
+    ("POST", "/sign-out"),
+];
+
 /// The Prometheus scrape paths, open to anyone with `--metrics-public`.
 pub const SCRAPE_PATHS: [&str; 2] = ["/metrics", "/api/metrics/prometheus"];
 
 /// What `method` on the route `template` needs.
 pub fn need(method: &Method, template: &str, metrics_public: bool) -> Need {
+    if OPEN
+        .iter()
+        .any(|(m, t)| *m == method.as_str() && *t == template)
+    {
+        return Need::Anyone;
+    }
     if matches!(*method, Method::GET | Method::HEAD) {
         if metrics_public && SCRAPE_PATHS.contains(&template) {
             return Need::Anyone;

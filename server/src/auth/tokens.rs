@@ -178,6 +178,15 @@ impl Tokens {
         found
     }
 
+    /// The identity called `name` (a session's, on each use: a removed
+    /// identity's sessions are void, a changed role applies at once).
+    pub fn named(&self, name: &str) -> Option<&Identity> {
+        self.entries
+            .iter()
+            .map(|(_, identity)| identity)
+            .find(|identity| identity.name == name)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

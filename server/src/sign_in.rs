@@ -1,0 +1,237 @@
+//! `/sign-in` and `/sign-out`: the dashboard's way in. A plain HTML form
+//! (no script needed) posts the token once; the answer sets the session
+//! cookie and sends the browser on to the page it wanted.
+
+use axum::extract::{Query, State};
+use axum::http::header::{LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+
+use crate::auth::session::{cookie, set_cookie};
+use crate::auth::{Caller, Refusal};
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in", get(page).post(sign_in))
+        .route("/sign-out", post(sign_out))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Where to go after signing in: a path of this server, never another site
+/// (`//evil.example`, `https://…`, `/\evil`).
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p
+        }
+        _ => "/",
+    }
+}
+
+/// Text for HTML, inert.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn see_other(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
+}
+
+/// Whether the browser reached the server over HTTPS (directly, or through
+/// a proxy that says so), so that the cookie is only ever sent over it.
+fn over_https(state: &AppState, headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+        || state
+            .config
+            .external_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+}
+
+fn frame(body: &str) -> Html<String> {
+    Html(format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <title>Sign in · Shiioo</title><link rel=\"stylesheet\" href=\"/pkg/shiioo.css\">\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\
+         <body><main id=\"main\" class=\"sign-in\"><h1><span class=\"brand-mark\" aria-hidden=\"true\">◆</span> Shiioo</h1>\
+         {body}</main></body></html>"
+    ))
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Html<String> {
+    let next = escape(local_path(query.next.as_deref()));
+    if state.gate.is_open() {
+        return frame(
+            "<p>This server asks for no token (it has no <code>--auth-tokens</code>): \
+             there is nothing to sign in to.</p><p><a class=\"button primary\" href=\"/\">Open the dashboard</a></p>",
+        );
+    }
+    let signed_in = state
+        .gate
+        .session_identity(cookie(&headers))
+        .filter(|_| identity.name != "anonymous");
+    if let Some(who) = signed_in {
+        return frame(&format!(
+            "<p>Signed in as <strong>{}</strong> ({}).</p>\
+             <form method=\"post\" action=\"/sign-out\"><button class=\"button\" type=\"submit\">Sign out</button></form>\
+             <p><a href=\"{next}\">Back to the dashboard</a></p>",
+            escape(&who.name),
+            who.role.as_str()
+        ));
+    }
+    let error = match query.error.as_deref() {
+        Some("unknown") => "<p class=\"error\" role=\"alert\">That token is not one of this server's.</p>",
+        Some("slow") => "<p class=\"error\" role=\"alert\">Too many failed attempts from this address; wait a little and try again.</p>",
+        _ => "",
+    };
+    frame(&format!(
+        "{error}<form method=\"post\" action=\"/sign-in\" class=\"sign-in-form\">\
+         <label for=\"token\">Token</label>\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <button class=\"button primary\" type=\"submit\">Sign in</button></form>\
+         <p class=\"muted\">A token of the server's <code>--auth-tokens</code> file; it is sent once, and a session cookie is kept instead.</p>"
+    ))
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let headers = &parts.headers;
+    let next = local_path(form.next.as_deref()).to_string();
+    let back = |error: &str| {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("error", error)
+            .append_pair("next", &next)
+            .finish();
+        see_other(&format!("/sign-in?{query}"))
+    };
+    if state.gate.is_open() {
+        return see_other(&next);
+    }
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match state.gate.check_token(form.token.trim(), client) {
+        Ok(identity) => {
+            let id = state.gate.sessions.open(&identity.name);
+            let mut response = see_other(&next);
+            let cookie = set_cookie(
+                Some(&id),
+                state.gate.sessions.ttl(),
+                over_https(&state, headers),
+            );
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, HeaderValue::from_str(&cookie).expect("hex ids"));
+            tracing::info!(identity = %identity.name, "signed in");
+            response
+        }
+        Err(Refusal::Slow(_)) => back("slow"),
+        Err(_) => back("unknown"),
+    }
+}
+
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie(&headers) {
+        state.gate.sessions.end(id);
+    }
+    let mut response = see_other("/sign-in");
+    let cookie = set_cookie(
+        None,
+        state.gate.sessions.ttl(),
+        over_https(&state, &headers),
+    );
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, HeaderValue::from_str(&cookie).expect("ASCII"));
+    response
+}
+
+/// `GET /api/session`: who the caller is (`anonymous` on an open server).
+pub async fn whoami(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+) -> Json<wire::Session> {
+    Json(wire::Session {
+        name: identity.name.clone(),
+        role: identity.role.as_str().into(),
+        open: state.gate.is_open(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(local_path(Some("/traces/01A?x=1")), "/traces/01A?x=1");
+        for other in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "evil",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(Some(other)), "/", "{other:?}");
+        }
+        assert_eq!(local_path(None), "/");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}
