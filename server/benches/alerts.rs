@@ -42,6 +42,7 @@ fn model(workflows: usize, runs_per_workflow: usize) -> Model {
                     workflow_id: workflow_id.clone(),
                     job_name: workflow_id,
                     steps: vec![],
+                    actor: None,
                 },
             );
             publish(&mut model, at, EventKind::RunStarted { run_id });

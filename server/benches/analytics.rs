@@ -53,7 +53,7 @@ async fn at_scale() {
     let t0 = Instant::now();
     for round in 0..1_000 {
         for id in &job_ids {
-            engine.start_run(*id).await.unwrap();
+            engine.start_run(*id, "bench").await.unwrap();
         }
         while engine.running() > 64 {
             tokio::time::sleep(Duration::from_millis(1)).await;

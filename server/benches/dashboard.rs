@@ -41,7 +41,7 @@ async fn main() {
     }
     for _ in 0..100 {
         for id in &jobs {
-            engine.start_run(*id).await.unwrap();
+            engine.start_run(*id, "bench").await.unwrap();
         }
     }
     while engine.running() > 0 {

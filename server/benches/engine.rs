@@ -95,7 +95,7 @@ async fn throughput(runs: usize) {
     let mut submitted = 0;
     while submitted < runs {
         while submitted < runs && engine.running() < window {
-            engine.create_job(job()).await.unwrap();
+            engine.create_job(job(), "bench").await.unwrap();
             submitted += 1;
         }
         tokio::task::yield_now().await;
@@ -128,7 +128,7 @@ async fn latency(runs: usize) {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
     for _ in 0..runs {
-        engine.create_job(job()).await.unwrap();
+        engine.create_job(job(), "bench").await.unwrap();
         while engine.running() > 0 {
             tokio::task::yield_now().await;
         }
@@ -178,6 +178,7 @@ fn replay() {
             workflow_id: "bench_flow".into(),
             job_name: "Bench Flow".into(),
             steps: steps.clone(),
+            actor: None,
         });
         push(EventKind::RunStarted { run_id });
         for s in ["a", "b", "c"] {

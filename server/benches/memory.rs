@@ -72,6 +72,7 @@ fn run_events(
             workflow_id: "bench_flow".into(),
             description: None,
             workflow: workflow.clone(),
+            actor: None,
         },
     );
     push(
@@ -82,6 +83,7 @@ fn run_events(
             workflow_id: "bench_flow".into(),
             job_name: "Bench Flow".into(),
             steps: steps.to_vec(),
+            actor: None,
         },
     );
     push(0, EventKind::RunStarted { run_id });
@@ -172,6 +174,7 @@ fn main() {
         routines,
         approvals,
         alerts,
+        audit,
     } = model;
     for (name, part) in [
         ("jobs", Box::new(jobs) as Box<dyn std::any::Any>),
@@ -180,6 +183,7 @@ fn main() {
         ("routines", Box::new(routines)),
         ("approvals", Box::new(approvals)),
         ("alerts", Box::new(alerts)),
+        ("audit", Box::new(audit)),
     ] {
         let held = live();
         drop(part);

@@ -40,9 +40,9 @@ async fn main() {
     let mut batch = Vec::new();
     for _ in 0..runs {
         let engine = server.engine.clone();
-        batch.push(tokio::spawn(
-            async move { engine.start_run(job).await.unwrap() },
-        ));
+        batch.push(tokio::spawn(async move {
+            engine.start_run(job, "bench").await.unwrap()
+        }));
         if batch.len() == 256 {
             for b in batch.drain(..) {
                 started.push(b.await.unwrap().run_id.unwrap());

@@ -16,7 +16,7 @@ use serde_json::json;
 use ulid::Ulid;
 use wire::{workflow_slug, JobRequest};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, SYSTEM};
 
 /// Runs of demo jobs in flight at most; beyond it the demo waits.
 const MAX_ACTIVE: usize = 5;
@@ -141,13 +141,13 @@ async fn routine_and_approval(engine: &Engine, sync_job: Option<Ulid>) {
             workflow: None,
             enabled: true,
         };
-        if let Err(e) = engine.create_routine(routine).await {
+        if let Err(e) = engine.create_routine(routine, SYSTEM).await {
             tracing::warn!("demo: cannot create the routine: {e:?}");
         }
     }
     if pending == 0 {
         if let Some(job_id) = find_or_create(engine, release_job()).await {
-            if let Err(e) = engine.start_run(job_id).await {
+            if let Err(e) = engine.start_run(job_id, SYSTEM).await {
                 tracing::warn!("demo: cannot start the release job: {e:?}");
             }
         }
@@ -162,7 +162,7 @@ async fn find_or_create(engine: &Engine, job: JobRequest) -> Option<Ulid> {
         .read(|m| m.jobs.list(Some(&workflow_id), 1).first().map(|j| j.job_id));
     match existing {
         Some(id) => Some(id),
-        None => match engine.create_job(job).await {
+        None => match engine.create_job(job, SYSTEM).await {
             Ok(created) => Some(created.job_id),
             Err(e) => {
                 tracing::warn!("demo: cannot create {workflow_id}: {e:?}");
@@ -185,7 +185,7 @@ pub async fn run(engine: Engine) {
         if engine.running() >= MAX_ACTIVE {
             continue;
         }
-        if let Err(e) = engine.start_run(*job_id).await {
+        if let Err(e) = engine.start_run(*job_id, SYSTEM).await {
             tracing::warn!("demo: cannot start a run: {e:?}");
         }
     }

@@ -613,3 +613,113 @@ async fn an_open_server_has_nothing_to_sign_in_to() {
         json!({"name": "anonymous", "role": "admin", "open": true})
     );
 }
+
+#[tokio::test]
+async fn the_audit_trail_says_who_did_what_and_lasts() {
+    let server = start(false).await;
+    let operator = Who::Role(Role::Operator);
+    let admin = Who::Role(Role::Admin);
+    let mut long = guide_job();
+    long["workflow"]["steps"][0]["simulation"] = json!({"latency_ms": [600000, 600000]});
+    let (_, _, created) = call(&server, operator, "POST", "/api/jobs", Some(long)).await;
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let (status, _, _) = call(
+        &server,
+        admin,
+        "POST",
+        &format!("/api/runs/{run_id}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (status, _, _) = call(
+        &server,
+        operator,
+        "PUT",
+        "/api/alerts/rules/pending_approvals",
+        Some(json!({"threshold": 5})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let vote = awaiting_votes(&server, json!(["ann"])).await;
+    let (status, _, _) = call(
+        &server,
+        Who::Role(Role::Approver),
+        "POST",
+        &vote,
+        Some(json!({"decision": "approve", "comment": "ship it"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let run = eventually("the run cancelled", async || {
+        let (_, _, run) = call(
+            &server,
+            operator,
+            "GET",
+            &format!("/api/runs/{run_id}"),
+            None,
+        )
+        .await;
+        (run["status"] == "Cancelled").then_some(run)
+    })
+    .await;
+    assert_eq!(
+        (run["created_by"].as_str(), run["cancelled_by"].as_str()),
+        (Some("olga"), Some("root"))
+    );
+
+    let actions = |audit: &Value| -> Vec<(String, String)> {
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["actor"].as_str().unwrap_or("?").to_string(),
+                    e["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (status, _, audit) =
+        call(&server, Who::Role(Role::Viewer), "GET", "/api/audit", None).await;
+    assert_eq!(status, 200, "{audit}");
+    let want: Vec<(String, String)> = [
+        ("ann", "vote"),
+        ("olga", "start_run"),
+        ("olga", "create_job"),
+        ("olga", "set_alert_rule"),
+        ("root", "cancel_run"),
+        ("olga", "start_run"),
+        ("olga", "create_job"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(actions(&audit), want, "{audit}");
+    assert_eq!(audit["entries"][0]["detail"], "approve");
+    assert_eq!(audit["entries"][4]["target"], run_id.as_str());
+    let (_, _, mine) = call(
+        &server,
+        operator,
+        "GET",
+        "/api/audit?actor=olga&limit=2",
+        None,
+    )
+    .await;
+    assert_eq!(
+        actions(&mine),
+        [
+            ("olga".to_string(), "start_run".to_string()),
+            ("olga".into(), "create_job".into())
+        ]
+    );
+    let (status, _, body) = call(&server, operator, "GET", "/api/audit?limit=0", None).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("limit")));
+
+    // Rebuilt from the log after a restart.
+    let restarted = server.restart().await;
+    let (_, after) = restarted.get("/api/audit").await;
+    assert_eq!(actions(&after), want);
+}

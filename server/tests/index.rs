@@ -32,6 +32,7 @@ fn publish_run(journal: &Journal, i: usize) -> (Ulid, Ulid) {
         workflow_id: workflow_id.into(),
         description: None,
         workflow: workflow(),
+        actor: None,
     });
     journal.publish(EventKind::RunCreated {
         run_id,
@@ -44,6 +45,7 @@ fn publish_run(journal: &Journal, i: usize) -> (Ulid, Ulid) {
             role: "agent".into(),
             depends_on: vec![],
         }],
+        actor: None,
     });
     journal.publish(EventKind::RunStarted { run_id });
     if i.is_multiple_of(11) {
@@ -230,6 +232,7 @@ async fn old_runs_and_jobs_are_listed_from_the_index_as_from_memory() {
                     job_id: run.0,
                     enabled: false,
                     workflow_id: Some("odd".into()),
+                    actor: None,
                 });
             }
             run

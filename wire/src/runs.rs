@@ -153,6 +153,13 @@ pub struct RunView {
     pub progress: f64,
     pub error: Option<String>,
     pub steps: Vec<StepRunView>,
+    /// Who started the run (an identity, `anonymous`, or `system` for a
+    /// routine); absent for runs older than the audit trail.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// Who asked to cancel it, if anyone did.
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
 }
 
 /// One line of `GET /api/runs`.

@@ -11,3 +11,28 @@ pub struct Session {
     /// The server asks for no token (no `--auth-tokens`).
     pub open: bool,
 }
+
+/// One action someone took, as `GET /api/audit` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
+pub struct AuditEntry {
+    /// The event that recorded it.
+    pub seq: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// An identity's name, `anonymous` on an open server, `system` for the
+    /// scheduler; `null` for actions older than the audit trail.
+    pub actor: Option<String>,
+    /// `create_job`, `start_run`, `cancel_run`, `create_routine`,
+    /// `update_routine`, `enable_routine`, `disable_routine`,
+    /// `delete_routine`, `vote` or `set_alert_rule`.
+    pub action: String,
+    /// The id (or, for a rule, the name) of what it acted on.
+    pub target: String,
+    /// A job's or routine's name, a vote's decision.
+    pub detail: Option<String>,
+}
+
+/// `GET /api/audit`: recent actions, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
+pub struct AuditList {
+    pub entries: Vec<AuditEntry>,
+}

@@ -232,6 +232,7 @@ mod tests {
             workflow_id: workflow.into(),
             job_name: workflow.into(),
             steps: vec![],
+            actor: None,
         };
         publish(model, seq, at, kind);
         publish(model, seq, at, EventKind::RunStarted { run_id });

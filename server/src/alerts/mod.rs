@@ -103,6 +103,7 @@ pub fn set_rule(
     journal: &crate::journal::Journal,
     name: &str,
     update: wire::AlertRuleUpdate,
+    actor: &str,
 ) -> Result<RuleChange, rules::RuleError> {
     let existing = journal.read(|m| m.alerts.rules.get(name).cloned());
     let rule = rules::apply_update(name, existing.as_ref(), update)?;
@@ -111,6 +112,7 @@ pub fn set_rule(
         journal
             .publish(EventKind::AlertRuleSet {
                 rule: (&rule).into(),
+                actor: Some(actor.to_string()),
             })
             .seq
     });

@@ -104,7 +104,7 @@ impl Observer for Outbox {
             return;
         }
         match &event.kind {
-            EventKind::AlertRuleSet { rule } => self.push(Delivery::Rule(rule.name.clone())),
+            EventKind::AlertRuleSet { rule, .. } => self.push(Delivery::Rule(rule.name.clone())),
             EventKind::AlertChanged {
                 rule,
                 labels,

@@ -151,6 +151,7 @@ mod tests {
                         depends_on: d.iter().map(|s| s.to_string()).collect(),
                     })
                     .collect(),
+                actor: None,
             },
         }];
         let mut timeline: Vec<(i64, EventKind)> = vec![(0, EventKind::RunStarted { run_id })];

@@ -9,6 +9,7 @@ use wire::{AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate};
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::Failure;
 use crate::alerts::prometheus;
+use crate::auth::Caller;
 use crate::state::AppState;
 use crate::views::{self, alerts::AlertQuery, alerts::HistoryQuery};
 
@@ -59,10 +60,14 @@ pub async fn rule(
 /// rule (201) when there is none of that name.
 pub async fn put_rule(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(name): PathParam,
     JsonBody(update): JsonBody<AlertRuleUpdate>,
 ) -> Result<(StatusCode, Json<AlertRule>), Failure> {
-    let change = state.engine.set_alert_rule(&name, update).await?;
+    let change = state
+        .engine
+        .set_alert_rule(&name, update, &who.name)
+        .await?;
     let status = if change.created {
         StatusCode::CREATED
     } else {

@@ -5,15 +5,17 @@ use wire::{JobCreated, JobList, JobQuery, JobRequest, JobView};
 
 use super::extract::{JsonBody, PathParam, QueryParams};
 use super::{parse_id, Failure};
+use crate::auth::Caller;
 use crate::state::AppState;
 use crate::views;
 
 /// `POST /api/jobs`
 pub async fn create(
     State(state): State<AppState>,
+    Caller(who): Caller,
     JsonBody(job): JsonBody<JobRequest>,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
-    let created = state.engine.create_job(job).await?;
+    let created = state.engine.create_job(job, &who.name).await?;
     Ok((StatusCode::CREATED, Json(created.wire())))
 }
 
@@ -43,9 +45,10 @@ pub async fn get(
 /// `POST /api/jobs/{job_id}/runs`
 pub async fn start_run(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(job_id): PathParam,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
     let id = parse_id(&job_id, "job")?;
-    let created = state.engine.start_run(id).await?;
+    let created = state.engine.start_run(id, &who.name).await?;
     Ok((StatusCode::CREATED, Json(created.wire())))
 }

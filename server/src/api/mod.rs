@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod analytics;
 pub mod approvals;
+pub mod audit;
 mod error;
 pub mod extract;
 mod health;
@@ -69,6 +70,7 @@ pub fn router() -> Router<AppState> {
         .route("/approvals/{approval_id}", get(approvals::get))
         .route("/approvals/{approval_id}/vote", post(approvals::vote))
         .route("/session", get(crate::sign_in::whoami))
+        .route("/audit", get(audit::list))
         .route("/ws", get(crate::ws::upgrade))
         .route_layer(crate::panics::layer(crate::panics::Answer::Json))
         .fallback(error::not_found)

@@ -8,6 +8,7 @@ use wire::{RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 
 use super::extract::{JsonBody, PathParam};
 use super::{parse_id, Failure};
+use crate::auth::Caller;
 use crate::state::AppState;
 use crate::views::routines::{routine_view, routines};
 
@@ -23,9 +24,10 @@ fn one(state: &AppState, id: Ulid) -> Result<Json<RoutineView>, Failure> {
 /// `POST /api/routines`
 pub async fn create(
     State(state): State<AppState>,
+    Caller(who): Caller,
     JsonBody(req): JsonBody<RoutineRequest>,
 ) -> Result<(StatusCode, Json<RoutineView>), Failure> {
-    let id = state.engine.create_routine(req).await?;
+    let id = state.engine.create_routine(req, &who.name).await?;
     Ok((StatusCode::CREATED, one(&state, id)?))
 }
 
@@ -45,6 +47,7 @@ pub async fn get(
 /// `PUT /api/routines/{routine_id}`: the whole definition.
 pub async fn replace(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(id): PathParam,
     JsonBody(req): JsonBody<RoutineRequest>,
 ) -> Result<Json<RoutineView>, Failure> {
@@ -64,49 +67,59 @@ pub async fn replace(
         job_id: req.job_id,
         enabled: Some(req.enabled),
     };
-    state.engine.update_routine(id, patch).await?;
+    state.engine.update_routine(id, patch, &who.name).await?;
     one(&state, id)
 }
 
 /// `PATCH /api/routines/{routine_id}`: some fields.
 pub async fn patch(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(id): PathParam,
     JsonBody(patch): JsonBody<RoutinePatch>,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
-    state.engine.update_routine(id, patch).await?;
+    state.engine.update_routine(id, patch, &who.name).await?;
     one(&state, id)
 }
 
 /// `POST /api/routines/{routine_id}/enable`
 pub async fn enable(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(id): PathParam,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
-    state.engine.set_routine_enabled(id, true).await?;
+    state
+        .engine
+        .set_routine_enabled(id, true, &who.name)
+        .await?;
     one(&state, id)
 }
 
 /// `POST /api/routines/{routine_id}/disable`
 pub async fn disable(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(id): PathParam,
 ) -> Result<Json<RoutineView>, Failure> {
     let id = parse_id(&id, "routine")?;
-    state.engine.set_routine_enabled(id, false).await?;
+    state
+        .engine
+        .set_routine_enabled(id, false, &who.name)
+        .await?;
     one(&state, id)
 }
 
 /// `DELETE /api/routines/{routine_id}`
 pub async fn delete(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(id): PathParam,
 ) -> Result<StatusCode, Failure> {
     state
         .engine
-        .delete_routine(parse_id(&id, "routine")?)
+        .delete_routine(parse_id(&id, "routine")?, &who.name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ use wire::{RunList, RunView};
 
 use super::extract::{PathParam, QueryParams};
 use super::{parse_id, Failure};
+use crate::auth::Caller;
 use crate::state::AppState;
 use crate::views::{self, runs::RunsQuery};
 
@@ -33,10 +34,11 @@ pub async fn get(
 /// with `GET /api/runs/{run_id}` or the WebSocket.
 pub async fn cancel(
     State(state): State<AppState>,
+    Caller(who): Caller,
     PathParam(run_id): PathParam,
 ) -> Result<(StatusCode, Json<serde_json::Value>), Failure> {
     let id = parse_id(&run_id, "run")?;
-    state.engine.cancel(id).await?;
+    state.engine.cancel(id, &who.name).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({"run_id": run_id, "status": "cancelling"})),

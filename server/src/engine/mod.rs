@@ -28,6 +28,9 @@ use plan::Plan;
 /// Compiled plans kept; see `Inner::plans`.
 const MAX_CACHED_PLANS: usize = 1_024;
 
+/// The actor of what the engine does by itself (a routine's runs).
+pub const SYSTEM: &str = "system";
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Steps executing at once, over all runs.
@@ -217,14 +220,15 @@ impl Engine {
 
     /// Validates and stores a job; runs it at once if it asks to. Answers
     /// once both are committed.
-    pub async fn create_job(&self, job: JobRequest) -> Result<Created, EngineError> {
-        let (created, seq) = self.create_job_now(job)?;
+    /// `actor` did it (see `EventKind::JobCreated`).
+    pub async fn create_job(&self, job: JobRequest, actor: &str) -> Result<Created, EngineError> {
+        let (created, seq) = self.create_job_now(job, actor)?;
         self.acknowledge(seq).await?;
         Ok(created)
     }
 
     /// `create_job` without waiting for the disk; with the `seq` to wait for.
-    fn create_job_now(&self, job: JobRequest) -> Result<(Created, u64), EngineError> {
+    fn create_job_now(&self, job: JobRequest, actor: &str) -> Result<(Created, u64), EngineError> {
         let (workflow_id, plan) = plan::validate(&job).map_err(EngineError::Invalid)?;
         self.admit()?;
         let plan = Arc::new(plan);
@@ -240,10 +244,11 @@ impl Engine {
                 workflow_id: workflow_id.clone(),
                 description: job.description,
                 workflow: (&job.workflow).into(),
+                actor: Some(actor.to_string()),
             })
             .seq;
         let run_id = job.execute.then(|| {
-            let (run_id, run_seq) = self.launch(job_id, &name, &workflow_id, plan);
+            let (run_id, run_seq) = self.launch(job_id, &name, &workflow_id, plan, actor);
             seq = run_seq;
             run_id
         });
@@ -256,9 +261,9 @@ impl Engine {
     }
 
     /// Starts a new run of a stored job; answers once it is committed.
-    pub async fn start_run(&self, job_id: Ulid) -> Result<Created, EngineError> {
+    pub async fn start_run(&self, job_id: Ulid, actor: &str) -> Result<Created, EngineError> {
         let job = self.job(job_id).await?;
-        let (created, seq) = self.start_run_now(job)?;
+        let (created, seq) = self.start_run_now(job, actor)?;
         self.acknowledge(seq).await?;
         Ok(created)
     }
@@ -289,7 +294,7 @@ impl Engine {
     }
 
     /// `start_run` without waiting for the disk.
-    fn start_run_now(&self, job: JobToRun) -> Result<(Created, u64), EngineError> {
+    fn start_run_now(&self, job: JobToRun, actor: &str) -> Result<(Created, u64), EngineError> {
         let JobToRun {
             job_id,
             name,
@@ -307,7 +312,7 @@ impl Engine {
                 plan
             }
         };
-        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan);
+        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan, actor);
         let created = Created {
             job_id,
             workflow_id: workflow_id.to_string(),
@@ -328,7 +333,14 @@ impl Engine {
     }
 
     /// Creates a run and starts it; returns its id and its `RunCreated` seq.
-    fn launch(&self, job_id: Ulid, name: &str, workflow_id: &str, plan: Arc<Plan>) -> (Ulid, u64) {
+    fn launch(
+        &self,
+        job_id: Ulid,
+        name: &str,
+        workflow_id: &str,
+        plan: Arc<Plan>,
+        actor: &str,
+    ) -> (Ulid, u64) {
         let run_id = self.next_id();
         let cancel = CancellationToken::new();
         self.inner.running.lock().insert(run_id, cancel.clone());
@@ -341,6 +353,7 @@ impl Engine {
                 workflow_id: workflow_id.to_string(),
                 job_name: name.to_string(),
                 steps: plan.planned_steps(),
+                actor: Some(actor.to_string()),
             })
             .seq;
         let engine = self.clone();
@@ -361,14 +374,17 @@ impl Engine {
     /// The request is an event of its own, answered once committed; should
     /// the process die before the run has stopped, the next start records
     /// the run cancelled, not interrupted.
-    pub async fn cancel(&self, run_id: Ulid) -> Result<(), EngineError> {
+    pub async fn cancel(&self, run_id: Ulid, actor: &str) -> Result<(), EngineError> {
         let token = self.inner.running.lock().get(&run_id).cloned();
         if let Some(token) = token {
             self.admit()?;
             let seq = self
                 .inner
                 .journal
-                .publish(EventKind::RunCancelRequested { run_id })
+                .publish(EventKind::RunCancelRequested {
+                    run_id,
+                    actor: Some(actor.to_string()),
+                })
                 .seq;
             token.cancel();
             return self.acknowledge(seq).await;
@@ -387,11 +403,13 @@ impl Engine {
         &self,
         name: &str,
         update: wire::AlertRuleUpdate,
+        actor: &str,
     ) -> Result<crate::alerts::RuleChange, EngineError> {
         self.admit()?;
-        let change = crate::alerts::set_rule(&self.inner.journal, name, update).map_err(|e| {
-            EngineError::Invalid(ApiError::new("invalid_rule", e.message).with_field(e.field))
-        })?;
+        let change =
+            crate::alerts::set_rule(&self.inner.journal, name, update, actor).map_err(|e| {
+                EngineError::Invalid(ApiError::new("invalid_rule", e.message).with_field(e.field))
+            })?;
         let seq = change.seq.unwrap_or_else(|| self.settled());
         self.acknowledge(seq).await?;
         Ok(change)

@@ -9,6 +9,7 @@ use ulid::Ulid;
 use wire::{ApiError, JobRequest, RoutinePatch, RoutineRequest};
 
 use super::schedule::Schedule;
+use super::SYSTEM;
 use super::{Engine, EngineError};
 use crate::events::EventKind;
 use crate::model::RoutineState;
@@ -16,9 +17,13 @@ use crate::model::RoutineState;
 impl Engine {
     /// Creates a routine (and its job, when given a workflow); answers once
     /// both are committed.
-    pub async fn create_routine(&self, req: RoutineRequest) -> Result<Ulid, EngineError> {
+    pub async fn create_routine(
+        &self,
+        req: RoutineRequest,
+        actor: &str,
+    ) -> Result<Ulid, EngineError> {
         let job = self.named_job(req.job_id.as_deref()).await;
-        let (routine_id, seq) = self.create_routine_now(req, job)?;
+        let (routine_id, seq) = self.create_routine_now(req, job, actor)?;
         self.acknowledge(seq).await?;
         Ok(routine_id)
     }
@@ -28,18 +33,22 @@ impl Engine {
         &self,
         req: RoutineRequest,
         job: Option<Result<(Ulid, String), EngineError>>,
+        actor: &str,
     ) -> Result<(Ulid, u64), EngineError> {
         let name = check_name(&req.name)?;
         let schedule = Schedule::parse(&req.cron, req.timezone.as_deref())?;
         let (job_id, workflow_id) = match (job, req.workflow) {
             (Some(job), _) => job?,
             (None, Some(workflow)) => {
-                let (created, _) = self.create_job_now(JobRequest {
-                    name: name.clone(),
-                    description: Some(format!("Run by routine {name}")),
-                    workflow,
-                    execute: false,
-                })?;
+                let (created, _) = self.create_job_now(
+                    JobRequest {
+                        name: name.clone(),
+                        description: Some(format!("Run by routine {name}")),
+                        workflow,
+                        execute: false,
+                    },
+                    actor,
+                )?;
                 (created.job_id, created.workflow_id)
             }
             (None, None) => {
@@ -62,6 +71,7 @@ impl Engine {
             job_id,
             enabled: req.enabled,
             workflow_id: Some(workflow_id),
+            actor: Some(actor.to_string()),
         });
         self.inner.schedule_changed.notify_one();
         Ok((routine_id, created.seq))
@@ -73,9 +83,10 @@ impl Engine {
         &self,
         routine_id: Ulid,
         patch: RoutinePatch,
+        actor: &str,
     ) -> Result<(), EngineError> {
         let job = self.named_job(patch.job_id.as_deref()).await;
-        let seq = self.update_routine_now(routine_id, patch, job)?;
+        let seq = self.update_routine_now(routine_id, patch, job, actor)?;
         self.acknowledge(seq).await
     }
 
@@ -84,6 +95,7 @@ impl Engine {
         routine_id: Ulid,
         patch: RoutinePatch,
         job: Option<Result<(Ulid, String), EngineError>>,
+        actor: &str,
     ) -> Result<u64, EngineError> {
         let current = self
             .inner
@@ -128,11 +140,12 @@ impl Engine {
                     timezone,
                     job_id,
                     workflow_id,
+                    actor: Some(actor.to_string()),
                 })
                 .seq;
         }
         if let Some(enabled) = patch.enabled {
-            seq = self.set_routine_enabled_now(routine_id, enabled)?;
+            seq = self.set_routine_enabled_now(routine_id, enabled, actor)?;
         }
         self.inner.schedule_changed.notify_one();
         Ok(seq)
@@ -143,12 +156,18 @@ impl Engine {
         &self,
         routine_id: Ulid,
         enabled: bool,
+        actor: &str,
     ) -> Result<(), EngineError> {
-        let seq = self.set_routine_enabled_now(routine_id, enabled)?;
+        let seq = self.set_routine_enabled_now(routine_id, enabled, actor)?;
         self.acknowledge(seq).await
     }
 
-    fn set_routine_enabled_now(&self, routine_id: Ulid, enabled: bool) -> Result<u64, EngineError> {
+    fn set_routine_enabled_now(
+        &self,
+        routine_id: Ulid,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<u64, EngineError> {
         let current = self
             .inner
             .journal
@@ -158,17 +177,18 @@ impl Engine {
             return Ok(self.settled());
         }
         self.admit()?;
+        let actor = Some(actor.to_string());
         let changed = self.inner.journal.publish(if enabled {
-            EventKind::RoutineEnabled { routine_id }
+            EventKind::RoutineEnabled { routine_id, actor }
         } else {
-            EventKind::RoutineDisabled { routine_id }
+            EventKind::RoutineDisabled { routine_id, actor }
         });
         self.inner.schedule_changed.notify_one();
         Ok(changed.seq)
     }
 
     /// Deletes a routine; answers once that is committed.
-    pub async fn delete_routine(&self, routine_id: Ulid) -> Result<(), EngineError> {
+    pub async fn delete_routine(&self, routine_id: Ulid, actor: &str) -> Result<(), EngineError> {
         if !self
             .inner
             .journal
@@ -179,10 +199,10 @@ impl Engine {
             )));
         }
         self.admit()?;
-        let deleted = self
-            .inner
-            .journal
-            .publish(EventKind::RoutineDeleted { routine_id });
+        let deleted = self.inner.journal.publish(EventKind::RoutineDeleted {
+            routine_id,
+            actor: Some(actor.to_string()),
+        });
         self.inner.schedule_changed.notify_one();
         self.acknowledge(deleted.seq).await
     }
@@ -278,7 +298,7 @@ impl Engine {
     ) {
         // The scheduler's own doing: it does not wait for the disk.
         let started = match self.job(job_id).await {
-            Ok(job) => self.start_run_now(job),
+            Ok(job) => self.start_run_now(job, SYSTEM),
             Err(e) => Err(e),
         };
         match started {

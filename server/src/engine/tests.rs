@@ -61,7 +61,7 @@ fn job(steps: Vec<serde_json::Value>, deps: serde_json::Value) -> JobRequest {
 /// Submits `job` and collects the run's events until it finishes.
 async fn run_to_end(engine: &Engine, job: JobRequest) -> (Ulid, Vec<SharedEvent>) {
     let mut live = engine.journal().subscribe();
-    let created = engine.create_job(job).await.unwrap();
+    let created = engine.create_job(job, "tester").await.unwrap();
     let run_id: Ulid = created.run_id.unwrap();
     (run_id, collect_until_end(&mut live, run_id).await)
 }
@@ -326,21 +326,24 @@ async fn cancelling_stops_running_steps_and_never_starts_the_rest() {
     let engine = engine();
     let mut live = engine.journal().subscribe();
     let created = engine
-        .create_job(job(
-            vec![
-                step(
-                    "long",
-                    json!({"simulation": {"latency_ms": [60000, 60000]}}),
-                ),
-                step("next", json!({})),
-            ],
-            json!({"next": ["long"]}),
-        ))
+        .create_job(
+            job(
+                vec![
+                    step(
+                        "long",
+                        json!({"simulation": {"latency_ms": [60000, 60000]}}),
+                    ),
+                    step("next", json!({})),
+                ],
+                json!({"next": ["long"]}),
+            ),
+            "tester",
+        )
         .await
         .unwrap();
     let run_id: Ulid = created.run_id.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    engine.cancel(run_id).await.unwrap();
+    engine.cancel(run_id, "tester").await.unwrap();
     let events = collect_until_end(&mut live, run_id).await;
     assert_eq!(
         names(&events)[3..],
@@ -358,11 +361,11 @@ async fn cancelling_stops_running_steps_and_never_starts_the_rest() {
     assert_eq!(status(&engine, run_id), RunStatus::Cancelled);
     tokio::task::yield_now().await;
     assert!(matches!(
-        engine.cancel(run_id).await,
+        engine.cancel(run_id, "tester").await,
         Err(EngineError::Conflict(_))
     ));
     assert!(matches!(
-        engine.cancel(Ulid::new()).await,
+        engine.cancel(Ulid::new(), "tester").await,
         Err(EngineError::NotFound(_))
     ));
 }
@@ -399,6 +402,7 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
         workflow_id: "w".into(),
         job_name: "W".into(),
         steps: vec![],
+        actor: None,
     });
     let last = journal.publish(EventKind::RunStarted { run_id: stuck }).at;
     journal.flush().await;
@@ -436,13 +440,13 @@ async fn compiled_plans_are_a_bounded_cache_and_evicted_jobs_still_run() {
     for _ in 0..super::MAX_CACHED_PLANS + 50 {
         let mut j = job(vec![step("a", json!({}))], json!({}));
         j.execute = false;
-        let created = engine.create_job(j).await.unwrap();
+        let created = engine.create_job(j, "tester").await.unwrap();
         first.get_or_insert(created.job_id);
     }
     assert!(engine.inner.plans.lock().len() <= super::MAX_CACHED_PLANS);
     // Whichever plans went, every job still runs: its plan is compiled again.
     let job_id: Ulid = first.unwrap();
-    let created = engine.start_run(job_id).await.unwrap();
+    let created = engine.start_run(job_id, "tester").await.unwrap();
     assert!(created.run_id.is_some());
 }
 
@@ -454,21 +458,21 @@ async fn old_jobs_out_of_memory_still_run_and_routines_name_them() {
     let mut first = job(vec![step("a", json!({}))], json!({}));
     first.name = "Oldest Flow".into();
     first.execute = false;
-    let oldest = engine.create_job(first).await.unwrap().job_id;
+    let oldest = engine.create_job(first, "tester").await.unwrap().job_id;
     for _ in 0..crate::model::KEPT_JOBS + 1_000 {
         let mut j = job(vec![step("a", json!({}))], json!({}));
         j.execute = false;
-        engine.create_job(j).await.unwrap();
+        engine.create_job(j, "tester").await.unwrap();
     }
     assert!(engine.journal().read(|m| m.jobs.get(&oldest).is_none()));
 
-    let started = engine.start_run(oldest).await.unwrap();
+    let started = engine.start_run(oldest, "tester").await.unwrap();
     assert_eq!(started.workflow_id, "oldest_flow");
     let routine: wire::RoutineRequest = serde_json::from_value(json!({
         "name": "nightly", "cron": "0 0 3 * * *", "job_id": oldest.to_string()
     }))
     .unwrap();
-    let routine_id = engine.create_routine(routine).await.unwrap();
+    let routine_id = engine.create_routine(routine, "tester").await.unwrap();
     let view = engine
         .journal()
         .read(|m| crate::views::routines::routine_view(m, m.routines.get(&routine_id).unwrap()));

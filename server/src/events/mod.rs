@@ -44,6 +44,10 @@ pub enum EventKind {
         workflow_id: String,
         description: Option<String>,
         workflow: Workflow,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     RunCreated {
         run_id: Ulid,
@@ -51,6 +55,10 @@ pub enum EventKind {
         workflow_id: String,
         job_name: String,
         steps: Vec<PlannedStep>,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     RunStarted {
         run_id: Ulid,
@@ -111,6 +119,10 @@ pub enum EventKind {
     /// Someone asked to cancel the run; it stops soon after (`RunCancelled`).
     RunCancelRequested {
         run_id: Ulid,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     RunCancelled {
         run_id: Ulid,
@@ -141,6 +153,10 @@ pub enum EventKind {
         /// job. Absent in older logs (the job was in memory then).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         workflow_id: Option<String>,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     /// The routine's definition changed (its enabled state has its own events).
     RoutineUpdated {
@@ -152,15 +168,31 @@ pub enum EventKind {
         /// As in `RoutineCreated`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         workflow_id: Option<String>,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     RoutineEnabled {
         routine_id: Ulid,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     RoutineDisabled {
         routine_id: Ulid,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     RoutineDeleted {
         routine_id: Ulid,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     RoutineFired {
         routine_id: Ulid,
@@ -192,6 +224,10 @@ pub enum EventKind {
     /// rule as it is now.
     AlertRuleSet {
         rule: AlertRule,
+        /// Who did it: an identity's name, `anonymous` on an open server,
+        /// `system` for the scheduler. Absent in logs older than the audit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
     /// One alert (a rule and a label set) changed state.
     AlertChanged {
@@ -221,7 +257,7 @@ impl EventKind {
             | StepCancelled { run_id, .. }
             | RunCompleted { run_id, .. }
             | RunFailed { run_id, .. }
-            | RunCancelRequested { run_id }
+            | RunCancelRequested { run_id, .. }
             | RunCancelled { run_id, .. }
             | RunInterrupted { run_id, .. }
             | ApprovalRequested { run_id, .. }

@@ -40,7 +40,7 @@ impl AlertBook {
 
     pub(crate) fn apply(&mut self, event: &Event, runs: &Runs) {
         match &event.kind {
-            EventKind::AlertRuleSet { rule } => {
+            EventKind::AlertRuleSet { rule, .. } => {
                 self.rules.insert(rule.name.clone(), rule.into());
             }
             EventKind::AlertChanged {

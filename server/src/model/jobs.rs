@@ -113,6 +113,7 @@ impl Jobs {
             workflow_id,
             description,
             workflow,
+            ..
         } = &event.kind
         {
             let workflow = self.shared_definition(workflow);
@@ -221,6 +222,7 @@ mod tests {
                 workflow_id: "same_name".into(),
                 description: None,
                 workflow,
+                actor: None,
             },
         };
         (job_id, event)

@@ -10,11 +10,13 @@
 
 mod alerts;
 mod approvals;
+mod audit;
 mod jobs;
 mod routines;
 
 pub use alerts::{AlertBook, HISTORY as ALERT_HISTORY};
 pub use approvals::{ApprovalState, Approvals, KEPT_RESOLVED};
+pub use audit::Audit;
 pub use jobs::{JobEntry, Jobs, KEPT_JOBS};
 pub use routines::{RoutineState, Routines};
 
@@ -41,6 +43,7 @@ pub struct Model {
     pub routines: Routines,
     pub approvals: Approvals,
     pub alerts: AlertBook,
+    pub audit: Audit,
 }
 
 impl Model {
@@ -108,6 +111,7 @@ impl Model {
             }
         }
         self.approvals.apply(event);
+        self.audit.apply(event);
         if let EventKind::ApprovalRequested {
             approval_id,
             run_id,

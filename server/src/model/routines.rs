@@ -120,6 +120,7 @@ impl Routines {
                 job_id,
                 enabled,
                 workflow_id,
+                ..
             } => {
                 self.0.insert(
                     *routine_id,
@@ -145,6 +146,7 @@ impl Routines {
                 timezone,
                 job_id,
                 workflow_id,
+                ..
             } => {
                 if let Some(r) = self.0.get_mut(routine_id) {
                     r.name = name.clone();
@@ -154,7 +156,7 @@ impl Routines {
                     r.workflow_id = workflow_id.clone();
                 }
             }
-            EventKind::RoutineEnabled { routine_id } => {
+            EventKind::RoutineEnabled { routine_id, .. } => {
                 if let Some(r) = self.0.get_mut(routine_id) {
                     if !r.enabled {
                         r.enabled = true;
@@ -162,12 +164,12 @@ impl Routines {
                     }
                 }
             }
-            EventKind::RoutineDisabled { routine_id } => {
+            EventKind::RoutineDisabled { routine_id, .. } => {
                 if let Some(r) = self.0.get_mut(routine_id) {
                     r.enabled = false;
                 }
             }
-            EventKind::RoutineDeleted { routine_id } => {
+            EventKind::RoutineDeleted { routine_id, .. } => {
                 if let Some(r) = self.0.remove(routine_id) {
                     for f in &r.history {
                         self.1.remove(&f.run_id);

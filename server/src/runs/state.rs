@@ -27,6 +27,10 @@ pub struct RunState {
     /// A cancel was asked for (and committed); it ends cancelled even if
     /// its process dies first.
     pub cancel_requested: bool,
+    /// Who started it and who asked to cancel it (the audit's names;
+    /// `None` in logs older than the audit).
+    pub created_by: Option<Arc<str>>,
+    pub cancelled_by: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -112,6 +116,7 @@ impl RunState {
             workflow_id,
             job_name,
             steps,
+            actor,
         } = &event.kind
         else {
             return None;
@@ -128,6 +133,8 @@ impl RunState {
             duration_secs: None,
             error: None,
             cancel_requested: false,
+            created_by: actor.as_deref().map(|a| interner.intern(a)),
+            cancelled_by: None,
             steps: steps
                 .iter()
                 .map(|s| StepState {
@@ -302,7 +309,10 @@ impl RunState {
                 Some(*duration_secs),
                 Some(error.clone()),
             ),
-            EventKind::RunCancelRequested { .. } => self.cancel_requested = true,
+            EventKind::RunCancelRequested { actor, .. } => {
+                self.cancel_requested = true;
+                self.cancelled_by = actor.as_deref().map(Arc::from);
+            }
             EventKind::RunCancelled {
                 duration_secs,
                 stopped_at,
@@ -398,6 +408,8 @@ impl RunState {
             progress: self.progress(),
             error: self.error.clone(),
             steps: self.steps.iter().map(StepState::view).collect(),
+            created_by: self.created_by.as_deref().map(str::to_string),
+            cancelled_by: self.cancelled_by.as_deref().map(str::to_string),
         }
     }
 }
@@ -446,6 +458,7 @@ mod tests {
                     depends_on: if i == 0 { vec![] } else { vec!["a".into()] },
                 })
                 .collect(),
+            actor: None,
         };
         let events: Vec<Event> = std::iter::once((0, created))
             .chain(kinds)
@@ -532,9 +545,16 @@ mod tests {
         assert_eq!(run.steps[1].status, StepStatus::Interrupted);
         // A committed cancel, then a crash: the next start ends it cancelled.
         let mut kinds = running();
-        kinds.push((20, EventKind::RunCancelRequested { run_id: Ulid(7) }));
+        kinds.push((
+            20,
+            EventKind::RunCancelRequested {
+                run_id: Ulid(7),
+                actor: Some("olga".into()),
+            },
+        ));
         let before = fold(kinds.clone());
         assert!(before.cancel_requested);
+        assert_eq!(before.cancelled_by.as_deref(), Some("olga"));
         let ending = before.ending(t(20), true);
         assert!(matches!(
             ending,

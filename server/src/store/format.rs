@@ -48,6 +48,7 @@ mod tests {
                 workflow_id: "n".into(),
                 description: None,
                 workflow,
+                actor: None,
             },
             EventKind::RunCancelled {
                 run_id: id,
@@ -77,6 +78,7 @@ mod tests {
                     webhook_url: None,
                     expression: String::new(),
                 },
+                actor: None,
             },
         ];
         for kind in kinds {
