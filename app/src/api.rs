@@ -230,6 +230,12 @@ pub async fn routines() -> Result<RoutineList, ApiError> {
     fetch!(ssr: backend().map(|b| b.routines()), client: get_json("/api/routines").await)
 }
 
+/// Who the browser is signed in as (`GET /api/session`); the browser's only.
+#[cfg(feature = "hydrate")]
+pub async fn session() -> Result<wire::Session, ApiError> {
+    get_json("/api/session").await
+}
+
 pub async fn approvals() -> Result<ApprovalList, ApiError> {
     fetch!(ssr: backend().map(|b| b.approvals()), client: get_json("/api/approvals").await)
 }

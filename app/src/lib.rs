@@ -62,6 +62,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     live::provide_live();
+    crate::components::access::provide_access();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/shiioo.css"/>

@@ -56,13 +56,23 @@ test("an approver votes as itself; a viewer's vote is refused", async ({ page, r
   await signIn(page, "viewer", "/approvals");
   const pending = page.locator("article.approval[data-status=pending]").filter({ hasText: "Signed Release" });
   await expect(pending).toBeVisible();
-  await pending.getByTestId("approve").click();
-  await expect(pending.locator(".error")).toContainText("needs approver");
+  // A viewer is offered no buttons it may not use (once the page is live).
+  await expect(page.locator(".link")).toHaveAttribute("data-state", "connected");
+  await expect(pending.getByTestId("approve")).toBeHidden();
+  await expect(pending.getByTestId("reject")).toBeHidden();
+  await expect(page.locator("a.run-link")).toBeHidden();
+  // And the server refuses the vote all the same.
+  const refused = await page.evaluate(async (path) => {
+    const r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"decision":"approve"}' });
+    return [r.status, (await r.json()).message];
+  }, `${server}/api/approvals/${(await pending.getAttribute("data-approval")) ?? "none"}/vote`);
+  expect(refused[0]).toBe(403);
   await page.goto(`${server}/sign-in`);
   await page.getByRole("button", { name: "Sign out" }).click();
 
   await signIn(page, "approver", "/approvals");
   const again = page.locator("article.approval[data-status=pending]").filter({ hasText: "Signed Release" });
+  await expect(page.locator("a.run-link")).toBeVisible();
   // No name typed: the vote is cast by the signed-in identity.
   await again.getByTestId("approve").click();
   const approved = page.locator("article.approval[data-status=approved]").filter({ hasText: "Signed Release" });

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use super::access::may;
 use super::alert_banner::AlertBanner;
 use super::live_badge::LiveBadge;
 
@@ -43,7 +44,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <A href="/alerts">"Alerts"</A>
                 </nav>
             </div>
-            <a class="button primary run-link" href="/run" aria-label="Run a workflow">
+            <a class="button primary run-link" href="/run" aria-label="Run a workflow" hidden=move || !may("operator")()>
                 "Run"<span class="wide-only">" a workflow"</span>
             </a>
             <LiveBadge/>

@@ -1,5 +1,6 @@
 //! Pieces shared by several pages.
 
+pub mod access;
 pub mod alert_banner;
 pub mod charts;
 pub mod empty;

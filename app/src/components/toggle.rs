@@ -2,6 +2,8 @@ use std::future::Future;
 
 use leptos::prelude::*;
 
+use super::access::may;
+
 use wire::ApiError;
 
 /// The Enabled/Disabled switch of a routine or an alert rule. A click asks
@@ -30,7 +32,8 @@ where
         });
     };
     view! {
-        <button class="button toggle" class:on=enabled on:click=toggle aria-pressed=if enabled { "true" } else { "false" } data-testid=testid>
+        // The state is shown to everyone; only an operator may change it.
+        <button class="button toggle" class:on=enabled on:click=toggle aria-pressed=if enabled { "true" } else { "false" } data-testid=testid disabled=move || !may("operator")()>
             {if enabled { "Enabled" } else { "Disabled" }}
         </button>
         {move || error.get().map(|e| view! { <div class="error small">{e}</div> })}

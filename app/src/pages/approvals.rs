@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api;
+use crate::components::access::may;
 use crate::components::empty::Empty;
 use crate::components::status::{RelTime, StatusBadge};
 use crate::live::use_live;
@@ -168,8 +169,8 @@ fn ApprovalCard(
                             let id = id.clone();
                             move |ev| write(drafts.comments, &id, Some(event_target_value(&ev)))
                         }/>
-                    <button class="button primary" on:click=approve data-testid="approve">"Approve"</button>
-                    <button class="button" on:click=reject data-testid="reject">"Reject"</button>
+                    <button class="button primary" on:click=approve data-testid="approve" hidden=move || !may("approver")()>"Approve"</button>
+                    <button class="button" on:click=reject data-testid="reject" hidden=move || !may("approver")()>"Reject"</button>
                 </div>
             })}
             {move || read(drafts.errors, &id).map(|e| view! { <p class="error small" role="alert">{e}</p> })}

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::api;
+use crate::components::access::may;
 use crate::components::status::RelTime;
 use crate::live::use_live;
 use wire::format;
@@ -112,7 +113,7 @@ pub fn RunPage() -> impl IntoView {
                     })}
                     {move || notice.get().map(|n| view! { <p class="callout">{n}</p> })}
                     <div class="form-actions">
-                        <button class="button primary" type="submit" disabled=move || busy.get() data-testid="submit-job">
+                        <button class="button primary" type="submit" disabled=move || busy.get() data-testid="submit-job" hidden=move || !may("operator")()>
                             "Run"
                         </button>
                         <button class="button" type="button" on:click=move |_| body.set(EXAMPLE_JOB.to_string())>
@@ -143,7 +144,7 @@ pub fn RunPage() -> impl IntoView {
                                                             {format::quantity(j.run_count, "run", "runs")} " · created " <RelTime at=j.created_at/>
                                                         </div>
                                                     </div>
-                                                    <button class="button" on:click=move |_| rerun(id.clone()) disabled=move || busy.get()>"Run again"</button>
+                                                    <button class="button" on:click=move |_| rerun(id.clone()) disabled=move || busy.get() hidden=move || !may("operator")()>"Run again"</button>
                                                 </li>
                                             }
                                         }).collect_view()}

@@ -3,6 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api;
+use crate::components::access::may;
 use crate::components::charts::{Bars, DurationChart, Pips, Sparkline};
 use crate::components::empty::Empty;
 use crate::components::status::{RelTime, StatusBadge};
@@ -271,7 +272,7 @@ fn WorkflowSummary(w: WorkflowStats, job: Option<String>) -> impl IntoView {
                     <div class="stat"><div class="stat-value">{format::maybe_duration(w.p95_duration_secs)}</div><div class="stat-label">"p95"</div></div>
                     <div class="stat"><div class="stat-value">{format::maybe_duration(w.p99_duration_secs)}</div><div class="stat-label">"p99"</div></div>
                 </div>
-                <button class="button primary" on:click=run_again disabled=move || busy.get() data-testid="run-again">
+                <button class="button primary" on:click=run_again disabled=move || busy.get() data-testid="run-again" hidden=move || !may("operator")()>
                     "Run again"
                 </button>
             </div>
