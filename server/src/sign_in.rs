@@ -212,6 +212,26 @@ pub async fn whoami(
     })
 }
 
+/// `POST /api/ws/ticket`: a one-use WebSocket pass for the caller, so that
+/// a script holding a token can open `/api/ws` from a browser.
+pub async fn ws_ticket(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+) -> (StatusCode, Json<wire::WsTicket>) {
+    let ticket = state.gate.tickets.open(&identity.name);
+    let expires_at = chrono::Utc::now()
+        + chrono::Duration::from_std(crate::auth::TICKET_TTL).expect("a short span");
+    let url = format!("{}?ticket={ticket}", crate::auth::WS_PATH);
+    (
+        StatusCode::CREATED,
+        Json(wire::WsTicket {
+            ticket,
+            expires_at,
+            url,
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -215,6 +215,57 @@ async fn pages_the_websocket_and_metrics_want_a_viewer() {
 }
 
 #[tokio::test]
+async fn a_websocket_ticket_opens_one_connection() {
+    let server = start(false).await;
+    let (status, _, _) = call(&server, Who::Nobody, "POST", "/api/ws/ticket", None).await;
+    assert_eq!(status, 401, "a ticket needs a token");
+    let (status, _, ticket) = call(
+        &server,
+        Who::Role(Role::Viewer),
+        "POST",
+        "/api/ws/ticket",
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{ticket}");
+    let url = ticket["url"].as_str().unwrap();
+    let secret = ticket["ticket"].as_str().unwrap();
+    assert_eq!(url, format!("/api/ws?ticket={secret}"));
+    assert!(ticket["expires_at"].as_str().unwrap() > "2026");
+
+    // Not a token: no other route takes it.
+    let (status, _, _) = call(
+        &server,
+        Who::Nobody,
+        "GET",
+        &format!("/api/runs?ticket={secret}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // No header, only the ticket: the guide's protocol.
+    let address = format!("ws://{}{url}", server.addr);
+    let (stream, _) = tokio_tungstenite::connect_async(address.as_str())
+        .await
+        .unwrap();
+    let mut ws = common::Ws { stream };
+    ws.send_json(json!({"action": "SubscribeAll"})).await;
+    ws.next_of_type("Subscribed").await;
+
+    // Used once, it is spent.
+    match tokio_tungstenite::connect_async(address.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401)
+        }
+        other => panic!(
+            "a ticket opened a second connection: {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+}
+
+#[tokio::test]
 async fn metrics_public_opens_only_the_scrape_paths() {
     let server = start(true).await;
     for path in ["/metrics", "/api/metrics/prometheus"] {
@@ -722,4 +773,98 @@ async fn the_audit_trail_says_who_did_what_and_lasts() {
     let restarted = server.restart().await;
     let (_, after) = restarted.get("/api/audit").await;
     assert_eq!(actions(&after), want);
+}
+
+#[tokio::test]
+async fn routine_rule_and_trace_views_say_who_changed_them() {
+    let server = start(false).await;
+    let (operator, admin) = (Who::Role(Role::Operator), Who::Role(Role::Admin));
+    let (_, _, job) = call(&server, operator, "POST", "/api/jobs", Some(guide_job())).await;
+    let (_, _, routine) = call(
+        &server,
+        operator,
+        "POST",
+        "/api/routines",
+        Some(json!({"name": "nightly", "job_id": job["job_id"], "cron": "0 0 3 * * *"})),
+    )
+    .await;
+    assert_eq!(
+        (
+            routine["created_by"].as_str(),
+            routine["updated_by"].as_str()
+        ),
+        (Some("olga"), Some("olga")),
+        "{routine}"
+    );
+    let id = routine["routine_id"].as_str().unwrap();
+    let (status, _, _) = call(
+        &server,
+        admin,
+        "POST",
+        &format!("/api/routines/{id}/disable"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, _, routine) = call(
+        &server,
+        operator,
+        "GET",
+        &format!("/api/routines/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            routine["created_by"].as_str(),
+            routine["updated_by"].as_str()
+        ),
+        (Some("olga"), Some("root")),
+        "{routine}"
+    );
+    assert!(routine["updated_at"].as_str() >= routine["created_at"].as_str());
+
+    // A shipped rule names nobody until someone changes it.
+    let (_, _, rule) = call(
+        &server,
+        operator,
+        "GET",
+        "/api/alerts/rules/success_rate",
+        None,
+    )
+    .await;
+    assert!(
+        rule["updated_by"].is_null() && rule["updated_at"].is_null(),
+        "{rule}"
+    );
+    let (_, _, rule) = call(
+        &server,
+        admin,
+        "PUT",
+        "/api/alerts/rules/success_rate",
+        Some(json!({"threshold": 90})),
+    )
+    .await;
+    assert_eq!(rule["updated_by"], "root", "{rule}");
+    let (_, _, listed) = call(&server, operator, "GET", "/api/alerts/rules", None).await;
+    let listed = listed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "success_rate")
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["updated_by"], "root");
+    assert_eq!(listed["updated_at"], rule["updated_at"]);
+
+    let trace = format!("/api/analytics/traces/{}", job["run_id"].as_str().unwrap());
+    let (_, _, trace) = call(&server, operator, "GET", &trace, None).await;
+    assert_eq!(trace["created_by"], "olga", "{trace}");
+
+    // All of it comes back from the log.
+    let restarted = server.restart().await;
+    let (_, routine) = restarted.get(&format!("/api/routines/{id}")).await;
+    assert_eq!(routine["updated_by"], "root");
+    let (_, rule) = restarted.get("/api/alerts/rules/success_rate").await;
+    assert_eq!(rule["updated_by"], "root");
 }

@@ -50,6 +50,9 @@ impl Knobs {
     fn maybe_time(&self, i: usize) -> Option<DateTime<Utc>> {
         (!i.is_multiple_of(4)).then(|| self.time(i))
     }
+    fn maybe_name(&self, i: usize) -> Option<String> {
+        (!i.is_multiple_of(3)).then(|| self.name(i))
+    }
 }
 
 fn names() -> impl Strategy<Value = String> {
@@ -184,6 +187,8 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
             percentage_of_total: k.figure(offset + 4),
         }),
         critical_path: ids.iter().step_by(2).cloned().collect(),
+        created_by: k.maybe_name(offset + 1),
+        cancelled_by: k.maybe_name(offset + 2),
     }
 }
 
@@ -460,6 +465,9 @@ impl Backend for World {
                     workflow_id: k.name(i + 4),
                     enabled: i.is_multiple_of(2),
                     created_at: k.time(i),
+                    created_by: k.maybe_name(i + 1),
+                    updated_at: k.time(i + 1),
+                    updated_by: k.maybe_name(i + 2),
                     next_fires: (0..(i % 6)).map(|f| k.time(f)).collect(),
                     history: (0..(i % 25))
                         .map(|h| RoutineFire {
@@ -536,6 +544,8 @@ impl Backend for World {
                     enabled: i % 2 == 1,
                     webhook_url: (i.is_multiple_of(2)).then(|| k.name(i + 2)),
                     expression: k.name(i + 3),
+                    updated_at: k.maybe_time(i + 1),
+                    updated_by: k.maybe_name(i + 4),
                 })
                 .collect(),
         }

@@ -129,6 +129,13 @@ pub struct AlertRule {
     /// The condition in words, e.g. `success rate < 95% over 5m (≥ 10 executions)`.
     #[serde(default)]
     pub expression: String,
+    /// The rule's last change through the API or a rules file, and who made
+    /// it; `null` for the built-in rules as shipped (and changes older than
+    /// the audit trail).
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_by: Option<String>,
 }
 
 /// `PUT /api/alerts/rules/{name}`: the fields to change. Creating a rule

@@ -112,6 +112,12 @@ pub struct Trace {
     pub bottleneck: Option<TraceBottleneck>,
     /// The chain of steps that determined the run's duration (finished runs).
     pub critical_path: Vec<String>,
+    /// Who started the run and who cancelled it (as `GET /api/runs/{id}`
+    /// says): an identity, `system` for routines; `null` when unknown.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub cancelled_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]

@@ -50,7 +50,7 @@ pub use runs::{
     AttemptStatus, AttemptView, RunList, RunStatus, RunSummaryView, RunView, StepRunView,
     StepStatus,
 };
-pub use session::{AuditEntry, AuditList, Session};
+pub use session::{AuditEntry, AuditList, Session, WsTicket};
 pub use ws::{
     AlertUpdate, ClientAction, ErrorMessage, HealthUpdate, MetricsUpdate, ServerMessage,
     StepUpdate, Subscribed, Unsubscribed, WorkflowUpdate,

@@ -67,6 +67,12 @@ pub struct RoutineView {
     pub workflow_id: String,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Who created it: an identity's name, `anonymous` on an open server;
+    /// `null` for routines older than the audit trail.
+    pub created_by: Option<String>,
+    /// The last change (an edit, enabling or disabling it), and who made it.
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<String>,
     /// The next five fire times (none while disabled).
     pub next_fires: Vec<DateTime<Utc>>,
     /// The latest fires, newest first.

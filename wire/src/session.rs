@@ -12,6 +12,17 @@ pub struct Session {
     pub open: bool,
 }
 
+/// `POST /api/ws/ticket`: a one-use pass for a WebSocket upgrade, for
+/// clients (a script in a browser) that cannot send `Authorization` there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
+pub struct WsTicket {
+    pub ticket: String,
+    /// The ticket opens one connection, until this time.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Where to open it: `/api/ws?ticket=…`.
+    pub url: String,
+}
+
 /// One action someone took, as `GET /api/audit` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 pub struct AuditEntry {

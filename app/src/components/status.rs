@@ -45,3 +45,19 @@ pub fn RelTime(at: DateTime<Utc>) -> impl IntoView {
     };
     view! { <time datetime=format::datetime(at) title=format::exact(at)>{text}</time> }
 }
+
+/// When something last changed and who changed it ("3 min ago by ann"), or
+/// a dash when neither is known (records older than the audit trail).
+#[component]
+pub fn ChangedBy(at: Option<DateTime<Utc>>, by: Option<String>) -> impl IntoView {
+    if at.is_none() && by.is_none() {
+        return view! { <span class="muted">"—"</span> }.into_any();
+    }
+    view! {
+        <span class="changed">
+            {at.map(|at| view! { <RelTime at=at/> })}
+            {by.map(|by| view! { " by " <span class="who">{by}</span> })}
+        </span>
+    }
+    .into_any()
+}

@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use crate::api;
 use crate::components::alert_banner::severity_word;
 use crate::components::empty::Empty;
-use crate::components::status::RelTime;
+use crate::components::status::{ChangedBy, RelTime};
 use crate::components::toggle::EnableToggle;
 use crate::live::use_live;
 use wire::format;
@@ -119,7 +119,7 @@ fn RulesTable(
     view! {
         <div class="table-wrap">
             <table class="table" data-testid="alert-rules">
-                <thead><tr><th>"Rule"</th><th>"Condition"</th><th>"For"</th><th>"Severity"</th><th>"State"</th><th>"Notifies"</th><th>"Enabled"</th></tr></thead>
+                <thead><tr><th>"Rule"</th><th>"Condition"</th><th>"For"</th><th>"Severity"</th><th>"State"</th><th>"Notifies"</th><th>"Changed"</th><th>"Enabled"</th></tr></thead>
                 <tbody>
                     {rules.into_iter().map(|r| {
                         let state = states.get(&r.name).copied();
@@ -158,6 +158,7 @@ fn RuleRow(rule: AlertRule, state: Option<AlertState>, refresh: RwSignal<u64>) -
             <td><span class="sev" data-severity=rule.severity.as_str()>{severity_word(rule.severity)}</span></td>
             <td><span class="badge" data-status=state_text>{state_text}</span></td>
             <td class="small">{if rule.webhook_url.is_some() { "webhook" } else { "—" }}</td>
+            <td class="small" data-testid="rule-changed"><ChangedBy at=rule.updated_at by=rule.updated_by.clone()/></td>
             <td><EnableToggle enabled testid="rule-toggle" set refresh/></td>
         </tr>
     }

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api;
 use crate::components::empty::Empty;
-use crate::components::status::RelTime;
+use crate::components::status::{ChangedBy, RelTime};
 use crate::components::toggle::EnableToggle;
 use crate::live::use_live;
 use wire::RoutineView;
@@ -38,7 +38,7 @@ pub fn RoutinesPage() -> impl IntoView {
                                     <thead>
                                         <tr>
                                             <th>"Routine"</th><th>"Schedule"</th><th>"Next runs"</th>
-                                            <th>"Last runs"</th><th>"State"</th>
+                                            <th>"Last runs"</th><th>"Changed"</th><th>"State"</th>
                                         </tr>
                                     </thead>
                                     <tbody>
@@ -82,6 +82,7 @@ fn RoutineRow(r: RoutineView, refresh: RwSignal<u64>) -> impl IntoView {
                     }).collect_view()}
                 </span>
             </td>
+            <td class="small" data-testid="routine-changed"><ChangedBy at=Some(r.updated_at) by=r.updated_by.clone()/></td>
             <td><EnableToggle enabled testid="routine-toggle" set refresh/></td>
         </tr>
     }

@@ -124,6 +124,8 @@ pub fn TraceDetail() -> impl IntoView {
                                     <div class="stat"><div class="stat-value" data-testid="trace-duration">{move || elapsed().map(format::duration).unwrap_or_else(|| "—".into())}</div><div class="stat-label">{if running { "Elapsed" } else { "Duration" }}</div></div>
                                     <div class="stat"><div class="stat-value"><a href=format!("/workflows/{}", t.workflow_id)>{t.workflow_id.clone()}</a></div><div class="stat-label">"Workflow"</div></div>
                                     <div class="stat"><div class="stat-value">{t.started_at.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</div><div class="stat-label">"Started"</div></div>
+                                    {t.created_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-created-by">{by}</div><div class="stat-label">"Started by"</div></div> })}
+                                    {t.cancelled_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-cancelled-by">{by}</div><div class="stat-label">"Cancelled by"</div></div> })}
                                 </div>
                                 {t.bottleneck.clone().map(|b| view! {
                                     <p class="callout">

@@ -327,6 +327,8 @@ mod tests {
             enabled: true,
             webhook_url: None,
             expression: String::new(),
+            updated_at: None,
+            updated_by: None,
         }
     }
 

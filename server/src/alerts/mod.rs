@@ -106,15 +106,16 @@ pub fn set_rule(
     actor: &str,
 ) -> Result<RuleChange, rules::RuleError> {
     let existing = journal.read(|m| m.alerts.rules.get(name).cloned());
-    let rule = rules::apply_update(name, existing.as_ref(), update)?;
+    let mut rule = rules::apply_update(name, existing.as_ref(), update)?;
     // A PUT that changes nothing leaves no event behind.
     let seq = (existing.as_ref() != Some(&rule)).then(|| {
-        journal
-            .publish(EventKind::AlertRuleSet {
-                rule: (&rule).into(),
-                actor: Some(actor.to_string()),
-            })
-            .seq
+        let event = journal.publish(EventKind::AlertRuleSet {
+            rule: (&rule).into(),
+            actor: Some(actor.to_string()),
+        });
+        rule.updated_at = Some(event.at);
+        rule.updated_by = Some(actor.to_string());
+        event.seq
     });
     Ok(RuleChange {
         rule,

@@ -188,6 +188,8 @@ fn new_rule(name: &str, kind: RuleKind) -> AlertRule {
         enabled: true,
         webhook_url: None,
         expression: String::new(),
+        updated_at: None,
+        updated_by: None,
     }
 }
 

@@ -78,5 +78,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
                 .collect(),
             _ => Vec::new(),
         },
+        created_by: run.created_by.as_deref().map(str::to_string),
+        cancelled_by: run.cancelled_by.as_deref().map(str::to_string),
     }
 }

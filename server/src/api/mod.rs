@@ -72,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .route("/session", get(crate::sign_in::whoami))
         .route("/audit", get(audit::list))
         .route("/ws", get(crate::ws::upgrade))
+        .route("/ws/ticket", post(crate::sign_in::ws_ticket))
         .route_layer(crate::panics::layer(crate::panics::Answer::Json))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

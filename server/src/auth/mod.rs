@@ -52,7 +52,24 @@ pub struct Gate {
     /// Addresses that used up their failures, and until when.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     pub sessions: session::Sessions,
+    /// One-use WebSocket tickets ([`TICKET_TTL`]).
+    pub tickets: session::Sessions,
     metrics: Arc<Registry>,
+}
+
+/// How long a WebSocket ticket may wait for its upgrade.
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+
+/// The route a ticket opens.
+pub const WS_PATH: &str = "/api/ws";
+
+/// What a request presents to say who it is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Presented<'a> {
+    /// `Authorization: Bearer <token>`, or the sign-in form's token.
+    Token(&'a str),
+    /// `?ticket=` on the WebSocket upgrade.
+    Ticket(&'a str),
 }
 
 impl Gate {
@@ -81,6 +98,7 @@ impl Gate {
             failures: RateLimiter::keyed(quota),
             blocked: Mutex::new(HashMap::new()),
             sessions: session::Sessions::new(session_ttl),
+            tickets: session::Sessions::new(TICKET_TTL),
             metrics,
         };
         for reason in REASONS {
@@ -128,14 +146,15 @@ impl Gate {
         client: Option<IpAddr>,
     ) -> Result<Identity, Refusal> {
         let client = client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        self.identify(Some(token).filter(|t| !t.is_empty()), None, client)
+        let presented = Some(token).filter(|t| !t.is_empty()).map(Presented::Token);
+        self.identify(presented, None, client)
     }
 
-    /// Who presents `bearer` (or, without one, the session cookie `session`)
-    /// from `client`, or why they are refused.
+    /// Who presents a token or ticket (or, without either, the session
+    /// cookie `session`) from `client`, or why they are refused.
     fn identify(
         &self,
-        bearer: Option<&str>,
+        presented: Option<Presented<'_>>,
         session: Option<&str>,
         client: IpAddr,
     ) -> Result<Identity, Refusal> {
@@ -149,7 +168,7 @@ impl Gate {
                 return Err(Refusal::Slow(until - now));
             }
         }
-        let Some(bearer) = bearer else {
+        let Some(presented) = presented else {
             // A stale cookie (expired, or from before a restart) is no
             // guess: the browser is sent to sign in again.
             if let Some(identity) = self.session_identity(session) {
@@ -158,7 +177,14 @@ impl Gate {
             self.count("missing", 1);
             return Err(Refusal::Missing);
         };
-        if let Some(identity) = tokens.find(bearer) {
+        let found = match presented {
+            Presented::Token(token) => tokens.find(token),
+            Presented::Ticket(ticket) => self
+                .tickets
+                .take(ticket)
+                .and_then(|name| tokens.named(&name)),
+        };
+        if let Some(identity) = found {
             return Ok(identity.clone());
         }
         self.count("unknown", 1);
@@ -239,6 +265,23 @@ fn bearer(req: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// What `req` presents: its bearer token, or on the WebSocket upgrade a
+/// `?ticket=` (a browser's script cannot set headers there).
+fn presented<'a>(req: &'a Request, template: &str) -> Option<Presented<'a>> {
+    if let Some(token) = bearer(req) {
+        return Some(Presented::Token(token));
+    }
+    if template != WS_PATH {
+        return None;
+    }
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ticket="))
+        .filter(|t| !t.is_empty())
+        .map(Presented::Ticket)
+}
+
 /// A browser asking for a dashboard page (not the API, not a script).
 fn wants_page(req: &Request) -> bool {
     req.method() == axum::http::Method::GET
@@ -263,7 +306,10 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, mut req: Request, next: Ne
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let session = session::cookie(req.headers());
-    let identity = match (need, gate.identify(bearer(&req), session, client)) {
+    let identity = match (
+        need,
+        gate.identify(presented(&req, &template), session, client),
+    ) {
         (_, Ok(identity)) => identity,
         (Need::Anyone, Err(_)) => Identity::anonymous_reader(),
         // A person at a browser is sent to sign in, and back here after.
@@ -341,6 +387,10 @@ mod tests {
         .unwrap()
     }
 
+    fn token(t: &str) -> Option<Presented<'_>> {
+        Some(Presented::Token(t))
+    }
+
     const BURST: u32 = 10;
     const FILE: &str =
         "[[token]]\nname = \"ops\"\nrole = \"operator\"\ntoken = \"operator-token-0001\"\n";
@@ -353,22 +403,22 @@ mod tests {
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         for _ in 0..BURST {
             assert!(matches!(
-                gate.identify(Some("guess"), None, guesser),
+                gate.identify(token("guess"), None, guesser),
                 Err(Refusal::Unknown)
             ));
         }
         // The burst is spent: the next guess is refused, then every attempt
         // from that address, even the right token, until the wait is over.
         assert!(matches!(
-            gate.identify(Some("guess"), None, guesser),
+            gate.identify(token("guess"), None, guesser),
             Err(Refusal::Unknown)
         ));
         assert!(matches!(
-            gate.identify(Some("operator-token-0001"), None, guesser),
+            gate.identify(token("operator-token-0001"), None, guesser),
             Err(Refusal::Slow(_))
         ));
         assert_eq!(
-            gate.identify(Some("operator-token-0001"), None, other)
+            gate.identify(token("operator-token-0001"), None, other)
                 .unwrap()
                 .name,
             "ops"
@@ -385,23 +435,50 @@ mod tests {
         .unwrap();
         assert_eq!(gate.reload(), Ok(1));
         assert_eq!(
-            gate.identify(Some("the-new-viewer-token"), None, other)
+            gate.identify(token("the-new-viewer-token"), None, other)
                 .unwrap()
                 .name,
             "new"
         );
         assert!(gate
-            .identify(Some("operator-token-0001"), None, other)
+            .identify(token("operator-token-0001"), None, other)
             .is_err());
         std::fs::write(dir.path().join("tokens.toml"), "not toml [").unwrap();
         assert!(gate.reload().is_err());
         assert_eq!(
-            gate.identify(Some("the-new-viewer-token"), None, other)
+            gate.identify(token("the-new-viewer-token"), None, other)
                 .unwrap()
                 .name,
             "new",
             "a bad file changes nothing"
         );
+    }
+
+    #[test]
+    fn a_ticket_opens_one_websocket_and_only_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = gate(dir.path(), FILE);
+        let client: IpAddr = "10.0.0.3".parse().unwrap();
+        let ticket = gate.tickets.open("ops");
+        let upgrade = axum::http::Request::builder()
+            .uri(format!("/api/ws?x=1&ticket={ticket}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let found = presented(&upgrade, WS_PATH);
+        assert!(matches!(found, Some(Presented::Ticket(t)) if t == ticket));
+        assert!(
+            presented(&upgrade, "/api/runs").is_none(),
+            "a ticket opens the WebSocket, no other route"
+        );
+        assert_eq!(gate.identify(found, None, client).unwrap().name, "ops");
+        assert!(
+            matches!(gate.identify(found, None, client), Err(Refusal::Unknown)),
+            "a ticket is good once"
+        );
+        let stale = gate.tickets.open("someone-removed-from-the-file");
+        assert!(gate
+            .identify(Some(Presented::Ticket(&stale)), None, client)
+            .is_err());
     }
 
     #[test]

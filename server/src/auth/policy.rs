@@ -31,6 +31,8 @@ pub const ACTIONS: &[(&str, &str, Role)] = &[
     ("POST", "/api/routines/{routine_id}/disable", Role::Operator),
     ("PUT", "/api/alerts/rules/{name}", Role::Operator),
     ("POST", "/api/approvals/{approval_id}/vote", Role::Approver),
+    // A ticket lets its holder do what a viewer's token does: subscribe.
+    ("POST", "/api/ws/ticket", Role::Viewer),
 ];
 
 /// The routes anyone may call: the way in and out of the dashboard (they

@@ -5,6 +5,11 @@
 //! out), expire, and name an identity, not a role: a session of an
 //! identity the tokens file no longer has is void, and one whose role
 //! changed has the new role.
+//!
+//! WebSocket tickets are sessions too, of a few seconds and one use: a
+//! script in a browser cannot set `Authorization` on a WebSocket, so it
+//! trades its token for a ticket over REST and opens
+//! `/api/ws?ticket=…` with it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -73,6 +78,17 @@ impl Sessions {
         }
     }
 
+    /// The identity of a live session, which ends here: a ticket is good
+    /// for one use.
+    pub fn take(&self, id: &str) -> Option<String> {
+        let now = Instant::now();
+        self.by_hash
+            .lock()
+            .remove(&sha256(id))
+            .filter(|s| s.expires > now)
+            .map(|s| s.name)
+    }
+
     pub fn end(&self, id: &str) {
         self.by_hash.lock().remove(&sha256(id));
     }
@@ -117,6 +133,9 @@ mod tests {
         assert_eq!(sessions.find("0000"), None);
         sessions.end(&id);
         assert_eq!(sessions.find(&id), None);
+        let ticket = sessions.open("cy");
+        assert_eq!(sessions.take(&ticket).as_deref(), Some("cy"));
+        assert_eq!(sessions.take(&ticket), None, "one use");
         let short = sessions.open("bob");
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(sessions.find(&short), None, "expired");

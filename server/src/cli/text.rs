@@ -309,6 +309,8 @@ mod tests {
                 percentage_of_total: 50.0,
             }),
             critical_path: vec!["fetch".into(), "analyze".into(), "write".into()],
+            created_by: None,
+            cancelled_by: None,
         }
     }
 

@@ -282,6 +282,8 @@ impl From<&AlertRule> for wire::AlertRule {
             enabled: r.enabled,
             webhook_url: r.webhook_url.clone(),
             expression: r.expression.clone(),
+            updated_at: None,
+            updated_by: None,
         }
     }
 }
@@ -322,6 +324,8 @@ mod tests {
             enabled: true,
             webhook_url: Some("http://x/".into()),
             expression: "e".into(),
+            updated_at: None,
+            updated_by: None,
         };
         assert_eq!(wire::AlertRule::from(&AlertRule::from(&rule)), rule);
         for q in [

@@ -40,8 +40,11 @@ impl AlertBook {
 
     pub(crate) fn apply(&mut self, event: &Event, runs: &Runs) {
         match &event.kind {
-            EventKind::AlertRuleSet { rule, .. } => {
-                self.rules.insert(rule.name.clone(), rule.into());
+            EventKind::AlertRuleSet { rule, actor } => {
+                let mut rule = wire::AlertRule::from(rule);
+                rule.updated_at = Some(event.at);
+                rule.updated_by = actor.clone();
+                self.rules.insert(rule.name.clone(), rule);
             }
             EventKind::AlertChanged {
                 rule,

@@ -23,6 +23,11 @@ pub struct RoutineState {
     pub workflow_id: Option<String>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Who created it (`None` in logs older than the audit trail).
+    pub created_by: Option<String>,
+    /// The last change (edit, enable, disable), and who made it.
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<String>,
     /// When it was last enabled (or created enabled): fires missed before
     /// this are not owed.
     pub enabled_at: DateTime<Utc>,
@@ -30,6 +35,13 @@ pub struct RoutineState {
     pub last_scheduled: Option<DateTime<Utc>>,
     /// Newest first.
     pub history: VecDeque<Fire>,
+}
+
+impl RoutineState {
+    fn changed(&mut self, at: DateTime<Utc>, actor: &Option<String>) {
+        self.updated_at = at;
+        self.updated_by = actor.clone();
+    }
 }
 
 /// One fire of a routine, and its run's status as the model last saw it.
@@ -120,7 +132,7 @@ impl Routines {
                 job_id,
                 enabled,
                 workflow_id,
-                ..
+                actor,
             } => {
                 self.0.insert(
                     *routine_id,
@@ -133,6 +145,9 @@ impl Routines {
                         workflow_id: workflow_id.clone(),
                         enabled: *enabled,
                         created_at: at,
+                        created_by: actor.clone(),
+                        updated_at: at,
+                        updated_by: actor.clone(),
                         enabled_at: at,
                         last_scheduled: None,
                         history: VecDeque::new(),
@@ -146,9 +161,10 @@ impl Routines {
                 timezone,
                 job_id,
                 workflow_id,
-                ..
+                actor,
             } => {
                 if let Some(r) = self.0.get_mut(routine_id) {
+                    r.changed(at, actor);
                     r.name = name.clone();
                     r.cron = cron.clone();
                     r.timezone = timezone.clone();
@@ -156,16 +172,18 @@ impl Routines {
                     r.workflow_id = workflow_id.clone();
                 }
             }
-            EventKind::RoutineEnabled { routine_id, .. } => {
+            EventKind::RoutineEnabled { routine_id, actor } => {
                 if let Some(r) = self.0.get_mut(routine_id) {
+                    r.changed(at, actor);
                     if !r.enabled {
                         r.enabled = true;
                         r.enabled_at = at;
                     }
                 }
             }
-            EventKind::RoutineDisabled { routine_id, .. } => {
+            EventKind::RoutineDisabled { routine_id, actor } => {
                 if let Some(r) = self.0.get_mut(routine_id) {
+                    r.changed(at, actor);
                     r.enabled = false;
                 }
             }

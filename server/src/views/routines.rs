@@ -31,6 +31,9 @@ pub fn routine_view(m: &Model, r: &RoutineState) -> RoutineView {
             .unwrap_or_default(),
         enabled: r.enabled,
         created_at: r.created_at,
+        created_by: r.created_by.clone(),
+        updated_at: r.updated_at,
+        updated_by: r.updated_by.clone(),
         next_fires,
         history,
     }
