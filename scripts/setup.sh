@@ -14,10 +14,12 @@
 #   2. wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock (the CLI and the
 #      library must agree byte for byte on the ABI).
 #   3. wasm-opt from npm's binaryen (Debian's binaryen 108 miscompiles wasm-bindgen output),
+#      and Swagger UI's assets (npm's swagger-ui-dist) for the server's GET /api/docs,
 #      and Debian's brotli and zopfli, with which the release build precompresses the client.
 #   4. Debian's chromium, the browser the end-to-end tests drive (SETUP_BROWSER=0 skips it).
 #   5. The end-to-end tests' npm packages, without any browser download.
-#   6. A Python venv with the official prometheus_client (PyPI), whose parser the
+#   6. A Python venv with schemathesis (PyPI), which fuzzes the API from its OpenAPI document,
+#      and the official prometheus_client (PyPI), whose parser the
 #      contract tests feed our Prometheus output to, and PyYAML, which reads our
 #      Prometheus rules file back.
 #   7. Debian's prometheus (with promtool) and prometheus-alertmanager, which the
@@ -134,6 +136,15 @@ if ! "$binaryen/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "ver
 fi
 apt_install brotli zopfli
 
+# 3b. Swagger UI's assets, built into the server for GET /api/docs -------------------------------
+# --ignore-scripts: its @scarf/scarf dependency would report the install to a third party.
+api_docs_sum=$(sha256sum "$ROOT/server/api-docs/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$ROOT/server/api-docs/node_modules/.shiioo-lock" 2>/dev/null)" != "$api_docs_sum" ]; then
+  log "step 3b: npm ci in server/api-docs/ (swagger-ui-dist)"
+  (cd "$ROOT/server/api-docs" && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$api_docs_sum" > "$ROOT/server/api-docs/node_modules/.shiioo-lock"
+fi
+
 # 4. chromium --------------------------------------------------------------------------------------
 if [ "$SETUP_BROWSER" = 1 ]; then apt_install chromium; fi
 
@@ -150,12 +161,13 @@ fi
 # 6. prometheus_client and PyYAML, for the Prometheus contract tests --------------------------------
 PROMETHEUS_CLIENT_VERSION=${PROMETHEUS_CLIENT_VERSION:-0.26.0}
 PYYAML_VERSION=${PYYAML_VERSION:-6.0.3}
+SCHEMATHESIS_VERSION=${SCHEMATHESIS_VERSION:-4.32.5}
 venv=$SHIIOO_CACHE/venv
-if [ "$SETUP_E2E" = 1 ] && ! "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION' or m.version('PyYAML') != '$PYYAML_VERSION')" 2>/dev/null; then
-  log "step 6: python venv with prometheus_client==$PROMETHEUS_CLIENT_VERSION, PyYAML==$PYYAML_VERSION"
+if [ "$SETUP_E2E" = 1 ] && ! "$venv/bin/python" -c "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION' or m.version('PyYAML') != '$PYYAML_VERSION' or m.version('schemathesis') != '$SCHEMATHESIS_VERSION')" 2>/dev/null; then
+  log "step 6: python venv with prometheus_client==$PROMETHEUS_CLIENT_VERSION, PyYAML==$PYYAML_VERSION, schemathesis==$SCHEMATHESIS_VERSION"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \
-    "prometheus_client==$PROMETHEUS_CLIENT_VERSION" "PyYAML==$PYYAML_VERSION"
+    "prometheus_client==$PROMETHEUS_CLIENT_VERSION" "PyYAML==$PYYAML_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 # 7. Prometheus and Alertmanager, the real ones the contract tests run against -----------------------

@@ -21,7 +21,12 @@ cargo clippy -p app --features hydrate --lib --locked -- -D warnings
 
 log "Rust tests (unit + contract)"
 # The Prometheus contract test parses our output with the official client.
-SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p app -p server -p wire -p wire-derive --locked
+# Schemathesis runs on its own afterwards, so that the count of cases it ran is printed.
+SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p app -p server -p wire -p wire-derive --locked -- \
+  --skip schemathesis_finds_nothing_the_document_does_not_say
+
+log "schemathesis against the OpenAPI document (server/tests/schemathesis.rs)"
+SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p server --locked --test schemathesis -- --nocapture
 
 log "building the site and server for the end-to-end tests"
 mapfile -t built < <("$ROOT/scripts/build.sh" dev | tail -n 2)

@@ -6,6 +6,8 @@
 //! otherwise `git` answers, or the commit is `unknown`. Cargo reruns this
 //! when HEAD moves (a checkout changes HEAD, a commit the branch it names),
 //! never on other edits.
+//!
+//! It also points `api/docs.rs` at Swagger UI's files (see [`swagger_ui`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -36,4 +38,24 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=SHIIOO_COMMIT={commit}");
+    swagger_ui();
+}
+
+/// Swagger UI's assets for `GET /api/docs`, from npm's `swagger-ui-dist`
+/// (`api-docs/package.json`, installed by `scripts/setup.sh`), embedded by
+/// `api/docs.rs`.
+fn swagger_ui() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("api-docs/node_modules/swagger-ui-dist");
+    println!(
+        "cargo:rerun-if-changed={}",
+        dir.join("package.json").display()
+    );
+    if !dir.join("swagger-ui-bundle.js").exists() {
+        panic!(
+            "{} is missing: run scripts/setup.sh, which installs server/api-docs/ from npm \
+             (or: npm ci --ignore-scripts --prefix server/api-docs)",
+            dir.display()
+        );
+    }
+    println!("cargo:rustc-env=SHIIOO_SWAGGER_UI={}", dir.display());
 }

@@ -7,7 +7,7 @@ use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::auth::session::{cookie, set_cookie};
@@ -20,18 +20,23 @@ pub fn routes() -> Router<AppState> {
         .route("/sign-out", post(sign_out))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Where to go once signed in: a path of this server.
     #[serde(default)]
     next: Option<String>,
+    /// Why the last attempt failed: `unknown` or `slow`.
     #[serde(default)]
     error: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignInForm {
+    /// A token of the server's `--auth-tokens` file.
     #[serde(default)]
     token: String,
+    /// Where to go once signed in: a path of this server.
     #[serde(default)]
     next: Option<String>,
 }
@@ -50,6 +55,30 @@ fn local_path(next: Option<&str>) -> &str {
         }
         _ => "/",
     }
+}
+
+/// A form body (`application/x-www-form-urlencoded`, or no content type),
+/// refused as JSON like every other bad request rather than axum's text.
+fn form_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, crate::views::Failure> {
+    use crate::views::Failure;
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Some(ct) = content_type {
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(Failure::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("expected Content-Type: application/x-www-form-urlencoded, got {ct:?}"),
+            ));
+        }
+    }
+    serde_urlencoded::from_bytes(body)
+        .map_err(|e| Failure::bad_request("invalid_form", format!("the form does not read: {e}")))
 }
 
 /// Text for HTML, inert.
@@ -102,7 +131,11 @@ fn frame(body: &str) -> Html<String> {
     ))
 }
 
-async fn page(
+#[utoipa::path(
+    get, path = "/sign-in", summary = "Sign-in page", tag = "access", params(PageQuery),
+    responses((status = 200, description = "The sign-in page (HTML): a form that posts a token once.", content_type = "text/html", body = String))
+)]
+pub(crate) async fn page(
     State(state): State<AppState>,
     Caller(identity): Caller,
     headers: HeaderMap,
@@ -143,12 +176,25 @@ async fn page(
     ))
 }
 
-async fn sign_in(
+#[utoipa::path(
+    post, path = "/sign-in", summary = "Sign in", tag = "access",
+    request_body(content = SignInForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: `Set-Cookie` holds the session, `Location` the page asked for; or not, and `Location` is the sign-in page saying why.",
+            headers(("Location" = String, description = "Where the browser goes next."))),
+        (status = 415, description = "The body is not a form (`unsupported_media_type`).", body = wire::ApiError)
+    )
+)]
+pub(crate) async fn sign_in(
     State(state): State<AppState>,
     parts: axum::http::request::Parts,
-    Form(form): Form<SignInForm>,
+    body: axum::body::Bytes,
 ) -> Response {
     let headers = &parts.headers;
+    let form = match form_body::<SignInForm>(headers, &body) {
+        Ok(form) => form,
+        Err(failure) => return failure.into_response(),
+    };
     let next = local_path(form.next.as_deref()).to_string();
     let back = |error: &str| {
         let query = form_urlencoded::Serializer::new(String::new())
@@ -184,7 +230,13 @@ async fn sign_in(
     }
 }
 
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(
+    post, path = "/sign-out", summary = "Sign out", tag = "access",
+    responses((status = 303, description = "The session is ended and its cookie cleared; `Location` is the sign-in page.",
+        headers(("Location" = String, description = "The sign-in page.")))
+    )
+)]
+pub(crate) async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = cookie(&headers) {
         state.gate.sessions.end(id);
     }
@@ -201,6 +253,10 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response
 }
 
 /// `GET /api/session`: who the caller is (`anonymous` on an open server).
+#[utoipa::path(
+    get, path = "/api/session", summary = "Who am I", tag = "access",
+    responses((status = 200, description = "Who the caller is, as the server authenticated them.", body = wire::Session))
+)]
 pub async fn whoami(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -214,6 +270,10 @@ pub async fn whoami(
 
 /// `POST /api/ws/ticket`: a one-use WebSocket pass for the caller, so that
 /// a script holding a token can open `/api/ws` from a browser.
+#[utoipa::path(
+    post, path = "/api/ws/ticket", summary = "Get a WebSocket ticket", tag = "access",
+    responses((status = 201, description = "A ticket that opens one WebSocket as the caller within 30 s.", body = wire::WsTicket))
+)]
 pub async fn ws_ticket(
     State(state): State<AppState>,
     Caller(identity): Caller,

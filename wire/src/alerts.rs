@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// What a rule measures. The comparison is implied by the kind: a success
 /// rate fires *below* its threshold, everything else *above* it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
@@ -45,6 +46,7 @@ impl RuleKind {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone,
     Copy,
@@ -79,6 +81,7 @@ impl Severity {
 /// `pending` while its condition holds for less than the rule's `for`,
 /// `firing` after, `resolved` once it stopped holding; `inactive` when a
 /// pending condition cleared before it fired.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
@@ -105,6 +108,7 @@ impl AlertState {
 }
 
 /// An alert rule. `GET /api/alerts/rules`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertRule {
     /// Stable name, unique; the `alertname` label in notifications.
@@ -141,6 +145,7 @@ pub struct AlertRule {
 /// `PUT /api/alerts/rules/{name}`: the fields to change. Creating a rule
 /// needs at least `kind` and `threshold`; the rest have defaults.
 /// `"webhook_url": null` removes the webhook.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRuleUpdate {
@@ -177,12 +182,14 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertRuleList {
     pub rules: Vec<AlertRule>,
 }
 
 /// One alert: a rule for one label set (latency alerts are per workflow).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertView {
     pub rule: String,
@@ -200,12 +207,14 @@ pub struct AlertView {
 }
 
 /// `GET /api/alerts`: alerts pending or firing, firing first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertList {
     pub alerts: Vec<AlertView>,
 }
 
 /// One state change of one alert.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertTransition {
     pub at: DateTime<Utc>,
@@ -220,6 +229,7 @@ pub struct AlertTransition {
 }
 
 /// `GET /api/alerts/history`: transitions, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertHistory {
     pub transitions: Vec<AlertTransition>,
@@ -227,6 +237,7 @@ pub struct AlertHistory {
 
 /// The body POSTed to a rule's webhook: Alertmanager's webhook payload
 /// (version 4), one alert per notification.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookPayload {
@@ -244,6 +255,7 @@ pub struct WebhookPayload {
     pub alerts: Vec<WebhookAlert>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookAlert {
@@ -260,6 +272,7 @@ pub struct WebhookAlert {
 
 /// One alert as Alertmanager's API v2 takes it (`POST /api/v2/alerts`,
 /// its `postableAlert`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "camelCase")]
 pub struct PostableAlert {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{RunStatus, StepStatus};
 
 /// One of a workflow's most recent finished runs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RecentRun {
     pub run_id: String,
@@ -20,6 +21,7 @@ pub struct RecentRun {
 /// `GET /api/analytics/workflows/{workflow_id}`. The duration figures are
 /// `null` while no execution has a duration (only interrupted ones, say):
 /// an average of nothing is not 0.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowStats {
     pub workflow_id: String,
@@ -40,12 +42,14 @@ pub struct WorkflowStats {
     pub durations: Vec<f64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowStatsList {
     pub workflows: Vec<WorkflowStats>,
 }
 
 /// One step of one workflow, over all its executions.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepStats {
     pub workflow_id: String,
@@ -65,6 +69,7 @@ pub struct StepStats {
     pub durations: Vec<f64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepStatsList {
     pub steps: Vec<StepStats>,
@@ -72,6 +77,7 @@ pub struct StepStatsList {
 
 /// One attempt of one step in a trace (a step that was never attempted, such
 /// as a skipped one, appears once with `attempt: null`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct TraceStep {
     pub step_id: String,
@@ -89,6 +95,7 @@ pub struct TraceStep {
     pub depends_on: Vec<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct TraceBottleneck {
     pub step_id: String,
@@ -97,6 +104,7 @@ pub struct TraceBottleneck {
 }
 
 /// `GET /api/analytics/traces/{run_id}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Trace {
     pub run_id: String,
@@ -120,11 +128,13 @@ pub struct Trace {
     pub cancelled_by: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct TraceList {
     pub traces: Vec<Trace>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepShare {
     pub step_id: String,
@@ -136,6 +146,7 @@ pub struct StepShare {
     pub critical_path_percentage: f64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct CriticalStep {
     pub step_id: String,
@@ -145,6 +156,7 @@ pub struct CriticalStep {
     pub percentage_of_run: f64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct CriticalPath {
     pub steps: Vec<CriticalStep>,
@@ -156,6 +168,7 @@ pub struct CriticalPath {
 }
 
 /// `GET /api/analytics/bottlenecks/{workflow_id}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct BottleneckReport {
     pub workflow_id: String,
@@ -168,6 +181,7 @@ pub struct BottleneckReport {
 }
 
 /// Finished executions in one minute.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ThroughputPoint {
     /// Start of the minute.
@@ -185,6 +199,7 @@ impl ThroughputPoint {
 
 /// `GET /api/analytics/throughput`: the last hour, minute by minute, oldest
 /// first, quiet minutes included.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Throughput {
     pub points: Vec<ThroughputPoint>,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How many approvals an approval step needs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum Quorum {
@@ -45,6 +46,7 @@ impl Quorum {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalStatus {
@@ -81,6 +83,7 @@ impl ApprovalStatus {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
@@ -89,6 +92,7 @@ pub enum Decision {
 }
 
 /// The body of `POST /api/approvals/{id}/vote`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct VoteRequest {
@@ -102,6 +106,7 @@ pub struct VoteRequest {
     pub comment: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct VoteView {
     pub voter: String,
@@ -111,6 +116,7 @@ pub struct VoteView {
 }
 
 /// `GET /api/approvals/{approval_id}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ApprovalView {
     pub approval_id: String,
@@ -129,6 +135,7 @@ pub struct ApprovalView {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ApprovalList {
     pub approvals: Vec<ApprovalView>,

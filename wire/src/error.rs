@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// `error` is a stable machine-readable code (`not_found`, `invalid_json`, ...);
 /// `message` names the problem for a person; `field`, when present, points at
 /// the offending input (`workflow.steps[2].id`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 pub struct ApiError {
     pub error: String,

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// Overall health, serialised in lower case as in the guide; ordered from
 /// best to worst.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone,
     Copy,
@@ -36,6 +37,7 @@ impl HealthState {
 }
 
 /// `GET /api/health/status`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct HealthStatus {
     pub status: HealthState,
@@ -65,6 +67,7 @@ pub struct HealthStatus {
 }
 
 /// The durable event log, as health sees it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct EventLogHealth {
     /// `ok`, or `failing` while commits fail (nothing that changes state is
@@ -94,6 +97,7 @@ impl EventLogHealth {
 }
 
 /// A firing alert rule.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Alert {
     /// `warning` or `critical`.

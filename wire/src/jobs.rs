@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 /// The body of `POST /api/jobs`, exactly as in the guide's "Complete
 /// Observability Example". Unknown fields are refused so that a typo such as
 /// `retry_polcy` is an error instead of a silently ignored setting.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
+    /// Also names the workflow: `workflow_id` is its slug.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -22,18 +25,23 @@ pub struct JobRequest {
     pub execute: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowSpec {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub steps: Vec<StepSpec>,
     /// `step id → ids of the steps it waits for`.
     #[serde(default)]
     pub dependencies: BTreeMap<String, Vec<String>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
+    /// Unique in the workflow: letters, digits, `_`, `-` and `.`.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub id: String,
     /// Display name; the id when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +53,10 @@ pub struct StepSpec {
     pub action: StepAction,
     /// Each attempt is cancelled after this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(exclusive_minimum = 0.0, maximum = 86400.0)
+    )]
     pub timeout_secs: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RetryPolicy>,
@@ -67,6 +79,7 @@ impl StepSpec {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepAction {
@@ -84,11 +97,14 @@ pub enum StepAction {
 /// `max_attempts` counts every attempt including the first, as Temporal's
 /// `maximum_attempts` does; attempt `n` (0-based) that fails is retried after
 /// `backoff_secs × 2ⁿ`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub max_attempts: u32,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.0, maximum = 3600.0))]
     pub backoff_secs: f64,
 }
 
@@ -100,6 +116,7 @@ impl RetryPolicy {
 }
 
 /// Simulated-backend behaviour of one step (or the defaults of a role).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct Simulation {
@@ -108,6 +125,7 @@ pub struct Simulation {
     pub latency_ms: Option<[u64; 2]>,
     /// Probability in `[0, 1]` that an attempt fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.0, maximum = 1.0))]
     pub failure_rate: Option<f64>,
     /// The first `n` attempts of every run fail, deterministically (a flaky
     /// step that a retry policy rescues).
@@ -116,6 +134,7 @@ pub struct Simulation {
 }
 
 /// Answer of `POST /api/jobs` and `POST /api/jobs/{job_id}/runs`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct JobCreated {
     pub job_id: String,
@@ -126,6 +145,7 @@ pub struct JobCreated {
 }
 
 /// A stored job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct JobView {
     pub job_id: String,
@@ -142,11 +162,16 @@ pub struct JobView {
 }
 
 /// Filters of `GET /api/jobs` (`?workflow_id=&limit=&include_workflow=`).
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct JobQuery {
+    /// Only jobs of this workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_id: Option<String>,
+    /// How many, newest first: all unless given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(minimum = 1))]
     pub limit: Option<usize>,
     /// Each job's full definition (a 1,000-step workflow is large); pages
     /// that list jobs leave it out.
@@ -168,6 +193,7 @@ impl Default for JobQuery {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct JobList {
     pub jobs: Vec<JobView>,

@@ -47,8 +47,8 @@ pub use jobs::{
 pub use metrics::{CounterSample, GaugeSample, HistogramSample, Labels, MetricsSnapshot};
 pub use routines::{RoutineFire, RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 pub use runs::{
-    AttemptStatus, AttemptView, RunList, RunStatus, RunSummaryView, RunView, StepRunView,
-    StepStatus,
+    AttemptStatus, AttemptView, CancelAccepted, RunList, RunStatus, RunSummaryView, RunView,
+    StepRunView, StepStatus,
 };
 pub use session::{AuditEntry, AuditList, Session, WsTicket};
 pub use ws::{

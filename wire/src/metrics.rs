@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub type Labels = BTreeMap<String, String>;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct MetricsSnapshot {
     pub counters: Vec<CounterSample>,
@@ -15,18 +16,22 @@ pub struct MetricsSnapshot {
     pub histograms: Vec<HistogramSample>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct CounterSample {
     pub name: String,
     pub value: u64,
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub labels: Labels,
     pub last_updated: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct GaugeSample {
     pub name: String,
     pub value: f64,
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub labels: Labels,
     pub last_updated: DateTime<Utc>,
 }
@@ -34,6 +39,7 @@ pub struct GaugeSample {
 /// Buckets are upper bounds; `counts[i]` is the cumulative number of
 /// observations `≤ buckets[i]` (Prometheus semantics). Observations above the
 /// last bound appear only in `count`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct HistogramSample {
     pub name: String,
@@ -41,6 +47,7 @@ pub struct HistogramSample {
     pub counts: Vec<u64>,
     pub sum: f64,
     pub count: u64,
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub labels: Labels,
     pub last_updated: DateTime<Utc>,
 }

@@ -8,6 +8,7 @@ use super::{RunStatus, WorkflowSpec};
 
 /// The body of `POST /api/routines` and `PUT /api/routines/{id}`: what to
 /// run (a stored job, or a workflow from which a job is made) and when.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct RoutineRequest {
@@ -30,6 +31,7 @@ fn yes() -> bool {
 }
 
 /// The body of `PATCH /api/routines/{id}`: any subset of the fields.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct RoutinePatch {
@@ -46,6 +48,7 @@ pub struct RoutinePatch {
 }
 
 /// One fire of a routine.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RoutineFire {
     pub run_id: String,
@@ -57,6 +60,7 @@ pub struct RoutineFire {
     pub status: Option<RunStatus>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RoutineView {
     pub routine_id: String,
@@ -79,6 +83,7 @@ pub struct RoutineView {
     pub history: Vec<RoutineFire>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RoutineList {
     pub routines: Vec<RoutineView>,

@@ -4,6 +4,7 @@ use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 pub enum RunStatus {
     Pending,
@@ -48,6 +49,7 @@ impl RunStatus {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 pub enum StepStatus {
     Pending,
@@ -85,6 +87,7 @@ impl StepStatus {
 }
 
 /// How one attempt of a step ended (or that it is still running).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
 pub enum AttemptStatus {
     Running,
@@ -108,6 +111,7 @@ impl AttemptStatus {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AttemptView {
     /// 0 for the first attempt.
@@ -119,6 +123,7 @@ pub struct AttemptView {
     pub error: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepRunView {
     pub step_id: String,
@@ -138,6 +143,7 @@ pub struct StepRunView {
 }
 
 /// `GET /api/runs/{run_id}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RunView {
     pub run_id: String,
@@ -163,6 +169,7 @@ pub struct RunView {
 }
 
 /// One line of `GET /api/runs`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RunSummaryView {
     pub run_id: String,
@@ -179,6 +186,7 @@ pub struct RunSummaryView {
 }
 
 /// `GET /api/runs`: newest first. Pass `next_before` as `?before=` for the next page.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct RunList {
     pub runs: Vec<RunSummaryView>,
@@ -204,4 +212,14 @@ mod tests {
         assert_eq!(RunStatus::parse("failed"), Some(RunStatus::Failed));
         assert_eq!(RunStatus::parse("nope"), None);
     }
+}
+
+/// `POST /api/runs/{run_id}/cancel` (202): the cancel is stored; the run
+/// stops shortly.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
+pub struct CancelAccepted {
+    pub run_id: String,
+    /// Always `cancelling`.
+    pub status: String,
 }

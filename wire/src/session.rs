@@ -2,6 +2,7 @@ use super::decode::Decode;
 use serde::{Deserialize, Serialize};
 
 /// `GET /api/session`: who the caller is, as the server authenticated them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 pub struct Session {
     /// The identity's name; `anonymous` on an open server.
@@ -14,6 +15,7 @@ pub struct Session {
 
 /// `POST /api/ws/ticket`: a one-use pass for a WebSocket upgrade, for
 /// clients (a script in a browser) that cannot send `Authorization` there.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 pub struct WsTicket {
     pub ticket: String,
@@ -24,6 +26,7 @@ pub struct WsTicket {
 }
 
 /// One action someone took, as `GET /api/audit` lists it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 pub struct AuditEntry {
     /// The event that recorded it.
@@ -43,6 +46,7 @@ pub struct AuditEntry {
 }
 
 /// `GET /api/audit`: recent actions, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Decode)]
 pub struct AuditList {
     pub entries: Vec<AuditEntry>,

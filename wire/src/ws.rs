@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AlertState, HealthState, Severity};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action")]
 pub enum ClientAction {
@@ -36,6 +37,7 @@ pub enum ClientAction {
 ///
 /// Each payload is a type of its own, so the browser's decoder
 /// ([`super::decode::Decode`]) reads the tag and then just that payload.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(tag = "type")]
 pub enum ServerMessage {
@@ -51,17 +53,20 @@ pub enum ServerMessage {
     Error(ErrorMessage),
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Subscribed {
     pub subscription_id: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Unsubscribed {
     /// The subscriptions that were dropped.
     pub subscription_ids: Vec<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct WorkflowUpdate {
     pub run_id: String,
@@ -70,6 +75,7 @@ pub struct WorkflowUpdate {
     pub message: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepUpdate {
     pub run_id: String,
@@ -78,6 +84,7 @@ pub struct StepUpdate {
     pub message: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct HealthUpdate {
     pub status: HealthState,
@@ -88,6 +95,7 @@ pub struct HealthUpdate {
     pub uptime_secs: u64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct MetricsUpdate {
     pub metric_type: String,
@@ -96,6 +104,7 @@ pub struct MetricsUpdate {
     pub labels: BTreeMap<String, String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct AlertUpdate {
     pub rule: String,
@@ -108,6 +117,7 @@ pub struct AlertUpdate {
     pub at: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ErrorMessage {
     pub message: String,

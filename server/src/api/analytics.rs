@@ -15,12 +15,21 @@ use crate::views::runs::RunsQuery;
 use crate::views::traces::{find_trace, trace_list};
 
 /// `GET /api/analytics/workflows`
+#[utoipa::path(
+    get, path = "/api/analytics/workflows", summary = "Statistics of every workflow", tag = "analytics",
+    responses((status = 200, description = "Statistics of every workflow.", body = WorkflowStatsList))
+)]
 pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowStatsList> {
     let workflows = state.engine.journal().read(|m| m.analytics.workflows());
     Json(WorkflowStatsList { workflows })
 }
 
 /// `GET /api/analytics/workflows/{workflow_id}`
+#[utoipa::path(
+    get, path = "/api/analytics/workflows/{workflow_id}", summary = "Statistics of one workflow", tag = "analytics",
+    params(("workflow_id" = String, Path)),
+    responses((status = 200, description = "One workflow's statistics.", body = WorkflowStats))
+)]
 pub async fn workflow(
     State(state): State<AppState>,
     PathParam(workflow_id): PathParam,
@@ -33,13 +42,19 @@ pub async fn workflow(
         .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StepsQuery {
+    /// Only this workflow's steps.
     pub workflow_id: Option<String>,
 }
 
 /// `GET /api/analytics/steps[?workflow_id=]`
+#[utoipa::path(
+    get, path = "/api/analytics/steps", summary = "Statistics of every step", tag = "analytics", params(StepsQuery),
+    responses((status = 200, description = "Per-step statistics with percentiles.", body = StepStatsList))
+)]
 pub async fn steps(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<StepsQuery>,
@@ -58,6 +73,10 @@ pub async fn steps(
 
 /// `GET /api/analytics/traces[?status=&workflow_id=&limit=&before=]`: the most
 /// recent runs' traces, newest first, including runs in progress.
+#[utoipa::path(
+    get, path = "/api/analytics/traces", summary = "List recent traces", tag = "analytics", params(RunsQuery),
+    responses((status = 200, description = "The most recent runs' traces, newest first, runs in progress included.", body = TraceList))
+)]
 pub async fn traces(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<RunsQuery>,
@@ -68,6 +87,11 @@ pub async fn traces(
 }
 
 /// `GET /api/analytics/traces/{run_id}`: any run, finished or in progress.
+#[utoipa::path(
+    get, path = "/api/analytics/traces/{run_id}", summary = "Get a run's trace", tag = "analytics",
+    params(("run_id" = String, Path, description = "A run's ULID.")),
+    responses((status = 200, description = "One run's trace, finished or in progress.", body = Trace))
+)]
 pub async fn trace(
     State(state): State<AppState>,
     PathParam(run_id): PathParam,
@@ -79,6 +103,11 @@ pub async fn trace(
 }
 
 /// `GET /api/analytics/bottlenecks/{workflow_id}`
+#[utoipa::path(
+    get, path = "/api/analytics/bottlenecks/{workflow_id}", summary = "Bottlenecks of a workflow", tag = "analytics",
+    params(("workflow_id" = String, Path)),
+    responses((status = 200, description = "Where a workflow spends its time: step shares and critical paths.", body = BottleneckReport))
+)]
 pub async fn bottlenecks(
     State(state): State<AppState>,
     PathParam(workflow_id): PathParam,
@@ -92,6 +121,10 @@ pub async fn bottlenecks(
 }
 
 /// `GET /api/analytics/throughput`: finished executions per minute, last hour.
+#[utoipa::path(
+    get, path = "/api/analytics/throughput", summary = "Executions per minute", tag = "analytics",
+    responses((status = 200, description = "Finished executions per minute over the last hour.", body = Throughput))
+)]
 pub async fn throughput(State(state): State<AppState>) -> Json<Throughput> {
     Json(
         state

@@ -12,13 +12,20 @@ use crate::auth::{Caller, Identity};
 use crate::state::AppState;
 use crate::views::approvals::{approval, approvals};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
+    /// Only approvals in this state.
+    #[param(value_type = Option<wire::ApprovalStatus>)]
     pub status: Option<String>,
 }
 
 /// `GET /api/approvals[?status=pending]`
+#[utoipa::path(
+    get, path = "/api/approvals", summary = "List approvals", tag = "approvals", params(ApprovalsQuery),
+    responses((status = 200, description = "Approvals, newest first.", body = ApprovalList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<ApprovalsQuery>,
@@ -39,6 +46,11 @@ pub async fn list(
 }
 
 /// `GET /api/approvals/{approval_id}`
+#[utoipa::path(
+    get, path = "/api/approvals/{approval_id}", summary = "Get an approval", tag = "approvals",
+    params(("approval_id" = String, Path, description = "An approval's ULID.")),
+    responses((status = 200, description = "One approval and its votes.", body = ApprovalView))
+)]
 pub async fn get(
     State(state): State<AppState>,
     PathParam(id): PathParam,
@@ -51,6 +63,15 @@ pub async fn get(
 }
 
 /// `POST /api/approvals/{approval_id}/vote`
+#[utoipa::path(
+    post, path = "/api/approvals/{approval_id}/vote", summary = "Vote on an approval", tag = "approvals",
+    params(("approval_id" = String, Path, description = "An approval's ULID.")),
+    request_body(content = VoteRequest, example = json!({"decision": "approve", "comment": "Numbers check out"})),
+    responses(
+        (status = 200, description = "The approval with the vote counted.", body = ApprovalView),
+        (status = 409, description = "The approval is resolved already, or this voter has voted.", body = wire::ApiError)
+    )
+)]
 pub async fn vote(
     State(state): State<AppState>,
     Caller(identity): Caller,

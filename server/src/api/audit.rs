@@ -9,15 +9,23 @@ use super::extract::QueryParams;
 use super::Failure;
 use crate::state::AppState;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Only this identity's actions.
     #[serde(default)]
     actor: Option<String>,
+    /// How many, newest first: 100 unless given, at most 1000.
     #[serde(default)]
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get, path = "/api/audit", summary = "List recent actions", tag = "access", params(AuditQuery),
+    responses((status = 200, description = "Recent actions, newest first.", body = AuditList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<AuditQuery>,

@@ -10,6 +10,17 @@ use crate::state::AppState;
 use crate::views;
 
 /// `POST /api/jobs`
+#[utoipa::path(
+    post, path = "/api/jobs", summary = "Submit a job", tag = "jobs",
+    request_body(content = JobRequest, example = json!(crate::api::openapi::guide_job())),
+    responses((status = 201, description = "The job, stored; with `execute: true` its first run has started.", body = JobCreated,
+        links(
+            ("GetJob" = (operation_id = "get_job", parameters(("job_id" = "$response.body#/job_id")))),
+            ("StartRun" = (operation_id = "start_run_job", parameters(("job_id" = "$response.body#/job_id")))),
+            ("GetRun" = (operation_id = "get_run", parameters(("run_id" = "$response.body#/run_id")))),
+            ("CancelRun" = (operation_id = "cancel_run", parameters(("run_id" = "$response.body#/run_id"))))
+        )))
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -21,6 +32,10 @@ pub async fn create(
 
 /// `GET /api/jobs[?workflow_id=&limit=&include_workflow=false]`: newest
 /// first, every job unless limited.
+#[utoipa::path(
+    get, path = "/api/jobs", summary = "List jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, description = "Jobs, newest first.", body = JobList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<JobQuery>,
@@ -31,6 +46,11 @@ pub async fn list(
 }
 
 /// `GET /api/jobs/{job_id}`
+#[utoipa::path(
+    get, path = "/api/jobs/{job_id}", summary = "Get a job", tag = "jobs",
+    params(("job_id" = String, Path, description = "A job's ULID.")),
+    responses((status = 200, description = "One job and its definition.", body = JobView))
+)]
 pub async fn get(
     State(state): State<AppState>,
     PathParam(job_id): PathParam,
@@ -43,6 +63,15 @@ pub async fn get(
 }
 
 /// `POST /api/jobs/{job_id}/runs`
+#[utoipa::path(
+    post, path = "/api/jobs/{job_id}/runs", summary = "Start a run of a job", tag = "jobs",
+    params(("job_id" = String, Path, description = "A job's ULID.")),
+    responses((status = 201, description = "A new run of the job, started.", body = JobCreated,
+        links(
+            ("GetRun" = (operation_id = "get_run", parameters(("run_id" = "$response.body#/run_id")))),
+            ("CancelRun" = (operation_id = "cancel_run", parameters(("run_id" = "$response.body#/run_id"))))
+        )))
+)]
 pub async fn start_run(
     State(state): State<AppState>,
     Caller(who): Caller,

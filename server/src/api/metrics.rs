@@ -10,6 +10,11 @@ use crate::telemetry::render::{self, Selector, PROMETHEUS_CONTENT_TYPE};
 
 /// `GET /api/metrics[?name=a,b&label=value…]`: every series, or those whose
 /// name is one of `name` and whose labels match every other parameter.
+#[utoipa::path(
+    get, path = "/api/metrics", summary = "Metrics as JSON", tag = "metrics",
+    params(("name" = Option<String>, Query, description = "Comma-separated metric names; any other parameter is a label that each series must carry with that value.")),
+    responses((status = 200, description = "Every series (or those selected) as JSON.", body = MetricsSnapshot))
+)]
 pub async fn json(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -20,6 +25,10 @@ pub async fn json(
 }
 
 /// `GET /api/metrics/prometheus` and `GET /metrics`: text format 0.0.4.
+#[utoipa::path(
+    get, path = "/api/metrics/prometheus", summary = "Metrics for Prometheus", tag = "metrics",
+    responses((status = 200, description = "Every series in the Prometheus text exposition format 0.0.4.", content_type = "text/plain; version=0.0.4", body = String))
+)]
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     state.sample_gauges();
     (

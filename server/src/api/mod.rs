@@ -4,12 +4,15 @@
 pub mod alerts;
 pub mod analytics;
 pub mod approvals;
+pub mod asyncapi;
 pub mod audit;
+mod docs;
 mod error;
 pub mod extract;
 mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod openapi;
 pub mod routines;
 pub mod runs;
 
@@ -73,6 +76,10 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::list))
         .route("/ws", get(crate::ws::upgrade))
         .route("/ws/ticket", post(crate::sign_in::ws_ticket))
+        .route("/openapi.json", get(openapi::document))
+        .route("/asyncapi.json", get(openapi::asyncapi))
+        .route("/docs", get(openapi::docs))
+        .route("/docs/{file}", get(docs::asset))
         .route_layer(crate::panics::layer(crate::panics::Answer::Json))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -22,6 +22,12 @@ fn one(state: &AppState, id: Ulid) -> Result<Json<RoutineView>, Failure> {
 }
 
 /// `POST /api/routines`
+#[utoipa::path(
+    post, path = "/api/routines", summary = "Create a routine", tag = "routines",
+    request_body(content = RoutineRequest, example = json!({"name": "nightly report", "cron": "0 0 3 * * *", "timezone": "Europe/Paris", "workflow": crate::api::openapi::guide_job()["workflow"]})),
+    responses((status = 201, description = "The routine, stored.", body = RoutineView,
+        links(("GetRoutine" = (operation_id = "get_routine", parameters(("routine_id" = "$response.body#/routine_id")))))))
+)]
 pub async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -32,11 +38,19 @@ pub async fn create(
 }
 
 /// `GET /api/routines`
+#[utoipa::path(
+    get, path = "/api/routines", summary = "List routines", tag = "routines",
+    responses((status = 200, description = "Every routine.", body = RoutineList))
+)]
 pub async fn list(State(state): State<AppState>) -> Json<RoutineList> {
     Json(state.engine.journal().read(routines))
 }
 
 /// `GET /api/routines/{routine_id}`
+#[utoipa::path(
+    get, path = "/api/routines/{routine_id}", summary = "Get a routine", tag = "routines", params(("routine_id" = String, Path, description = "A routine's ULID.")),
+    responses((status = 200, description = "One routine, its next fires and history.", body = RoutineView))
+)]
 pub async fn get(
     State(state): State<AppState>,
     PathParam(id): PathParam,
@@ -45,6 +59,11 @@ pub async fn get(
 }
 
 /// `PUT /api/routines/{routine_id}`: the whole definition.
+#[utoipa::path(
+    put, path = "/api/routines/{routine_id}", summary = "Replace a routine", tag = "routines", params(("routine_id" = String, Path, description = "A routine's ULID.")),
+    request_body(content = RoutineRequest),
+    responses((status = 200, description = "The routine, replaced.", body = RoutineView))
+)]
 pub async fn replace(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -72,6 +91,11 @@ pub async fn replace(
 }
 
 /// `PATCH /api/routines/{routine_id}`: some fields.
+#[utoipa::path(
+    patch, path = "/api/routines/{routine_id}", summary = "Change a routine", tag = "routines", params(("routine_id" = String, Path, description = "A routine's ULID.")),
+    request_body(content = RoutinePatch, example = json!({"cron": "0 30 4 * * *"})),
+    responses((status = 200, description = "The routine, changed.", body = RoutineView))
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -84,6 +108,10 @@ pub async fn patch(
 }
 
 /// `POST /api/routines/{routine_id}/enable`
+#[utoipa::path(
+    post, path = "/api/routines/{routine_id}/enable", summary = "Enable a routine", tag = "routines", params(("routine_id" = String, Path, description = "A routine's ULID.")),
+    responses((status = 200, description = "The routine, enabled.", body = RoutineView))
+)]
 pub async fn enable(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -98,6 +126,10 @@ pub async fn enable(
 }
 
 /// `POST /api/routines/{routine_id}/disable`
+#[utoipa::path(
+    post, path = "/api/routines/{routine_id}/disable", summary = "Disable a routine", tag = "routines", params(("routine_id" = String, Path, description = "A routine's ULID.")),
+    responses((status = 200, description = "The routine, disabled.", body = RoutineView))
+)]
 pub async fn disable(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -112,6 +144,10 @@ pub async fn disable(
 }
 
 /// `DELETE /api/routines/{routine_id}`
+#[utoipa::path(
+    delete, path = "/api/routines/{routine_id}", summary = "Delete a routine", tag = "routines", params(("routine_id" = String, Path, description = "A routine's ULID.")),
+    responses((status = 204, description = "The routine is deleted."))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Caller(who): Caller,

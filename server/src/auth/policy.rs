@@ -36,11 +36,16 @@ pub const ACTIONS: &[(&str, &str, Role)] = &[
 ];
 
 /// The routes anyone may call: the way in and out of the dashboard (they
-/// check the token themselves).
+/// check the token themselves), and the API's own description (it holds no
+/// data, and tools read it before they have a token).
 pub const OPEN: &[(&str, &str)] = &[
     ("GET", "/sign-in"),
     ("POST", "/sign-in"),
     ("POST", "/sign-out"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/asyncapi.json"),
+    ("GET", "/api/docs"),
+    ("GET", "/api/docs/{file}"),
 ];
 
 /// The Prometheus scrape paths, open to anyone with `--metrics-public`.

@@ -9,11 +9,13 @@ use super::Failure;
 use crate::model::Model;
 use crate::model::ALERT_HISTORY;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
     /// `active` (pending and firing, the default), `all`, or one state.
     #[serde(default)]
+    #[param(pattern = "^(active|all|pending|firing|resolved|inactive)$")]
     pub state: Option<String>,
 }
 
@@ -51,11 +53,15 @@ pub fn alert_list(m: &Model, q: &AlertQuery, now: DateTime<Utc>) -> Result<Alert
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
+    /// How many, newest first: 100 unless given.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// Only this rule's changes.
     #[serde(default)]
     pub rule: Option<String>,
 }

@@ -11,14 +11,23 @@ use crate::runs::RunFilter;
 pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_PAGE: usize = 500;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunsQuery {
+    /// Only runs in this state.
+    #[param(value_type = Option<wire::RunStatus>)]
     pub status: Option<String>,
+    /// Only runs of this workflow.
     pub workflow_id: Option<String>,
+    /// Only runs of this job.
+    #[param(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub job_id: Option<String>,
+    /// Page size: 50 unless given, at most 500.
+    #[param(minimum = 1)]
     pub limit: Option<usize>,
     /// Cursor: the `next_before` of the previous page.
+    #[param(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub before: Option<String>,
 }
 

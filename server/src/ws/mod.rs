@@ -10,9 +10,10 @@ pub mod session;
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::SinkExt;
 use tokio::time::{interval, Instant, MissedTickBehavior};
 use wire::ServerMessage;
@@ -48,7 +49,37 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// message is still read whole, in several reads.
 const READ_CHUNK: usize = 4 * 1024;
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get, path = "/api/ws", summary = "Open the WebSocket", tag = "websocket",
+    description = "Upgrades to the WebSocket of the guide: JSON text frames, actions tagged by `action`, messages by `type`, described by the AsyncAPI document `/api/asyncapi.json`. Browsers authenticate with the session cookie or a ticket (`POST /api/ws/ticket`); other clients with `Authorization: Bearer`.",
+    params(("ticket" = Option<String>, Query, description = "A one-use ticket from `POST /api/ws/ticket`, for clients that cannot send `Authorization`.")),
+    responses(
+        (status = 101, description = "Switching protocols: the connection is a WebSocket."),
+        (status = 426, description = "Not a WebSocket upgrade request.", body = wire::ApiError)
+    )
+)]
+pub async fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    State(state): State<AppState>,
+) -> Response {
+    // A plain GET (a browser tab, a fuzzer) gets a JSON answer like every
+    // other API error, not axum's plain text.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            let mut response = crate::views::Failure::new(
+                axum::http::StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                format!("this is the WebSocket endpoint: {}", rejection.body_text()),
+            )
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::UPGRADE,
+                axum::http::HeaderValue::from_static("websocket"),
+            );
+            return response;
+        }
+    };
     ws.max_message_size(MAX_READ_MESSAGE)
         .max_frame_size(MAX_READ_MESSAGE)
         .read_buffer_size(READ_CHUNK)

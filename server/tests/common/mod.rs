@@ -164,51 +164,48 @@ impl TestServer {
         (status, resp.text().await.expect("a page body"))
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .json(&body)
+    /// Any request, as `bearer` if given, with a JSON body if given: its
+    /// status and JSON answer (`null` when it has none).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method.clone(), self.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let resp = request
             .send()
             .await
-            .expect("POST");
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, None, Some(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .patch(self.url(path))
-            .json(&body)
-            .send()
+        self.request(reqwest::Method::PATCH, path, None, Some(body))
             .await
-            .expect("PATCH");
-        let status = resp.status().as_u16();
-        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     }
 
     pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .put(self.url(path))
-            .json(&body)
-            .send()
+        self.request(reqwest::Method::PUT, path, None, Some(body))
             .await
-            .expect("PUT");
-        let status = resp.status().as_u16();
-        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .delete(self.url(path))
-            .send()
+        self.request(reqwest::Method::DELETE, path, None, None)
             .await
-            .expect("DELETE");
-        let status = resp.status().as_u16();
-        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     }
 
     /// Polls `GET /api/runs/{run_id}` until the run has finished; panics after 20 s.
@@ -318,4 +315,41 @@ impl Ws {
             }
         }
     }
+}
+
+/// Validates each `(JSON pointer of a schema in doc, instance)` with
+/// `jsonschema_rs` (schemathesis's validator, in the test venv), the
+/// schema's `$ref`s resolved in `doc`: the problems found, one a line.
+pub fn schema_problems(doc: &Value, checks: &[(String, Value)]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("checks.json");
+    std::fs::write(
+        &input,
+        serde_json::json!({"doc": doc, "checks": checks}).to_string(),
+    )
+    .unwrap();
+    let python = std::env::var("SHIIOO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r##"
+import json, sys, urllib.parse, jsonschema_rs
+data = json.load(open(sys.argv[1]))
+doc = data["doc"]
+for pointer, instance in data["checks"]:
+    schema = dict(doc, **{"$ref": "#" + urllib.parse.quote(pointer, safe="/~")})
+    for error in jsonschema_rs.validator_for(schema).iter_errors(instance):
+        print(f"{pointer} {json.dumps(instance)[:200]}: {str(error).splitlines()[0]}")
+"##;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(&input)
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e}; scripts/setup.sh makes the venv"));
+    assert!(
+        out.status.success(),
+        "the validator failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
 }
