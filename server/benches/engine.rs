@@ -186,6 +186,7 @@ fn replay() {
                 run_id,
                 step_id: s.into(),
                 attempt: 0,
+                queued_secs: None,
             });
             push(EventKind::StepCompleted {
                 run_id,

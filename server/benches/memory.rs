@@ -95,6 +95,7 @@ fn run_events(
                 run_id,
                 step_id: s.into(),
                 attempt: 0,
+                queued_secs: None,
             },
         );
         push(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{guide_job, TestServer};
+use common::{guide_job, step, TestServer};
 use serde_json::{json, Value};
 
 const WF: &str = "monthly_report_generation";
@@ -327,4 +327,82 @@ async fn a_trace_is_available_while_its_run_is_in_progress() {
         .post(&format!("/api/runs/{run_id}/cancel"), json!({}))
         .await;
     assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn time_waiting_for_a_slot_is_measured_apart_and_named_starved() {
+    // One slot for three parallel 200 ms steps: one runs at once, one waits
+    // about 200 ms, the last about 400 ms, twice as long as it runs.
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = server::config::Config::for_tests(data.path());
+    config.max_concurrent_steps = 1;
+    let server = TestServer::start_with(config, data).await;
+    let latency = json!({"simulation": {"latency_ms": [200, 200]}});
+    let job = json!({"name": "Crowded", "execute": true, "workflow": {"steps": [
+        step("a", latency.clone()), step("b", latency.clone()), step("c", latency)
+    ]}});
+    let (status, created) = server.post("/api/jobs", job).await;
+    assert_eq!(status, 201, "{created}");
+    let run_id = created["run_id"].as_str().unwrap();
+    server.wait_for_run(run_id).await;
+
+    let (_, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
+    let mut queued: Vec<f64> = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["queued_secs"].as_f64().expect("every attempt says"))
+        .collect();
+    queued.sort_by(f64::total_cmp);
+    assert!(queued[0] < 0.1, "{queued:?}");
+    assert!((0.15..0.35).contains(&queued[1]), "{queued:?}");
+    assert!(queued[2] >= 0.35, "{queued:?}");
+    // Apart from the run time: each attempt still lasted its 200 ms.
+    for s in trace["steps"].as_array().unwrap() {
+        let d = s["duration_secs"].as_f64().unwrap();
+        assert!((0.19..0.3).contains(&d), "{s}");
+    }
+
+    let (_, report) = server.get("/api/analytics/bottlenecks/crowded").await;
+    let shares = report["bottlenecks"].as_array().unwrap();
+    let starved = shares
+        .iter()
+        .max_by(|a, b| {
+            a["avg_queued_secs"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["avg_queued_secs"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(starved["diagnosis"], "starved", "{report}");
+    let first = shares
+        .iter()
+        .min_by(|a, b| {
+            a["avg_queued_secs"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["avg_queued_secs"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(first["diagnosis"], "slow", "{report}");
+    let (_, steps) = server.get("/api/analytics/steps?workflow_id=crowded").await;
+    let waited: f64 = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["avg_queued_secs"].as_f64().unwrap())
+        .sum();
+    assert!((0.5..0.8).contains(&waited), "{steps}");
+
+    // The run's own view has it per attempt, and it survives a restart.
+    let (_, run) = server.get(&format!("/api/runs/{run_id}")).await;
+    assert!(
+        run["steps"][0]["attempts"][0]["queued_secs"].is_number(),
+        "{run}"
+    );
+    let restarted = server.restart().await;
+    let (_, again) = restarted
+        .get(&format!("/api/analytics/traces/{run_id}"))
+        .await;
+    assert_eq!(again["steps"], trace["steps"]);
 }

@@ -168,6 +168,7 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
                 error: (i.is_multiple_of(2)).then(|| k.name(i + 2)),
                 step_status: step_status(i + offset),
                 depends_on,
+                queued_secs: k.maybe_figure(i + offset + 2),
             }
         })
         .collect();
@@ -234,6 +235,7 @@ fn step_stats(k: &Knobs, i: usize) -> StepStats {
         p95_duration_secs: k.maybe_figure(i + 5),
         p99_duration_secs: k.maybe_figure(i + 6),
         durations: (0..k.items).map(|d| k.figure(d)).collect(),
+        avg_queued_secs: k.maybe_figure(i + 7),
     }
 }
 
@@ -342,6 +344,8 @@ impl Backend for World {
                     percentage_of_workflow: k.figure(i + 1),
                     execution_count: k.count(i),
                     critical_path_percentage: k.figure(i + 2),
+                    avg_queued_secs: k.maybe_figure(i + 3),
+                    diagnosis: k.name(i + 1),
                 })
                 .collect(),
             critical_path: (!k.items.is_multiple_of(4)).then(|| CriticalPath {

@@ -67,6 +67,11 @@ pub struct StepStats {
     pub p99_duration_secs: Option<f64>,
     /// Durations of the most recent executions, oldest first (a bounded window).
     pub durations: Vec<f64>,
+    /// Mean time an execution waited for concurrency slots (summed over its
+    /// attempts), apart from its duration; `null` for approvals and
+    /// executions older than the measure.
+    #[serde(default)]
+    pub avg_queued_secs: Option<f64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -93,6 +98,11 @@ pub struct TraceStep {
     /// whose first attempt failed and second succeeded.
     pub step_status: StepStatus,
     pub depends_on: Vec<String>,
+    /// How long this attempt, ready to run, waited for a concurrency slot
+    /// before `started_at` (starved, not slow); `null` for approvals, steps
+    /// never attempted and older runs.
+    #[serde(default)]
+    pub queued_secs: Option<f64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -144,6 +154,14 @@ pub struct StepShare {
     pub execution_count: u64,
     /// Percentage of completed runs in which the step was on the critical path.
     pub critical_path_percentage: f64,
+    /// Mean time an execution waited for concurrency slots, apart from its
+    /// duration (`null`: approvals, older executions).
+    #[serde(default)]
+    pub avg_queued_secs: Option<f64>,
+    /// `slow`: the step spends its time running; `starved`: it waits longer
+    /// for a concurrency slot than it runs (raise `--max-concurrent-steps`).
+    #[serde(default)]
+    pub diagnosis: String,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -121,6 +121,10 @@ pub struct AttemptView {
     pub completed_at: Option<DateTime<Utc>>,
     pub duration_secs: Option<f64>,
     pub error: Option<String>,
+    /// How long the attempt, ready to run, waited for a concurrency slot
+    /// before `started_at`; `null` for approvals and older runs.
+    #[serde(default)]
+    pub queued_secs: Option<f64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

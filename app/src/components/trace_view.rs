@@ -42,6 +42,23 @@ pub fn span(step: &TraceStep, start: DateTime<Utc>, end: DateTime<Utc>) -> Optio
     Some(Span { left, width })
 }
 
+/// Queue times under this are not drawn: a slot taken at once.
+const MIN_QUEUE_SECS: f64 = 0.001;
+
+/// Where an attempt's wait for a concurrency slot sits on the axis: from
+/// when it was ready to when it started, cut at the axis's start.
+pub fn queue_span(step: &TraceStep, start: DateTime<Utc>, end: DateTime<Utc>) -> Option<Span> {
+    let queued = step.queued_secs.filter(|q| *q >= MIN_QUEUE_SECS)?;
+    let to = step.started_at?;
+    let total = micros(start, end).max(1.0);
+    let right = (micros(start, to) / total * 100.0).clamp(0.0, 100.0);
+    let left = (right - queued * 1e6 / total * 100.0).max(0.0);
+    Some(Span {
+        left,
+        width: right - left,
+    })
+}
+
 /// The axis's end: when the run ended, or `now` while it runs (never
 /// before its start).
 fn axis_end(
@@ -110,15 +127,27 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                         }.into_any(),
                         (None, None) => step.status.clone().into_any(),
                     };
+                    let queued = step.queued_secs.filter(|q| *q >= MIN_QUEUE_SECS);
                     let title = format!(
-                        "{label}: {} {}",
+                        "{label}: {} {}{}",
                         step.status,
-                        started.map(format::exact).unwrap_or_default()
+                        started.map(format::exact).unwrap_or_default(),
+                        queued.map(|q| format!(", after waiting {} for a slot", format::duration(q))).unwrap_or_default()
                     );
                     let label_title = label.clone();
                     let step_id = step.step_id.clone();
                     let status = step.status.clone();
                     let error = step.error.clone();
+                    let wait = queued.map(|q| {
+                        let step = step.clone();
+                        let style = move || {
+                            queue_span(&step, start, end())
+                                .map(|p| format!("left:{:.2}%;width:{:.2}%", p.left, p.width))
+                                .unwrap_or_default()
+                        };
+                        let title = format!("waited {} for a concurrency slot", format::duration(q));
+                        view! { <span class="wf-queue" style=style title=title></span> }
+                    });
                     let bar = started.is_some().then(|| {
                         let style = move || {
                             span(&step, start, end())
@@ -133,8 +162,11 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                                 {label}
                                 {hot.then(|| view! { <span class="tag hot">"bottleneck"</span> })}
                             </span>
-                            <span class="wf-track" role="cell">{bar}</span>
-                            <span class="wf-time" role="cell">{timing}</span>
+                            <span class="wf-track" role="cell">{wait}{bar}</span>
+                            <span class="wf-time" role="cell">
+                                {timing}
+                                {queued.map(|q| view! { <span class="wf-queued" data-testid="wf-queued">{format!("wait {}", format::duration(q))}</span> })}
+                            </span>
                             {error.map(|e| view! { <div class="wf-error" role="cell">{e}</div> })}
                         </div>
                     }
@@ -320,7 +352,24 @@ mod tests {
             error: None,
             step_status: wire::StepStatus::Completed,
             depends_on: vec![],
+            queued_secs: Some(10.0),
         };
+        assert_eq!(
+            queue_span(&step, at(0), at(100)),
+            Some(Span {
+                left: 15.0,
+                width: 10.0
+            })
+        );
+        let early = TraceStep {
+            queued_secs: Some(40.0),
+            ..step.clone()
+        };
+        assert_eq!(
+            queue_span(&early, at(0), at(100)).map(|s| s.left),
+            Some(0.0),
+            "a wait from before the axis is cut at its start"
+        );
         assert_eq!(
             span(&step, at(0), at(100)),
             Some(Span {
@@ -343,6 +392,7 @@ mod tests {
             error: None,
             step_status: wire::StepStatus::Completed,
             depends_on: vec![],
+            queued_secs: None,
         }
     }
 

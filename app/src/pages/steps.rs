@@ -12,7 +12,7 @@ use crate::pages::workflows::SortHeader;
 use wire::format;
 use wire::StepStats;
 
-const COLUMNS: [(&str, &str); 9] = [
+const COLUMNS: [(&str, &str); 10] = [
     ("step", "Step"),
     ("workflow", "Workflow"),
     ("executions", "Executions"),
@@ -22,6 +22,8 @@ const COLUMNS: [(&str, &str); 9] = [
     ("p50", "p50"),
     ("p95", "p95"),
     ("p99", "p99"),
+    // Time waiting for a concurrency slot, apart from the run time.
+    ("queued", "Queued"),
 ];
 
 fn sort(rows: &mut [StepStats], key: &str, descending: bool) {
@@ -35,6 +37,7 @@ fn sort(rows: &mut [StepStats], key: &str, descending: bool) {
             "p50" => format::cmp_figures(a.p50_duration_secs, b.p50_duration_secs),
             "p95" => format::cmp_figures(a.p95_duration_secs, b.p95_duration_secs),
             "p99" => format::cmp_figures(a.p99_duration_secs, b.p99_duration_secs),
+            "queued" => format::cmp_figures(a.avg_queued_secs, b.avg_queued_secs),
             _ => (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)),
         };
         if descending {
@@ -116,6 +119,7 @@ pub fn StepsPage() -> impl IntoView {
                                                     <td class="num">{format::maybe_duration(s.p50_duration_secs)}</td>
                                                     <td class="num">{format::maybe_duration(s.p95_duration_secs)}</td>
                                                     <td class="num">{format::maybe_duration(s.p99_duration_secs)}</td>
+                                                    <td class="num" title="average wait for a concurrency slot">{format::maybe_duration(s.avg_queued_secs)}</td>
                                                     <td class="pcell"><PercentileBars p50=s.p50_duration_secs p95=s.p95_duration_secs p99=s.p99_duration_secs scale=scale/></td>
                                                 </tr>
                                             }).collect_view()}

@@ -312,9 +312,16 @@ fn BottleneckView(report: BottleneckReport) -> impl IntoView {
                 b.step_id.clone(),
                 b.percentage_of_workflow,
                 format!(
-                    "{} · {}",
+                    "{} · {}{}",
                     format::percent(b.percentage_of_workflow),
-                    format::duration(b.avg_duration_secs)
+                    format::duration(b.avg_duration_secs),
+                    // Waits longer for a concurrency slot than it runs
+                    // (its wait is on the Steps page and each trace).
+                    if b.diagnosis == "starved" {
+                        " · starved"
+                    } else {
+                        ""
+                    }
                 ),
             )
         })

@@ -162,6 +162,7 @@ mod tests {
                     run_id,
                     step_id: id.to_string(),
                     attempt: 0,
+                    queued_secs: None,
                 },
             ));
             timeline.push((

@@ -58,6 +58,26 @@ struct StepAgg {
     failure: u64,
     retries: u64,
     durations: Durations,
+    /// Time waited for a concurrency slot, summed over the executions that
+    /// say (`queued_count` of them).
+    queued_total: f64,
+    queued_count: u64,
+}
+
+impl StepAgg {
+    /// Mean time an execution of the step waited for slots.
+    fn avg_queued(&self) -> Option<f64> {
+        (self.queued_count > 0).then(|| round6(self.queued_total / self.queued_count as f64))
+    }
+}
+
+/// What holds a step back: `slow` (it spends its time running) or
+/// `starved` (it waits longer for a concurrency slot than it runs).
+fn diagnosis(avg_duration: f64, avg_queued: Option<f64>) -> &'static str {
+    match avg_queued {
+        Some(q) if q > avg_duration => "starved",
+        _ => "slow",
+    }
 }
 
 #[derive(Default)]
@@ -96,12 +116,9 @@ impl Analytics {
             }
             EventKind::StepCompleted { step_id, .. } | EventKind::StepFailed { step_id, .. } => {
                 let success = matches!(event.kind, EventKind::StepCompleted { .. });
-                let duration = run
-                    .steps
-                    .iter()
-                    .find(|s| s.id == *step_id)
-                    .and_then(|s| s.duration_secs())
-                    .unwrap_or(0.0);
+                let state = run.steps.iter().find(|s| s.id == *step_id);
+                let duration = state.and_then(|s| s.duration_secs()).unwrap_or(0.0);
+                let queued = state.and_then(|s| s.queued_secs());
                 let wf = self.workflows.entry(workflow.clone()).or_default();
                 if !wf.steps.iter().any(|s| s == step_id) {
                     wf.steps.push(step_id.clone());
@@ -113,6 +130,10 @@ impl Analytics {
                     step.failure += 1;
                 }
                 step.durations.record(duration);
+                if let Some(q) = queued {
+                    step.queued_total += q;
+                    step.queued_count += 1;
+                }
             }
             EventKind::RunCompleted { .. }
             | EventKind::RunFailed { .. }
@@ -246,26 +267,33 @@ impl Analytics {
     pub fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport> {
         let wf = self.workflows.get(workflow_id)?;
         let workflow: Arc<str> = workflow_id.into();
-        let shares: Vec<(String, f64, u64)> = wf
+        let shares: Vec<(String, f64, u64, Option<f64>)> = wf
             .steps
             .iter()
             .filter_map(|s| {
                 let agg = self.steps.get(&(workflow.clone(), s.clone()))?;
-                Some((s.clone(), agg.durations.avg(), agg.durations.count()))
+                Some((
+                    s.clone(),
+                    agg.durations.avg(),
+                    agg.durations.count(),
+                    agg.avg_queued(),
+                ))
             })
             .collect();
-        let summed: f64 = shares.iter().map(|(_, avg, _)| avg).sum();
+        let summed: f64 = shares.iter().map(|(_, avg, _, _)| avg).sum();
         // By time, to the microsecond: the rounded percentages tie where
         // the durations do not. Ties by step id, as the trace breaks them.
         let mut shares = shares;
         shares.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let bottlenecks: Vec<StepShare> = shares
             .into_iter()
-            .map(|(step_id, avg, count)| StepShare {
+            .map(|(step_id, avg, count, queued)| StepShare {
                 critical_path_percentage: wf.critical.on_path_percentage(&step_id),
                 percentage_of_workflow: percent(avg, summed),
                 avg_duration_secs: round6(avg),
                 execution_count: count,
+                avg_queued_secs: queued,
+                diagnosis: diagnosis(avg, queued).to_string(),
                 step_id,
             })
             .collect();
@@ -359,6 +387,7 @@ fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
         p95_duration_secs: timed(p.p95),
         p99_duration_secs: timed(p.p99),
         durations: d.window().into_iter().map(round6).collect(),
+        avg_queued_secs: agg.avg_queued(),
     }
 }
 

@@ -23,6 +23,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
                 error: s.error.clone(),
                 step_status: s.status,
                 depends_on: s.depends_on.clone(),
+                queued_secs: None,
             });
         }
         for a in &s.attempts {
@@ -36,6 +37,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
                 error: a.error.clone(),
                 step_status: s.status,
                 depends_on: s.depends_on.clone(),
+                queued_secs: a.queued_secs.map(round6),
             });
         }
     }

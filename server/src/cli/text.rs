@@ -289,6 +289,7 @@ mod tests {
             error: None,
             step_status: StepStatus::Completed,
             depends_on: vec![],
+            queued_secs: None,
         }
     }
 

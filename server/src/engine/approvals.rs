@@ -37,6 +37,7 @@ pub(super) async fn await_approval(
         run_id,
         step_id: step_id.clone(),
         attempt: 0,
+        queued_secs: None,
     });
     let timeout = spec.timeout_secs.map(Duration::from_secs_f64);
     journal.publish(EventKind::ApprovalRequested {

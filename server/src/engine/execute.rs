@@ -172,6 +172,7 @@ async fn run_step(
 
     for attempt in 0..max_attempts {
         // Hold a slot for the attempt only, not through backoffs.
+        let ready = Instant::now();
         let permit = tokio::select! {
             biased;
             _ = cancel.cancelled() => return cancelled(None, None),
@@ -181,6 +182,7 @@ async fn run_step(
             run_id,
             step_id: step_id.to_string(),
             attempt,
+            queued_secs: Some(secs(ready.elapsed())),
         });
         let t0 = Instant::now();
         let call = inner.agents.run(AgentRequest {

@@ -67,6 +67,11 @@ pub enum EventKind {
         run_id: Ulid,
         step_id: String,
         attempt: u32,
+        /// How long the attempt, ready to run, waited for a concurrency slot
+        /// (`--max-concurrent-steps`). Absent for approvals (they take no
+        /// slot) and in logs older than the measure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queued_secs: Option<f64>,
     },
     /// Attempt `attempt` failed and another follows after `backoff_secs`.
     StepRetrying {

@@ -59,6 +59,15 @@ impl StepState {
         }
     }
 
+    /// The time its attempts waited for a concurrency slot, summed; `None`
+    /// when none of them says (approvals, older logs).
+    pub fn queued_secs(&self) -> Option<f64> {
+        self.attempts
+            .iter()
+            .filter_map(|a| a.queued_secs)
+            .reduce(|a, b| a + b)
+    }
+
     /// First attempt's start to last attempt's end, backoffs included.
     pub fn duration_secs(&self) -> Option<f64> {
         Some(seconds_between(self.started_at()?, self.completed_at()?))
@@ -191,7 +200,10 @@ impl RunState {
                 self.started_at = Some(at);
             }
             EventKind::StepStarted {
-                step_id, attempt, ..
+                step_id,
+                attempt,
+                queued_secs,
+                ..
             } => {
                 if let Some(step) = self.step_mut(step_id) {
                     step.status = StepStatus::Running;
@@ -202,6 +214,7 @@ impl RunState {
                         completed_at: None,
                         duration_secs: None,
                         error: None,
+                        queued_secs: *queued_secs,
                     });
                 }
             }
@@ -477,6 +490,7 @@ mod tests {
             run_id: Ulid(7),
             step_id: step.into(),
             attempt,
+            queued_secs: None,
         }
     }
 
