@@ -406,3 +406,110 @@ async fn time_waiting_for_a_slot_is_measured_apart_and_named_starved() {
         .await;
     assert_eq!(again["steps"], trace["steps"]);
 }
+
+#[tokio::test]
+async fn a_time_range_counts_what_happened_in_it() {
+    let server = TestServer::start().await;
+    let before = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    run_jobs(&server).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let after = chrono::Utc::now();
+    let all = server
+        .get(&format!("/api/analytics/workflows/{WF}"))
+        .await
+        .1;
+    assert_eq!(all["execution_count"], 7);
+
+    // The last hour holds everything, to the count and the duration.
+    let (status, hour) = server
+        .get(&format!("/api/analytics/workflows/{WF}?since=1h"))
+        .await;
+    assert_eq!(status, 200, "{hour}");
+    for field in [
+        "execution_count",
+        "success_count",
+        "failure_count",
+        "min_duration_secs",
+        "max_duration_secs",
+    ] {
+        assert_eq!(hour[field], all[field], "{field}: {hour}");
+    }
+    let (p95_all, p95_hour) = (f(&all["p95_duration_secs"]), f(&hour["p95_duration_secs"]));
+    assert!(
+        (p95_hour - p95_all).abs() <= 0.02 * p95_all,
+        "{p95_hour} vs {p95_all}"
+    );
+    let (_, steps_all) = server.get("/api/analytics/steps").await;
+    let (_, steps_hour) = server.get("/api/analytics/steps?since=24h").await;
+    let counts = |v: &Value| -> Vec<(Value, Value, Value)> {
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["step_id"].clone(),
+                    s["execution_count"].clone(),
+                    s["retry_count"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(counts(&steps_hour), counts(&steps_all));
+
+    // Before the runs, or after them: nothing. (Ranges resolve to the
+    // minute, so "before" ends at the start of the runs' first minute.)
+    let before =
+        chrono::DurationRound::duration_trunc(before, chrono::Duration::minutes(1)).unwrap();
+    let stamp = |t: chrono::DateTime<chrono::Utc>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .replace('+', "%2B")
+    };
+    let (_, empty) = server
+        .get(&format!("/api/analytics/steps?until={}", stamp(before)))
+        .await;
+    assert_eq!(empty["steps"], json!([]), "{empty}");
+    let (status, none) = server
+        .get(&format!(
+            "/api/analytics/workflows/{WF}?since={}&until={}",
+            stamp(after + chrono::Duration::minutes(2)),
+            stamp(after + chrono::Duration::minutes(3))
+        ))
+        .await;
+    assert_eq!(
+        (status, &none["execution_count"]),
+        (200, &json!(0)),
+        "{none}"
+    );
+    let (_, list) = server
+        .get(&format!(
+            "/api/analytics/workflows?since={}&until={}",
+            stamp(after + chrono::Duration::minutes(2)),
+            stamp(after + chrono::Duration::minutes(3))
+        ))
+        .await;
+    assert_eq!(list["workflows"], json!([]));
+
+    // Nonsense is a 400 naming the field; nothing is guessed.
+    for (query, field) in [
+        ("since=yesterday", "since"),
+        ("until=2026-13-40", "until"),
+        ("since=1h&until=2h", "since"),
+    ] {
+        let (status, body) = server.get(&format!("/api/analytics/steps?{query}")).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some(field)),
+            "{query}: {body}"
+        );
+    }
+
+    // Rebuilt from the log's own times after a restart.
+    let restarted = server.restart().await;
+    let (_, again) = restarted
+        .get(&format!("/api/analytics/workflows/{WF}?since=1h"))
+        .await;
+    assert_eq!(again["execution_count"], 7);
+    assert_eq!(again["p95_duration_secs"], hour["p95_duration_secs"]);
+}

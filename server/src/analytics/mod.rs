@@ -14,6 +14,8 @@
 
 mod critical;
 pub mod durations;
+pub mod periods;
+pub mod sketch;
 mod traces;
 
 use std::collections::{HashMap, VecDeque};
@@ -28,6 +30,7 @@ use wire::{
 pub use critical::critical_path;
 use critical::CriticalPaths;
 use durations::{round6, Durations};
+use periods::{Periods, Range, Tally};
 pub use traces::trace;
 
 use crate::events::{Event, EventKind};
@@ -47,6 +50,8 @@ struct WorkflowAgg {
     durations: Durations,
     last_execution: Option<DateTime<Utc>>,
     recent: VecDeque<RecentRun>,
+    /// The same by minute and hour, for `?since=&until=`.
+    periods: Periods,
     /// Step ids in order of first execution.
     steps: Vec<String>,
     critical: CriticalPaths,
@@ -62,6 +67,8 @@ struct StepAgg {
     /// say (`queued_count` of them).
     queued_total: f64,
     queued_count: u64,
+    /// The same by minute and hour, for `?since=&until=`.
+    periods: Periods,
 }
 
 impl StepAgg {
@@ -112,7 +119,9 @@ impl Analytics {
         let workflow = &run.workflow_id;
         match &event.kind {
             EventKind::StepRetrying { step_id, .. } => {
-                self.step(workflow, step_id).retries += 1;
+                let step = self.step(workflow, step_id);
+                step.retries += 1;
+                step.periods.record(event.at, |t| t.retries += 1);
             }
             EventKind::StepCompleted { step_id, .. } | EventKind::StepFailed { step_id, .. } => {
                 let success = matches!(event.kind, EventKind::StepCompleted { .. });
@@ -134,6 +143,18 @@ impl Analytics {
                     step.queued_total += q;
                     step.queued_count += 1;
                 }
+                step.periods.record(event.at, |t| {
+                    if success {
+                        t.success += 1;
+                    } else {
+                        t.failure += 1;
+                    }
+                    t.durations.record(duration);
+                    if let Some(q) = queued {
+                        t.queued_secs += q;
+                        t.queued_count += 1;
+                    }
+                });
             }
             EventKind::RunCompleted { .. }
             | EventKind::RunFailed { .. }
@@ -160,11 +181,23 @@ impl Analytics {
                 } else {
                     wf.failure += 1;
                 }
-                if let (Some(d), RunStatus::Completed | RunStatus::Failed) =
-                    (run.duration_secs, run.status)
-                {
+                let timed = match (run.duration_secs, run.status) {
+                    (Some(d), RunStatus::Completed | RunStatus::Failed) => Some(d),
+                    _ => None,
+                };
+                if let Some(d) = timed {
                     wf.durations.record(d);
                 }
+                wf.periods.record(event.at, |t| {
+                    if success {
+                        t.success += 1;
+                    } else {
+                        t.failure += 1;
+                    }
+                    if let Some(d) = timed {
+                        t.durations.record(d);
+                    }
+                });
                 wf.last_execution = Some(event.at);
                 self.record_outcome(event.at, success);
                 self.count_minute(event.at, success);
@@ -235,6 +268,60 @@ impl Analytics {
     pub fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats> {
         let (id, wf) = self.workflows.get_key_value(workflow_id)?;
         Some(workflow_stats(id, wf))
+    }
+
+    /// Every workflow's statistics over `range` (all time without one),
+    /// most recently executed first; workflows with nothing in the range
+    /// are left out.
+    pub fn workflows_in(&self, range: Option<Range>) -> Vec<WorkflowStats> {
+        let Some(range) = range else {
+            return self.workflows();
+        };
+        let mut all: Vec<WorkflowStats> = self
+            .workflows
+            .iter()
+            .filter_map(|(id, wf)| ranged_workflow_stats(id, wf, range))
+            .collect();
+        all.sort_by(|a, b| {
+            b.last_execution
+                .cmp(&a.last_execution)
+                .then_with(|| a.workflow_id.cmp(&b.workflow_id))
+        });
+        all
+    }
+
+    /// One workflow over `range`: `None` if it never ran; zeros if it did,
+    /// but not in the range.
+    pub fn workflow_in(&self, workflow_id: &str, range: Option<Range>) -> Option<WorkflowStats> {
+        let Some(range) = range else {
+            return self.workflow(workflow_id);
+        };
+        let (id, wf) = self.workflows.get_key_value(workflow_id)?;
+        Some(
+            ranged_workflow_stats(id, wf, range).unwrap_or_else(|| WorkflowStats {
+                workflow_id: id.to_string(),
+                ..WorkflowStats::default()
+            }),
+        )
+    }
+
+    /// Step statistics over `range` (all time without one); steps with
+    /// nothing in the range are left out.
+    pub fn steps_in(&self, workflow_id: Option<&str>, range: Option<Range>) -> Vec<StepStats> {
+        let Some(range) = range else {
+            return self.steps(workflow_id);
+        };
+        let mut all: Vec<StepStats> = self
+            .steps
+            .iter()
+            .filter(|((w, _), _)| workflow_id.is_none_or(|want| &**w == want))
+            .filter_map(|((w, s), agg)| {
+                let t = agg.periods.tally(range);
+                (t.executions() > 0 || t.retries > 0).then(|| ranged_step_stats(w, s, &t))
+            })
+            .collect();
+        all.sort_by(|a, b| (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)));
+        all
     }
 
     /// Every workflow, most recently executed first.
@@ -388,6 +475,77 @@ fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
         p99_duration_secs: timed(p.p99),
         durations: d.window().into_iter().map(round6).collect(),
         avg_queued_secs: agg.avg_queued(),
+    }
+}
+
+/// Duration figures of a tally: total, min, max, avg, p50, p95, p99.
+fn tally_figures(t: &Tally) -> [Option<f64>; 7] {
+    let d = &t.durations;
+    let r = |v: Option<f64>| v.map(round6);
+    [
+        Some(round6(d.sum())),
+        r(d.min()),
+        r(d.max()),
+        r(d.avg()),
+        r(d.quantile(0.5)),
+        r(d.quantile(0.95)),
+        r(d.quantile(0.99)),
+    ]
+}
+
+fn ranged_workflow_stats(id: &str, wf: &WorkflowAgg, range: Range) -> Option<WorkflowStats> {
+    let t = wf.periods.tally(range);
+    if t.executions() == 0 {
+        return None;
+    }
+    let [total, min, max, avg, p50, p95, p99] = tally_figures(&t);
+    let recent: Vec<RecentRun> = wf
+        .recent
+        .iter()
+        .filter(|r| range.contains(r.completed_at))
+        .cloned()
+        .collect();
+    Some(WorkflowStats {
+        workflow_id: id.to_string(),
+        execution_count: t.executions(),
+        success_count: t.success,
+        failure_count: t.failure,
+        total_duration_secs: total.unwrap_or(0.0),
+        min_duration_secs: min,
+        max_duration_secs: max,
+        avg_duration_secs: avg,
+        // The latest execution in the range, when it is one of the recent.
+        last_execution: wf
+            .last_execution
+            .filter(|at| range.contains(*at))
+            .or_else(|| recent.first().map(|r| r.completed_at)),
+        p50_duration_secs: p50,
+        p95_duration_secs: p95,
+        p99_duration_secs: p99,
+        recent_runs: recent,
+        // Single durations are not kept by period.
+        durations: Vec::new(),
+    })
+}
+
+fn ranged_step_stats(workflow: &str, step: &str, t: &Tally) -> StepStats {
+    let [total, min, max, avg, p50, p95, p99] = tally_figures(t);
+    StepStats {
+        workflow_id: workflow.to_string(),
+        step_id: step.to_string(),
+        execution_count: t.executions(),
+        success_count: t.success,
+        failure_count: t.failure,
+        retry_count: t.retries,
+        total_duration_secs: total.unwrap_or(0.0),
+        min_duration_secs: min,
+        max_duration_secs: max,
+        avg_duration_secs: avg,
+        p50_duration_secs: p50,
+        p95_duration_secs: p95,
+        p99_duration_secs: p99,
+        durations: Vec::new(),
+        avg_queued_secs: t.avg_queued().map(round6),
     }
 }
 

@@ -11,33 +11,44 @@ use wire::{
 use super::extract::{PathParam, QueryParams};
 use super::Failure;
 use crate::state::AppState;
+use crate::views::range::RangeQuery;
 use crate::views::runs::RunsQuery;
 use crate::views::traces::{find_trace, trace_list};
 
 /// `GET /api/analytics/workflows`
 #[utoipa::path(
     get, path = "/api/analytics/workflows", summary = "Statistics of every workflow", tag = "analytics",
-    responses((status = 200, description = "Statistics of every workflow.", body = WorkflowStatsList))
+    params(RangeQuery),
+    responses((status = 200, description = "Statistics of every workflow (that ran in the range, if one is given).", body = WorkflowStatsList))
 )]
-pub async fn workflows(State(state): State<AppState>) -> Json<WorkflowStatsList> {
-    let workflows = state.engine.journal().read(|m| m.analytics.workflows());
-    Json(WorkflowStatsList { workflows })
+pub async fn workflows(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<RangeQuery>,
+) -> Result<Json<WorkflowStatsList>, Failure> {
+    let range = q.range(Utc::now())?;
+    let workflows = state
+        .engine
+        .journal()
+        .read(|m| m.analytics.workflows_in(range));
+    Ok(Json(WorkflowStatsList { workflows }))
 }
 
 /// `GET /api/analytics/workflows/{workflow_id}`
 #[utoipa::path(
     get, path = "/api/analytics/workflows/{workflow_id}", summary = "Statistics of one workflow", tag = "analytics",
-    params(("workflow_id" = String, Path)),
-    responses((status = 200, description = "One workflow's statistics.", body = WorkflowStats))
+    params(("workflow_id" = String, Path), RangeQuery),
+    responses((status = 200, description = "One workflow's statistics (in the range, if one is given).", body = WorkflowStats))
 )]
 pub async fn workflow(
     State(state): State<AppState>,
     PathParam(workflow_id): PathParam,
+    QueryParams(q): QueryParams<RangeQuery>,
 ) -> Result<Json<WorkflowStats>, Failure> {
+    let range = q.range(Utc::now())?;
     state
         .engine
         .journal()
-        .read(|m| m.analytics.workflow(&workflow_id))
+        .read(|m| m.analytics.workflow_in(&workflow_id, range))
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
 }
@@ -48,6 +59,11 @@ pub async fn workflow(
 pub struct StepsQuery {
     /// Only this workflow's steps.
     pub workflow_id: Option<String>,
+    /// Start of the range: an RFC 3339 time, or a span back from now
+    /// (`15m`, `1h`, `24h`, `7d`).
+    pub since: Option<String>,
+    /// End of the range (exclusive), as `since`; now when absent.
+    pub until: Option<String>,
 }
 
 /// `GET /api/analytics/steps[?workflow_id=]`
@@ -58,17 +74,18 @@ pub struct StepsQuery {
 pub async fn steps(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<StepsQuery>,
-) -> impl IntoResponse {
+) -> Result<impl IntoResponse, Failure> {
+    let range = crate::views::range::parse(q.since.as_deref(), q.until.as_deref(), Utc::now())?;
     let workflow = q.workflow_id.filter(|w| !w.is_empty());
     let steps = state
         .engine
         .journal()
-        .read(|m| m.analytics.steps(workflow.as_deref()));
+        .read(|m| m.analytics.steps_in(workflow.as_deref(), range));
     // Many series make a large answer: write it into a buffer sized for it
     // up front (about 600 bytes a series) rather than growing one.
     let mut body = Vec::with_capacity(256 + steps.len() * 640);
     serde_json::to_writer(&mut body, &StepStatsList { steps }).expect("statistics serialise");
-    ([(CONTENT_TYPE, "application/json")], body)
+    Ok(([(CONTENT_TYPE, "application/json")], body))
 }
 
 /// `GET /api/analytics/traces[?status=&workflow_id=&limit=&before=]`: the most

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod approvals;
 mod failure;
 pub mod jobs;
+pub mod range;
 pub mod routines;
 pub mod runs;
 pub mod traces;

@@ -1,0 +1,298 @@
+//! Statistics by time: what happened in each minute of the last day and in
+//! each hour of the last 30 days, so that any range (`?since=&until=`) is
+//! answered by merging a few dozen small tallies instead of the log.
+//!
+//! Only minutes and hours in which something happened are kept. A range
+//! is cut into whole hours (from the hourly tallies) and the minutes at its
+//! two ends (from the minute tallies while they are kept, the last day);
+//! an end older than a day is resolved to its hour, and nothing older than
+//! 30 days is kept (such a range covers what is).
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+
+use super::sketch::Sketch;
+
+/// Minutes kept: a day.
+pub const MINUTES_KEPT: i64 = 24 * 60;
+/// Hours kept: 30 days.
+pub const HOURS_KEPT: i64 = 30 * 24;
+
+/// What happened to one series in one period.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub success: u64,
+    pub failure: u64,
+    pub retries: u64,
+    pub durations: Sketch,
+    /// Time waited for concurrency slots, over `queued_count` executions.
+    pub queued_secs: f64,
+    pub queued_count: u64,
+}
+
+impl Tally {
+    pub fn merge(&mut self, other: &Tally) {
+        self.success += other.success;
+        self.failure += other.failure;
+        self.retries += other.retries;
+        self.durations.merge(&other.durations);
+        self.queued_secs += other.queued_secs;
+        self.queued_count += other.queued_count;
+    }
+
+    pub fn executions(&self) -> u64 {
+        self.success + self.failure
+    }
+
+    pub fn avg_queued(&self) -> Option<f64> {
+        (self.queued_count > 0).then(|| self.queued_secs / self.queued_count as f64)
+    }
+}
+
+/// A time range, `[since, until)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+impl Range {
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.since <= at && at < self.until
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Periods {
+    /// (minute since the epoch, tally), oldest first.
+    minutes: VecDeque<(i64, Tally)>,
+    /// (hour since the epoch, tally), oldest first.
+    hours: VecDeque<(i64, Tally)>,
+}
+
+/// The tally of `key` in `list`, made if missing. Events come in time
+/// order, so the search starts from the newest.
+fn slot(list: &mut VecDeque<(i64, Tally)>, key: i64) -> &mut Tally {
+    let at = list.iter().rposition(|(k, _)| *k <= key);
+    let at = match at {
+        Some(i) if list[i].0 == key => i,
+        Some(i) => {
+            list.insert(i + 1, (key, Tally::default()));
+            i + 1
+        }
+        None => {
+            list.push_front((key, Tally::default()));
+            0
+        }
+    };
+    &mut list[at].1
+}
+
+fn minute(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(60)
+}
+
+/// Seconds to `at`'s minute, rounded up (a range's end is exclusive).
+fn minute_up(at: DateTime<Utc>) -> i64 {
+    let s = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+    (s + 59).div_euclid(60)
+}
+
+fn merge_keys(list: &VecDeque<(i64, Tally)>, from: i64, to: i64, into: &mut Tally) {
+    let start = list.partition_point(|(k, _)| *k < from);
+    for (_, t) in list.iter().skip(start).take_while(|(k, _)| *k < to) {
+        into.merge(t);
+    }
+}
+
+impl Periods {
+    /// Counts something that happened at `at`, in its minute and its hour.
+    pub fn record(&mut self, at: DateTime<Utc>, change: impl Fn(&mut Tally)) {
+        let m = minute(at);
+        let h = m.div_euclid(60);
+        change(slot(&mut self.minutes, m));
+        change(slot(&mut self.hours, h));
+        // Forget what is out of reach of the newest period seen.
+        let newest_minute = self.minutes.back().map_or(m, |(k, _)| *k);
+        while self
+            .minutes
+            .front()
+            .is_some_and(|(k, _)| *k <= newest_minute - MINUTES_KEPT)
+        {
+            self.minutes.pop_front();
+        }
+        let newest_hour = self.hours.back().map_or(h, |(k, _)| *k);
+        while self
+            .hours
+            .front()
+            .is_some_and(|(k, _)| *k <= newest_hour - HOURS_KEPT)
+        {
+            self.hours.pop_front();
+        }
+        // Closed hours and minutes are done growing.
+        let closed = self.hours.len().saturating_sub(2);
+        if let Some((_, t)) = self.hours.get_mut(closed) {
+            t.durations.shrink();
+        }
+    }
+
+    /// Everything in `range`: whole hours from the hourly tallies, the
+    /// minutes at either end from the minute tallies while they are kept.
+    pub fn tally(&self, range: Range) -> Tally {
+        let mut out = Tally::default();
+        if range.since >= range.until {
+            return out;
+        }
+        let (from, to) = (minute(range.since), minute_up(range.until));
+        // Minutes from here on are kept (those before were forgotten).
+        let first_minute = self
+            .minutes
+            .back()
+            .map_or(i64::MAX, |(k, _)| *k - MINUTES_KEPT + 1);
+        // Whole hours inside the range.
+        let (h_from, h_to) = ((from + 59).div_euclid(60), to.div_euclid(60));
+        if h_from >= h_to {
+            // Within one hour (or across one boundary): minutes if kept.
+            if from >= first_minute {
+                merge_keys(&self.minutes, from, to, &mut out);
+            } else {
+                merge_keys(
+                    &self.hours,
+                    from.div_euclid(60),
+                    (to + 59).div_euclid(60),
+                    &mut out,
+                );
+            }
+            return out;
+        }
+        merge_keys(&self.hours, h_from, h_to, &mut out);
+        // The head, [from, h_from·60), and the tail, [h_to·60, to).
+        for (a, b) in [(from, h_from * 60), (h_to * 60, to)] {
+            if a >= b {
+                continue;
+            }
+            if a >= first_minute {
+                merge_keys(&self.minutes, a, b, &mut out);
+            } else {
+                // Older than the minutes kept: the whole hour it falls in.
+                merge_keys(
+                    &self.hours,
+                    a.div_euclid(60),
+                    (b + 59).div_euclid(60),
+                    &mut out,
+                );
+            }
+        }
+        out
+    }
+
+    /// Bytes held, for the memory figures.
+    pub fn heap_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(i64, Tally)>();
+        (self.minutes.capacity() + self.hours.capacity()) * entry
+            + self
+                .minutes
+                .iter()
+                .chain(&self.hours)
+                .map(|(_, t)| t.durations.heap_bytes())
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        // 1_800_000_000 s is a whole hour since the epoch (500,000 h).
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    fn success(secs: f64) -> impl Fn(&mut Tally) {
+        move |t: &mut Tally| {
+            t.success += 1;
+            t.durations.record(secs);
+        }
+    }
+
+    fn range(from: i64, to: i64) -> Range {
+        Range {
+            since: t(from),
+            until: t(to),
+        }
+    }
+
+    #[test]
+    fn a_range_counts_exactly_what_happened_in_it() {
+        let mut p = Periods::default();
+        // One execution a minute for five hours, lasting its minute's index.
+        for m in 0..300 {
+            p.record(t(m) + Duration::seconds(30), success(m as f64));
+        }
+        for (from, to) in [
+            (0, 300),
+            (0, 1),
+            (59, 61),
+            (17, 245),
+            (120, 180),
+            (299, 400),
+            (-50, 10),
+        ] {
+            let got = p.tally(range(from, to));
+            let want = (from.max(0)..to.min(300)).count() as u64;
+            assert_eq!(got.success, want, "[{from}, {to})");
+            if want > 0 {
+                assert_eq!(
+                    got.durations.min(),
+                    Some(from.max(0) as f64),
+                    "[{from}, {to})"
+                );
+                assert_eq!(got.durations.max(), Some((to.min(300) - 1) as f64));
+            }
+        }
+        assert_eq!(p.tally(range(10, 10)).success, 0);
+        assert_eq!(p.tally(range(20, 10)).success, 0);
+    }
+
+    #[test]
+    fn minutes_last_a_day_hours_thirty_days_and_older_ends_round_to_hours() {
+        let mut p = Periods::default();
+        let day = 24 * 60;
+        for m in (0..40 * day).step_by(30) {
+            p.record(t(m), success(1.0));
+        }
+        assert!(
+            p.minutes.len() <= (day / 30) as usize + 1,
+            "{}",
+            p.minutes.len()
+        );
+        assert!(p.hours.len() <= HOURS_KEPT as usize, "{}", p.hours.len());
+        let now = 40 * day;
+        // The last day, to the minute.
+        assert_eq!(p.tally(range(now - day, now)).success, 48);
+        assert_eq!(p.tally(range(now - 45, now)).success, 1);
+        // A week ago: ends resolved to their hours (two a hour).
+        assert_eq!(
+            p.tally(range(now - 7 * day + 15, now - 7 * day + 75))
+                .success,
+            4
+        );
+        // Beyond 30 days: only what is kept.
+        let all = p.tally(range(0, now)).success;
+        assert_eq!(all, (HOURS_KEPT * 2) as u64);
+    }
+
+    #[test]
+    fn late_events_land_in_their_own_period() {
+        let mut p = Periods::default();
+        p.record(t(100), success(1.0));
+        p.record(t(5), success(2.0));
+        p.record(t(50), success(3.0));
+        assert_eq!(p.tally(range(0, 10)).success, 1);
+        assert_eq!(p.tally(range(40, 60)).durations.max(), Some(3.0));
+        let keys: Vec<i64> = p.minutes.iter().map(|(k, _)| *k).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    }
+}
