@@ -143,18 +143,8 @@ impl Analytics {
                     step.queued_total += q;
                     step.queued_count += 1;
                 }
-                step.periods.record(event.at, |t| {
-                    if success {
-                        t.success += 1;
-                    } else {
-                        t.failure += 1;
-                    }
-                    t.durations.record(duration);
-                    if let Some(q) = queued {
-                        t.queued_secs += q;
-                        t.queued_count += 1;
-                    }
-                });
+                step.periods
+                    .record(event.at, |t| t.execution(success, Some(duration), queued));
             }
             EventKind::RunCompleted { .. }
             | EventKind::RunFailed { .. }
@@ -188,16 +178,8 @@ impl Analytics {
                 if let Some(d) = timed {
                     wf.durations.record(d);
                 }
-                wf.periods.record(event.at, |t| {
-                    if success {
-                        t.success += 1;
-                    } else {
-                        t.failure += 1;
-                    }
-                    if let Some(d) = timed {
-                        t.durations.record(d);
-                    }
-                });
+                wf.periods
+                    .record(event.at, |t| t.execution(success, timed, None));
                 wf.last_execution = Some(event.at);
                 self.record_outcome(event.at, success);
                 self.count_minute(event.at, success);

@@ -32,6 +32,22 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// One execution: its outcome, duration (if timed) and time queued.
+    pub fn execution(&mut self, success: bool, duration: Option<f64>, queued: Option<f64>) {
+        if success {
+            self.success += 1;
+        } else {
+            self.failure += 1;
+        }
+        if let Some(d) = duration {
+            self.durations.record(d);
+        }
+        if let Some(q) = queued {
+            self.queued_secs += q;
+            self.queued_count += 1;
+        }
+    }
+
     pub fn merge(&mut self, other: &Tally) {
         self.success += other.success;
         self.failure += other.failure;
@@ -211,10 +227,7 @@ mod tests {
     }
 
     fn success(secs: f64) -> impl Fn(&mut Tally) {
-        move |t: &mut Tally| {
-            t.success += 1;
-            t.durations.record(secs);
-        }
+        move |t: &mut Tally| t.execution(true, Some(secs), None)
     }
 
     fn range(from: i64, to: i64) -> Range {
