@@ -75,6 +75,10 @@ pub struct ListQuery {
     pub workflow_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 /// What the server provides to the renderer: the same answers as the REST
@@ -85,6 +89,17 @@ pub trait Backend: Send + Sync + 'static {
     fn workflows(&self) -> WorkflowStatsList;
     fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats>;
     fn steps(&self, workflow_id: Option<&str>) -> StepStatsList;
+    /// Step statistics over `?since=&until=` (a span back from now, or an
+    /// RFC 3339 time); all time when neither is given.
+    fn steps_in(
+        &self,
+        workflow_id: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<StepStatsList, ApiError> {
+        let _ = (since, until);
+        Ok(self.steps(workflow_id))
+    }
     fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport>;
     fn runs(
         &self,
@@ -143,8 +158,8 @@ fn with_query(path: &str, query: &ListQuery) -> String {
     }
 }
 
-#[cfg(not(feature = "ssr"))]
-fn encode(segment: &str) -> String {
+/// A path segment or query value, percent-encoded.
+pub(crate) fn encode(segment: &str) -> String {
     serde_urlencoded::to_string([("", segment)])
         .map(|s| s.trim_start_matches('=').to_string())
         .unwrap_or_default()
@@ -179,9 +194,18 @@ pub async fn workflow(workflow_id: String) -> Result<Option<WorkflowStats>, ApiE
 }
 
 pub async fn steps(workflow_id: Option<String>) -> Result<StepStatsList, ApiError> {
+    steps_in(workflow_id, None, None).await
+}
+
+/// Step statistics over a range (`since`/`until` as the API takes them).
+pub async fn steps_in(
+    workflow_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+) -> Result<StepStatsList, ApiError> {
     fetch!(
-        ssr: backend().map(|b| b.steps(workflow_id.as_deref())),
-        client: get_json(&with_query("/api/analytics/steps", &ListQuery { workflow_id, ..ListQuery::default() })).await
+        ssr: backend().and_then(|b| b.steps_in(workflow_id.as_deref(), since.as_deref(), until.as_deref())),
+        client: get_json(&with_query("/api/analytics/steps", &ListQuery { workflow_id, since, until, ..ListQuery::default() })).await
     )
 }
 

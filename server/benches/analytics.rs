@@ -8,7 +8,13 @@
 //! 2. A real server (in this process, SQLite log on, instant simulated
 //!    agents) runs 10 workflows of 100 independent steps 1,000 times each:
 //!    10^6 step executions over 1,000 step series. Resident memory is read
-//!    as it goes; then `GET /api/analytics/steps` is timed over loopback.
+//!    as it goes; then `GET /api/analytics/steps` is timed over loopback,
+//!    and with `?since=24h`.
+//! 3. Time ranges at scale, on the per-series tallies themselves: 1,000
+//!    series with 30 days of hourly and a day of per-minute tallies (10^6
+//!    executions in the last 24 h, 40 an hour before): their memory, and
+//!    the time to tally all 1,000 over the last 24 h (what
+//!    `GET /api/analytics/steps?since=24h` does under the journal's lock).
 
 mod support;
 
@@ -103,10 +109,86 @@ async fn at_scale() {
         "GET /api/analytics/steps ({series} series, {} bytes): p50 {:.2} ms, p99 {:.2} ms over {} requests",
         t.bytes, t.p50_ms, t.p99_ms, t.requests
     );
+    let t = time_gets(
+        &server,
+        "/api/analytics/steps?since=24h",
+        "application/json",
+        300,
+    )
+    .await;
+    println!(
+        "GET /api/analytics/steps?since=24h ({series} series, {} bytes): p50 {:.2} ms, p99 {:.2} ms over {} requests",
+        t.bytes, t.p50_ms, t.p99_ms, t.requests
+    );
     server.shutdown().await;
 }
 
+/// Part 3: 1,000 series of tallies spread over 30 days, then 24 h queries.
+fn ranges_at_scale() {
+    use chrono::{DateTime, Duration as Span, Utc};
+    use server::analytics::periods::{Periods, Range};
+    let now: DateTime<Utc> = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut series: Vec<Periods> = (0..1_000).map(|_| Periods::default()).collect();
+    let t0 = Instant::now();
+    let mut recorded = 0u64;
+    for (i, p) in series.iter_mut().enumerate() {
+        // 29 days before the last one: 40 executions an hour.
+        for hour in (24..30 * 24).rev() {
+            for _ in 0..40 {
+                let at = now - Span::hours(hour) + Span::seconds((next() % 3600) as i64);
+                let secs = (1.0 + (i % 50) as f64) * (0.5 + (next() % 1000) as f64 / 1000.0);
+                p.record(at, |t| t.execution(true, Some(secs), Some(0.001)));
+                recorded += 1;
+            }
+        }
+        // The last day: 1,000 executions a series, 10^6 in all, in time order.
+        let mut times: Vec<i64> = (0..1_000).map(|_| (next() % 86_400) as i64).collect();
+        times.sort_unstable();
+        for s in times {
+            let at = now - Span::seconds(86_400 - s);
+            let secs = (1.0 + (i % 50) as f64) * (0.5 + (next() % 1000) as f64 / 1000.0);
+            let success = next() % 20 != 0;
+            p.record(at, |t| t.execution(success, Some(secs), Some(0.002)));
+            recorded += 1;
+        }
+    }
+    let bytes: usize = series.iter().map(Periods::heap_bytes).sum();
+    println!(
+        "ranges: {recorded} executions recorded into 1,000 series in {:.1} s; tallies hold {:.1} MiB ({:.0} KiB a series)",
+        t0.elapsed().as_secs_f64(),
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / 1024.0 / 1_000.0
+    );
+    let day = Range {
+        since: now - Span::hours(24),
+        until: now,
+    };
+    let mut times = Vec::new();
+    let mut executions = 0;
+    for _ in 0..200 {
+        let t = Instant::now();
+        executions = series
+            .iter()
+            .map(|p| std::hint::black_box(p.tally(day)).executions())
+            .sum::<u64>();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "ranges: tally the last 24 h of 1,000 series ({executions} executions): p50 {:.2} ms, p99 {:.2} ms over 200 rounds",
+        times[100], times[198]
+    );
+}
+
 fn main() {
+    ranges_at_scale();
     let small = record_cost(1_000);
     let large = record_cost(1_000_000);
     println!(

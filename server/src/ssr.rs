@@ -71,6 +71,23 @@ impl Backend for ServerBackend {
         }
     }
 
+    fn steps_in(
+        &self,
+        workflow_id: Option<&str>,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<StepStatsList, wire::ApiError> {
+        let range =
+            crate::views::range::parse(since, until, chrono::Utc::now()).map_err(|f| f.body)?;
+        Ok(StepStatsList {
+            steps: self
+                .state
+                .engine
+                .journal()
+                .read(|m| m.analytics.steps_in(workflow_id, range)),
+        })
+    }
+
     fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport> {
         self.state
             .engine

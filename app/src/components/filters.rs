@@ -83,3 +83,81 @@ mod tests {
         assert!(workflow_ids(Err(wire::ApiError::new("x", "y"))).is_empty());
     }
 }
+
+/// The ranges the picker offers, as `since` values (empty: all time).
+pub const RANGES: [(&str, &str); 6] = [
+    ("15m", "15 min"),
+    ("1h", "1 hour"),
+    ("24h", "24 hours"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+    ("", "All time"),
+];
+
+/// Seconds of a picker span (`15m`, `1h`, `24h`, `7d`, `30d`).
+pub fn span_secs(since: &str) -> Option<i64> {
+    let unit = since.chars().last()?;
+    let n: i64 = since[..since.len() - unit.len_utf8()].parse().ok()?;
+    Some(
+        n * match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return None,
+        },
+    )
+}
+
+/// The period just before `since` (a span back from now) of the same
+/// length, as `(since, until)`: `1h` → (`2h`, `1h`).
+pub fn previous_period(since: &str) -> Option<(String, String)> {
+    let secs = span_secs(since)?;
+    Some((format!("{}s", 2 * secs), format!("{secs}s")))
+}
+
+/// Links that set `?since=` on `path`, keeping the other parameters of
+/// the page (`keep`): plain links, so they work without JavaScript and the
+/// range stays in the URL.
+#[component]
+pub fn RangePicker(
+    path: &'static str,
+    current: String,
+    keep: Vec<(String, String)>,
+) -> impl IntoView {
+    view! {
+        <nav class="range-picker" aria-label="Time range" data-testid="range-picker">
+            {RANGES.into_iter().map(|(since, label)| {
+                let mut pairs: Vec<(String, String)> = keep.iter().filter(|(k, _)| k != "since").cloned().collect();
+                if !since.is_empty() {
+                    pairs.push(("since".into(), since.into()));
+                }
+                let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+                let href = if query.is_empty() { path.to_string() } else { format!("{path}?{query}") };
+                let chosen = current == since;
+                view! {
+                    <a href=href class="range" class:chosen=chosen aria-current=chosen.then_some("page") data-since=since>{label}</a>
+                }
+            }).collect_view()}
+        </nav>
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_period_has_the_same_length() {
+        assert_eq!(span_secs("15m"), Some(900));
+        assert_eq!(span_secs("30d"), Some(2_592_000));
+        assert_eq!(span_secs(""), None);
+        assert_eq!(span_secs("2026-12-01T00:00:00Z"), None);
+        assert_eq!(
+            previous_period("1h"),
+            Some(("7200s".into(), "3600s".into()))
+        );
+        assert_eq!(previous_period("all"), None);
+    }
+}

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api;
 use crate::components::charts::PercentileBars;
 use crate::components::empty::Empty;
-use crate::components::filters::WorkflowSelect;
+use crate::components::filters::{previous_period, RangePicker, WorkflowSelect};
 use crate::live::use_live;
 use crate::pages::workflows::SortHeader;
 use wire::format;
@@ -53,9 +53,26 @@ pub fn StepsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let workflow = move || query.read().get("workflow_id").filter(|w| !w.is_empty());
+    let since = move || query.read().get("since").filter(|s| !s.is_empty());
+    let until = move || query.read().get("until").filter(|s| !s.is_empty());
     let steps = api::resource(
-        move || (workflow(), live.version.get()),
-        |(w, _)| api::steps(w),
+        move || (workflow(), since(), until(), live.version.get()),
+        |(w, s, u, _)| api::steps_in(w, s, u),
+    );
+    // The period before, of the same length, for "p95 … +12 %".
+    let previous = api::resource(
+        move || (workflow(), since(), until(), live.version.get()),
+        |(w, s, u, _)| async move {
+            // Spans back from now have a previous period; explicit times not yet.
+            match s
+                .as_deref()
+                .filter(|_| u.is_none())
+                .and_then(previous_period)
+            {
+                Some((from, to)) => api::steps_in(w, Some(from), Some(to)).await.map(Some),
+                None => Ok(None),
+            }
+        },
     );
     // Loaded once: refetching it live would re-render the form and drop a
     // choice not yet submitted; the select adds new workflows itself.
@@ -75,17 +92,29 @@ pub fn StepsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let current = workflow().unwrap_or_default();
                     let workflows = workflows.await;
+                    let keep: Vec<(String, String)> = ["workflow_id", "sort", "dir"]
+                        .into_iter()
+                        .filter_map(|k| Some((k.to_string(), query.read().get(k)?)))
+                        .collect();
                     view! {
                         <Form method="GET" action="/steps" attr:class="filters">
                             <WorkflowSelect workflows=workflows current=current testid="steps-workflow-filter"/>
+                            {since().map(|s| view! { <input type="hidden" name="since" value=s/> })}
+                            {until().map(|u| view! { <input type="hidden" name="until" value=u/> })}
                             <button class="button" type="submit">"Filter"</button>
                         </Form>
+                        <RangePicker path="/steps" current=since().unwrap_or_default() keep=keep/>
                     }
                 })}
             </Transition>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match steps.await {
+                        Ok(list) if list.steps.is_empty() && since().is_some() => view! {
+                            <Empty title="No step executed in this range">
+                                "Pick a longer range above, or All time."
+                            </Empty>
+                        }.into_any(),
                         Ok(list) if list.steps.is_empty() => view! {
                             <Empty title="No step has executed yet">
                                 "Per-step p50, p95 and p99 durations, retries and failures appear here as workflows run."
@@ -95,7 +124,20 @@ pub fn StepsPage() -> impl IntoView {
                             let (key, desc) = (sort_key(), descending());
                             sort(&mut list.steps, &key, desc);
                             let scale = list.steps.iter().filter_map(|s| s.p99_duration_secs).fold(0.0, f64::max);
-                            let extra = workflow().map(|w| format!("&workflow_id={w}")).unwrap_or_default();
+                            let extra = workflow().map(|w| format!("&workflow_id={w}")).unwrap_or_default()
+                                + &since().map(|s| format!("&since={}", api::encode(&s))).unwrap_or_default()
+                                + &until().map(|u| format!("&until={}", api::encode(&u))).unwrap_or_default();
+                            let before: std::collections::HashMap<(String, String), f64> = previous
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|l| {
+                                    l.steps
+                                        .into_iter()
+                                        .filter_map(|s| Some(((s.workflow_id, s.step_id), s.p95_duration_secs?)))
+                                        .collect()
+                                })
+                                .unwrap_or_default();
                             view! {
                                 <div class="table-wrap">
                                     <table class="table" data-testid="steps-table">
@@ -108,7 +150,11 @@ pub fn StepsPage() -> impl IntoView {
                                             </tr>
                                         </thead>
                                         <tbody>
-                                            {list.steps.into_iter().map(|s| view! {
+                                            {list.steps.into_iter().map(|s| {
+                                                let change = s.p95_duration_secs.zip(before.get(&(s.workflow_id.clone(), s.step_id.clone())).copied()).and_then(|(now, then)| {
+                                                    (then > 0.0).then(|| (now - then) / then * 100.0)
+                                                });
+                                                view! {
                                                 <tr data-step=s.step_id.clone()>
                                                     <td><strong>{s.step_id.clone()}</strong></td>
                                                     <td><a href=format!("/workflows/{}", s.workflow_id)>{s.workflow_id.clone()}</a></td>
@@ -117,11 +163,19 @@ pub fn StepsPage() -> impl IntoView {
                                                     <td class="num" class:warn={s.retry_count > 0}>{format::count(s.retry_count)}</td>
                                                     <td class="num">{format::maybe_duration(s.avg_duration_secs)}</td>
                                                     <td class="num">{format::maybe_duration(s.p50_duration_secs)}</td>
-                                                    <td class="num">{format::maybe_duration(s.p95_duration_secs)}</td>
+                                                    <td class="num">
+                                                        {format::maybe_duration(s.p95_duration_secs)}
+                                                        {change.map(|c| view! {
+                                                            <span class="delta" class:worse={c > 0.5} class:better={c < -0.5} data-testid="p95-change" title="on the previous period of the same length">
+                                                                {format!("{}{:.0} %", if c >= 0.0 { "+" } else { "−" }, c.abs())}
+                                                            </span>
+                                                        })}
+                                                    </td>
                                                     <td class="num">{format::maybe_duration(s.p99_duration_secs)}</td>
                                                     <td class="num" title="average wait for a concurrency slot">{format::maybe_duration(s.avg_queued_secs)}</td>
                                                     <td class="pcell"><PercentileBars p50=s.p50_duration_secs p95=s.p95_duration_secs p99=s.p99_duration_secs scale=scale/></td>
                                                 </tr>
+                                                }
                                             }).collect_view()}
                                         </tbody>
                                     </table>

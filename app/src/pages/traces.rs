@@ -31,7 +31,7 @@ pub fn TracesPage() -> impl IntoView {
         ListQuery {
             status: q.get("status").filter(|s| !s.is_empty()),
             workflow_id: q.get("workflow_id").filter(|s| !s.is_empty()),
-            limit: None,
+            ..ListQuery::default()
         }
     };
     let traces = api::resource(
