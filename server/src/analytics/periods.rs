@@ -48,15 +48,6 @@ impl Tally {
         }
     }
 
-    pub fn merge(&mut self, other: &Tally) {
-        self.success += other.success;
-        self.failure += other.failure;
-        self.retries += other.retries;
-        self.durations.merge(&other.durations);
-        self.queued_secs += other.queued_secs;
-        self.queued_count += other.queued_count;
-    }
-
     pub fn executions(&self) -> u64 {
         self.success + self.failure
     }
@@ -115,11 +106,15 @@ fn minute_up(at: DateTime<Utc>) -> i64 {
     (s + 59).div_euclid(60)
 }
 
-fn merge_keys(list: &VecDeque<(i64, Tally)>, from: i64, to: i64, into: &mut Tally) {
+/// The tallies of `list` with keys in `[from, to)`, gathered into `into`.
+fn merge_keys<'a>(list: &'a VecDeque<(i64, Tally)>, from: i64, to: i64, into: &mut Vec<&'a Tally>) {
     let start = list.partition_point(|(k, _)| *k < from);
-    for (_, t) in list.iter().skip(start).take_while(|(k, _)| *k < to) {
-        into.merge(t);
-    }
+    into.extend(
+        list.iter()
+            .skip(start)
+            .take_while(|(k, _)| *k < to)
+            .map(|(_, t)| t),
+    );
 }
 
 impl Periods {
@@ -156,9 +151,26 @@ impl Periods {
     /// Everything in `range`: whole hours from the hourly tallies, the
     /// minutes at either end from the minute tallies while they are kept.
     pub fn tally(&self, range: Range) -> Tally {
-        let mut out = Tally::default();
+        let mut parts = Vec::new();
+        self.gather(range, &mut parts);
+        let mut out = Tally {
+            durations: Sketch::merged(parts.iter().map(|t| &t.durations)),
+            ..Tally::default()
+        };
+        for t in parts {
+            out.success += t.success;
+            out.failure += t.failure;
+            out.retries += t.retries;
+            out.queued_secs += t.queued_secs;
+            out.queued_count += t.queued_count;
+        }
+        out
+    }
+
+    /// The tallies that make up `range`, into `out`.
+    fn gather<'a>(&'a self, range: Range, out: &mut Vec<&'a Tally>) {
         if range.since >= range.until {
-            return out;
+            return;
         }
         let (from, to) = (minute(range.since), minute_up(range.until));
         // Minutes from here on are kept (those before were forgotten).
@@ -171,48 +183,43 @@ impl Periods {
         if h_from >= h_to {
             // Within one hour (or across one boundary): minutes if kept.
             if from >= first_minute {
-                merge_keys(&self.minutes, from, to, &mut out);
+                merge_keys(&self.minutes, from, to, out);
             } else {
                 merge_keys(
                     &self.hours,
                     from.div_euclid(60),
                     (to + 59).div_euclid(60),
-                    &mut out,
+                    out,
                 );
             }
-            return out;
+            return;
         }
-        merge_keys(&self.hours, h_from, h_to, &mut out);
+        merge_keys(&self.hours, h_from, h_to, out);
         // The head, [from, h_from·60), and the tail, [h_to·60, to).
         for (a, b) in [(from, h_from * 60), (h_to * 60, to)] {
             if a >= b {
                 continue;
             }
             if a >= first_minute {
-                merge_keys(&self.minutes, a, b, &mut out);
+                merge_keys(&self.minutes, a, b, out);
             } else {
                 // Older than the minutes kept: the whole hour it falls in.
-                merge_keys(
-                    &self.hours,
-                    a.div_euclid(60),
-                    (b + 59).div_euclid(60),
-                    &mut out,
-                );
+                merge_keys(&self.hours, a.div_euclid(60), (b + 59).div_euclid(60), out);
             }
         }
-        out
     }
 
-    /// Bytes held, for the memory figures.
-    pub fn heap_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(i64, Tally)>();
-        (self.minutes.capacity() + self.hours.capacity()) * entry
-            + self
-                .minutes
-                .iter()
-                .chain(&self.hours)
-                .map(|(_, t)| t.durations.heap_bytes())
-                .sum::<usize>()
+    /// Bytes held by the minute tallies and by the hour tallies, for the
+    /// memory figures.
+    pub fn heap_bytes(&self) -> (usize, usize) {
+        let bytes = |list: &VecDeque<(i64, Tally)>| {
+            list.capacity() * std::mem::size_of::<(i64, Tally)>()
+                + list
+                    .iter()
+                    .map(|(_, t)| t.durations.heap_bytes())
+                    .sum::<usize>()
+        };
+        (bytes(&self.minutes), bytes(&self.hours))
     }
 }
 

@@ -98,6 +98,52 @@ impl Sketch {
         self.buckets = merged;
     }
 
+    /// The sketch of all of `parts` at once: their buckets are added into a
+    /// dense array (one per thread, reused) instead of merging sorted lists
+    /// pairwise, which would allocate at every step of a range query.
+    pub fn merged<'a>(parts: impl IntoIterator<Item = &'a Sketch>) -> Sketch {
+        thread_local! {
+            static DENSE: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        DENSE.with_borrow_mut(|dense| {
+            let mut out = Sketch::default();
+            let (mut lo, mut hi) = (usize::MAX, 0usize);
+            for part in parts {
+                if part.count == 0 {
+                    continue;
+                }
+                if out.count == 0 {
+                    out.min = part.min;
+                    out.max = part.max;
+                } else {
+                    out.min = out.min.min(part.min);
+                    out.max = out.max.max(part.max);
+                }
+                out.count += part.count;
+                out.sum += part.sum;
+                for &(i, n) in &part.buckets {
+                    let i = usize::from(i);
+                    if i >= dense.len() {
+                        dense.resize(i + 1, 0);
+                    }
+                    dense[i] += u64::from(n);
+                    lo = lo.min(i);
+                    hi = hi.max(i);
+                }
+            }
+            if lo <= hi {
+                for (i, n) in dense.iter_mut().enumerate().take(hi + 1).skip(lo) {
+                    if *n > 0 {
+                        let count = u32::try_from(*n).unwrap_or(u32::MAX);
+                        out.buckets.push((i as u16, count));
+                        *n = 0;
+                    }
+                }
+            }
+            out
+        })
+    }
+
     /// Gives back spare capacity, for a sketch that is complete.
     pub fn shrink(&mut self) {
         self.buckets.shrink_to_fit();
@@ -206,6 +252,17 @@ mod tests {
         assert_eq!(merged.min(), all.min());
         assert_eq!(merged.max(), all.max());
         assert!((merged.sum() - all.sum()).abs() < 1e-9);
+        let at_once = Sketch::merged([&a, &Sketch::default(), &b]);
+        assert_eq!(at_once.buckets, all.buckets);
+        assert_eq!(
+            (at_once.count(), at_once.min(), at_once.max()),
+            (all.count(), all.min(), all.max())
+        );
+        assert_eq!(
+            Sketch::merged([&a, &b]).buckets,
+            all.buckets,
+            "the buffer is clean again"
+        );
         let mut empty = Sketch::default();
         empty.merge(&Sketch::default());
         assert_eq!(empty.quantile(0.5), None);
