@@ -62,11 +62,8 @@ impl Sketch {
         }
     }
 
-    /// Adds `other`'s values to this sketch.
-    pub fn merge(&mut self, other: &Sketch) {
-        if other.count == 0 {
-            return;
-        }
+    /// Adds `other`'s count, sum, min and max (not its buckets).
+    fn add_summary(&mut self, other: &Sketch) {
         if self.count == 0 {
             self.min = other.min;
             self.max = other.max;
@@ -76,6 +73,14 @@ impl Sketch {
         }
         self.count += other.count;
         self.sum += other.sum;
+    }
+
+    /// Adds `other`'s values to this sketch.
+    pub fn merge(&mut self, other: &Sketch) {
+        if other.count == 0 {
+            return;
+        }
+        self.add_summary(other);
         let mut merged = Vec::with_capacity(self.buckets.len() + other.buckets.len());
         let (mut a, mut b) = (
             self.buckets.iter().peekable(),
@@ -112,15 +117,7 @@ impl Sketch {
                 if part.count == 0 {
                     continue;
                 }
-                if out.count == 0 {
-                    out.min = part.min;
-                    out.max = part.max;
-                } else {
-                    out.min = out.min.min(part.min);
-                    out.max = out.max.max(part.max);
-                }
-                out.count += part.count;
-                out.sum += part.sum;
+                out.add_summary(part);
                 for &(i, n) in &part.buckets {
                     let i = usize::from(i);
                     if i >= dense.len() {
