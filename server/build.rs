@@ -45,7 +45,11 @@ fn main() {
 /// (`api-docs/package.json`, installed by `scripts/setup.sh`), embedded by
 /// `api/docs.rs`.
 fn swagger_ui() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("api-docs/node_modules/swagger-ui-dist");
+    // Read when the script runs, not baked in when it is compiled: cargo
+    // shares one build-script binary between checkouts of the same source
+    // (a CI clone and the work tree), and each must embed its own files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("api-docs/node_modules/swagger-ui-dist");
     println!(
         "cargo:rerun-if-changed={}",
         dir.join("package.json").display()
