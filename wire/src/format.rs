@@ -238,3 +238,43 @@ mod tests {
         assert_eq!(percent(0.04), "0%");
     }
 }
+
+/// Seconds of a span as the time-range parameters write it: digits and one
+/// of `s`, `m`, `h`, `d`, `w` (`15m`, `24h`, `7d`). `None` for anything
+/// else, a negative count, or a span too long to count in seconds.
+pub fn span_secs(text: &str) -> Option<i64> {
+    let unit = text.chars().last()?;
+    let n: i64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let per = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return None,
+    };
+    (n >= 0).then(|| n.checked_mul(per)).flatten()
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::span_secs;
+
+    #[test]
+    fn spans_read_as_written_and_nonsense_is_none() {
+        assert_eq!(span_secs("15m"), Some(900));
+        assert_eq!(span_secs("30d"), Some(2_592_000));
+        assert_eq!(span_secs("2w"), Some(1_209_600));
+        for bad in [
+            "",
+            "m",
+            "1y",
+            "-5m",
+            "1.5h",
+            "2026-12-01T00:00:00Z",
+            "99999999999999999d",
+        ] {
+            assert_eq!(span_secs(bad), None, "{bad}");
+        }
+    }
+}

@@ -264,11 +264,7 @@ impl Analytics {
             .iter()
             .filter_map(|(id, wf)| ranged_workflow_stats(id, wf, range))
             .collect();
-        all.sort_by(|a, b| {
-            b.last_execution
-                .cmp(&a.last_execution)
-                .then_with(|| a.workflow_id.cmp(&b.workflow_id))
-        });
+        newest_first(&mut all);
         all
     }
 
@@ -302,7 +298,7 @@ impl Analytics {
                 (t.executions() > 0 || t.retries > 0).then(|| ranged_step_stats(w, s, &t))
             })
             .collect();
-        all.sort_by(|a, b| (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)));
+        by_workflow_then_step(&mut all);
         all
     }
 
@@ -313,11 +309,7 @@ impl Analytics {
             .iter()
             .map(|(id, wf)| workflow_stats(id, wf))
             .collect();
-        all.sort_by(|a, b| {
-            b.last_execution
-                .cmp(&a.last_execution)
-                .then_with(|| a.workflow_id.cmp(&b.workflow_id))
-        });
+        newest_first(&mut all);
         all
     }
 
@@ -329,7 +321,7 @@ impl Analytics {
             .filter(|((w, _), _)| workflow_id.is_none_or(|want| &**w == want))
             .map(|((w, s), agg)| step_stats(w, s, agg))
             .collect();
-        all.sort_by(|a, b| (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)));
+        by_workflow_then_step(&mut all);
         all
     }
 
@@ -403,6 +395,20 @@ impl Analytics {
             successes: last - before,
         }
     }
+}
+
+/// Workflows most recently executed first, ties by id.
+fn newest_first(all: &mut [WorkflowStats]) {
+    all.sort_by(|a, b| {
+        b.last_execution
+            .cmp(&a.last_execution)
+            .then_with(|| a.workflow_id.cmp(&b.workflow_id))
+    });
+}
+
+/// Step series by workflow, then step id.
+fn by_workflow_then_step(all: &mut [StepStats]) {
+    all.sort_by(|a, b| (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)));
 }
 
 /// `part` as a percentage of `whole`, two decimals.

@@ -6,8 +6,8 @@
 //! Only the buckets that hold something are stored, as sorted
 //! `(index, count)` pairs: a minute or an hour of one step's executions
 //! fills a few dozen, so a sketch is a few hundred bytes where an HDR
-//! histogram of the same range is 27 KB. Merging is a walk over two sorted
-//! lists, which is what a range query does to its minutes and hours.
+//! histogram of the same range is 27 KB. A range query merges its minutes
+//! and hours at once ([`Sketch::merged`]).
 
 /// Relative accuracy of the quantiles.
 pub const ALPHA: f64 = 0.01;
@@ -73,34 +73,6 @@ impl Sketch {
         }
         self.count += other.count;
         self.sum += other.sum;
-    }
-
-    /// Adds `other`'s values to this sketch.
-    pub fn merge(&mut self, other: &Sketch) {
-        if other.count == 0 {
-            return;
-        }
-        self.add_summary(other);
-        let mut merged = Vec::with_capacity(self.buckets.len() + other.buckets.len());
-        let (mut a, mut b) = (
-            self.buckets.iter().peekable(),
-            other.buckets.iter().peekable(),
-        );
-        loop {
-            match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x.0 == y.0 => {
-                    merged.push((x.0, x.1.saturating_add(y.1)));
-                    a.next();
-                    b.next();
-                }
-                (Some(x), Some(y)) if x.0 < y.0 => merged.push(*a.next().expect("peeked")),
-                (Some(_), Some(_)) => merged.push(*b.next().expect("peeked")),
-                (Some(_), None) => merged.push(*a.next().expect("peeked")),
-                (None, Some(_)) => merged.push(*b.next().expect("peeked")),
-                (None, None) => break,
-            }
-        }
-        self.buckets = merged;
     }
 
     /// The sketch of all of `parts` at once: their buckets are added into a
@@ -242,13 +214,6 @@ mod tests {
             }
             all.record(v);
         }
-        let mut merged = a.clone();
-        merged.merge(&b);
-        assert_eq!(merged.buckets, all.buckets);
-        assert_eq!(merged.count(), all.count());
-        assert_eq!(merged.min(), all.min());
-        assert_eq!(merged.max(), all.max());
-        assert!((merged.sum() - all.sum()).abs() < 1e-9);
         let at_once = Sketch::merged([&a, &Sketch::default(), &b]);
         assert_eq!(at_once.buckets, all.buckets);
         assert_eq!(
@@ -260,11 +225,10 @@ mod tests {
             all.buckets,
             "the buffer is clean again"
         );
-        let mut empty = Sketch::default();
-        empty.merge(&Sketch::default());
+        assert!((at_once.sum() - all.sum()).abs() < 1e-9);
+        let empty = Sketch::merged([&Sketch::default()]);
         assert_eq!(empty.quantile(0.5), None);
-        empty.merge(&a);
-        assert_eq!(empty, a);
+        assert_eq!(Sketch::merged([&Sketch::default(), &a]), a);
     }
 
     #[test]

@@ -28,26 +28,9 @@ impl RangeQuery {
     }
 }
 
-/// A span back from now: digits and one of `s`, `m`, `h`, `d`, `w`.
-fn span(text: &str) -> Option<Duration> {
-    let unit = text.chars().last()?;
-    let n: i64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
-    if n < 0 {
-        return None;
-    }
-    match unit {
-        's' => Duration::try_seconds(n),
-        'm' => Duration::try_minutes(n),
-        'h' => Duration::try_hours(n),
-        'd' => Duration::try_days(n),
-        'w' => Duration::try_weeks(n),
-        _ => None,
-    }
-}
-
 fn instant(text: &str, field: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Failure> {
     let text = text.trim();
-    if let Some(back) = span(text) {
+    if let Some(back) = wire::format::span_secs(text).and_then(Duration::try_seconds) {
         return now.checked_sub_signed(back).ok_or_else(|| {
             Failure::bad_request("invalid_query", format!("{field}={text}: too far back"))
                 .field(field)
