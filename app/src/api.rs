@@ -13,9 +13,9 @@ use wire::decode::{Decode, DecodeError};
 
 use wire::{
     AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, ApiError, ApprovalList,
-    ApprovalView, BottleneckReport, HealthStatus, JobCreated, JobList, JobQuery, MetricsSnapshot,
-    RoutineList, RoutineView, RunList, StepStatsList, Throughput, Trace, TraceList, VoteRequest,
-    WorkflowStats, WorkflowStatsList,
+    ApprovalView, BottleneckReport, HealthStatus, Heatmap, JobCreated, JobList, JobQuery,
+    MetricsSnapshot, RoutineList, RoutineView, RunList, StepStatsList, Throughput, Timeline, Trace,
+    TraceList, VoteRequest, WorkflowStats, WorkflowStatsList,
 };
 
 /// A resource whose value the server renders with and hands to the browser in
@@ -81,26 +81,49 @@ pub struct ListQuery {
     pub until: Option<String>,
 }
 
+/// A page's time range, `?since=&until=` as the API takes them (a span
+/// back from now or an RFC 3339 time); all time when neither is given.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Window {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl Window {
+    pub fn new(since: Option<String>, until: Option<String>) -> Self {
+        Window { since, until }
+    }
+
+    /// `?since=…&until=…` (or nothing), to append to a path.
+    pub fn query(&self) -> String {
+        match serde_urlencoded::to_string(self).unwrap_or_default() {
+            q if q.is_empty() => q,
+            q => format!("?{q}"),
+        }
+    }
+}
+
 /// What the server provides to the renderer: the same answers as the REST
 /// API, read in process.
 #[cfg(feature = "ssr")]
 pub trait Backend: Send + Sync + 'static {
     fn health(&self) -> HealthStatus;
-    fn workflows(&self) -> WorkflowStatsList;
-    fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats>;
-    fn steps(&self, workflow_id: Option<&str>) -> StepStatsList;
-    /// Step statistics over `?since=&until=` (a span back from now, or an
-    /// RFC 3339 time); all time when neither is given.
-    fn steps_in(
+    fn workflows(&self, window: &Window) -> Result<WorkflowStatsList, ApiError>;
+    fn workflow(
         &self,
-        workflow_id: Option<&str>,
-        since: Option<&str>,
-        until: Option<&str>,
-    ) -> Result<StepStatsList, ApiError> {
-        let _ = (since, until);
-        Ok(self.steps(workflow_id))
-    }
-    fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport>;
+        workflow_id: &str,
+        window: &Window,
+    ) -> Result<Option<WorkflowStats>, ApiError>;
+    fn steps(&self, workflow_id: Option<&str>, window: &Window) -> Result<StepStatsList, ApiError>;
+    fn bottlenecks(
+        &self,
+        workflow_id: &str,
+        window: &Window,
+    ) -> Result<Option<BottleneckReport>, ApiError>;
+    /// The last 24 hours unless the window says otherwise.
+    fn heatmap(&self, workflow_id: &str, window: &Window) -> Result<Option<Heatmap>, ApiError>;
     fn runs(
         &self,
         query: ListQuery,
@@ -110,7 +133,7 @@ pub trait Backend: Send + Sync + 'static {
         query: JobQuery,
     ) -> futures::future::BoxFuture<'static, Result<JobList, ApiError>>;
     fn metrics(&self) -> MetricsSnapshot;
-    fn throughput(&self) -> Throughput;
+    fn throughput(&self, window: &Window) -> Result<Throughput, ApiError>;
     fn routines(&self) -> RoutineList;
     fn approvals(&self) -> ApprovalList;
     fn alerts(&self) -> AlertList;
@@ -124,6 +147,11 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         run_id: String,
     ) -> futures::future::BoxFuture<'static, Result<Option<Trace>, ApiError>>;
+    /// Runs active in the query's range (the last hour without one).
+    fn timeline(
+        &self,
+        query: ListQuery,
+    ) -> futures::future::BoxFuture<'static, Result<Timeline, ApiError>>;
 }
 
 /// The [`Backend`] as stored in the Leptos context.
@@ -183,36 +211,59 @@ pub async fn health() -> Result<HealthStatus, ApiError> {
 }
 
 pub async fn workflows() -> Result<WorkflowStatsList, ApiError> {
-    fetch!(ssr: backend().map(|b| b.workflows()), client: get_json("/api/analytics/workflows").await)
+    workflows_in(Window::default()).await
 }
 
-pub async fn workflow(workflow_id: String) -> Result<Option<WorkflowStats>, ApiError> {
+/// Workflow statistics over a range.
+pub async fn workflows_in(window: Window) -> Result<WorkflowStatsList, ApiError> {
     fetch!(
-        ssr: backend().map(|b| b.workflow(&workflow_id)),
-        client: found(get_json(&format!("/api/analytics/workflows/{}", encode(&workflow_id))).await)
+        ssr: backend().and_then(|b| b.workflows(&window)),
+        client: get_json(&format!("/api/analytics/workflows{}", window.query())).await
     )
 }
 
-pub async fn steps(workflow_id: Option<String>) -> Result<StepStatsList, ApiError> {
-    steps_in(workflow_id, None, None).await
-}
-
-/// Step statistics over a range (`since`/`until` as the API takes them).
-pub async fn steps_in(
-    workflow_id: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-) -> Result<StepStatsList, ApiError> {
+pub async fn workflow(
+    workflow_id: String,
+    window: Window,
+) -> Result<Option<WorkflowStats>, ApiError> {
     fetch!(
-        ssr: backend().and_then(|b| b.steps_in(workflow_id.as_deref(), since.as_deref(), until.as_deref())),
-        client: get_json(&with_query("/api/analytics/steps", &ListQuery { workflow_id, since, until, ..ListQuery::default() })).await
+        ssr: backend().and_then(|b| b.workflow(&workflow_id, &window)),
+        client: found(get_json(&format!("/api/analytics/workflows/{}{}", encode(&workflow_id), window.query())).await)
     )
 }
 
-pub async fn bottlenecks(workflow_id: String) -> Result<Option<BottleneckReport>, ApiError> {
+/// Step statistics over a range, of one workflow or all.
+pub async fn steps(workflow_id: Option<String>, window: Window) -> Result<StepStatsList, ApiError> {
     fetch!(
-        ssr: backend().map(|b| b.bottlenecks(&workflow_id)),
-        client: found(get_json(&format!("/api/analytics/bottlenecks/{}", encode(&workflow_id))).await)
+        ssr: backend().and_then(|b| b.steps(workflow_id.as_deref(), &window)),
+        client: get_json(&with_query("/api/analytics/steps", &ListQuery { workflow_id, since: window.since, until: window.until, ..ListQuery::default() })).await
+    )
+}
+
+pub async fn bottlenecks(
+    workflow_id: String,
+    window: Window,
+) -> Result<Option<BottleneckReport>, ApiError> {
+    fetch!(
+        ssr: backend().and_then(|b| b.bottlenecks(&workflow_id, &window)),
+        client: found(get_json(&format!("/api/analytics/bottlenecks/{}{}", encode(&workflow_id), window.query())).await)
+    )
+}
+
+pub async fn heatmap(workflow_id: String, window: Window) -> Result<Option<Heatmap>, ApiError> {
+    fetch!(
+        ssr: backend().and_then(|b| b.heatmap(&workflow_id, &window)),
+        client: found(get_json(&format!("/api/analytics/heatmap/{}{}", encode(&workflow_id), window.query())).await)
+    )
+}
+
+pub async fn timeline(query: ListQuery) -> Result<Timeline, ApiError> {
+    fetch!(
+        ssr: match backend() {
+            Ok(b) => b.timeline(query).await,
+            Err(e) => Err(e),
+        },
+        client: get_json(&with_query("/api/analytics/timeline", &query)).await
     )
 }
 
@@ -246,8 +297,11 @@ pub async fn metrics() -> Result<MetricsSnapshot, ApiError> {
     fetch!(ssr: backend().map(|b| b.metrics()), client: get_json("/api/metrics").await)
 }
 
-pub async fn throughput() -> Result<Throughput, ApiError> {
-    fetch!(ssr: backend().map(|b| b.throughput()), client: get_json("/api/analytics/throughput").await)
+pub async fn throughput(window: Window) -> Result<Throughput, ApiError> {
+    fetch!(
+        ssr: backend().and_then(|b| b.throughput(&window)),
+        client: get_json(&format!("/api/analytics/throughput{}", window.query())).await
+    )
 }
 
 pub async fn routines() -> Result<RoutineList, ApiError> {

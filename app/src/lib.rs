@@ -23,6 +23,7 @@ use crate::pages::{
     routines::RoutinesPage,
     run::RunPage,
     steps::StepsPage,
+    timeline::TimelinePage,
     traces::{TraceDetail, TracesPage},
     workflows::{WorkflowDetail, WorkflowsPage},
 };
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/steps") view=StepsPage ssr=SsrMode::Async/>
                     <Route path=path!("/traces") view=TracesPage ssr=SsrMode::Async/>
                     <Route path=path!("/traces/:run_id") view=TraceDetail ssr=SsrMode::Async/>
+                    <Route path=path!("/timeline") view=TimelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/metrics") view=MetricsPage ssr=SsrMode::Async/>
                     <Route path=path!("/run") view=RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/routines") view=RoutinesPage ssr=SsrMode::Async/>

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use app::api::{Backend, BackendContext, ListQuery};
+use app::api::{Backend, BackendContext, ListQuery, Window};
 use app::{shell, App};
 use axum::extract::FromRef;
 use axum::Router;
@@ -14,10 +14,11 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use wire::{
     AlertHistory, AlertList, AlertRuleList, ApiError, ApprovalList, BottleneckReport, HealthStatus,
-    JobList, JobQuery, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput, Trace,
-    TraceList, WorkflowStats, WorkflowStatsList,
+    Heatmap, JobList, JobQuery, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput,
+    Timeline, Trace, TraceList, WorkflowStats, WorkflowStatsList,
 };
 
+use crate::analytics::periods::Range;
 use crate::state::AppState;
 use crate::telemetry::render::{self, Selector};
 use crate::views::alerts;
@@ -35,7 +36,25 @@ fn runs_query(q: &ListQuery) -> RunsQuery {
         status: q.status.clone(),
         workflow_id: q.workflow_id.clone(),
         limit: q.limit,
+        since: q.since.clone(),
+        until: q.until.clone(),
         ..RunsQuery::default()
+    }
+}
+
+/// A page's window as the analytics read it.
+fn range(window: &Window) -> Result<Option<Range>, ApiError> {
+    crate::views::range::parse(
+        window.since.as_deref(),
+        window.until.as_deref(),
+        chrono::Utc::now(),
+    )
+    .map_err(|f| f.body)
+}
+
+impl ServerBackend {
+    fn read<T>(&self, f: impl FnOnce(&crate::model::Model) -> T) -> T {
+        self.state.engine.journal().read(f)
     }
 }
 
@@ -44,55 +63,41 @@ impl Backend for ServerBackend {
         self.state.health()
     }
 
-    fn workflows(&self) -> WorkflowStatsList {
-        WorkflowStatsList {
-            workflows: self
-                .state
-                .engine
-                .journal()
-                .read(|m| m.analytics.workflows()),
-        }
-    }
-
-    fn workflow(&self, workflow_id: &str) -> Option<WorkflowStats> {
-        self.state
-            .engine
-            .journal()
-            .read(|m| m.analytics.workflow(workflow_id))
-    }
-
-    fn steps(&self, workflow_id: Option<&str>) -> StepStatsList {
-        StepStatsList {
-            steps: self
-                .state
-                .engine
-                .journal()
-                .read(|m| m.analytics.steps(workflow_id)),
-        }
-    }
-
-    fn steps_in(
-        &self,
-        workflow_id: Option<&str>,
-        since: Option<&str>,
-        until: Option<&str>,
-    ) -> Result<StepStatsList, wire::ApiError> {
-        let range =
-            crate::views::range::parse(since, until, chrono::Utc::now()).map_err(|f| f.body)?;
-        Ok(StepStatsList {
-            steps: self
-                .state
-                .engine
-                .journal()
-                .read(|m| m.analytics.steps_in(workflow_id, range)),
+    fn workflows(&self, window: &Window) -> Result<WorkflowStatsList, ApiError> {
+        let range = range(window)?;
+        Ok(WorkflowStatsList {
+            workflows: self.read(|m| m.analytics.workflows_in(range)),
         })
     }
 
-    fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport> {
-        self.state
-            .engine
-            .journal()
-            .read(|m| m.analytics.bottlenecks(workflow_id))
+    fn workflow(
+        &self,
+        workflow_id: &str,
+        window: &Window,
+    ) -> Result<Option<WorkflowStats>, ApiError> {
+        let range = range(window)?;
+        Ok(self.read(|m| m.analytics.workflow_in(workflow_id, range)))
+    }
+
+    fn steps(&self, workflow_id: Option<&str>, window: &Window) -> Result<StepStatsList, ApiError> {
+        let range = range(window)?;
+        Ok(StepStatsList {
+            steps: self.read(|m| m.analytics.steps_in(workflow_id, range)),
+        })
+    }
+
+    fn bottlenecks(
+        &self,
+        workflow_id: &str,
+        window: &Window,
+    ) -> Result<Option<BottleneckReport>, ApiError> {
+        let range = range(window)?;
+        Ok(self.read(|m| m.analytics.bottlenecks(workflow_id, range)))
+    }
+
+    fn heatmap(&self, workflow_id: &str, window: &Window) -> Result<Option<Heatmap>, ApiError> {
+        let range = range(window)?;
+        Ok(self.read(|m| m.analytics.heatmap(workflow_id, range, chrono::Utc::now())))
     }
 
     fn runs(&self, query: ListQuery) -> BoxFuture<'static, Result<RunList, ApiError>> {
@@ -120,11 +125,9 @@ impl Backend for ServerBackend {
         render::snapshot(&self.state.metrics, &Selector::default())
     }
 
-    fn throughput(&self) -> Throughput {
-        self.state
-            .engine
-            .journal()
-            .read(|m| m.analytics.throughput(chrono::Utc::now()))
+    fn throughput(&self, window: &Window) -> Result<Throughput, ApiError> {
+        let range = range(window)?;
+        Ok(self.read(|m| m.analytics.throughput(range, chrono::Utc::now())))
     }
 
     fn routines(&self) -> RoutineList {
@@ -174,6 +177,16 @@ impl Backend for ServerBackend {
             trace_list(state.engine.journal(), &runs_query(&query))
                 .await
                 .map(|traces| TraceList { traces })
+                .map_err(|f| f.body)
+        }
+        .boxed()
+    }
+
+    fn timeline(&self, query: ListQuery) -> BoxFuture<'static, Result<Timeline, ApiError>> {
+        let state = self.state.clone();
+        async move {
+            crate::views::runs::timeline(state.engine.journal(), &runs_query(&query))
+                .await
                 .map_err(|f| f.body)
         }
         .boxed()

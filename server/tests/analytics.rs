@@ -513,3 +513,161 @@ async fn a_time_range_counts_what_happened_in_it() {
     assert_eq!(again["execution_count"], 7);
     assert_eq!(again["p95_duration_secs"], hour["p95_duration_secs"]);
 }
+
+#[tokio::test]
+async fn bottlenecks_throughput_heatmap_traces_and_the_timeline_take_ranges() {
+    let server = TestServer::start().await;
+    let run_ids = run_jobs(&server).await;
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let far = (chrono::Utc::now() + chrono::Duration::minutes(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let after = format!("since={later}&until={far}");
+
+    // Bottlenecks over the last hour: the same runs, the same answer.
+    let (_, all) = server
+        .get(&format!("/api/analytics/bottlenecks/{WF}"))
+        .await;
+    let (status, hour) = server
+        .get(&format!("/api/analytics/bottlenecks/{WF}?since=1h"))
+        .await;
+    assert_eq!(status, 200, "{hour}");
+    assert_eq!(hour["total_executions"], all["total_executions"]);
+    let order = |r: &Value| -> Vec<(Value, Value)> {
+        r["bottlenecks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["step_id"].clone(), b["execution_count"].clone()))
+            .collect()
+    };
+    assert_eq!(order(&hour), order(&all));
+    assert_eq!(hour["bottlenecks"][0]["step_id"], "generate_charts");
+    assert_eq!(hour["critical_path"]["runs"], all["critical_path"]["runs"]);
+    assert_eq!(
+        hour["critical_path"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step_id"].clone())
+            .collect::<Vec<_>>(),
+        all["critical_path"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step_id"].clone())
+            .collect::<Vec<_>>()
+    );
+    // A range after the runs: the workflow is known, nothing is in it.
+    let (status, empty) = server
+        .get(&format!("/api/analytics/bottlenecks/{WF}?{after}"))
+        .await;
+    assert_eq!(status, 200, "{empty}");
+    assert_eq!(
+        (
+            &empty["total_executions"],
+            &empty["bottlenecks"],
+            &empty["critical_path"]
+        ),
+        (&json!(0), &json!([]), &Value::Null)
+    );
+
+    // Throughput: by the minute for an hour, by the hour for a week; the
+    // same seven executions either way.
+    let sum = |t: &Value, key: &str| -> u64 {
+        t["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[key].as_u64().unwrap())
+            .sum()
+    };
+    let (_, plain) = server.get("/api/analytics/throughput").await;
+    assert_eq!(
+        (
+            plain["bucket_secs"].as_u64(),
+            plain["points"].as_array().unwrap().len()
+        ),
+        (Some(60), 60)
+    );
+    for (query, bucket) in [("since=1h", 60), ("since=24h", 900), ("since=7d", 3_600)] {
+        let (status, t) = server
+            .get(&format!("/api/analytics/throughput?{query}"))
+            .await;
+        assert_eq!(status, 200, "{t}");
+        assert_eq!(t["bucket_secs"], bucket, "{query}");
+        assert!(t["points"].as_array().unwrap().len() <= 181, "{query}");
+        assert_eq!((sum(&t, "completed"), sum(&t, "failed")), (5, 2), "{query}");
+    }
+
+    // The heatmap: every step, the slow one first, a cell per period that
+    // adds up to the step's executions.
+    let (status, map) = server.get(&format!("/api/analytics/heatmap/{WF}")).await;
+    assert_eq!(status, 200, "{map}");
+    let buckets = map["buckets"].as_array().unwrap().len();
+    assert!(buckets > 0 && buckets <= 60, "{buckets}");
+    let rows = map["steps"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{map}");
+    assert_eq!(rows[0]["step_id"], "generate_charts");
+    for row in rows {
+        let cells = row["cells"].as_array().unwrap();
+        assert_eq!(cells.len(), buckets);
+        let executions: u64 = cells
+            .iter()
+            .map(|c| c["executions"].as_u64().unwrap())
+            .sum();
+        assert_eq!(executions, 7, "{row}");
+    }
+    let (status, _) = server.get("/api/analytics/heatmap/no_such_workflow").await;
+    assert_eq!(status, 404);
+    let (status, body) = server
+        .get(&format!("/api/analytics/heatmap/{WF}?since=soon"))
+        .await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("since")));
+
+    // Traces and runs: those active in the range.
+    let (_, traces) = server.get("/api/analytics/traces?since=1h").await;
+    assert_eq!(traces["traces"].as_array().unwrap().len(), run_ids.len());
+    let (_, none) = server.get(&format!("/api/analytics/traces?{after}")).await;
+    assert_eq!(none["traces"], json!([]), "{none}");
+    let (_, runs) = server.get(&format!("/api/runs?{after}")).await;
+    assert_eq!(
+        (&runs["runs"], &runs["total"]),
+        (&json!([]), &json!(0)),
+        "{runs}"
+    );
+    let (_, runs) = server.get("/api/runs?since=15m&limit=2").await;
+    assert_eq!(runs["total"], 7, "counted over every page: {runs}");
+
+    // The timeline: the last hour unless told, on the server's clock.
+    let (status, t) = server.get("/api/analytics/timeline").await;
+    assert_eq!(status, 200, "{t}");
+    let span = chrono::DateTime::parse_from_rfc3339(t["until"].as_str().unwrap()).unwrap()
+        - chrono::DateTime::parse_from_rfc3339(t["since"].as_str().unwrap()).unwrap();
+    assert_eq!(span, chrono::Duration::hours(1));
+    let mut ids: Vec<&str> = t["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut want: Vec<&str> = run_ids.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!((ids, &t["total"]), (want, &json!(7)));
+    let (_, other) = server
+        .get("/api/analytics/timeline?workflow_id=other&since=24h")
+        .await;
+    assert_eq!(other["runs"], json!([]));
+    let (status, body) = server.get("/api/analytics/timeline?limit=0").await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("limit")));
+
+    // All of it rebuilt from the log after a restart.
+    let restarted = server.restart().await;
+    let (_, again) = restarted
+        .get(&format!("/api/analytics/bottlenecks/{WF}?since=1h"))
+        .await;
+    assert_eq!(again, hour);
+    let (_, again) = restarted.get("/api/analytics/throughput?since=1h").await;
+    assert_eq!((sum(&again, "completed"), sum(&again, "failed")), (5, 2));
+}

@@ -124,6 +124,51 @@ async fn an_approval_waits_for_its_quorum_and_resumes_the_run() {
     let run = server.wait_for_run(run_id).await;
     assert_eq!(run["status"], "Completed", "{run}");
     assert_eq!(run["steps"][1]["output"], "approved by alice, bob");
+
+    // The wait for people is told apart from the work, everywhere.
+    let kinds: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["agent_task", "manual_approval", "agent_task"]);
+    let (_, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
+    let wait = trace["approval_wait_secs"].as_f64().expect("a wait");
+    let sign_off = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_id"] == "sign_off")
+        .unwrap();
+    assert_eq!(sign_off["kind"], "manual_approval");
+    assert!(
+        (wait - sign_off["duration_secs"].as_f64().unwrap()).abs() < 1e-6,
+        "{trace}"
+    );
+    let (_, steps) = server.get("/api/analytics/steps").await;
+    let stat = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_id"] == "sign_off")
+        .unwrap();
+    assert_eq!(stat["kind"], "manual_approval", "{stat}");
+    let (_, report) = server.get("/api/analytics/bottlenecks/release_train").await;
+    let share = report["bottlenecks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_id"] == "sign_off")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(share["diagnosis"], "awaiting_approval", "{share}");
+    // The same after a restart, folded back from the log.
+    let restarted = server.restart().await;
+    let (_, again) = restarted
+        .get(&format!("/api/analytics/traces/{run_id}"))
+        .await;
+    assert_eq!(again["approval_wait_secs"], trace["approval_wait_secs"]);
+    let server = restarted;
     let (_, health) = server.get("/api/health/status").await;
     assert_eq!(health["pending_approvals"], 0);
     let (status, _) = server

@@ -132,7 +132,7 @@ async fn check(journal: &Journal, runs: &[(Ulid, Ulid)], restarted: bool) {
         let filter = RunFilter {
             status,
             workflow_id: workflow.map(String::from),
-            job_id: None,
+            ..RunFilter::default()
         };
         let want: Vec<Ulid> = {
             let mut v: Vec<Ulid> = runs

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::api::{Backend, ListQuery};
+use app::api::{Backend, ListQuery, Window};
 use axum::body::Body;
 use axum::http::Request;
 use chrono::{DateTime, Duration, Utc};
@@ -169,6 +169,7 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
                 step_status: step_status(i + offset),
                 depends_on,
                 queued_secs: k.maybe_figure(i + offset + 2),
+                kind: [StepKind::AgentTask, StepKind::ManualApproval][(i + offset) % 2],
             }
         })
         .collect();
@@ -190,7 +191,25 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
         critical_path: ids.iter().step_by(2).cloned().collect(),
         created_by: k.maybe_name(offset + 1),
         cancelled_by: k.maybe_name(offset + 2),
+        approval_wait_secs: k.maybe_figure(offset + 5),
     }
+}
+
+fn run_summaries(k: &Knobs) -> Vec<RunSummaryView> {
+    (0..k.items)
+        .map(|i| RunSummaryView {
+            run_id: format!("{RUN}{i}"),
+            job_id: k.name(i),
+            job_name: k.name(i + 1),
+            workflow_id: k.name(i + 2),
+            status: run_status(i),
+            created_at: k.time(i),
+            completed_at: k.maybe_time(i),
+            duration_secs: k.maybe_figure(i),
+            progress: k.figure(i),
+            current_step: (i.is_multiple_of(2)).then(|| k.name(i + 3)),
+        })
+        .collect()
 }
 
 fn workflow_stats(k: &Knobs, i: usize) -> WorkflowStats {
@@ -236,6 +255,7 @@ fn step_stats(k: &Knobs, i: usize) -> StepStats {
         p99_duration_secs: k.maybe_figure(i + 6),
         durations: (0..k.items).map(|d| k.figure(d)).collect(),
         avg_queued_secs: k.maybe_figure(i + 7),
+        kind: [StepKind::AgentTask, StepKind::ManualApproval][i % 2],
     }
 }
 
@@ -313,27 +333,55 @@ impl Backend for World {
         }
     }
 
-    fn workflows(&self) -> WorkflowStatsList {
-        WorkflowStatsList {
+    fn workflows(&self, _: &Window) -> Result<WorkflowStatsList, ApiError> {
+        Ok(WorkflowStatsList {
             workflows: (0..self.k.items)
                 .map(|i| workflow_stats(&self.k, i))
                 .collect(),
-        }
+        })
     }
 
-    fn workflow(&self, _: &str) -> Option<WorkflowStats> {
-        (!self.k.items.is_multiple_of(3)).then(|| workflow_stats(&self.k, 1))
+    fn workflow(&self, _: &str, _: &Window) -> Result<Option<WorkflowStats>, ApiError> {
+        Ok((!self.k.items.is_multiple_of(3)).then(|| workflow_stats(&self.k, 1)))
     }
 
-    fn steps(&self, _: Option<&str>) -> StepStatsList {
-        StepStatsList {
+    fn steps(&self, _: Option<&str>, _: &Window) -> Result<StepStatsList, ApiError> {
+        Ok(StepStatsList {
             steps: (0..self.k.items).map(|i| step_stats(&self.k, i)).collect(),
-        }
+        })
     }
 
-    fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport> {
+    fn heatmap(&self, workflow_id: &str, _: &Window) -> Result<Option<Heatmap>, ApiError> {
         let k = &self.k;
-        (k.items.is_multiple_of(2)).then(|| BottleneckReport {
+        Ok((!k.items.is_multiple_of(4)).then(|| Heatmap {
+            workflow_id: workflow_id.to_string(),
+            bucket_secs: k.count(0),
+            buckets: (0..k.items).map(|i| k.time(i)).collect(),
+            steps: (0..k.items)
+                .map(|i| HeatmapRow {
+                    step_id: k.name(i),
+                    total_duration_secs: k.figure(i),
+                    // Rows of any length, whatever the buckets say.
+                    cells: (0..(k.items + i) % 7)
+                        .map(|j| HeatmapCell {
+                            executions: k.count(i + j),
+                            failures: k.count(i + j + 1),
+                            p95_duration_secs: k.maybe_figure(i + j),
+                            avg_queued_secs: k.maybe_figure(i + j + 1),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    fn bottlenecks(
+        &self,
+        workflow_id: &str,
+        _: &Window,
+    ) -> Result<Option<BottleneckReport>, ApiError> {
+        let k = &self.k;
+        Ok((k.items.is_multiple_of(2)).then(|| BottleneckReport {
             workflow_id: workflow_id.to_string(),
             total_executions: k.count(0),
             avg_duration_secs: k.figure(0),
@@ -346,6 +394,7 @@ impl Backend for World {
                     critical_path_percentage: k.figure(i + 2),
                     avg_queued_secs: k.maybe_figure(i + 3),
                     diagnosis: k.name(i + 1),
+                    kind: [StepKind::AgentTask, StepKind::ManualApproval][(i + 1) % 2],
                 })
                 .collect(),
             critical_path: (!k.items.is_multiple_of(4)).then(|| CriticalPath {
@@ -360,30 +409,28 @@ impl Backend for World {
                 percentage_of_runs: k.figure(2),
                 avg_run_duration_secs: k.figure(3),
             }),
-        })
+        }))
     }
 
     fn runs(&self, _: ListQuery) -> BoxFuture<'static, Result<RunList, ApiError>> {
-        let k = self.k.clone();
         let runs = RunList {
-            runs: (0..k.items)
-                .map(|i| RunSummaryView {
-                    run_id: format!("{RUN}{i}"),
-                    job_id: k.name(i),
-                    job_name: k.name(i + 1),
-                    workflow_id: k.name(i + 2),
-                    status: run_status(i),
-                    created_at: k.time(i),
-                    completed_at: k.maybe_time(i),
-                    duration_secs: k.maybe_figure(i),
-                    progress: k.figure(i),
-                    current_step: (i.is_multiple_of(2)).then(|| k.name(i + 3)),
-                })
-                .collect(),
-            total: k.count(0),
+            runs: run_summaries(&self.k),
+            total: self.k.count(0),
             next_before: None,
         };
         async move { Ok(runs) }.boxed()
+    }
+
+    fn timeline(&self, _: ListQuery) -> BoxFuture<'static, Result<Timeline, ApiError>> {
+        let k = &self.k;
+        // Any two times, in either order: the page must cope with both.
+        let timeline = Timeline {
+            since: k.time(1),
+            until: k.time(2),
+            runs: run_summaries(k),
+            total: k.count(3),
+        };
+        async move { Ok(timeline) }.boxed()
     }
 
     fn jobs(&self, _: JobQuery) -> BoxFuture<'static, Result<JobList, ApiError>> {
@@ -443,9 +490,9 @@ impl Backend for World {
         }
     }
 
-    fn throughput(&self) -> Throughput {
+    fn throughput(&self, _: &Window) -> Result<Throughput, ApiError> {
         let k = &self.k;
-        Throughput {
+        Ok(Throughput {
             points: (0..k.items)
                 .map(|i| ThroughputPoint {
                     at: k.time(i),
@@ -453,7 +500,8 @@ impl Backend for World {
                     failed: k.count(i + 1),
                 })
                 .collect(),
-        }
+            bucket_secs: k.count(2),
+        })
     }
 
     fn routines(&self) -> RoutineList {
@@ -595,7 +643,7 @@ impl Backend for World {
     }
 }
 
-const PAGES: [&str; 17] = [
+const PAGES: [&str; 23] = [
     "/",
     "/workflows",
     "/workflows?sort=p95&dir=asc",
@@ -613,6 +661,12 @@ const PAGES: [&str; 17] = [
     "/routines",
     "/approvals",
     "/alerts",
+    "/timeline",
+    "/timeline?since=24h&workflow_id=x",
+    "/workflows?since=1h",
+    "/workflows/x?since=15m",
+    "/steps?since=7d",
+    "/traces?since=1h&status=Failed",
 ];
 
 async fn render_all(router: axum::Router) -> Result<(), TestCaseError> {

@@ -6,7 +6,7 @@ use super::decode::Decode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{RunStatus, StepStatus};
+use super::{RunStatus, StepKind, StepStatus};
 
 /// One of a workflow's most recent finished runs.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -72,6 +72,9 @@ pub struct StepStats {
     /// executions older than the measure.
     #[serde(default)]
     pub avg_queued_secs: Option<f64>,
+    /// `manual_approval`: the durations are waits for people, not work.
+    #[serde(default)]
+    pub kind: StepKind,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -103,6 +106,9 @@ pub struct TraceStep {
     /// never attempted and older runs.
     #[serde(default)]
     pub queued_secs: Option<f64>,
+    /// `manual_approval`: the attempt is a wait for people, not work.
+    #[serde(default)]
+    pub kind: StepKind,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -136,6 +142,10 @@ pub struct Trace {
     pub created_by: Option<String>,
     #[serde(default)]
     pub cancelled_by: Option<String>,
+    /// Time its approval steps waited for people, summed over them (so far,
+    /// for a run in progress); `null` when the run has no approval step.
+    #[serde(default)]
+    pub approval_wait_secs: Option<f64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -159,9 +169,12 @@ pub struct StepShare {
     #[serde(default)]
     pub avg_queued_secs: Option<f64>,
     /// `slow`: the step spends its time running; `starved`: it waits longer
-    /// for a concurrency slot than it runs (raise `--max-concurrent-steps`).
+    /// for a concurrency slot than it runs (raise `--max-concurrent-steps`);
+    /// `awaiting_approval`: its time is the wait for people to approve.
     #[serde(default)]
     pub diagnosis: String,
+    #[serde(default)]
+    pub kind: StepKind,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -198,11 +211,47 @@ pub struct BottleneckReport {
     pub critical_path: Option<CriticalPath>,
 }
 
-/// Finished executions in one minute.
+/// `GET /api/analytics/heatmap/{workflow_id}`: each step's executions by
+/// period, to see when a step got slow (or starved) and whether the others
+/// followed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct Heatmap {
+    pub workflow_id: String,
+    /// Length of each period, in seconds.
+    pub bucket_secs: u64,
+    /// Start of each period, oldest first; each row has a cell for each.
+    pub buckets: Vec<DateTime<Utc>>,
+    /// Steps with executions in the range, most time taken first.
+    pub steps: Vec<HeatmapRow>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct HeatmapRow {
+    pub step_id: String,
+    /// Summed durations over the range.
+    pub total_duration_secs: f64,
+    pub cells: Vec<HeatmapCell>,
+}
+
+/// One step in one period.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct HeatmapCell {
+    pub executions: u64,
+    pub failures: u64,
+    /// `null` when nothing ran in the period.
+    pub p95_duration_secs: Option<f64>,
+    /// Mean wait for a concurrency slot, apart from the duration.
+    pub avg_queued_secs: Option<f64>,
+}
+
+/// Finished executions in one period (a minute unless a range asks for more).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct ThroughputPoint {
-    /// Start of the minute.
+    /// Start of the period.
     pub at: DateTime<Utc>,
     pub completed: u64,
     pub failed: u64,
@@ -216,9 +265,16 @@ impl ThroughputPoint {
 }
 
 /// `GET /api/analytics/throughput`: the last hour, minute by minute, oldest
-/// first, quiet minutes included.
+/// first, quiet minutes included; or a range's periods (`bucket_secs`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct Throughput {
     pub points: Vec<ThroughputPoint>,
+    /// Length of each point's period, in seconds (60 without a range).
+    #[serde(default = "wire_minute")]
+    pub bucket_secs: u64,
+}
+
+fn wire_minute() -> u64 {
+    60
 }

@@ -31,9 +31,9 @@ pub use alerts::{
     AlertTransition, AlertView, PostableAlert, RuleKind, Severity, WebhookAlert, WebhookPayload,
 };
 pub use analytics::{
-    BottleneckReport, CriticalPath, CriticalStep, RecentRun, StepShare, StepStats, StepStatsList,
-    Throughput, ThroughputPoint, Trace, TraceBottleneck, TraceList, TraceStep, WorkflowStats,
-    WorkflowStatsList,
+    BottleneckReport, CriticalPath, CriticalStep, Heatmap, HeatmapCell, HeatmapRow, RecentRun,
+    StepShare, StepStats, StepStatsList, Throughput, ThroughputPoint, Trace, TraceBottleneck,
+    TraceList, TraceStep, WorkflowStats, WorkflowStatsList,
 };
 pub use approvals::{
     ApprovalList, ApprovalStatus, ApprovalView, Decision, Quorum, VoteRequest, VoteView,
@@ -48,7 +48,7 @@ pub use metrics::{CounterSample, GaugeSample, HistogramSample, Labels, MetricsSn
 pub use routines::{RoutineFire, RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 pub use runs::{
     AttemptStatus, AttemptView, CancelAccepted, RunList, RunStatus, RunSummaryView, RunView,
-    StepRunView, StepStatus,
+    StepKind, StepRunView, StepStatus, Timeline,
 };
 pub use session::{AuditEntry, AuditList, Session, WsTicket};
 pub use ws::{

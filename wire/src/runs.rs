@@ -127,6 +127,23 @@ pub struct AttemptView {
     pub queued_secs: Option<f64>,
 }
 
+/// What a step does: an agent's task, or a wait for people to approve
+/// (whose time is waiting, not work).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    #[default]
+    AgentTask,
+    ManualApproval,
+}
+
+impl StepKind {
+    pub fn is_approval(self) -> bool {
+        self == StepKind::ManualApproval
+    }
+}
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepRunView {
@@ -144,6 +161,9 @@ pub struct StepRunView {
     /// The agent said more than the server keeps; `output` is its beginning.
     pub output_truncated: bool,
     pub error: Option<String>,
+    /// `manual_approval`: its time is the wait for people.
+    #[serde(default)]
+    pub kind: StepKind,
 }
 
 /// `GET /api/runs/{run_id}`.
@@ -197,6 +217,20 @@ pub struct RunList {
     /// Runs matching the filters, over all pages.
     pub total: u64,
     pub next_before: Option<String>,
+}
+
+/// `GET /api/analytics/timeline`: every run active in a range (created
+/// before its end, not finished before its start), newest first, for one
+/// time axis across workflows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
+pub struct Timeline {
+    /// The range, resolved on the server's clock.
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub runs: Vec<RunSummaryView>,
+    /// Runs active in the range; more than `runs` holds when `limit` cut it.
+    pub total: u64,
 }
 
 #[cfg(test)]

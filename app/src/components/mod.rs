@@ -5,6 +5,7 @@ pub mod alert_banner;
 pub mod charts;
 pub mod empty;
 pub mod filters;
+pub mod heatmap;
 pub mod layout;
 pub mod live_badge;
 pub mod stat;

@@ -134,6 +134,8 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                         started.map(format::exact).unwrap_or_default(),
                         queued.map(|q| format!(", after waiting {} for a slot", format::duration(q))).unwrap_or_default()
                     );
+                    let approval = step.kind.is_approval();
+                    let title = if approval { format!("{title} · waiting for people to approve, not work") } else { title };
                     let label_title = label.clone();
                     let step_id = step.step_id.clone();
                     let status = step.status.clone();
@@ -154,7 +156,7 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                                 .map(|p| format!("left:{:.2}%;width:{:.2}%", p.left, p.width))
                                 .unwrap_or_default()
                         };
-                        view! { <span class="wf-bar" data-status=status.clone() style=style title=title></span> }
+                        view! { <span class="wf-bar" class:approval=approval data-status=status.clone() style=style title=title></span> }
                     });
                     view! {
                         <div class="wf-row" class:bottleneck=hot role="row" data-step=step_id>
@@ -166,6 +168,7 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                             <span class="wf-time" role="cell">
                                 {timing}
                                 {queued.map(|q| view! { <span class="wf-queued" data-testid="wf-queued">{format!("wait {}", format::duration(q))}</span> })}
+                                {approval.then(|| view! { <span class="wf-queued approval" data-testid="wf-approval">"for approval"</span> })}
                             </span>
                             {error.map(|e| view! { <div class="wf-error" role="cell">{e}</div> })}
                         </div>
@@ -353,6 +356,7 @@ mod tests {
             step_status: wire::StepStatus::Completed,
             depends_on: vec![],
             queued_secs: Some(10.0),
+            kind: wire::StepKind::AgentTask,
         };
         assert_eq!(
             queue_span(&step, at(0), at(100)),
@@ -393,6 +397,7 @@ mod tests {
             step_status: wire::StepStatus::Completed,
             depends_on: vec![],
             queued_secs: None,
+            kind: wire::StepKind::AgentTask,
         }
     }
 

@@ -8,5 +8,6 @@ pub mod overview;
 pub mod routines;
 pub mod run;
 pub mod steps;
+pub mod timeline;
 pub mod traces;
 pub mod workflows;

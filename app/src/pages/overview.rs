@@ -33,7 +33,10 @@ pub fn Overview() -> impl IntoView {
             })
         },
     );
-    let throughput = api::resource(move || live.version.get(), |_| api::throughput());
+    let throughput = api::resource(
+        move || live.version.get(),
+        |_| api::throughput(api::Window::default()),
+    );
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api;
 use crate::components::charts::PercentileBars;
 use crate::components::empty::Empty;
-use crate::components::filters::{previous_period, RangePicker, WorkflowSelect};
+use crate::components::filters::{previous_window, use_window, Delta, RangePicker, WorkflowSelect};
 use crate::live::use_live;
 use crate::pages::workflows::SortHeader;
 use wire::format;
@@ -53,23 +53,19 @@ pub fn StepsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let workflow = move || query.read().get("workflow_id").filter(|w| !w.is_empty());
-    let since = move || query.read().get("since").filter(|s| !s.is_empty());
-    let until = move || query.read().get("until").filter(|s| !s.is_empty());
+    let window = use_window();
+    let since = move || window.read().since.clone();
+    let until = move || window.read().until.clone();
     let steps = api::resource(
-        move || (workflow(), since(), until(), live.version.get()),
-        |(w, s, u, _)| api::steps_in(w, s, u),
+        move || (workflow(), window.get(), live.version.get()),
+        |(w, window, _)| api::steps(w, window),
     );
     // The period before, of the same length, for "p95 … +12 %".
     let previous = api::resource(
-        move || (workflow(), since(), until(), live.version.get()),
-        |(w, s, u, _)| async move {
-            // Spans back from now have a previous period; explicit times not yet.
-            match s
-                .as_deref()
-                .filter(|_| u.is_none())
-                .and_then(previous_period)
-            {
-                Some((from, to)) => api::steps_in(w, Some(from), Some(to)).await.map(Some),
+        move || (workflow(), window.get(), live.version.get()),
+        |(w, window, _)| async move {
+            match previous_window(&window) {
+                Some(before) => api::steps(w, before).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -151,9 +147,7 @@ pub fn StepsPage() -> impl IntoView {
                                         </thead>
                                         <tbody>
                                             {list.steps.into_iter().map(|s| {
-                                                let change = s.p95_duration_secs.zip(before.get(&(s.workflow_id.clone(), s.step_id.clone())).copied()).and_then(|(now, then)| {
-                                                    (then > 0.0).then(|| (now - then) / then * 100.0)
-                                                });
+                                                let then = before.get(&(s.workflow_id.clone(), s.step_id.clone())).copied();
                                                 view! {
                                                 <tr data-step=s.step_id.clone()>
                                                     <td><strong>{s.step_id.clone()}</strong></td>
@@ -165,11 +159,7 @@ pub fn StepsPage() -> impl IntoView {
                                                     <td class="num">{format::maybe_duration(s.p50_duration_secs)}</td>
                                                     <td class="num">
                                                         {format::maybe_duration(s.p95_duration_secs)}
-                                                        {change.map(|c| view! {
-                                                            <span class="delta" class:worse={c > 0.5} class:better={c < -0.5} data-testid="p95-change" title="on the previous period of the same length">
-                                                                {format!("{}{:.0} %", if c >= 0.0 { "+" } else { "−" }, c.abs())}
-                                                            </span>
-                                                        })}
+                                                        <Delta now=s.p95_duration_secs before=then/>
                                                     </td>
                                                     <td class="num">{format::maybe_duration(s.p99_duration_secs)}</td>
                                                     <td class="num" title="average wait for a concurrency slot">{format::maybe_duration(s.avg_queued_secs)}</td>

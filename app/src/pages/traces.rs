@@ -6,7 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{self, ListQuery};
 use crate::components::empty::Empty;
-use crate::components::filters::WorkflowSelect;
+use crate::components::filters::{RangePicker, WorkflowSelect};
 use crate::components::status::{RelTime, StatusBadge};
 use crate::components::trace_view::{Dag, Waterfall};
 use crate::live::use_live;
@@ -31,6 +31,8 @@ pub fn TracesPage() -> impl IntoView {
         ListQuery {
             status: q.get("status").filter(|s| !s.is_empty()),
             workflow_id: q.get("workflow_id").filter(|s| !s.is_empty()),
+            since: q.get("since").filter(|s| !s.is_empty()),
+            until: q.get("until").filter(|s| !s.is_empty()),
             ..ListQuery::default()
         }
     };
@@ -49,6 +51,12 @@ pub fn TracesPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let workflows = workflows.await;
                     let f = filters();
+                    let keep: Vec<(String, String)> = [("status", f.status.clone()), ("workflow_id", f.workflow_id.clone())]
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+                        .collect();
+                    let since = f.since.clone();
+                    let hidden = since.clone().map(|s| view! { <input type="hidden" name="since" value=s/> });
                     let (status, workflow) = (f.status.unwrap_or_default(), f.workflow_id.unwrap_or_default());
                     view! {
                         <Form method="GET" action="/traces" attr:class="filters">
@@ -60,14 +68,21 @@ pub fn TracesPage() -> impl IntoView {
                                 </select>
                             </label>
                             <WorkflowSelect workflows=workflows current=workflow testid="traces-workflow-filter"/>
+                            {hidden}
                             <button class="button" type="submit">"Filter"</button>
                         </Form>
+                        <RangePicker path="/traces" current=since.unwrap_or_default() keep=keep/>
                     }
                 })}
             </Transition>
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match traces.await {
+                        Ok(list) if list.traces.is_empty() && filters().since.is_some() => view! {
+                            <Empty title="No run was active in this range">
+                                "Pick a longer range above, or All time."
+                            </Empty>
+                        }.into_any(),
                         Ok(list) if list.traces.is_empty() => view! {
                             <Empty title="No traces match">
                                 "Every run leaves a trace: its steps on a time axis, each attempt, and its bottleneck. "
@@ -126,12 +141,19 @@ pub fn TraceDetail() -> impl IntoView {
                                     <div class="stat"><div class="stat-value">{t.started_at.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</div><div class="stat-label">"Started"</div></div>
                                     {t.created_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-created-by">{by}</div><div class="stat-label">"Started by"</div></div> })}
                                     {t.cancelled_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-cancelled-by">{by}</div><div class="stat-label">"Cancelled by"</div></div> })}
+                                    {t.approval_wait_secs.map(|w| view! { <div class="stat" title="time its approval steps waited for people, apart from the work"><div class="stat-value" data-testid="trace-approval-wait">{format::duration(w)}</div><div class="stat-label">"Waiting for approval"</div></div> })}
                                 </div>
-                                {t.bottleneck.clone().map(|b| view! {
-                                    <p class="callout">
-                                        "Bottleneck: " <strong>{b.step_id}</strong> " took " {format::duration(b.duration_secs)}
-                                        ", " {format::percent(b.percentage_of_total)} " of the run."
-                                    </p>
+                                {t.bottleneck.clone().map(|b| {
+                                    // An approval's time is people's, not work's: say so.
+                                    let approval = t.steps.iter().any(|s| s.step_id == b.step_id && s.kind.is_approval());
+                                    view! {
+                                        <p class="callout">
+                                            "Bottleneck: " <strong>{b.step_id}</strong>
+                                            {if approval { " waited " } else { " took " }} {format::duration(b.duration_secs)}
+                                            {approval.then_some(" for approval")}
+                                            ", " {format::percent(b.percentage_of_total)} " of the run."
+                                        </p>
+                                    }
                                 })}
                             </section>
                             <section class="card">

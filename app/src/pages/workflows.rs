@@ -6,6 +6,8 @@ use crate::api;
 use crate::components::access::may;
 use crate::components::charts::{Bars, DurationChart, Pips, Sparkline};
 use crate::components::empty::Empty;
+use crate::components::filters::{previous_window, use_window, Delta, RangePicker};
+use crate::components::heatmap::HeatmapChart;
 use crate::components::status::{RelTime, StatusBadge};
 use crate::live::use_live;
 use crate::pages::overview::short_id;
@@ -92,16 +94,42 @@ pub fn SortHeader(
 pub fn WorkflowsPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
-    let stats = api::resource(move || live.version.get(), |_| api::workflows());
+    let window = use_window();
+    let stats = api::resource(
+        move || (window.get(), live.version.get()),
+        |(w, _)| api::workflows_in(w),
+    );
+    // The period before, of the same length, for "p95 … +12 %".
+    let previous = api::resource(
+        move || (window.get(), live.version.get()),
+        |(w, _)| async move {
+            match previous_window(&w) {
+                Some(before) => api::workflows_in(before).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     let sort_key = move || query.read().get("sort").unwrap_or_else(|| "last".into());
     let descending = move || query.read().get("dir").is_none_or(|d| d != "asc");
+    let keep = move || -> Vec<(String, String)> {
+        ["sort", "dir"]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), query.read().get(k)?)))
+            .collect()
+    };
     view! {
         <Title text="Workflows"/>
         <h1>"Workflows"</h1>
         <section class="card">
+            {move || view! { <RangePicker path="/workflows" current=window.read().since.clone().unwrap_or_default() keep=keep()/> }}
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match stats.await {
+                        Ok(list) if list.workflows.is_empty() && window.read().since.is_some() => view! {
+                            <Empty title="No workflow ran in this range">
+                                "Pick a longer range above, or All time."
+                            </Empty>
+                        }.into_any(),
                         Ok(list) if list.workflows.is_empty() => view! {
                             <Empty title="No workflow has run yet">
                                 "Each workflow's executions, success rate, p95 and recent runs show up here once it has run. "
@@ -111,6 +139,13 @@ pub fn WorkflowsPage() -> impl IntoView {
                         Ok(mut list) => {
                             let (key, desc) = (sort_key(), descending());
                             sort(&mut list.workflows, &key, desc);
+                            let before: std::collections::HashMap<String, WorkflowStats> = previous
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|l| l.workflows.into_iter().map(|w| (w.workflow_id.clone(), w)).collect())
+                                .unwrap_or_default();
+                            let extra = window.read().query().replacen('?', "&", 1);
                             view! {
                                 <div class="table-wrap">
                                     <table class="table" data-testid="workflows-table">
@@ -118,14 +153,17 @@ pub fn WorkflowsPage() -> impl IntoView {
                                             <tr>
                                                 {COLUMNS
                                                     .into_iter()
-                                                    .map(|(k, label)| view! { <SortHeader key=k label=label current=key.clone() descending=desc/> })
+                                                    .map(|(k, label)| view! { <SortHeader key=k label=label current=key.clone() descending=desc extra=extra.clone()/> })
                                                     .collect_view()}
                                                 <th>"Last 10"</th>
                                                 <th>"Trend"</th>
                                             </tr>
                                         </thead>
                                         <tbody>
-                                            {list.workflows.into_iter().map(|w| view! { <WorkflowRow w=w/> }).collect_view()}
+                                            {list.workflows.into_iter().map(|w| {
+                                                let before = before.get(&w.workflow_id).cloned();
+                                                view! { <WorkflowRow w=w before=before/> }
+                                            }).collect_view()}
                                         </tbody>
                                     </table>
                                 </div>
@@ -140,18 +178,29 @@ pub fn WorkflowsPage() -> impl IntoView {
 }
 
 #[component]
-fn WorkflowRow(w: WorkflowStats) -> impl IntoView {
+fn WorkflowRow(w: WorkflowStats, before: Option<WorkflowStats>) -> impl IntoView {
     let rate = success_rate(&w);
+    let p95_before = before.as_ref().and_then(|b| b.p95_duration_secs);
     view! {
         <tr data-workflow=w.workflow_id.clone()>
             <td><a href=format!("/workflows/{}", w.workflow_id)>{w.workflow_id.clone()}</a></td>
             <td class="num">{format::count(w.execution_count)}</td>
             <td class="num" class:bad={rate < 95.0}>{format::percent(rate)}</td>
             <td class="num">{format::maybe_duration(w.avg_duration_secs)}</td>
-            <td class="num">{format::maybe_duration(w.p95_duration_secs)}</td>
+            <td class="num">
+                {format::maybe_duration(w.p95_duration_secs)}
+                <Delta now=w.p95_duration_secs before=p95_before/>
+            </td>
             <td>{w.last_execution.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</td>
             <td><Pips runs=w.recent_runs/></td>
-            <td><Sparkline values=w.durations/></td>
+            <td>
+                {if w.durations.is_empty() {
+                    // Ranged answers carry no single durations.
+                    view! { <span class="muted" title="single runs' durations are kept for all time">"—"</span> }.into_any()
+                } else {
+                    view! { <Sparkline values=w.durations/> }.into_any()
+                }}
+            </td>
         </tr>
     }
 }
@@ -161,14 +210,29 @@ pub fn WorkflowDetail() -> impl IntoView {
     let live = use_live();
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
+    let window = use_window();
     let stats = api::resource(
-        move || (id(), live.version.get()),
-        |(id, _)| api::workflow(id),
+        move || (id(), window.get(), live.version.get()),
+        |(id, w, _)| api::workflow(id, w),
+    );
+    let before = api::resource(
+        move || (id(), window.get(), live.version.get()),
+        |(id, w, _)| async move {
+            match previous_window(&w) {
+                Some(before) => api::workflow(id, before).await,
+                None => Ok(None),
+            }
+        },
     );
     let report = api::resource(
-        move || (id(), live.version.get()),
-        |(id, _)| api::bottlenecks(id),
+        move || (id(), window.get(), live.version.get()),
+        |(id, w, _)| api::bottlenecks(id, w),
     );
+    let heatmap = api::resource(
+        move || (id(), window.get(), live.version.get()),
+        |(id, w, _)| api::heatmap(id, w),
+    );
+    let path = move || format!("/workflows/{}", api::encode(&id()));
     // Only this workflow's newest job, to run it again.
     let jobs = api::resource(
         move || (id(), live.version.get()),
@@ -178,25 +242,41 @@ pub fn WorkflowDetail() -> impl IntoView {
         <Title text=move || format!("Workflow {}", id())/>
         <p class="crumbs"><a href="/workflows">"Workflows"</a> " / "</p>
         <h1>{id}</h1>
+        {move || view! { <RangePicker path=path() current=window.read().since.clone().unwrap_or_default() keep=Vec::new()/> }}
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let (stats, report, jobs) = (stats.await, report.await, jobs.await);
+                let (before, heatmap) = (before.await.ok().flatten(), heatmap.await);
+                let ranged = window.read().since.is_some() || window.read().until.is_some();
+                let period = window.read().since.clone().filter(|_| before.is_some());
                 let jobs = jobs.map(|j| j.jobs);
                 let known = jobs.as_ref().map_or(true, |j| !j.is_empty());
                 let job = jobs.ok().and_then(|j| j.into_iter().next());
                 match (stats, report) {
                     (Ok(Some(w)), Ok(report)) => view! {
-                        <WorkflowSummary w=w.clone() job=job.map(|j| j.job_id)/>
+                        <WorkflowSummary w=w.clone() job=job.map(|j| j.job_id) before=before period=period/>
                         <div class="grid-2">
                             <section class="card">
                                 <h2>"Duration of recent runs"</h2>
-                                <DurationChart values=w.durations.clone()/>
+                                {if ranged && w.durations.is_empty() {
+                                    view! { <p class="muted">"Single runs' durations are charted for all time; this range's percentiles are above, and by step below."</p> }.into_any()
+                                } else {
+                                    view! { <DurationChart values=w.durations.clone()/> }.into_any()
+                                }}
                             </section>
                             <section class="card">
                                 <h2>"Where the time goes"</h2>
                                 {report.map(|r| view! { <BottleneckView report=r/> })}
                             </section>
                         </div>
+                        <section class="card">
+                            <h2>{if ranged { "Steps over the range" } else { "Steps over the last 24 hours" }}</h2>
+                            {match heatmap {
+                                Ok(Some(map)) => view! { <HeatmapChart map=map/> }.into_any(),
+                                Ok(None) => ().into_any(),
+                                Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                            }}
+                        </section>
                         <section class="card">
                             <h2>"Recent runs"</h2>
                             <div class="table-wrap">
@@ -241,7 +321,20 @@ pub fn WorkflowDetail() -> impl IntoView {
 }
 
 #[component]
-fn WorkflowSummary(w: WorkflowStats, job: Option<String>) -> impl IntoView {
+fn WorkflowSummary(
+    w: WorkflowStats,
+    job: Option<String>,
+    /// The previous period's figures, to say what changed.
+    before: Option<WorkflowStats>,
+    period: Option<String>,
+) -> impl IntoView {
+    let was = |f: fn(&WorkflowStats) -> Option<f64>| before.as_ref().and_then(f);
+    let (avg, p50, p95, p99) = (
+        was(|b| b.avg_duration_secs),
+        was(|b| b.p50_duration_secs),
+        was(|b| b.p95_duration_secs),
+        was(|b| b.p99_duration_secs),
+    );
     let navigate = use_navigate();
     let (error, set_error) = signal(None::<String>);
     let (busy, set_busy) = signal(false);
@@ -267,10 +360,10 @@ fn WorkflowSummary(w: WorkflowStats, job: Option<String>) -> impl IntoView {
                 <div class="stats inline">
                     <div class="stat"><div class="stat-value">{format::count(w.execution_count)}</div><div class="stat-label">"Executions"</div></div>
                     <div class="stat"><div class="stat-value">{format::percent(success_rate(&w))}</div><div class="stat-label">"Success"</div></div>
-                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.avg_duration_secs)}</div><div class="stat-label">"Average"</div></div>
-                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p50_duration_secs)}</div><div class="stat-label">"p50"</div></div>
-                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p95_duration_secs)}</div><div class="stat-label">"p95"</div></div>
-                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p99_duration_secs)}</div><div class="stat-label">"p99"</div></div>
+                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.avg_duration_secs)}</div><div class="stat-label">"Average"</div><Delta now=w.avg_duration_secs before=avg period=period.clone()/></div>
+                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p50_duration_secs)}</div><div class="stat-label">"p50"</div><Delta now=w.p50_duration_secs before=p50 period=period.clone()/></div>
+                    <div class="stat" data-testid="workflow-p95"><div class="stat-value">{format::maybe_duration(w.p95_duration_secs)}</div><div class="stat-label">"p95"</div><Delta now=w.p95_duration_secs before=p95 period=period.clone()/></div>
+                    <div class="stat"><div class="stat-value">{format::maybe_duration(w.p99_duration_secs)}</div><div class="stat-label">"p99"</div><Delta now=w.p99_duration_secs before=p99 period=period.clone()/></div>
                 </div>
                 <button class="button primary" on:click=run_again disabled=move || busy.get() data-testid="run-again" hidden=move || !may("operator")()>
                     "Run again"
@@ -317,10 +410,10 @@ fn BottleneckView(report: BottleneckReport) -> impl IntoView {
                     format::duration(b.avg_duration_secs),
                     // Waits longer for a concurrency slot than it runs
                     // (its wait is on the Steps page and each trace).
-                    if b.diagnosis == "starved" {
-                        " · starved"
-                    } else {
-                        ""
+                    match b.diagnosis.as_str() {
+                        "starved" => " · starved",
+                        "awaiting_approval" => " · waiting for approval",
+                        _ => "",
                     }
                 ),
             )

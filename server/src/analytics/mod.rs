@@ -23,14 +23,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use wire::{
-    BottleneckReport, RecentRun, RunStatus, StepShare, StepStats, Throughput, ThroughputPoint,
-    WorkflowStats,
+    BottleneckReport, Heatmap, HeatmapCell, HeatmapRow, RecentRun, RunStatus, StepKind, StepShare,
+    StepStats, Throughput, ThroughputPoint, WorkflowStats,
 };
 
 pub use critical::critical_path;
 use critical::CriticalPaths;
 use durations::{round6, Durations};
-use periods::{Periods, Range, Tally};
+use periods::{chart_periods, Merge, Periods, Range, Tally};
 pub use traces::trace;
 
 use crate::events::{Event, EventKind};
@@ -40,8 +40,12 @@ use crate::runs::Runs;
 const RECENT_RUNS: usize = 10;
 /// Outcomes remembered for the health window.
 const OUTCOMES: usize = 10_000;
-/// Minutes of throughput history.
+/// Minutes of throughput shown without a range.
 const THROUGHPUT_MINUTES: i64 = 60;
+/// Columns of a heatmap, at most.
+const MAX_HEATMAP_COLUMNS: i64 = 60;
+/// Points of a throughput answer, at most.
+const MAX_THROUGHPUT_POINTS: i64 = 180;
 
 #[derive(Default)]
 struct WorkflowAgg {
@@ -69,6 +73,7 @@ struct StepAgg {
     queued_count: u64,
     /// The same by minute and hour, for `?since=&until=`.
     periods: Periods,
+    kind: StepKind,
 }
 
 impl StepAgg {
@@ -80,8 +85,9 @@ impl StepAgg {
 
 /// What holds a step back: `slow` (it spends its time running) or
 /// `starved` (it waits longer for a concurrency slot than it runs).
-fn diagnosis(avg_duration: f64, avg_queued: Option<f64>) -> &'static str {
+fn diagnosis(kind: StepKind, avg_duration: f64, avg_queued: Option<f64>) -> &'static str {
     match avg_queued {
+        _ if kind.is_approval() => "awaiting_approval",
         Some(q) if q > avg_duration => "starved",
         _ => "slow",
     }
@@ -97,8 +103,27 @@ pub struct Analytics {
     outcomes: VecDeque<(DateTime<Utc>, u64)>,
     /// Successes among the outcomes no longer in `outcomes`.
     outcomes_before: u64,
-    /// (minute since the epoch, completed, failed), oldest first, last hour.
-    minutes: VecDeque<(i64, u64, u64)>,
+    /// Finished executions by minute and by hour, for throughput.
+    finished: Periods<Finished>,
+}
+
+/// Executions finished in a period.
+#[derive(Clone, Copy, Debug, Default)]
+struct Finished {
+    completed: u64,
+    failed: u64,
+}
+
+impl Merge for Finished {
+    fn merge(&mut self, other: &Self) {
+        self.completed += other.completed;
+        self.failed += other.failed;
+    }
+}
+
+/// The time `secs` seconds after the epoch (the epoch itself if out of range).
+fn at_secs(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
 /// Success rate over a recent window of executions.
@@ -133,6 +158,9 @@ impl Analytics {
                     wf.steps.push(step_id.clone());
                 }
                 let step = self.step(workflow, step_id);
+                if let Some(s) = state {
+                    step.kind = s.kind;
+                }
                 if success {
                     step.success += 1;
                 } else {
@@ -167,7 +195,7 @@ impl Analytics {
                 };
                 if success {
                     wf.success += 1;
-                    wf.critical.record(run);
+                    wf.critical.record(run, event.at);
                 } else {
                     wf.failure += 1;
                 }
@@ -182,63 +210,52 @@ impl Analytics {
                     .record(event.at, |t| t.execution(success, timed, None));
                 wf.last_execution = Some(event.at);
                 self.record_outcome(event.at, success);
-                self.count_minute(event.at, success);
+                self.finished.record(event.at, |f| {
+                    if success {
+                        f.completed += 1
+                    } else {
+                        f.failed += 1
+                    }
+                });
             }
             _ => {}
         }
     }
 
-    fn count_minute(&mut self, at: DateTime<Utc>, success: bool) {
-        let minute = at.timestamp().div_euclid(60);
-        match self.minutes.back_mut() {
-            Some(last) if last.0 == minute => {
-                if success {
-                    last.1 += 1
-                } else {
-                    last.2 += 1
-                }
+    /// Finished executions per period over `range`, oldest first, quiet
+    /// periods included; without a range, the hour before `now` by the
+    /// minute. The period is a minute for up to three hours, and grows
+    /// with the range to keep the points at most 180 (at least an hour
+    /// where minutes are no longer kept).
+    pub fn throughput(&self, range: Option<Range>, now: DateTime<Utc>) -> Throughput {
+        let range = range.unwrap_or_else(|| {
+            let next = (now.timestamp().div_euclid(60) + 1) * 60;
+            Range {
+                since: at_secs(next - THROUGHPUT_MINUTES * 60),
+                until: at_secs(next),
             }
-            // Replayed and live events arrive in time order; an older
-            // minute can only be a clock step back, counted in the last one.
-            Some(last) if last.0 > minute => {
-                if success {
-                    last.1 += 1
-                } else {
-                    last.2 += 1
-                }
-            }
-            _ => self
-                .minutes
-                .push_back((minute, u64::from(success), u64::from(!success))),
-        }
-        while self
-            .minutes
-            .front()
-            .is_some_and(|m| m.0 <= minute - THROUGHPUT_MINUTES)
-        {
-            self.minutes.pop_front();
-        }
-    }
-
-    /// Finished executions per minute over the hour before `now`, oldest
-    /// first, quiet minutes included.
-    pub fn throughput(&self, now: DateTime<Utc>) -> Throughput {
-        let current = now.timestamp().div_euclid(60);
-        let points = (current - THROUGHPUT_MINUTES + 1..=current)
-            .map(|minute| {
-                let (completed, failed) = self
-                    .minutes
-                    .iter()
-                    .find(|m| m.0 == minute)
-                    .map_or((0, 0), |m| (m.1, m.2));
+        });
+        let floor = if self.finished.minutes_reach(range.since) {
+            60
+        } else {
+            3_600
+        };
+        let (bucket, parts) = chart_periods(range, MAX_THROUGHPUT_POINTS, floor);
+        let points = parts
+            .into_iter()
+            .map(|(at, part)| {
+                let f = self.finished.fold(part);
                 ThroughputPoint {
-                    at: DateTime::from_timestamp(minute * 60, 0).unwrap_or_default(),
-                    completed,
-                    failed,
+                    at,
+                    completed: f.completed,
+                    failed: f.failed,
                 }
             })
             .collect();
-        Throughput { points }
+        Throughput {
+            points,
+            bucket_secs: bucket as u64,
+        }
     }
 
     fn step(&mut self, workflow: &Arc<str>, step_id: &str) -> &mut StepAgg {
@@ -295,7 +312,7 @@ impl Analytics {
             .filter(|((w, _), _)| workflow_id.is_none_or(|want| &**w == want))
             .filter_map(|((w, s), agg)| {
                 let t = agg.periods.tally(range);
-                (t.executions() > 0 || t.retries > 0).then(|| ranged_step_stats(w, s, &t))
+                (t.executions() > 0 || t.retries > 0).then(|| ranged_step_stats(w, s, agg.kind, &t))
             })
             .collect();
         by_workflow_then_step(&mut all);
@@ -325,45 +342,123 @@ impl Analytics {
         all
     }
 
-    pub fn bottlenecks(&self, workflow_id: &str) -> Option<BottleneckReport> {
+    /// Where a workflow spends its time, over `range` (all time without
+    /// one): `None` if it never ran.
+    pub fn bottlenecks(&self, workflow_id: &str, range: Option<Range>) -> Option<BottleneckReport> {
         let wf = self.workflows.get(workflow_id)?;
         let workflow: Arc<str> = workflow_id.into();
-        let shares: Vec<(String, f64, u64, Option<f64>)> = wf
+        // (step, avg duration, executions, avg queued, kind) of each step.
+        let mut shares: Vec<(String, f64, u64, Option<f64>, StepKind)> = wf
             .steps
             .iter()
             .filter_map(|s| {
                 let agg = self.steps.get(&(workflow.clone(), s.clone()))?;
-                Some((
-                    s.clone(),
-                    agg.durations.avg(),
-                    agg.durations.count(),
-                    agg.avg_queued(),
-                ))
+                let figures = match range {
+                    None => (agg.durations.avg(), agg.durations.count(), agg.avg_queued()),
+                    Some(r) => {
+                        let t = agg.periods.tally(r);
+                        let n = t.durations.count();
+                        if n == 0 {
+                            return None;
+                        }
+                        let avg = t.durations.avg().unwrap_or(0.0);
+                        (avg, n, t.avg_queued().map(round6))
+                    }
+                };
+                Some((s.clone(), figures.0, figures.1, figures.2, agg.kind))
             })
             .collect();
-        let summed: f64 = shares.iter().map(|(_, avg, _, _)| avg).sum();
+        let summed: f64 = shares.iter().map(|(_, avg, ..)| avg).sum();
         // By time, to the microsecond: the rounded percentages tie where
         // the durations do not. Ties by step id, as the trace breaks them.
-        let mut shares = shares;
         shares.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let paths = wf.critical.tally(range);
         let bottlenecks: Vec<StepShare> = shares
             .into_iter()
-            .map(|(step_id, avg, count, queued)| StepShare {
-                critical_path_percentage: wf.critical.on_path_percentage(&step_id),
+            .map(|(step_id, avg, count, queued, kind)| StepShare {
+                critical_path_percentage: wf.critical.on_path_percentage(&paths, &step_id),
                 percentage_of_workflow: percent(avg, summed),
                 avg_duration_secs: round6(avg),
                 execution_count: count,
                 avg_queued_secs: queued,
-                diagnosis: diagnosis(avg, queued).to_string(),
+                diagnosis: diagnosis(kind, avg, queued).to_string(),
+                kind,
                 step_id,
             })
             .collect();
+        let (executions, avg_duration) = match range {
+            None => (wf.success + wf.failure, wf.durations.avg()),
+            Some(r) => {
+                let t = wf.periods.tally(r);
+                (t.executions(), t.durations.avg().unwrap_or(0.0))
+            }
+        };
         Some(BottleneckReport {
             workflow_id: workflow_id.to_string(),
-            total_executions: wf.success + wf.failure,
-            avg_duration_secs: round6(wf.durations.avg()),
+            total_executions: executions,
+            avg_duration_secs: round6(avg_duration),
             bottlenecks,
-            critical_path: wf.critical.most_frequent(),
+            critical_path: wf.critical.most_frequent(&paths),
+        })
+    }
+
+    /// Each step of a workflow by period over `range` (the day before
+    /// `now` without one): `None` if the workflow never ran. Steps with
+    /// nothing in the range are left out; the rest come most time taken
+    /// first.
+    pub fn heatmap(
+        &self,
+        workflow_id: &str,
+        range: Option<Range>,
+        now: DateTime<Utc>,
+    ) -> Option<Heatmap> {
+        let wf = self.workflows.get(workflow_id)?;
+        let range = range.unwrap_or(Range {
+            since: now - chrono::Duration::hours(24),
+            until: now,
+        });
+        let workflow: Arc<str> = workflow_id.into();
+        let floor = if wf.periods.minutes_reach(range.since) {
+            60
+        } else {
+            3_600
+        };
+        let (len, parts) = chart_periods(range, MAX_HEATMAP_COLUMNS, floor);
+        let mut steps: Vec<HeatmapRow> = wf
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let agg = self.steps.get(&(workflow.clone(), s.clone()))?;
+                let tallies: Vec<Tally> =
+                    parts.iter().map(|(_, p)| agg.periods.tally(*p)).collect();
+                if tallies.iter().all(|t| t.executions() == 0) {
+                    return None;
+                }
+                Some(HeatmapRow {
+                    step_id: s.clone(),
+                    total_duration_secs: round6(tallies.iter().map(|t| t.durations.sum()).sum()),
+                    cells: tallies
+                        .iter()
+                        .map(|t| HeatmapCell {
+                            executions: t.executions(),
+                            failures: t.failure,
+                            p95_duration_secs: t.durations.quantile(0.95).map(round6),
+                            avg_queued_secs: t.avg_queued().map(round6),
+                        })
+                        .collect(),
+                })
+            })
+            .collect();
+        steps.sort_by(|a, b| {
+            b.total_duration_secs
+                .total_cmp(&a.total_duration_secs)
+                .then_with(|| a.step_id.cmp(&b.step_id))
+        });
+        Some(Heatmap {
+            workflow_id: workflow_id.to_string(),
+            bucket_secs: len as u64,
+            buckets: parts.into_iter().map(|(at, _)| at).collect(),
+            steps,
         })
     }
 
@@ -463,6 +558,7 @@ fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
         p99_duration_secs: timed(p.p99),
         durations: d.window().into_iter().map(round6).collect(),
         avg_queued_secs: agg.avg_queued(),
+        kind: agg.kind,
     }
 }
 
@@ -516,7 +612,7 @@ fn ranged_workflow_stats(id: &str, wf: &WorkflowAgg, range: Range) -> Option<Wor
     })
 }
 
-fn ranged_step_stats(workflow: &str, step: &str, t: &Tally) -> StepStats {
+fn ranged_step_stats(workflow: &str, step: &str, kind: StepKind, t: &Tally) -> StepStats {
     let [total, min, max, avg, p50, p95, p99] = tally_figures(t);
     StepStats {
         workflow_id: workflow.to_string(),
@@ -534,6 +630,7 @@ fn ranged_step_stats(workflow: &str, step: &str, t: &Tally) -> StepStats {
         p99_duration_secs: p99,
         durations: Vec::new(),
         avg_queued_secs: t.avg_queued().map(round6),
+        kind,
     }
 }
 

@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 
 use super::sketch::Sketch;
 
-/// Minutes kept: a day.
-pub const MINUTES_KEPT: i64 = 24 * 60;
+/// Minutes kept: a day and an hour, so that the last 24 hours (from
+/// whatever second of a minute now is) are answered to the minute.
+pub const MINUTES_KEPT: i64 = 25 * 60;
 /// Hours kept: 30 days.
 pub const HOURS_KEPT: i64 = 30 * 24;
 
@@ -57,6 +58,86 @@ impl Tally {
     }
 }
 
+/// What a period holds: anything that adds up.
+pub trait Merge: Default {
+    /// Adds `other` (a period within the same range) into `self`.
+    fn merge(&mut self, other: &Self);
+    /// The period is over: nothing more will be recorded in it.
+    fn close(&mut self) {}
+    /// Bytes held on the heap, for the memory figures.
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl Merge for Tally {
+    fn merge(&mut self, other: &Self) {
+        self.add_counts(other);
+        self.durations = Sketch::merged([&self.durations, &other.durations]);
+    }
+
+    fn close(&mut self) {
+        self.durations.shrink();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.durations.heap_bytes()
+    }
+}
+
+impl Tally {
+    /// Everything but the durations.
+    fn add_counts(&mut self, t: &Tally) {
+        self.success += t.success;
+        self.failure += t.failure;
+        self.retries += t.retries;
+        self.queued_secs += t.queued_secs;
+        self.queued_count += t.queued_count;
+    }
+}
+
+/// Period lengths for charts over a range, in seconds, smallest first.
+const CHART_PERIODS: [i64; 9] = [
+    60,
+    300,
+    900,
+    1_800,
+    3_600,
+    3 * 3_600,
+    6 * 3_600,
+    12 * 3_600,
+    86_400,
+];
+
+/// `range` cut into equal periods for a chart of at most `max` points (give
+/// or take one at the ends), each at least `floor` seconds: periods aligned on the epoch (so charts of the same length
+/// line up), each clipped to the range. Returns the period length and,
+/// for each, its start and its part of the range.
+pub fn chart_periods(range: Range, max: i64, floor: i64) -> (i64, Vec<(DateTime<Utc>, Range)>) {
+    let at = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    let span = (range.until - range.since).num_seconds().max(1);
+    let points = |p: i64| (span + p - 1) / p;
+    let len = CHART_PERIODS
+        .into_iter()
+        .find(|&p| p >= floor && points(p) <= max)
+        // Longer than `max` days: as many whole days a point as it takes.
+        .unwrap_or_else(|| {
+            let per_point = (span + max - 1) / max.max(1);
+            (per_point / 86_400 + 1).saturating_mul(86_400)
+        });
+    let mut start = range.since.timestamp().div_euclid(len) * len;
+    let mut out = Vec::new();
+    while start < range.until.timestamp() {
+        let part = Range {
+            since: at(start).max(range.since),
+            until: at(start + len).min(range.until),
+        };
+        out.push((at(start), part));
+        start += len;
+    }
+    (len, out)
+}
+
 /// A time range, `[since, until)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Range {
@@ -70,26 +151,35 @@ impl Range {
     }
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct Periods {
+#[derive(Clone, Debug)]
+pub struct Periods<T = Tally> {
     /// (minute since the epoch, tally), oldest first.
-    minutes: VecDeque<(i64, Tally)>,
+    minutes: VecDeque<(i64, T)>,
     /// (hour since the epoch, tally), oldest first.
-    hours: VecDeque<(i64, Tally)>,
+    hours: VecDeque<(i64, T)>,
+}
+
+impl<T> Default for Periods<T> {
+    fn default() -> Self {
+        Periods {
+            minutes: VecDeque::new(),
+            hours: VecDeque::new(),
+        }
+    }
 }
 
 /// The tally of `key` in `list`, made if missing. Events come in time
 /// order, so the search starts from the newest.
-fn slot(list: &mut VecDeque<(i64, Tally)>, key: i64) -> &mut Tally {
+fn slot<T: Default>(list: &mut VecDeque<(i64, T)>, key: i64) -> &mut T {
     let at = list.iter().rposition(|(k, _)| *k <= key);
     let at = match at {
         Some(i) if list[i].0 == key => i,
         Some(i) => {
-            list.insert(i + 1, (key, Tally::default()));
+            list.insert(i + 1, (key, T::default()));
             i + 1
         }
         None => {
-            list.push_front((key, Tally::default()));
+            list.push_front((key, T::default()));
             0
         }
     };
@@ -107,7 +197,7 @@ fn minute_up(at: DateTime<Utc>) -> i64 {
 }
 
 /// The tallies of `list` with keys in `[from, to)`, gathered into `into`.
-fn merge_keys<'a>(list: &'a VecDeque<(i64, Tally)>, from: i64, to: i64, into: &mut Vec<&'a Tally>) {
+fn merge_keys<'a, T>(list: &'a VecDeque<(i64, T)>, from: i64, to: i64, into: &mut Vec<&'a T>) {
     let start = list.partition_point(|(k, _)| *k < from);
     into.extend(
         list.iter()
@@ -117,9 +207,27 @@ fn merge_keys<'a>(list: &'a VecDeque<(i64, Tally)>, from: i64, to: i64, into: &m
     );
 }
 
-impl Periods {
+impl Periods<Tally> {
+    /// Everything in `range`: whole hours from the hourly tallies, the
+    /// minutes at either end from the minute tallies while they are kept.
+    /// (The durations of all the parts are merged at once, not pairwise.)
+    pub fn tally(&self, range: Range) -> Tally {
+        let mut parts = Vec::new();
+        self.gather(range, &mut parts);
+        let mut out = Tally {
+            durations: Sketch::merged(parts.iter().map(|t| &t.durations)),
+            ..Tally::default()
+        };
+        for t in parts {
+            out.add_counts(t);
+        }
+        out
+    }
+}
+
+impl<T: Merge> Periods<T> {
     /// Counts something that happened at `at`, in its minute and its hour.
-    pub fn record(&mut self, at: DateTime<Utc>, change: impl Fn(&mut Tally)) {
+    pub fn record(&mut self, at: DateTime<Utc>, change: impl Fn(&mut T)) {
         let m = minute(at);
         let h = m.div_euclid(60);
         change(slot(&mut self.minutes, m));
@@ -144,31 +252,31 @@ impl Periods {
         // Closed hours and minutes are done growing.
         let closed = self.hours.len().saturating_sub(2);
         if let Some((_, t)) = self.hours.get_mut(closed) {
-            t.durations.shrink();
+            t.close();
         }
     }
 
-    /// Everything in `range`: whole hours from the hourly tallies, the
-    /// minutes at either end from the minute tallies while they are kept.
-    pub fn tally(&self, range: Range) -> Tally {
+    /// Everything in `range`, merged.
+    pub fn fold(&self, range: Range) -> T {
         let mut parts = Vec::new();
         self.gather(range, &mut parts);
-        let mut out = Tally {
-            durations: Sketch::merged(parts.iter().map(|t| &t.durations)),
-            ..Tally::default()
-        };
+        let mut out = T::default();
         for t in parts {
-            out.success += t.success;
-            out.failure += t.failure;
-            out.retries += t.retries;
-            out.queued_secs += t.queued_secs;
-            out.queued_count += t.queued_count;
+            out.merge(t);
         }
         out
     }
 
+    /// Whether minute tallies are kept back to `at` (so that a range
+    /// starting there is answered to the minute).
+    pub fn minutes_reach(&self, at: DateTime<Utc>) -> bool {
+        self.minutes
+            .back()
+            .is_none_or(|(k, _)| minute(at) > *k - MINUTES_KEPT)
+    }
+
     /// The tallies that make up `range`, into `out`.
-    fn gather<'a>(&'a self, range: Range, out: &mut Vec<&'a Tally>) {
+    fn gather<'a>(&'a self, range: Range, out: &mut Vec<&'a T>) {
         if range.since >= range.until {
             return;
         }
@@ -212,12 +320,9 @@ impl Periods {
     /// Bytes held by the minute tallies and by the hour tallies, for the
     /// memory figures.
     pub fn heap_bytes(&self) -> (usize, usize) {
-        let bytes = |list: &VecDeque<(i64, Tally)>| {
-            list.capacity() * std::mem::size_of::<(i64, Tally)>()
-                + list
-                    .iter()
-                    .map(|(_, t)| t.durations.heap_bytes())
-                    .sum::<usize>()
+        let bytes = |list: &VecDeque<(i64, T)>| {
+            list.capacity() * std::mem::size_of::<(i64, T)>()
+                + list.iter().map(|(_, t)| t.heap_bytes()).sum::<usize>()
         };
         (bytes(&self.minutes), bytes(&self.hours))
     }
@@ -284,7 +389,7 @@ mod tests {
             p.record(t(m), success(1.0));
         }
         assert!(
-            p.minutes.len() <= (day / 30) as usize + 1,
+            p.minutes.len() <= (MINUTES_KEPT / 30) as usize + 1,
             "{}",
             p.minutes.len()
         );
@@ -302,6 +407,37 @@ mod tests {
         // Beyond 30 days: only what is kept.
         let all = p.tally(range(0, now)).success;
         assert_eq!(all, (HOURS_KEPT * 2) as u64);
+    }
+
+    #[test]
+    fn chart_periods_are_aligned_clipped_and_few() {
+        // Three hours by the minute; a day by the quarter hour.
+        let (len, parts) = chart_periods(range(0, 180), 180, 60);
+        assert_eq!((len, parts.len()), (60, 180));
+        let (len, parts) = chart_periods(range(0, 24 * 60), 180, 60);
+        assert_eq!((len, parts.len()), (900, 96));
+        // An hour at least, where minutes are gone.
+        let (len, _) = chart_periods(range(0, 60), 180, 3_600);
+        assert_eq!(len, 3_600);
+        // Unaligned ends: the first and last periods are clipped.
+        let odd = Range {
+            since: t(7) + Duration::seconds(30),
+            until: t(50),
+        };
+        let (len, parts) = chart_periods(odd, 20, 60);
+        assert_eq!(len, 300);
+        assert_eq!(parts[0].0, t(5));
+        assert_eq!(parts[0].1.since, odd.since);
+        assert_eq!(parts.last().unwrap().1.until, t(50));
+        assert!(parts.windows(2).all(|w| w[0].1.until == w[1].1.since));
+        // Ten thousand years: still a chart, not millions of points.
+        let ages = Range {
+            since: DateTime::from_timestamp(-62_000_000_000, 0).unwrap(),
+            until: t(0),
+        };
+        let (len, parts) = chart_periods(ages, 60, 60);
+        assert_eq!(len % 86_400, 0);
+        assert!(parts.len() <= 61, "{}", parts.len());
     }
 
     #[test]

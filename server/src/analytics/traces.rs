@@ -24,6 +24,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
                 step_status: s.status,
                 depends_on: s.depends_on.clone(),
                 queued_secs: None,
+                kind: s.kind,
             });
         }
         for a in &s.attempts {
@@ -38,6 +39,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
                 step_status: s.status,
                 depends_on: s.depends_on.clone(),
                 queued_secs: a.queued_secs.map(round6),
+                kind: s.kind,
             });
         }
     }
@@ -82,5 +84,20 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
         },
         created_by: run.created_by.as_deref().map(str::to_string),
         cancelled_by: run.cancelled_by.as_deref().map(str::to_string),
+        approval_wait_secs: approval_wait(run, now).map(round6),
     }
+}
+
+/// Time the run's approval steps waited for people, summed (so far, for
+/// those still waiting); `None` without an approval step.
+fn approval_wait(run: &RunState, now: DateTime<Utc>) -> Option<f64> {
+    run.steps
+        .iter()
+        .filter(|s| s.kind.is_approval())
+        .flat_map(|s| &s.attempts)
+        .map(|a| {
+            a.duration_secs
+                .unwrap_or_else(|| seconds_between(a.started_at, a.completed_at.unwrap_or(now)))
+        })
+        .reduce(|a, b| a + b)
 }

@@ -5,7 +5,8 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 use wire::{
-    BottleneckReport, StepStatsList, Throughput, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+    BottleneckReport, Heatmap, StepStatsList, Throughput, Timeline, Trace, TraceList,
+    WorkflowStats, WorkflowStatsList,
 };
 
 use super::extract::{PathParam, QueryParams};
@@ -122,31 +123,76 @@ pub async fn trace(
 /// `GET /api/analytics/bottlenecks/{workflow_id}`
 #[utoipa::path(
     get, path = "/api/analytics/bottlenecks/{workflow_id}", summary = "Bottlenecks of a workflow", tag = "analytics",
-    params(("workflow_id" = String, Path)),
-    responses((status = 200, description = "Where a workflow spends its time: step shares and critical paths.", body = BottleneckReport))
+    params(("workflow_id" = String, Path), RangeQuery),
+    responses((status = 200, description = "Where a workflow spends its time: step shares and critical paths (of the runs in the range, if one is given).", body = BottleneckReport))
 )]
 pub async fn bottlenecks(
     State(state): State<AppState>,
     PathParam(workflow_id): PathParam,
+    QueryParams(q): QueryParams<RangeQuery>,
 ) -> Result<Json<BottleneckReport>, Failure> {
+    let range = q.range(Utc::now())?;
     state
         .engine
         .journal()
-        .read(|m| m.analytics.bottlenecks(&workflow_id))
+        .read(|m| m.analytics.bottlenecks(&workflow_id, range))
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
 }
 
-/// `GET /api/analytics/throughput`: finished executions per minute, last hour.
+/// `GET /api/analytics/timeline[?since=&until=&workflow_id=&status=&limit=]`
+#[utoipa::path(
+    get, path = "/api/analytics/timeline", summary = "Runs on one time axis", tag = "analytics", params(RunsQuery),
+    responses((status = 200, description = "Every run active in the range (the last hour unless one is given), newest first, across workflows: created before its end and not finished before its start. 500 runs unless `limit` asks for up to 2,000.", body = Timeline))
+)]
+pub async fn timeline(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<RunsQuery>,
+) -> Result<Json<Timeline>, Failure> {
+    Ok(Json(
+        crate::views::runs::timeline(state.engine.journal(), &q).await?,
+    ))
+}
+
+/// `GET /api/analytics/heatmap/{workflow_id}[?since=&until=]`: the last
+/// 24 hours unless a range is given.
+#[utoipa::path(
+    get, path = "/api/analytics/heatmap/{workflow_id}", summary = "Heatmap of a workflow's steps", tag = "analytics",
+    params(("workflow_id" = String, Path), RangeQuery),
+    responses((status = 200, description = "Each step's executions, p95 duration and queue time by period (the last 24 hours unless a range is given; at most 60 periods).", body = Heatmap))
+)]
+pub async fn heatmap(
+    State(state): State<AppState>,
+    PathParam(workflow_id): PathParam,
+    QueryParams(q): QueryParams<RangeQuery>,
+) -> Result<Json<Heatmap>, Failure> {
+    let now = Utc::now();
+    let range = q.range(now)?;
+    state
+        .engine
+        .journal()
+        .read(|m| m.analytics.heatmap(&workflow_id, range, now))
+        .map(Json)
+        .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
+}
+
+/// `GET /api/analytics/throughput`: finished executions per minute, last
+/// hour; or per period over a range.
 #[utoipa::path(
     get, path = "/api/analytics/throughput", summary = "Executions per minute", tag = "analytics",
-    responses((status = 200, description = "Finished executions per minute over the last hour.", body = Throughput))
+    params(RangeQuery),
+    responses((status = 200, description = "Finished executions per minute over the last hour; over a range, per period of `bucket_secs` (at most 180 points).", body = Throughput))
 )]
-pub async fn throughput(State(state): State<AppState>) -> Json<Throughput> {
-    Json(
+pub async fn throughput(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<RangeQuery>,
+) -> Result<Json<Throughput>, Failure> {
+    let now = Utc::now();
+    let range = q.range(now)?;
+    Ok(Json(
         state
             .engine
             .journal()
-            .read(|m| m.analytics.throughput(Utc::now())),
-    )
+            .read(|m| m.analytics.throughput(range, now)),
+    ))
 }

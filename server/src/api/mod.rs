@@ -50,7 +50,9 @@ pub fn router() -> Router<AppState> {
             "/analytics/bottlenecks/{workflow_id}",
             get(analytics::bottlenecks),
         )
+        .route("/analytics/heatmap/{workflow_id}", get(analytics::heatmap))
         .route("/analytics/throughput", get(analytics::throughput))
+        .route("/analytics/timeline", get(analytics::timeline))
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/{job_id}", get(jobs::get))
         .route("/jobs/{job_id}/runs", post(jobs::start_run))

@@ -290,6 +290,7 @@ mod tests {
             step_status: StepStatus::Completed,
             depends_on: vec![],
             queued_secs: None,
+            kind: Default::default(),
         }
     }
 
@@ -312,6 +313,7 @@ mod tests {
             critical_path: vec!["fetch".into(), "analyze".into(), "write".into()],
             created_by: None,
             cancelled_by: None,
+            approval_wait_secs: None,
         }
     }
 

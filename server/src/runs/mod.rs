@@ -197,7 +197,7 @@ impl Runs {
             .take(limit.saturating_add(1))
             .cloned()
             .collect();
-        let count_index = filter.job_id.is_some();
+        let count_index = filter.job_id.is_some() || filter.is_timed();
         if !count_index {
             counted += self
                 .indexed

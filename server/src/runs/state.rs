@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
-use wire::{AttemptStatus, AttemptView, RunStatus, RunView, StepRunView, StepStatus};
+use wire::{AttemptStatus, AttemptView, RunStatus, RunView, StepKind, StepRunView, StepStatus};
 
 use super::Interner;
 use crate::events::{Event, EventKind};
@@ -44,6 +44,8 @@ pub struct StepState {
     pub output: Option<String>,
     pub output_truncated: bool,
     pub error: Option<String>,
+    /// Known once it asks for approval.
+    pub kind: StepKind,
 }
 
 impl StepState {
@@ -108,6 +110,7 @@ impl StepState {
             output: self.output.clone(),
             output_truncated: self.output_truncated,
             error: self.error.clone(),
+            kind: self.kind,
         }
     }
 }
@@ -156,6 +159,7 @@ impl RunState {
                     output: None,
                     output_truncated: false,
                     error: None,
+                    kind: StepKind::AgentTask,
                 })
                 .collect(),
         })
@@ -351,6 +355,11 @@ impl RunState {
                     duration,
                     Some("the server stopped while this run was in flight".into()),
                 );
+            }
+            EventKind::ApprovalRequested { step_id, .. } => {
+                if let Some(step) = self.step_mut(step_id) {
+                    step.kind = StepKind::ManualApproval;
+                }
             }
             // Jobs, routines and approvals have their own registries.
             _ => {}

@@ -64,6 +64,10 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub workflow_id: Option<String>,
     pub job_id: Option<Ulid>,
+    /// Only runs not finished before this time.
+    pub active_since: Option<DateTime<Utc>>,
+    /// Only runs created before this time.
+    pub active_until: Option<DateTime<Utc>>,
 }
 
 impl RunFilter {
@@ -74,6 +78,16 @@ impl RunFilter {
                 .as_deref()
                 .is_none_or(|w| w == &*r.workflow_id)
             && self.job_id.is_none_or(|j| j == r.job_id)
+            && self.active_until.is_none_or(|u| r.created_at < u)
+            && self
+                .active_since
+                .is_none_or(|s| r.completed_at.is_none_or(|c| c >= s))
+    }
+
+    /// Whether the filter reads times, which the per-status counts of the
+    /// index do not know.
+    pub fn is_timed(&self) -> bool {
+        self.active_since.is_some() || self.active_until.is_some()
     }
 }
 

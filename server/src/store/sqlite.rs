@@ -507,6 +507,14 @@ fn run_conditions(q: &RunQuery) -> (String, Vec<Value>) {
         conditions.push("job_id = ?".into());
         values.push(Value::Blob(j.to_bytes().to_vec()));
     }
+    if let Some(until) = q.filter.active_until {
+        conditions.push("created_at < ?".into());
+        values.push(Value::Integer(micros(until)));
+    }
+    if let Some(since) = q.filter.active_since {
+        conditions.push("(completed_at IS NULL OR completed_at >= ?)".into());
+        values.push(Value::Integer(micros(since)));
+    }
     if !q.except.is_empty() {
         let marks = vec!["?"; q.except.len()].join(", ");
         conditions.push(format!("run_id NOT IN ({marks})"));
