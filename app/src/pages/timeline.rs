@@ -91,8 +91,11 @@ fn tick(at: DateTime<Utc>, span_secs: i64) -> String {
     }
 }
 
-fn seconds(secs: f64) -> chrono::TimeDelta {
-    format::secs_to_delta(secs)
+/// `at` moved on by `secs`, or left where it is where that would leave
+/// the calendar (times come from outside).
+fn later(at: DateTime<Utc>, secs: f64) -> DateTime<Utc> {
+    at.checked_add_signed(format::secs_to_delta(secs))
+        .unwrap_or(at)
 }
 
 #[component]
@@ -166,12 +169,8 @@ fn TimelineChart(t: Timeline, sliding: bool) -> impl IntoView {
     let (since, until) = (t.since, t.until.max(t.since));
     let span_secs = (until - since).num_seconds();
     let axis = move || {
-        let off = if sliding {
-            seconds(elapsed.get())
-        } else {
-            chrono::TimeDelta::zero()
-        };
-        (since + off, until + off)
+        let off = if sliding { elapsed.get() } else { 0.0 };
+        (later(since, off), later(until, off))
     };
     let shown = t.runs.len() as u64;
     let summary = if t.total > shown {
@@ -228,7 +227,7 @@ fn TimelineChart(t: Timeline, sliding: bool) -> impl IntoView {
                     {[0.0, 0.25, 0.5, 0.75, 1.0].into_iter().map(|f| {
                         let text = move || {
                             let (start, end) = axis();
-                            tick(start + seconds((end - start).num_milliseconds() as f64 / 1000.0 * f), span_secs)
+                            tick(later(start, (end - start).num_milliseconds() as f64 / 1000.0 * f).min(end), span_secs)
                         };
                         view! { <span>{text}</span> }
                     }).collect_view()}
@@ -314,5 +313,9 @@ mod tests {
         assert!(width > 0.0 && left + width <= 100.0, "{left} {width}");
         // An axis of no length does not divide by zero.
         assert!(place(at(0), at(0), start, start).1.is_finite());
+        // Nor does the end of the calendar overflow.
+        let (first, last) = (DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC);
+        assert!(place(first, last, first, last).1.is_finite());
+        assert_eq!(later(last, 1e9), last);
     }
 }
