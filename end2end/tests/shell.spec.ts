@@ -5,6 +5,7 @@ const routes = [
   { path: "/workflows", heading: "Workflows" },
   { path: "/steps", heading: "Steps" },
   { path: "/traces", heading: "Traces" },
+  { path: "/timeline", heading: "Timeline" },
   { path: "/metrics", heading: "Metrics" },
   { path: "/routines", heading: "Routines" },
   { path: "/approvals", heading: "Approvals" },
@@ -19,7 +20,7 @@ test.describe("without JavaScript", () => {
       const response = await page.goto(path);
       expect(response?.status()).toBe(200);
       await expect(page.locator("h1")).toHaveText(heading);
-      await expect(page.locator("nav.nav a")).toHaveCount(8);
+      await expect(page.locator("nav.nav a")).toHaveCount(9);
       // Nothing is live without the client, and the page says so.
       await expect(page.locator(".link")).toHaveAttribute("data-state", "static");
     });
