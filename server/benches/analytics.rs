@@ -288,6 +288,7 @@ async fn spread_over_a_day() {
                         duration_secs: secs,
                         output: String::new(),
                         output_truncated: false,
+                        usage: None,
                     },
                 );
             }

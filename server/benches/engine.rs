@@ -195,6 +195,7 @@ fn replay() {
                 duration_secs: 0.001,
                 output: "ok".into(),
                 output_truncated: false,
+                usage: None,
             });
         }
         push(EventKind::RunCompleted {

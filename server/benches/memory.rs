@@ -107,6 +107,7 @@ fn run_events(
                 duration_secs: 0.001,
                 output: "ok".into(),
                 output_truncated: false,
+                usage: None,
             },
         );
     }

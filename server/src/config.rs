@@ -85,6 +85,11 @@ pub struct Config {
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<String>,
 
+    /// Prices of models (TOML: USD per million input, output and cached
+    /// tokens), over the shipped table (`server/prices/default.toml`).
+    #[arg(long, env = "SHIIOO_PRICES")]
+    pub prices: Option<PathBuf>,
+
     /// Shell command run for each attempt (`--agent-backend command`): the
     /// prompt on stdin, the answer on stdout.
     #[arg(long, env = "SHIIOO_AGENT_COMMAND")]

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod journal;
 pub mod model;
 pub mod panics;
+pub mod prices;
 pub mod runs;
 pub mod sign_in;
 pub mod ssr;

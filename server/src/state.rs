@@ -95,6 +95,9 @@ impl AppState {
             agent_backend(&config)?,
             EngineConfig {
                 max_concurrent_steps: config.max_concurrent_steps,
+                prices: Arc::new(
+                    crate::prices::Prices::load(config.prices.as_deref()).map_err(StartError)?,
+                ),
                 ..EngineConfig::default()
             },
         );

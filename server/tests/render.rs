@@ -170,6 +170,15 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
                 depends_on,
                 queued_secs: k.maybe_figure(i + offset + 2),
                 kind: [StepKind::AgentTask, StepKind::ManualApproval][(i + offset) % 2],
+                usage: (!i.is_multiple_of(3)).then(|| Usage {
+                    provider: k.name(i + offset),
+                    model: k.name(i + offset + 1),
+                    input_tokens: Some(k.count(i)),
+                    output_tokens: Some(k.count(i + 1)),
+                    cached_input_tokens: (i.is_multiple_of(2)).then(|| k.count(i + 2)),
+                    cost_usd: k.maybe_figure(i + offset + 3),
+                    time_to_first_token_secs: k.maybe_figure(i + offset + 4),
+                }),
             }
         })
         .collect();

@@ -109,6 +109,10 @@ pub struct TraceStep {
     /// `manual_approval`: the attempt is a wait for people, not work.
     #[serde(default)]
     pub kind: StepKind,
+    /// What the attempt's agent call used (completed attempts whose
+    /// backend says).
+    #[serde(default)]
+    pub usage: Option<super::Usage>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

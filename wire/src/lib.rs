@@ -48,7 +48,7 @@ pub use metrics::{CounterSample, GaugeSample, HistogramSample, Labels, MetricsSn
 pub use routines::{RoutineFire, RoutineList, RoutinePatch, RoutineRequest, RoutineView};
 pub use runs::{
     AttemptStatus, AttemptView, CancelAccepted, RunList, RunStatus, RunSummaryView, RunView,
-    StepKind, StepRunView, StepStatus, Timeline,
+    StepKind, StepRunView, StepStatus, Timeline, Usage,
 };
 pub use session::{AuditEntry, AuditList, Session, WsTicket};
 pub use ws::{

@@ -125,6 +125,34 @@ pub struct AttemptView {
     /// before `started_at`; `null` for approvals and older runs.
     #[serde(default)]
     pub queued_secs: Option<f64>,
+    /// What the agent call used, for a completed attempt whose backend
+    /// says; `null` otherwise.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+/// What one agent call used: its provider and model, tokens, cost and,
+/// for a streamed answer, the time to its first token. `provider` is
+/// `simulated` for the simulated backend, whose figures are drawn, not
+/// measured.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct Usage {
+    /// `openai`, `anthropic`, `simulated` or `command`.
+    pub provider: String,
+    /// The model that answered, as the provider names it.
+    pub model: String,
+    /// Every input token, cached ones included.
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// Of the input, tokens read from the provider's prompt cache.
+    #[serde(default)]
+    pub cached_input_tokens: Option<u64>,
+    /// From the price table; `null` for a model it does not know (unknown,
+    /// not zero).
+    pub cost_usd: Option<f64>,
+    /// Streamed answers: from the request to the first token.
+    pub time_to_first_token_secs: Option<f64>,
 }
 
 /// What a step does: an agent's task, or a wait for people to approve

@@ -357,6 +357,7 @@ mod tests {
             depends_on: vec![],
             queued_secs: Some(10.0),
             kind: wire::StepKind::AgentTask,
+            usage: None,
         };
         assert_eq!(
             queue_span(&step, at(0), at(100)),
@@ -398,6 +399,7 @@ mod tests {
             depends_on: vec![],
             queued_secs: None,
             kind: wire::StepKind::AgentTask,
+            usage: None,
         }
     }
 

@@ -294,6 +294,7 @@ mod tests {
                     duration_secs: (end - start) as f64 / 1e3,
                     output: String::new(),
                     output_truncated: false,
+                    usage: None,
                 },
             ));
         }

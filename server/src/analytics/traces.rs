@@ -25,6 +25,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
                 depends_on: s.depends_on.clone(),
                 queued_secs: None,
                 kind: s.kind,
+                usage: None,
             });
         }
         for a in &s.attempts {
@@ -40,6 +41,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
                 depends_on: s.depends_on.clone(),
                 queued_secs: a.queued_secs.map(round6),
                 kind: s.kind,
+                usage: a.usage.clone(),
             });
         }
     }

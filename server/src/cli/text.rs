@@ -291,6 +291,7 @@ mod tests {
             depends_on: vec![],
             queued_secs: None,
             kind: Default::default(),
+            usage: None,
         }
     }
 

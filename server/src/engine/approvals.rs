@@ -100,6 +100,7 @@ pub(super) async fn await_approval(
                 duration_secs,
                 output: format!("approved by {approvers}"),
                 output_truncated: false,
+                usage: None,
             });
             (index, Outcome::Completed)
         }

@@ -201,8 +201,15 @@ async fn run_step(
         drop(permit);
         let duration_secs = secs(t0.elapsed());
         let (error, timed_out) = match result {
-            Ok(Ok(output)) => {
-                let (output, output_truncated) = truncate(output, inner.config.max_output_bytes);
+            Ok(Ok(answer)) => {
+                let (output, output_truncated) =
+                    truncate(answer.text, inner.config.max_output_bytes);
+                let usage = answer.usage.map(|mut u| {
+                    if u.cost_usd.is_none() {
+                        u.cost_usd = inner.config.prices.cost(&u);
+                    }
+                    u
+                });
                 journal.publish(EventKind::StepCompleted {
                     run_id,
                     step_id: step_id.to_string(),
@@ -210,6 +217,7 @@ async fn run_step(
                     duration_secs,
                     output,
                     output_truncated,
+                    usage,
                 });
                 return (index, Outcome::Completed);
             }

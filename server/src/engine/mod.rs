@@ -39,6 +39,8 @@ pub struct EngineConfig {
     pub max_output_bytes: usize,
     /// New runs are refused while this many events wait for the disk.
     pub max_log_backlog: usize,
+    /// What agent calls cost, by model.
+    pub prices: Arc<crate::prices::Prices>,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +49,9 @@ impl Default for EngineConfig {
             max_concurrent_steps: 256,
             max_output_bytes: 16 * 1024,
             max_log_backlog: 200_000,
+            prices: Arc::new(
+                crate::prices::Prices::load(None).expect("the shipped price table reads"),
+            ),
         }
     }
 }

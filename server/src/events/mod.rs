@@ -90,6 +90,10 @@ pub enum EventKind {
         duration_secs: f64,
         output: String,
         output_truncated: bool,
+        /// What the agent call used, when its backend says (absent in logs
+        /// older than the measure).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<records::Usage>,
     },
     /// The last allowed attempt failed: the step has failed.
     StepFailed {

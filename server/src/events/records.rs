@@ -337,3 +337,43 @@ mod tests {
         }
     }
 }
+
+impl From<&Usage> for wire::Usage {
+    fn from(u: &Usage) -> Self {
+        wire::Usage {
+            provider: u.provider.clone(),
+            model: u.model.clone(),
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cached_input_tokens: u.cached_input_tokens,
+            cost_usd: u.cost_usd,
+            time_to_first_token_secs: u.time_to_first_token_secs,
+        }
+    }
+}
+
+/// What one agent call used, as the backend reported it (and its cost, from
+/// the price table in force when it was recorded: a bill is not rewritten
+/// when prices change).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// `openai`, `anthropic`, `simulated`, `command`.
+    pub provider: String,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// Of the input, tokens read from the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<u64>,
+    /// Tokens written to the prompt cache (Anthropic bills them apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+    /// `None` for a model the price table does not know: never guessed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// Streamed answers: the request to the first token of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_first_token_secs: Option<f64>,
+}

@@ -219,6 +219,7 @@ impl RunState {
                         duration_secs: None,
                         error: None,
                         queued_secs: *queued_secs,
+                        usage: None,
                     });
                 }
             }
@@ -249,6 +250,7 @@ impl RunState {
                 duration_secs,
                 output,
                 output_truncated,
+                usage,
                 ..
             } => {
                 if let Some(step) = self.step_mut(step_id) {
@@ -259,6 +261,9 @@ impl RunState {
                         Some(*duration_secs),
                         None,
                     );
+                    if let (Some(u), Some(a)) = (usage, step.attempts.last_mut()) {
+                        a.usage = Some(u.into());
+                    }
                     step.status = StepStatus::Completed;
                     step.output = Some(output.clone());
                     step.output_truncated = *output_truncated;
@@ -530,6 +535,7 @@ mod tests {
                     duration_secs: 0.02,
                     output: "ok".into(),
                     output_truncated: false,
+                    usage: None,
                 },
             ),
         ]);

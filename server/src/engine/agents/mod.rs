@@ -12,6 +12,8 @@ mod simulated;
 
 use futures::future::BoxFuture;
 
+pub use crate::events::records::Usage;
+
 pub use command::Command;
 pub use openai::OpenAi;
 pub use simulated::{RoleSimulation, Simulated};
@@ -28,9 +30,26 @@ pub struct AgentRequest<'a> {
     pub simulation: Option<&'a Simulation>,
 }
 
+/// What an agent said, and what saying it used (when the backend knows).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Answer {
+    pub text: String,
+    /// Without `cost_usd`: the engine prices it from its table.
+    pub usage: Option<Usage>,
+}
+
+impl Answer {
+    pub fn text(text: impl Into<String>) -> Self {
+        Answer {
+            text: text.into(),
+            usage: None,
+        }
+    }
+}
+
 pub trait AgentBackend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// The agent's answer, or why the attempt failed.
-    fn run<'a>(&'a self, request: AgentRequest<'a>) -> BoxFuture<'a, Result<String, String>>;
+    fn run<'a>(&'a self, request: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>>;
 }

@@ -1,10 +1,10 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::{AgentBackend, AgentRequest};
+use super::{AgentBackend, AgentRequest, Answer, Usage};
 
 /// Any server speaking OpenAI's chat completions API: OpenAI itself, Ollama,
 /// vLLM, llama.cpp's server. The step's role becomes the system prompt.
@@ -33,45 +33,180 @@ impl OpenAi {
         })
     }
 
-    async fn complete(&self, req: AgentRequest<'_>) -> Result<String, String> {
+    async fn complete(&self, req: AgentRequest<'_>) -> Result<Answer, String> {
+        // Streamed, so that the time to the first token is measured; the
+        // last chunk carries the usage (`include_usage`). A server that
+        // answers in one piece anyway is read as such.
         let body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": format!("You are the {} agent of a workflow. Do the task you are given.", req.role)},
                 {"role": "user", "content": req.prompt},
             ],
+            "stream": true,
+            "stream_options": {"include_usage": true},
         });
         let mut call = self.client.post(&self.endpoint).json(&body);
         if let Some(key) = &self.api_key {
             call = call.bearer_auth(key);
         }
-        let resp = call
+        let started = Instant::now();
+        let mut resp = call
             .send()
             .await
             .map_err(|e| format!("{}: {e}", self.endpoint))?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| format!("{}: reading the answer: {e}", self.endpoint))?;
-        if !status.is_success() {
-            let detail: String = text.chars().take(300).collect();
-            return Err(format!(
-                "{} answered HTTP {status}: {detail}",
-                self.endpoint
-            ));
-        }
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| format!("{}: the answer is not JSON: {e}", self.endpoint))?;
-        value["choices"][0]["message"]["content"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                format!(
-                    "{}: no choices[0].message.content in the answer",
+        let streamed = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        if !status.is_success() || !streamed {
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| format!("{}: reading the answer: {e}", self.endpoint))?;
+            if !status.is_success() {
+                let detail: String = text.chars().take(300).collect();
+                return Err(format!(
+                    "{} answered HTTP {status}: {detail}",
                     self.endpoint
-                )
-            })
+                ));
+            }
+            let value: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{}: the answer is not JSON: {e}", self.endpoint))?;
+            let text = value["choices"][0]["message"]["content"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: no choices[0].message.content in the answer",
+                        self.endpoint
+                    )
+                })?;
+            return Ok(Answer {
+                text,
+                usage: usage(&value, &self.model, None),
+            });
+        }
+        let mut stream = Stream::default();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("{}: reading the stream: {e}", self.endpoint))?
+        {
+            stream
+                .feed(&chunk, || started.elapsed().as_secs_f64())
+                .map_err(|e| format!("{}: {e}", self.endpoint))?;
+        }
+        stream
+            .finish()
+            .map_err(|e| format!("{}: {e}", self.endpoint))?;
+        let first = stream.first_token_secs;
+        let usage = stream
+            .usage
+            .as_ref()
+            .and_then(|u| usage(u, &self.model, first))
+            .or_else(|| {
+                // No usage chunk (an older server): the model and the
+                // time to the first token are still known.
+                Some(Usage {
+                    provider: "openai".into(),
+                    model: stream.model.clone().unwrap_or_else(|| self.model.clone()),
+                    time_to_first_token_secs: first,
+                    ..Usage::default()
+                })
+            });
+        Ok(Answer {
+            text: stream.text,
+            usage,
+        })
+    }
+}
+
+/// The usage of an answer (or of a stream's last chunk), from its `usage`
+/// and `model`; `None` without `usage`.
+fn usage(answer: &Value, configured_model: &str, first_token_secs: Option<f64>) -> Option<Usage> {
+    let u = answer.get("usage").filter(|u| u.is_object())?;
+    Some(Usage {
+        provider: "openai".into(),
+        model: answer["model"]
+            .as_str()
+            .unwrap_or(configured_model)
+            .to_string(),
+        input_tokens: u["prompt_tokens"].as_u64(),
+        output_tokens: u["completion_tokens"].as_u64(),
+        cached_input_tokens: u["prompt_tokens_details"]["cached_tokens"].as_u64(),
+        time_to_first_token_secs: first_token_secs.map(|s| (s * 1e6).round() / 1e6),
+        ..Usage::default()
+    })
+}
+
+/// A chat-completions stream being read: server-sent events, one
+/// `data: {json}` line each, ending with `data: [DONE]`.
+#[derive(Default)]
+struct Stream {
+    /// Bytes of a line not complete yet.
+    pending: Vec<u8>,
+    text: String,
+    model: Option<String>,
+    /// The last chunk's `usage`, with its `model`.
+    usage: Option<Value>,
+    first_token_secs: Option<f64>,
+    done: bool,
+}
+
+impl Stream {
+    fn feed(&mut self, bytes: &[u8], now: impl Fn() -> f64) -> Result<(), String> {
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            self.line(line.trim_end_matches(['\n', '\r']), &now)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, line: &str, now: &impl Fn() -> f64) -> Result<(), String> {
+        // Comments (`: keep-alive`), event names and blank separators.
+        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+            return Ok(());
+        };
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk: Value =
+            serde_json::from_str(data).map_err(|e| format!("a stream chunk is not JSON: {e}"))?;
+        if let Some(error) = chunk.get("error") {
+            let message = error["message"].as_str().unwrap_or("unknown error");
+            return Err(format!("the stream ended in an error: {message}"));
+        }
+        if let Some(model) = chunk["model"].as_str() {
+            self.model = Some(model.to_string());
+        }
+        if let Some(piece) = chunk["choices"][0]["delta"]["content"].as_str() {
+            if !piece.is_empty() && self.first_token_secs.is_none() {
+                self.first_token_secs = Some(now());
+            }
+            self.text.push_str(piece);
+        }
+        if chunk["usage"].is_object() {
+            self.usage = Some(chunk);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.line(String::from_utf8_lossy(&rest).trim(), &|| 0.0)?;
+        }
+        if self.done || self.usage.is_some() || !self.text.is_empty() {
+            Ok(())
+        } else {
+            Err("the stream ended before any answer".into())
+        }
     }
 }
 
@@ -80,7 +215,7 @@ impl AgentBackend for OpenAi {
         "openai"
     }
 
-    fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<String, String>> {
+    fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
         self.complete(req).boxed()
     }
 }
@@ -145,14 +280,15 @@ mod tests {
             Some("sk-test".into()),
         )
         .unwrap();
-        assert_eq!(
-            agent.run(req("Write final report")).await.unwrap(),
-            "The report."
-        );
+        let answer = agent.run(req("Write final report")).await.unwrap();
+        assert_eq!(answer.text, "The report.");
+        assert_eq!(answer.usage, None, "no usage in that answer: none claimed");
         let seen = seen.lock().unwrap();
         let (auth, body) = &seen[0];
         assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
         assert_eq!(body["model"], "local-model");
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
         assert_eq!(
             body["messages"][1],
             json!({"role": "user", "content": "Write final report"})
@@ -180,5 +316,94 @@ mod tests {
             .await
             .unwrap_err()
             .contains("no choices[0].message.content"));
+    }
+
+    /// A local server streaming a chat completion as OpenAI does: chunks of
+    /// `data: {…}` lines, `delay_ms` apart, the usage in the last one.
+    async fn streaming_llm(chunks: Vec<String>, delay_ms: u64) -> String {
+        use futures::StreamExt;
+        let app = Router::new().route(
+            "/v1/chat/completions",
+            post(move || {
+                let chunks = chunks.clone();
+                async move {
+                    let body = futures::stream::iter(chunks).then(move |c| async move {
+                        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                        Ok::<_, std::convert::Infallible>(c)
+                    });
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                        axum::body::Body::from_stream(body),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn sse(v: Value) -> String {
+        format!("data: {v}\n\n")
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_gives_its_usage_and_time_to_first_token() {
+        let delta = |c: &str| json!({"model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "delta": {"content": c}}]});
+        let chunks = vec![
+            ": keep-alive\n\n".to_string(),
+            sse(
+                json!({"model": "gpt-4o-mini-2024-07-18", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
+            ),
+            sse(delta("The ")),
+            // A line split across two reads.
+            sse(delta("report."))[..20].to_string(),
+            sse(delta("report."))[20..].to_string(),
+            sse(
+                json!({"model": "gpt-4o-mini-2024-07-18", "choices": [], "usage": {"prompt_tokens": 31, "completion_tokens": 7, "total_tokens": 38, "prompt_tokens_details": {"cached_tokens": 16}}}),
+            ),
+            "data: [DONE]\n\n".to_string(),
+        ];
+        let base = streaming_llm(chunks, 40).await;
+        let agent = OpenAi::new(&base, "gpt-4o-mini", None).unwrap();
+        let answer = agent.run(req("Write final report")).await.unwrap();
+        assert_eq!(answer.text, "The report.");
+        let usage = answer.usage.unwrap();
+        assert_eq!(
+            (usage.provider.as_str(), usage.model.as_str()),
+            ("openai", "gpt-4o-mini-2024-07-18"),
+            "the model the answer names"
+        );
+        assert_eq!(
+            (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_input_tokens
+            ),
+            (Some(31), Some(7), Some(16))
+        );
+        // The first token came after three chunks of 40 ms (the keep-alive
+        // and the empty role chunk are not tokens), the answer after seven.
+        let first = usage.time_to_first_token_secs.unwrap();
+        assert!((0.11..1.0).contains(&first), "{first}");
+    }
+
+    #[tokio::test]
+    async fn an_error_in_the_stream_fails_the_attempt() {
+        let chunks = vec![sse(
+            json!({"error": {"message": "context length exceeded"}}),
+        )];
+        let base = streaming_llm(chunks, 0).await;
+        let agent = OpenAi::new(&base, "m", None).unwrap();
+        let err = agent.run(req("x")).await.unwrap_err();
+        assert!(err.contains("context length exceeded"), "{err}");
+        let base = streaming_llm(vec![": nothing\n\n".into()], 0).await;
+        let err = OpenAi::new(&base, "m", None)
+            .unwrap()
+            .run(req("x"))
+            .await
+            .unwrap_err();
+        assert!(err.contains("before any answer"), "{err}");
     }
 }

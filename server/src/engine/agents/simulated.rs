@@ -4,7 +4,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::{AgentBackend, AgentRequest};
+use super::{AgentBackend, AgentRequest, Answer, Usage};
+
+/// The length of the system prompt a real backend would send
+/// ("You are the … agent of a workflow. Do the task you are given."),
+/// without the role.
+const SYSTEM_CHARS: usize = 52;
 use wire::Simulation;
 
 /// Latency and failure behaviour of a role.
@@ -36,6 +41,16 @@ impl Simulated {
 
     /// What this attempt will do: its latency, and whether it fails.
     pub fn decide(&self, req: &AgentRequest<'_>) -> (Duration, bool) {
+        let (latency, fails, _) = self.draw(req);
+        (latency, fails)
+    }
+
+    /// The attempt's latency, whether it fails, and what it "used": input
+    /// tokens from the prompt's length (about four characters a token, as
+    /// for English), output tokens a seeded multiple of them, and a time to
+    /// the first token a seeded share of the latency. Provider and model
+    /// are `simulated`, so these are never mistaken for a real model's.
+    fn draw(&self, req: &AgentRequest<'_>) -> (Duration, bool, Usage) {
         let role = self.roles.get(req.role).copied().unwrap_or(self.default);
         let step = req.simulation.copied().unwrap_or(Simulation::default());
         let [lo, hi] = step.latency_ms.unwrap_or(role.latency_ms);
@@ -49,7 +64,21 @@ impl Simulated {
         let latency = lo.saturating_add((rng.unit() * (hi.saturating_sub(lo) as f64 + 1.0)) as u64);
         let forced = req.attempt < step.fail_first_attempts.unwrap_or(0);
         let fails = forced || rng.unit() < failure_rate;
-        (Duration::from_millis(latency.min(hi)), fails)
+        let latency = Duration::from_millis(latency.min(hi));
+        // Drawn after the rest, so that latencies and failures stay what
+        // they were for a given seed.
+        let input = (SYSTEM_CHARS + req.role.len() + req.prompt.chars().count()).div_ceil(4) as u64;
+        let output = 16 + (input as f64 * (0.5 + 2.5 * rng.unit())) as u64;
+        let first_token = latency.as_secs_f64() * (0.15 + 0.2 * rng.unit());
+        let usage = Usage {
+            provider: "simulated".into(),
+            model: "simulated".into(),
+            input_tokens: Some(input),
+            output_tokens: Some(output),
+            time_to_first_token_secs: Some((first_token * 1e6).round() / 1e6),
+            ..Usage::default()
+        };
+        (latency, fails, usage)
     }
 }
 
@@ -58,8 +87,8 @@ impl AgentBackend for Simulated {
         "simulated"
     }
 
-    fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<String, String>> {
-        let (latency, fails) = self.decide(&req);
+    fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
+        let (latency, fails, usage) = self.draw(&req);
         async move {
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
@@ -72,12 +101,15 @@ impl AgentBackend for Simulated {
                     u64::from(req.attempt) + 1
                 ))
             } else {
-                Ok(format!(
-                    "[{}] {} — done in {} ms (simulated)",
-                    req.role,
-                    req.prompt,
-                    latency.as_millis()
-                ))
+                Ok(Answer {
+                    text: format!(
+                        "[{}] {} — done in {} ms (simulated)",
+                        req.role,
+                        req.prompt,
+                        latency.as_millis()
+                    ),
+                    usage: Some(usage),
+                })
             }
         }
         .boxed()

@@ -1,0 +1,153 @@
+//! Contract tests of what agent calls use: tokens, model, cost and time to
+//! first token on every completed attempt, from the simulated backend
+//! (which says it is simulated) and from an OpenAI-compatible server in
+//! this test that streams its answers as OpenAI does.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{guide_job, TestServer};
+use serde_json::{json, Value};
+use server::config::{AgentBackendKind, Config};
+
+fn attempts(run: &Value) -> Vec<Value> {
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["attempts"].as_array().unwrap().clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn simulated_usage_is_drawn_said_to_be_simulated_and_kept() {
+    let server = TestServer::start().await;
+    let (_, created) = server.post("/api/jobs", guide_job()).await;
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let run = server.wait_for_run(&run_id).await;
+    for a in attempts(&run) {
+        let u = &a["usage"];
+        assert_eq!(
+            (&u["provider"], &u["model"]),
+            (&json!("simulated"), &json!("simulated")),
+            "{a}"
+        );
+        assert!(u["input_tokens"].as_u64().unwrap() > 0, "{a}");
+        assert!(u["output_tokens"].as_u64().unwrap() > 0, "{a}");
+        // No price for a simulated model: unknown, not zero.
+        assert_eq!(u["cost_usd"], Value::Null, "{a}");
+    }
+    // The trace says the same, attempt by attempt, and so does the log
+    // after a restart.
+    let (_, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
+    let traced: Vec<Value> = trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["usage"].clone())
+        .collect();
+    let mut from_run: Vec<Value> = attempts(&run).iter().map(|a| a["usage"].clone()).collect();
+    let mut traced_sorted = traced.clone();
+    from_run.sort_by_key(|v| v.to_string());
+    traced_sorted.sort_by_key(|v| v.to_string());
+    assert_eq!(traced_sorted, from_run);
+    let restarted = server.restart().await;
+    let (_, again) = restarted.get(&format!("/api/runs/{run_id}")).await;
+    assert_eq!(attempts(&again), attempts(&run));
+}
+
+/// An OpenAI-compatible server streaming each answer in three chunks,
+/// 30 ms apart, then its usage.
+async fn streaming_llm() -> String {
+    use axum::routing::post;
+    use futures::StreamExt;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|axum::Json(body): axum::Json<Value>| async move {
+            assert_eq!(body["stream"], true);
+            let prompt = body["messages"][1]["content"].as_str().unwrap_or("").to_string();
+            let model = "gpt-4o-mini-2024-07-18";
+            let chunk = |content: &str| {
+                format!("data: {}\n\n", json!({"model": model, "choices": [{"index": 0, "delta": {"content": content}}]}))
+            };
+            let chunks = vec![
+                chunk("Done: "),
+                chunk(&prompt),
+                format!(
+                    "data: {}\n\ndata: [DONE]\n\n",
+                    json!({"model": model, "choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "prompt_tokens_details": {"cached_tokens": 400}}})
+                ),
+            ];
+            let body = futures::stream::iter(chunks).then(|c| async move {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                Ok::<_, std::convert::Infallible>(c)
+            });
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                axum::body::Body::from_stream(body),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_openai_compatible_server_s_usage_is_priced_from_the_table() {
+    let base = streaming_llm().await;
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let prices = data.path().join("prices.toml");
+    std::fs::write(
+        &prices,
+        "[models.\"gpt-4o-mini-2024-07-18\"]\ninput = 1.0\ncached_input = 0.5\noutput = 10.0\n",
+    )
+    .unwrap();
+    let mut config = Config::for_tests(data.path());
+    config.agent_backend = AgentBackendKind::Openai;
+    config.openai_base_url = base;
+    config.openai_model = "gpt-4o-mini".into();
+    config.prices = Some(prices);
+    let server = TestServer::start_with(config, data).await;
+    let (status, created) = server.post("/api/jobs", guide_job()).await;
+    assert_eq!(status, 201, "{created}");
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let run = server.wait_for_run(&run_id).await;
+    assert_eq!(run["status"], "Completed", "{run}");
+    assert!(
+        run["steps"][0]["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("Done: "),
+        "{run}"
+    );
+    for a in attempts(&run) {
+        let u = &a["usage"];
+        assert_eq!(u["provider"], "openai");
+        assert_eq!(
+            u["model"], "gpt-4o-mini-2024-07-18",
+            "the model that answered"
+        );
+        assert_eq!(
+            (
+                &u["input_tokens"],
+                &u["output_tokens"],
+                &u["cached_input_tokens"]
+            ),
+            (&json!(1000), &json!(200), &json!(400))
+        );
+        // 600 plain input at $1/M, 400 cached at $0.5/M, 200 out at $10/M.
+        let cost = u["cost_usd"].as_f64().unwrap();
+        assert!(
+            (cost - (600.0 + 200.0 + 2000.0) / 1e6).abs() < 1e-9,
+            "{cost}"
+        );
+        // The first token came with the first chunk, 30 ms in; the answer
+        // ended about 90 ms in.
+        let first = u["time_to_first_token_secs"].as_f64().unwrap();
+        let duration = a["duration_secs"].as_f64().unwrap();
+        assert!(first >= 0.025 && first < duration, "{first} of {duration}");
+    }
+}
