@@ -244,6 +244,11 @@ fn workflow_stats(k: &Knobs, i: usize) -> WorkflowStats {
             })
             .collect(),
         durations: (0..k.items).map(|d| k.figure(d + i)).collect(),
+        total_input_tokens: k.count(i + 4),
+        total_output_tokens: k.count(i + 5),
+        total_cost_usd: k.maybe_figure(i + 8),
+        avg_cost_usd: k.maybe_figure(i + 9),
+        p95_tokens: (!i.is_multiple_of(3)).then(|| k.count(i + 6)),
     }
 }
 
@@ -265,6 +270,11 @@ fn step_stats(k: &Knobs, i: usize) -> StepStats {
         durations: (0..k.items).map(|d| k.figure(d)).collect(),
         avg_queued_secs: k.maybe_figure(i + 7),
         kind: [StepKind::AgentTask, StepKind::ManualApproval][i % 2],
+        total_input_tokens: k.count(i + 4),
+        total_output_tokens: k.count(i + 5),
+        total_cost_usd: k.maybe_figure(i + 8),
+        avg_cost_usd: k.maybe_figure(i + 9),
+        p95_tokens: (!i.is_multiple_of(3)).then(|| k.count(i + 6)),
     }
 }
 

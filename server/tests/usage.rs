@@ -151,3 +151,104 @@ async fn an_openai_compatible_server_s_usage_is_priced_from_the_table() {
         assert!(first >= 0.025 && first < duration, "{first} of {duration}");
     }
 }
+
+#[tokio::test]
+async fn spend_adds_up_per_step_workflow_and_model_and_is_pushed_live() {
+    let server = TestServer::start().await;
+    let mut ws = server.ws().await;
+    ws.send_json(json!({"action": "SubscribeAll"})).await;
+    ws.next_of_type("Subscribed").await;
+    // The guide's job, with one step that fails its first two attempts.
+    let mut job = guide_job();
+    job["workflow"]["steps"][1]["simulation"] =
+        json!({"latency_ms": [5, 5], "fail_first_attempts": 2});
+    job["workflow"]["steps"][1]["retry_policy"] = json!({"max_attempts": 3, "backoff_secs": 0.0});
+    let (status, created) = server.post("/api/jobs", job).await;
+    assert_eq!(status, 201, "{created}");
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let run = server.wait_for_run(&run_id).await;
+    assert_eq!(run["status"], "Completed", "{run}");
+    let calls = attempts(&run);
+    let tokens = |key: &str| -> u64 { calls.iter().filter_map(|a| a["usage"][key].as_u64()).sum() };
+    let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
+    assert!(input > 0 && output > 0);
+
+    // A completed step's live update carries its usage.
+    let update = loop {
+        let msg = ws.next_of_type("StepUpdate").await;
+        if msg["run_id"] == run_id.as_str() && msg["status"] == "Completed" {
+            break msg;
+        }
+    };
+    assert_eq!(update["usage"]["provider"], "simulated", "{update}");
+
+    // The workflow's figures are the sum of its attempts' usage.
+    let wf = created["workflow_id"].as_str().unwrap();
+    let (_, stats) = server.get(&format!("/api/analytics/workflows/{wf}")).await;
+    assert_eq!(
+        (
+            stats["total_input_tokens"].as_u64(),
+            stats["total_output_tokens"].as_u64()
+        ),
+        (Some(input), Some(output)),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["total_cost_usd"],
+        Value::Null,
+        "no simulated price: unknown"
+    );
+    assert_eq!(
+        stats["p95_tokens"].as_u64().map(|p| p > 0),
+        Some(true),
+        "{stats}"
+    );
+    let (_, ranged) = server
+        .get(&format!("/api/analytics/workflows/{wf}?since=1h"))
+        .await;
+    assert_eq!(ranged["total_input_tokens"], stats["total_input_tokens"]);
+    assert_eq!(ranged["p95_tokens"], Value::Null, "sums only by period");
+    let (_, steps) = server
+        .get(&format!("/api/analytics/steps?workflow_id={wf}"))
+        .await;
+    let step_sum: u64 = steps["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["total_input_tokens"].as_u64().unwrap())
+        .sum();
+    assert_eq!(step_sum, input);
+
+    // By model: every call, the two failed ones included.
+    let (status, models) = server.get("/api/analytics/models").await;
+    assert_eq!(status, 200, "{models}");
+    let list = models["models"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{models}");
+    let m = &list[0];
+    assert_eq!(
+        (&m["provider"], &m["model"]),
+        (&json!("simulated"), &json!("simulated"))
+    );
+    assert_eq!(
+        (m["calls"].as_u64(), m["failures"].as_u64()),
+        (Some(calls.len() as u64), Some(2)),
+        "{m}"
+    );
+    assert!((m["error_rate"].as_f64().unwrap() - 2.0 / calls.len() as f64 * 100.0).abs() < 0.01);
+    assert_eq!(m["total_input_tokens"].as_u64(), Some(input));
+    assert!(
+        m["p95_duration_secs"].is_number() && m["p50_time_to_first_token_secs"].is_number(),
+        "{m}"
+    );
+    let (_, later) = server
+        .get("/api/analytics/models?since=2099-01-01T00:00:00Z&until=2099-01-02T00:00:00Z")
+        .await;
+    assert_eq!(later["models"], json!([]));
+    let (status, body) = server.get("/api/analytics/models?since=soon").await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("since")));
+
+    // All of it is folded back from the log after a restart.
+    let restarted = server.restart().await;
+    let (_, again) = restarted.get("/api/analytics/models").await;
+    assert_eq!(again, models);
+}

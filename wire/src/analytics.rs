@@ -40,6 +40,22 @@ pub struct WorkflowStats {
     pub recent_runs: Vec<RecentRun>,
     /// Durations of the most recent runs, oldest first (a bounded window).
     pub durations: Vec<f64>,
+    /// Tokens of the executions' agent calls (input includes cached).
+    #[serde(default)]
+    pub total_input_tokens: u64,
+    #[serde(default)]
+    pub total_output_tokens: u64,
+    /// Dollars, over the calls whose model the price table knows; `null`
+    /// when none does (unknown, not zero).
+    #[serde(default)]
+    pub total_cost_usd: Option<f64>,
+    /// Per execution, over the executions with a known cost.
+    #[serde(default)]
+    pub avg_cost_usd: Option<f64>,
+    /// Tokens (input and output) per execution, p95; all-time answers
+    /// only (ranged ones keep sums).
+    #[serde(default)]
+    pub p95_tokens: Option<u64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -50,7 +66,7 @@ pub struct WorkflowStatsList {
 
 /// One step of one workflow, over all its executions.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
 pub struct StepStats {
     pub workflow_id: String,
     pub step_id: String,
@@ -75,6 +91,22 @@ pub struct StepStats {
     /// `manual_approval`: the durations are waits for people, not work.
     #[serde(default)]
     pub kind: StepKind,
+    /// Tokens of the executions' agent calls (input includes cached).
+    #[serde(default)]
+    pub total_input_tokens: u64,
+    #[serde(default)]
+    pub total_output_tokens: u64,
+    /// Dollars, over the calls whose model the price table knows; `null`
+    /// when none does (unknown, not zero).
+    #[serde(default)]
+    pub total_cost_usd: Option<f64>,
+    /// Per execution, over the executions with a known cost.
+    #[serde(default)]
+    pub avg_cost_usd: Option<f64>,
+    /// Tokens (input and output) per execution, p95; all-time answers
+    /// only (ranged ones keep sums).
+    #[serde(default)]
+    pub p95_tokens: Option<u64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -213,6 +245,37 @@ pub struct BottleneckReport {
     pub bottlenecks: Vec<StepShare>,
     /// The most frequent critical path over completed runs, if any completed.
     pub critical_path: Option<CriticalPath>,
+}
+
+/// One provider's model: its calls (attempts of agent steps), tokens, cost
+/// and latency. `provider` `simulated` marks drawn figures.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct ModelStats {
+    pub provider: String,
+    pub model: String,
+    pub calls: u64,
+    pub failures: u64,
+    /// Failed calls, percent of all.
+    pub error_rate: f64,
+    pub total_input_tokens: u64,
+    pub total_output_tokens: u64,
+    /// `null` when the price table does not know the model.
+    pub total_cost_usd: Option<f64>,
+    /// Call latency (the attempt's duration).
+    pub p50_duration_secs: Option<f64>,
+    pub p95_duration_secs: Option<f64>,
+    pub p99_duration_secs: Option<f64>,
+    /// Streamed answers only.
+    pub p50_time_to_first_token_secs: Option<f64>,
+    pub p95_time_to_first_token_secs: Option<f64>,
+}
+
+/// `GET /api/analytics/models`: most spent first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct ModelStatsList {
+    pub models: Vec<ModelStats>,
 }
 
 /// `GET /api/analytics/heatmap/{workflow_id}`: each step's executions by

@@ -31,9 +31,9 @@ pub use alerts::{
     AlertTransition, AlertView, PostableAlert, RuleKind, Severity, WebhookAlert, WebhookPayload,
 };
 pub use analytics::{
-    BottleneckReport, CriticalPath, CriticalStep, Heatmap, HeatmapCell, HeatmapRow, RecentRun,
-    StepShare, StepStats, StepStatsList, Throughput, ThroughputPoint, Trace, TraceBottleneck,
-    TraceList, TraceStep, WorkflowStats, WorkflowStatsList,
+    BottleneckReport, CriticalPath, CriticalStep, Heatmap, HeatmapCell, HeatmapRow, ModelStats,
+    ModelStatsList, RecentRun, StepShare, StepStats, StepStatsList, Throughput, ThroughputPoint,
+    Trace, TraceBottleneck, TraceList, TraceStep, WorkflowStats, WorkflowStatsList,
 };
 pub use approvals::{
     ApprovalList, ApprovalStatus, ApprovalView, Decision, Quorum, VoteRequest, VoteView,

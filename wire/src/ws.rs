@@ -82,6 +82,9 @@ pub struct StepUpdate {
     pub step_id: String,
     pub status: String,
     pub message: String,
+    /// When a step completes: what its last attempt's agent call used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<super::Usage>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -220,6 +223,15 @@ mod tests {
                 step_id: "fetch".into(),
                 status: "Completed".into(),
                 message: "done".into(),
+                usage: Some(crate::Usage {
+                    provider: "openai".into(),
+                    model: "gpt-4o-mini".into(),
+                    input_tokens: Some(12),
+                    output_tokens: Some(40),
+                    cached_input_tokens: None,
+                    cost_usd: Some(0.0000258),
+                    time_to_first_token_secs: Some(0.21),
+                }),
             }),
             ServerMessage::HealthUpdate(HealthUpdate {
                 status: HealthState::Degraded,

@@ -14,8 +14,10 @@
 
 mod critical;
 pub mod durations;
+mod models;
 pub mod periods;
 pub mod sketch;
+mod spend;
 mod traces;
 
 use std::collections::{HashMap, VecDeque};
@@ -31,6 +33,7 @@ pub use critical::critical_path;
 use critical::CriticalPaths;
 use durations::{round6, Durations};
 use periods::{chart_periods, Merge, Periods, Range, Tally};
+use spend::{ExecutionSpend, Spend};
 pub use traces::trace;
 
 use crate::events::{Event, EventKind};
@@ -59,6 +62,7 @@ struct WorkflowAgg {
     /// Step ids in order of first execution.
     steps: Vec<String>,
     critical: CriticalPaths,
+    spend: Spend,
 }
 
 #[derive(Default)]
@@ -74,6 +78,7 @@ struct StepAgg {
     /// The same by minute and hour, for `?since=&until=`.
     periods: Periods,
     kind: StepKind,
+    spend: Spend,
 }
 
 impl StepAgg {
@@ -105,6 +110,8 @@ pub struct Analytics {
     outcomes_before: u64,
     /// Finished executions by minute and by hour, for throughput.
     finished: Periods<Finished>,
+    /// Agent calls by provider and model.
+    models: models::Models,
 }
 
 /// Executions finished in a period.
@@ -143,16 +150,39 @@ impl Analytics {
         };
         let workflow = &run.workflow_id;
         match &event.kind {
-            EventKind::StepRetrying { step_id, .. } => {
+            EventKind::StepRetrying {
+                step_id,
+                usage,
+                duration_secs,
+                ..
+            } => {
+                if let Some(u) = usage {
+                    self.models.call(event.at, u, false, *duration_secs);
+                }
                 let step = self.step(workflow, step_id);
                 step.retries += 1;
                 step.periods.record(event.at, |t| t.retries += 1);
             }
-            EventKind::StepCompleted { step_id, .. } | EventKind::StepFailed { step_id, .. } => {
+            EventKind::StepCompleted {
+                step_id,
+                usage,
+                duration_secs,
+                ..
+            }
+            | EventKind::StepFailed {
+                step_id,
+                usage,
+                duration_secs,
+                ..
+            } => {
                 let success = matches!(event.kind, EventKind::StepCompleted { .. });
+                if let Some(u) = usage {
+                    self.models.call(event.at, u, success, *duration_secs);
+                }
                 let state = run.steps.iter().find(|s| s.id == *step_id);
                 let duration = state.and_then(|s| s.duration_secs()).unwrap_or(0.0);
                 let queued = state.and_then(|s| s.queued_secs());
+                let spent = state.and_then(|s| ExecutionSpend::of(&s.attempts));
                 let wf = self.workflows.entry(workflow.clone()).or_default();
                 if !wf.steps.iter().any(|s| s == step_id) {
                     wf.steps.push(step_id.clone());
@@ -171,8 +201,15 @@ impl Analytics {
                     step.queued_total += q;
                     step.queued_count += 1;
                 }
-                step.periods
-                    .record(event.at, |t| t.execution(success, Some(duration), queued));
+                if let Some(s) = &spent {
+                    step.spend.record(s);
+                }
+                step.periods.record(event.at, |t| {
+                    t.execution(success, Some(duration), queued);
+                    if let Some(s) = &spent {
+                        t.spend(s);
+                    }
+                });
             }
             EventKind::RunCompleted { .. }
             | EventKind::RunFailed { .. }
@@ -206,8 +243,24 @@ impl Analytics {
                 if let Some(d) = timed {
                     wf.durations.record(d);
                 }
-                wf.periods
-                    .record(event.at, |t| t.execution(success, timed, None));
+                // The run's agent calls, over all its steps.
+                let spent = run
+                    .steps
+                    .iter()
+                    .filter_map(|s| ExecutionSpend::of(&s.attempts))
+                    .reduce(|mut a, b| {
+                        a.add(&b);
+                        a
+                    });
+                if let Some(s) = &spent {
+                    wf.spend.record(s);
+                }
+                wf.periods.record(event.at, |t| {
+                    t.execution(success, timed, None);
+                    if let Some(s) = &spent {
+                        t.spend(s);
+                    }
+                });
                 wf.last_execution = Some(event.at);
                 self.record_outcome(event.at, success);
                 self.finished.record(event.at, |f| {
@@ -317,6 +370,11 @@ impl Analytics {
             .collect();
         by_workflow_then_step(&mut all);
         all
+    }
+
+    /// Agent calls by provider and model over `range` (all time without one).
+    pub fn models(&self, range: Option<Range>) -> Vec<wire::ModelStats> {
+        self.models.list(range)
     }
 
     /// Every workflow, most recently executed first.
@@ -519,7 +577,7 @@ fn workflow_stats(id: &str, wf: &WorkflowAgg) -> WorkflowStats {
     let p = d.percentiles();
     // Nothing timed yet: no figure rather than a false 0.
     let timed = |v: f64| (d.count() > 0).then(|| round6(v));
-    WorkflowStats {
+    let mut stats = WorkflowStats {
         workflow_id: id.to_string(),
         execution_count: wf.success + wf.failure,
         success_count: wf.success,
@@ -534,7 +592,10 @@ fn workflow_stats(id: &str, wf: &WorkflowAgg) -> WorkflowStats {
         p99_duration_secs: timed(p.p99),
         recent_runs: wf.recent.iter().cloned().collect(),
         durations: d.window().into_iter().map(round6).collect(),
-    }
+        ..WorkflowStats::default()
+    };
+    spend::workflow_all_time(&mut stats, &wf.spend);
+    stats
 }
 
 fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
@@ -542,7 +603,7 @@ fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
     let p = d.percentiles();
     // Nothing timed yet: no figure rather than a false 0.
     let timed = |v: f64| (d.count() > 0).then(|| round6(v));
-    StepStats {
+    let mut stats = StepStats {
         workflow_id: workflow.to_string(),
         step_id: step.to_string(),
         execution_count: agg.success + agg.failure,
@@ -559,7 +620,10 @@ fn step_stats(workflow: &str, step: &str, agg: &StepAgg) -> StepStats {
         durations: d.window().into_iter().map(round6).collect(),
         avg_queued_secs: agg.avg_queued(),
         kind: agg.kind,
-    }
+        ..StepStats::default()
+    };
+    spend::step_all_time(&mut stats, &agg.spend);
+    stats
 }
 
 /// Duration figures of a tally: total, min, max, avg, p50, p95, p99.
@@ -589,7 +653,7 @@ fn ranged_workflow_stats(id: &str, wf: &WorkflowAgg, range: Range) -> Option<Wor
         .filter(|r| range.contains(r.completed_at))
         .cloned()
         .collect();
-    Some(WorkflowStats {
+    let mut stats = WorkflowStats {
         workflow_id: id.to_string(),
         execution_count: t.executions(),
         success_count: t.success,
@@ -609,12 +673,15 @@ fn ranged_workflow_stats(id: &str, wf: &WorkflowAgg, range: Range) -> Option<Wor
         recent_runs: recent,
         // Single durations are not kept by period.
         durations: Vec::new(),
-    })
+        ..WorkflowStats::default()
+    };
+    spend::workflow_ranged(&mut stats, &t);
+    Some(stats)
 }
 
 fn ranged_step_stats(workflow: &str, step: &str, kind: StepKind, t: &Tally) -> StepStats {
     let [total, min, max, avg, p50, p95, p99] = tally_figures(t);
-    StepStats {
+    let mut stats = StepStats {
         workflow_id: workflow.to_string(),
         step_id: step.to_string(),
         execution_count: t.executions(),
@@ -631,7 +698,10 @@ fn ranged_step_stats(workflow: &str, step: &str, kind: StepKind, t: &Tally) -> S
         durations: Vec::new(),
         avg_queued_secs: t.avg_queued().map(round6),
         kind,
-    }
+        ..StepStats::default()
+    };
+    spend::step_ranged(&mut stats, t);
+    stats
 }
 
 /// Percentage of finished executions that succeeded, two decimals; 100 when

@@ -30,6 +30,12 @@ pub struct Tally {
     /// Time waited for concurrency slots, over `queued_count` executions.
     pub queued_secs: f64,
     pub queued_count: u64,
+    /// What the executions' agent calls used, and cost (over `priced`
+    /// executions with a known cost).
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub priced: u64,
 }
 
 impl Tally {
@@ -51,6 +57,16 @@ impl Tally {
 
     pub fn executions(&self) -> u64 {
         self.success + self.failure
+    }
+
+    /// An execution's agent calls.
+    pub fn spend(&mut self, s: &super::spend::ExecutionSpend) {
+        self.input_tokens = self.input_tokens.saturating_add(s.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(s.output_tokens);
+        if let Some(c) = s.cost_usd {
+            self.cost_usd += c;
+            self.priced += 1;
+        }
     }
 
     pub fn avg_queued(&self) -> Option<f64> {
@@ -93,6 +109,10 @@ impl Tally {
         self.retries += t.retries;
         self.queued_secs += t.queued_secs;
         self.queued_count += t.queued_count;
+        self.input_tokens = self.input_tokens.saturating_add(t.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(t.output_tokens);
+        self.cost_usd += t.cost_usd;
+        self.priced += t.priced;
     }
 }
 

@@ -5,8 +5,8 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 use wire::{
-    BottleneckReport, Heatmap, StepStatsList, Throughput, Timeline, Trace, TraceList,
-    WorkflowStats, WorkflowStatsList,
+    BottleneckReport, Heatmap, ModelStatsList, StepStatsList, Throughput, Timeline, Trace,
+    TraceList, WorkflowStats, WorkflowStatsList,
 };
 
 use super::extract::{PathParam, QueryParams};
@@ -138,6 +138,21 @@ pub async fn bottlenecks(
         .read(|m| m.analytics.bottlenecks(&workflow_id, range))
         .map(Json)
         .ok_or_else(|| Failure::not_found(format!("no executions of workflow {workflow_id:?} yet")))
+}
+
+/// `GET /api/analytics/models[?since=&until=]`
+#[utoipa::path(
+    get, path = "/api/analytics/models", summary = "Statistics of every model", tag = "analytics",
+    params(RangeQuery),
+    responses((status = 200, description = "Agent calls by provider and model (in the range, if one is given): calls, failures and error rate, tokens, cost, latency p50/p95/p99 and time to first token p50/p95; most spent first.", body = ModelStatsList))
+)]
+pub async fn models(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<RangeQuery>,
+) -> Result<Json<ModelStatsList>, Failure> {
+    let range = q.range(Utc::now())?;
+    let models = state.engine.journal().read(|m| m.analytics.models(range));
+    Ok(Json(ModelStatsList { models }))
 }
 
 /// `GET /api/analytics/timeline[?since=&until=&workflow_id=&status=&limit=]`

@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/analytics/heatmap/{workflow_id}", get(analytics::heatmap))
         .route("/analytics/throughput", get(analytics::throughput))
         .route("/analytics/timeline", get(analytics::timeline))
+        .route("/analytics/models", get(analytics::models))
         .route("/jobs", post(jobs::create).get(jobs::list))
         .route("/jobs/{job_id}", get(jobs::get))
         .route("/jobs/{job_id}/runs", post(jobs::start_run))

@@ -50,6 +50,7 @@ const ULID_PARAMS: [&str; 4] = ["job_id", "run_id", "routine_id", "approval_id"]
         super::analytics::heatmap,
         super::analytics::throughput,
         super::analytics::timeline,
+        super::analytics::models,
         super::jobs::create,
         super::jobs::list,
         super::jobs::get,

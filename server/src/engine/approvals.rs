@@ -142,6 +142,8 @@ pub(super) async fn await_approval(
                 error: error.clone(),
                 timed_out: status == ApprovalStatus::Expired,
                 duration_secs,
+                // People, not a model: nothing used.
+                usage: None,
             });
             (index, Outcome::Failed(error))
         }

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
-use super::agents::AgentRequest;
+use super::agents::{AgentRequest, Usage};
 use super::plan::Plan;
 use super::{secs, Engine, Outcome};
 use crate::events::EventKind;
@@ -185,14 +185,15 @@ async fn run_step(
             queued_secs: Some(secs(ready.elapsed())),
         });
         let t0 = Instant::now();
-        let call = inner.agents.run(AgentRequest {
+        let request = AgentRequest {
             run_id: &run_str,
             step_id,
             role: spec.role_or_default(),
             prompt,
             attempt,
             simulation: spec.simulation.as_ref(),
-        });
+        };
+        let call = inner.agents.run(request);
         let result = tokio::select! {
             biased;
             _ = cancel.cancelled() => return cancelled(Some(attempt), Some(t0.elapsed())),
@@ -224,6 +225,12 @@ async fn run_step(
             Ok(Err(error)) => (error, false),
             Err(limit) => (format!("timed out after {}s", limit.as_secs_f64()), true),
         };
+        // A failed call is counted against the model it went to.
+        let usage = inner.agents.model(&request).map(|(provider, model)| Usage {
+            provider: provider.to_string(),
+            model: model.to_string(),
+            ..Usage::default()
+        });
         if attempt + 1 >= max_attempts {
             journal.publish(EventKind::StepFailed {
                 run_id,
@@ -232,6 +239,7 @@ async fn run_step(
                 error: error.clone(),
                 timed_out,
                 duration_secs,
+                usage,
             });
             return (index, Outcome::Failed(error));
         }
@@ -244,6 +252,7 @@ async fn run_step(
             timed_out,
             duration_secs,
             backoff_secs,
+            usage,
         });
         if backoff_secs > 0.0 {
             tokio::select! {

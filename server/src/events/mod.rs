@@ -82,6 +82,9 @@ pub enum EventKind {
         timed_out: bool,
         duration_secs: f64,
         backoff_secs: f64,
+        /// The provider and model the failed call went to (no counts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<records::Usage>,
     },
     StepCompleted {
         run_id: Ulid,
@@ -103,6 +106,9 @@ pub enum EventKind {
         error: String,
         timed_out: bool,
         duration_secs: f64,
+        /// The provider and model the failed call went to (no counts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<records::Usage>,
     },
     StepSkipped {
         run_id: Ulid,

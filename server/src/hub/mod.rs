@@ -219,7 +219,7 @@ impl Hub {
             return;
         };
         let seq = event.seq;
-        let step = |step_id: &str, status: StepStatus, message: String| {
+        let step_with = |step_id: &str, status: StepStatus, message: String, usage| {
             to.deliver(Update::new(
                 seq,
                 Channel::Run(run_id),
@@ -228,8 +228,12 @@ impl Hub {
                     step_id: step_id.to_string(),
                     status: status.as_str().into(),
                     message,
+                    usage,
                 }),
             ))
+        };
+        let step = |step_id: &str, status: StepStatus, message: String| {
+            step_with(step_id, status, message, None)
         };
         let mut workflow_changed = false;
         match &event.kind {
@@ -256,12 +260,14 @@ impl Hub {
             EventKind::StepCompleted {
                 step_id,
                 duration_secs,
+                usage,
                 ..
             } => {
-                step(
+                step_with(
                     step_id,
                     StepStatus::Completed,
                     says::completed(*duration_secs),
+                    usage.as_ref().map(wire::Usage::from),
                 );
                 workflow_changed = true;
             }
@@ -458,6 +464,9 @@ pub fn step_snapshot(run: &RunState, approvals: Option<&Approvals>) -> Vec<Serve
                 step_id: s.id.clone(),
                 status: s.status.as_str().into(),
                 message: says::now(s, run.run_id, approvals),
+                usage: (s.status == StepStatus::Completed)
+                    .then(|| s.attempts.last().and_then(|a| a.usage.clone()))
+                    .flatten(),
             })
         })
         .collect()

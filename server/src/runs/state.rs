@@ -523,6 +523,7 @@ mod tests {
                     timed_out: false,
                     duration_secs: 0.02,
                     backoff_secs: 0.05,
+                    usage: None,
                 },
             ),
             (80, started("a", 1)),

@@ -50,6 +50,13 @@ impl Answer {
 pub trait AgentBackend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
+    /// The provider and model a request goes to, when the backend knows
+    /// before it answers: what a failed call is counted against.
+    fn model(&self, request: &AgentRequest<'_>) -> Option<(&str, &str)> {
+        let _ = request;
+        None
+    }
+
     /// The agent's answer, or why the attempt failed.
     fn run<'a>(&'a self, request: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>>;
 }

@@ -215,6 +215,10 @@ impl AgentBackend for OpenAi {
         "openai"
     }
 
+    fn model(&self, _: &AgentRequest<'_>) -> Option<(&str, &str)> {
+        Some(("openai", &self.model))
+    }
+
     fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
         self.complete(req).boxed()
     }

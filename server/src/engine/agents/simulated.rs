@@ -87,6 +87,10 @@ impl AgentBackend for Simulated {
         "simulated"
     }
 
+    fn model(&self, _: &AgentRequest<'_>) -> Option<(&str, &str)> {
+        Some(("simulated", "simulated"))
+    }
+
     fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
         let (latency, fails, usage) = self.draw(&req);
         async move {
