@@ -14,8 +14,8 @@ use wire::decode::{Decode, DecodeError};
 use wire::{
     AlertHistory, AlertList, AlertRule, AlertRuleList, AlertRuleUpdate, ApiError, ApprovalList,
     ApprovalView, BottleneckReport, HealthStatus, Heatmap, JobCreated, JobList, JobQuery,
-    MetricsSnapshot, RoutineList, RoutineView, RunList, StepStatsList, Throughput, Timeline, Trace,
-    TraceList, VoteRequest, WorkflowStats, WorkflowStatsList,
+    MetricsSnapshot, ModelStatsList, RoutineList, RoutineView, RunList, StepStatsList, Throughput,
+    Timeline, Trace, TraceList, VoteRequest, WorkflowStats, WorkflowStatsList,
 };
 
 /// A resource whose value the server renders with and hands to the browser in
@@ -122,6 +122,7 @@ pub trait Backend: Send + Sync + 'static {
         workflow_id: &str,
         window: &Window,
     ) -> Result<Option<BottleneckReport>, ApiError>;
+    fn models(&self, window: &Window) -> Result<ModelStatsList, ApiError>;
     /// The last 24 hours unless the window says otherwise.
     fn heatmap(&self, workflow_id: &str, window: &Window) -> Result<Option<Heatmap>, ApiError>;
     fn runs(
@@ -247,6 +248,13 @@ pub async fn bottlenecks(
     fetch!(
         ssr: backend().and_then(|b| b.bottlenecks(&workflow_id, &window)),
         client: found(get_json(&format!("/api/analytics/bottlenecks/{}{}", encode(&workflow_id), window.query())).await)
+    )
+}
+
+pub async fn models(window: Window) -> Result<ModelStatsList, ApiError> {
+    fetch!(
+        ssr: backend().and_then(|b| b.models(&window)),
+        client: get_json(&format!("/api/analytics/models{}", window.query())).await
     )
 }
 

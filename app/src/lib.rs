@@ -18,6 +18,7 @@ use crate::pages::{
     alerts::AlertsPage,
     approvals::ApprovalsPage,
     metrics::MetricsPage,
+    models::ModelsPage,
     not_found::NotFound,
     overview::Overview,
     routines::RoutinesPage,
@@ -81,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/traces") view=TracesPage ssr=SsrMode::Async/>
                     <Route path=path!("/traces/:run_id") view=TraceDetail ssr=SsrMode::Async/>
                     <Route path=path!("/timeline") view=TimelinePage ssr=SsrMode::Async/>
+                    <Route path=path!("/models") view=ModelsPage ssr=SsrMode::Async/>
                     <Route path=path!("/metrics") view=MetricsPage ssr=SsrMode::Async/>
                     <Route path=path!("/run") view=RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/routines") view=RoutinesPage ssr=SsrMode::Async/>

@@ -6,6 +6,7 @@ const routes = [
   { path: "/steps", heading: "Steps" },
   { path: "/traces", heading: "Traces" },
   { path: "/timeline", heading: "Timeline" },
+  { path: "/models", heading: "Models" },
   { path: "/metrics", heading: "Metrics" },
   { path: "/routines", heading: "Routines" },
   { path: "/approvals", heading: "Approvals" },
@@ -20,7 +21,7 @@ test.describe("without JavaScript", () => {
       const response = await page.goto(path);
       expect(response?.status()).toBe(200);
       await expect(page.locator("h1")).toHaveText(heading);
-      await expect(page.locator("nav.nav a")).toHaveCount(9);
+      await expect(page.locator("nav.nav a")).toHaveCount(10);
       // Nothing is live without the client, and the page says so.
       await expect(page.locator(".link")).toHaveAttribute("data-state", "static");
     });

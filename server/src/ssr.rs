@@ -14,8 +14,8 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use wire::{
     AlertHistory, AlertList, AlertRuleList, ApiError, ApprovalList, BottleneckReport, HealthStatus,
-    Heatmap, JobList, JobQuery, MetricsSnapshot, RoutineList, RunList, StepStatsList, Throughput,
-    Timeline, Trace, TraceList, WorkflowStats, WorkflowStatsList,
+    Heatmap, JobList, JobQuery, MetricsSnapshot, ModelStatsList, RoutineList, RunList,
+    StepStatsList, Throughput, Timeline, Trace, TraceList, WorkflowStats, WorkflowStatsList,
 };
 
 use crate::analytics::periods::Range;
@@ -93,6 +93,13 @@ impl Backend for ServerBackend {
     ) -> Result<Option<BottleneckReport>, ApiError> {
         let range = range(window)?;
         Ok(self.read(|m| m.analytics.bottlenecks(workflow_id, range)))
+    }
+
+    fn models(&self, window: &Window) -> Result<ModelStatsList, ApiError> {
+        let range = range(window)?;
+        Ok(ModelStatsList {
+            models: self.read(|m| m.analytics.models(range)),
+        })
     }
 
     fn heatmap(&self, workflow_id: &str, window: &Window) -> Result<Option<Heatmap>, ApiError> {

@@ -370,6 +370,29 @@ impl Backend for World {
         })
     }
 
+    fn models(&self, _: &Window) -> Result<ModelStatsList, ApiError> {
+        let k = &self.k;
+        Ok(ModelStatsList {
+            models: (0..k.items)
+                .map(|i| ModelStats {
+                    provider: ["simulated", "openai", "anthropic", "command"][i % 4].to_string(),
+                    model: k.name(i),
+                    calls: k.count(i),
+                    failures: k.count(i + 1),
+                    error_rate: k.figure(i),
+                    total_input_tokens: k.count(i + 2),
+                    total_output_tokens: k.count(i + 3),
+                    total_cost_usd: k.maybe_figure(i + 1),
+                    p50_duration_secs: k.maybe_figure(i + 2),
+                    p95_duration_secs: k.maybe_figure(i + 3),
+                    p99_duration_secs: k.maybe_figure(i + 4),
+                    p50_time_to_first_token_secs: k.maybe_figure(i + 5),
+                    p95_time_to_first_token_secs: k.maybe_figure(i + 6),
+                })
+                .collect(),
+        })
+    }
+
     fn heatmap(&self, workflow_id: &str, _: &Window) -> Result<Option<Heatmap>, ApiError> {
         let k = &self.k;
         Ok((!k.items.is_multiple_of(4)).then(|| Heatmap {
@@ -662,7 +685,7 @@ impl Backend for World {
     }
 }
 
-const PAGES: [&str; 23] = [
+const PAGES: [&str; 25] = [
     "/",
     "/workflows",
     "/workflows?sort=p95&dir=asc",
@@ -681,6 +704,8 @@ const PAGES: [&str; 23] = [
     "/approvals",
     "/alerts",
     "/timeline",
+    "/models",
+    "/models?since=24h",
     "/timeline?since=24h&workflow_id=x",
     "/workflows?since=1h",
     "/workflows/x?since=15m",

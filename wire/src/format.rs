@@ -170,6 +170,45 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// Dollars as people read them: `$12.40`, `$0.0031`, `$0.000004`; a cost
+/// not known is "unknown", never `$0`.
+pub fn usd(v: Option<f64>) -> String {
+    let Some(v) = v.filter(|v| v.is_finite()) else {
+        return "unknown".into();
+    };
+    let a = v.abs();
+    if a == 0.0 {
+        "$0".into()
+    } else if a >= 100.0 {
+        format!("${}", count(v.round() as u64))
+    } else if a >= 1.0 {
+        format!("${v:.2}")
+    } else {
+        // Two significant digits of a small amount.
+        let digits = (-a.log10().floor()) as usize + 1;
+        format!("${v:.digits$}")
+    }
+}
+
+/// A series' spend: its cost, or "—" when it made no agent call at all
+/// (nothing spent, rather than an unknown price).
+pub fn spend(cost: Option<f64>, tokens: u64) -> String {
+    if cost.is_none() && tokens == 0 {
+        "—".into()
+    } else {
+        usd(cost)
+    }
+}
+
+/// Token counts in short: `950`, `12.3k`, `4.2M`.
+pub fn tokens(n: u64) -> String {
+    match n {
+        0..=9_999 => count(n),
+        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
 /// A count and its noun, agreeing: `1 run`, `2 runs`, `1,200 runs`.
 pub fn quantity(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", count(n), if n == 1 { one } else { many })
@@ -178,6 +217,20 @@ pub fn quantity(n: u64, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_and_tokens_read_plainly_and_unknown_is_not_zero() {
+        assert_eq!(usd(None), "unknown");
+        assert_eq!(usd(Some(f64::NAN)), "unknown");
+        assert_eq!(usd(Some(0.0)), "$0");
+        assert_eq!(usd(Some(12.4)), "$12.40");
+        assert_eq!(usd(Some(1234.56)), "$1,235");
+        assert_eq!(usd(Some(0.0031)), "$0.0031");
+        assert_eq!(usd(Some(0.000004)), "$0.0000040");
+        assert_eq!(tokens(950), "950");
+        assert_eq!(tokens(12_345), "12.3k");
+        assert_eq!(tokens(4_200_000), "4.2M");
+    }
 
     #[test]
     fn durations_pick_a_readable_unit() {

@@ -37,6 +37,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <A href="/steps">"Steps"</A>
                     <A href="/traces">"Traces"</A>
                     <A href="/timeline">"Timeline"</A>
+                    <A href="/models">"Models"</A>
                     <A href="/metrics">"Metrics"</A>
                 </nav>
                 <nav class="nav nav-secondary" aria-label="Governance">

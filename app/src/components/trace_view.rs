@@ -135,6 +135,7 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                         queued.map(|q| format!(", after waiting {} for a slot", format::duration(q))).unwrap_or_default()
                     );
                     let approval = step.kind.is_approval();
+                    let usage = step.usage.clone();
                     let title = if approval { format!("{title} · waiting for people to approve, not work") } else { title };
                     let label_title = label.clone();
                     let step_id = step.step_id.clone();
@@ -169,6 +170,18 @@ pub fn Waterfall(trace: Trace, #[prop(into)] now: Signal<DateTime<Utc>>) -> impl
                                 {timing}
                                 {queued.map(|q| view! { <span class="wf-queued" data-testid="wf-queued">{format!("wait {}", format::duration(q))}</span> })}
                                 {approval.then(|| view! { <span class="wf-queued approval" data-testid="wf-approval">"for approval"</span> })}
+                                {usage.map(|u| {
+                                    let tokens = u.input_tokens.unwrap_or(0).saturating_add(u.output_tokens.unwrap_or(0));
+                                    let title = format!(
+                                        "{} · {} in, {} out{}{}",
+                                        u.model,
+                                        format::count(u.input_tokens.unwrap_or(0)),
+                                        format::count(u.output_tokens.unwrap_or(0)),
+                                        u.time_to_first_token_secs.map(|t| format!(" · first token after {}", format::duration(t))).unwrap_or_default(),
+                                        if u.provider == "simulated" { " · simulated" } else { "" },
+                                    );
+                                    view! { <span class="wf-queued wf-usage" data-testid="wf-usage" title=title>{format!("{} tok · {}", format::tokens(tokens), if u.provider == "simulated" { "simulated".to_string() } else { format::usd(u.cost_usd) })}</span> }
+                                })}
                             </span>
                             {error.map(|e| view! { <div class="wf-error" role="cell">{e}</div> })}
                         </div>

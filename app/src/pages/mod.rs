@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod approvals;
 pub mod metrics;
+pub mod models;
 pub mod not_found;
 pub mod overview;
 pub mod routines;

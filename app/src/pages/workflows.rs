@@ -15,12 +15,15 @@ use wire::format;
 use wire::{BottleneckReport, WorkflowStats};
 
 /// Sortable columns: (query key, header).
-const COLUMNS: [(&str, &str); 6] = [
+const COLUMNS: [(&str, &str); 8] = [
     ("workflow", "Workflow"),
     ("executions", "Executions"),
     ("success", "Success"),
     ("avg", "Avg"),
     ("p95", "p95"),
+    // What the agents spent: tokens, and dollars where the model is priced.
+    ("tokens", "Tokens"),
+    ("cost", "Cost"),
     ("last", "Last run"),
 ];
 
@@ -32,6 +35,10 @@ fn success_rate(w: &WorkflowStats) -> f64 {
     }
 }
 
+fn spent_tokens(w: &WorkflowStats) -> u64 {
+    w.total_input_tokens.saturating_add(w.total_output_tokens)
+}
+
 fn sort(rows: &mut [WorkflowStats], key: &str, descending: bool) {
     rows.sort_by(|a, b| {
         let order = match key {
@@ -39,6 +46,8 @@ fn sort(rows: &mut [WorkflowStats], key: &str, descending: bool) {
             "success" => success_rate(a).total_cmp(&success_rate(b)),
             "avg" => format::cmp_figures(a.avg_duration_secs, b.avg_duration_secs),
             "p95" => format::cmp_figures(a.p95_duration_secs, b.p95_duration_secs),
+            "tokens" => spent_tokens(a).cmp(&spent_tokens(b)),
+            "cost" => format::cmp_figures(a.total_cost_usd, b.total_cost_usd),
             "last" => a.last_execution.cmp(&b.last_execution),
             _ => a.workflow_id.cmp(&b.workflow_id),
         };
@@ -191,6 +200,10 @@ fn WorkflowRow(w: WorkflowStats, before: Option<WorkflowStats>) -> impl IntoView
                 {format::maybe_duration(w.p95_duration_secs)}
                 <Delta now=w.p95_duration_secs before=p95_before/>
             </td>
+            <td class="num" title=format!("{} in · {} out", format::count(w.total_input_tokens), format::count(w.total_output_tokens))>
+                {format::tokens(spent_tokens(&w))}
+            </td>
+            <td class="num" class:muted=w.total_cost_usd.is_none()>{format::spend(w.total_cost_usd, spent_tokens(&w))}</td>
             <td>{w.last_execution.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</td>
             <td><Pips runs=w.recent_runs/></td>
             <td>

@@ -1,0 +1,37 @@
+import { expect, test } from "@playwright/test";
+import { job, runJob } from "./helpers";
+
+// What the agents spent, on the dashboard: the Models page, tokens and cost
+// columns, and each attempt's usage in the waterfall. The suite's agents
+// are simulated: their figures must say so, and their cost is unknown, not $0.
+
+let runId = "";
+
+test.beforeAll(async ({ request }) => {
+  runId = await runJob(request, job("Spend Report", 5));
+});
+
+test("the Models page lists the simulated model as simulated, with an unknown cost", async ({ page }) => {
+  await page.goto("/models");
+  const row = page.locator('[data-testid="models-table"] tr[data-provider="simulated"]');
+  await expect(row).toBeVisible();
+  await expect(row.locator(".tag.sim")).toHaveText("simulated");
+  await expect(row).toContainText("unknown");
+  await expect(page.getByTestId("models-simulated")).toBeVisible();
+  // The range picker narrows it like every analytics page.
+  await page.getByTestId("range-picker").getByText("15 min").click();
+  await expect(page).toHaveURL(/\/models\?since=15m/);
+  await expect(row).toBeVisible();
+});
+
+test("steps show their tokens, and each attempt its usage in the waterfall", async ({ page }) => {
+  await page.goto("/steps?workflow_id=spend_report&sort=tokens&dir=desc");
+  const header = page.getByTestId("steps-table").locator("th", { hasText: "Tokens" });
+  await expect(header).toHaveAttribute("aria-sort", "descending");
+  const first = page.getByTestId("steps-table").locator("tbody tr").first();
+  await expect(first).toBeVisible();
+  await page.goto(`/traces/${runId}`);
+  const usage = page.getByTestId("wf-usage");
+  await expect(usage).toHaveCount(4);
+  await expect(usage.first()).toContainText(/\d+ tok · simulated/);
+});
