@@ -327,7 +327,14 @@ fn the_dashboard_is_well_formed() {
 
 #[tokio::test]
 async fn prometheus_scrapes_the_server_and_every_dashboard_query_has_data() {
-    let server = TestServer::start().await;
+    // The simulated model priced, in this test only (the shipped table has
+    // no price for it), so that the spend panel has dollars to show.
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let prices = data.path().join("prices.toml");
+    std::fs::write(&prices, "[models.simulated]\ninput = 1.0\noutput = 2.0\n").unwrap();
+    let mut config = server::config::Config::for_tests(data.path());
+    config.prices = Some(prices);
+    let server = TestServer::start_with(config, data).await;
     let load = keep_busy(&server).await;
     let prometheus = Prometheus::start(server.addr).await;
 

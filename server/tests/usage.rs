@@ -252,3 +252,99 @@ async fn spend_adds_up_per_step_workflow_and_model_and_is_pushed_live() {
     let (_, again) = restarted.get("/api/analytics/models").await;
     assert_eq!(again, models);
 }
+
+/// The value of the first sample of `name` whose labels include all of
+/// `labels` (`k="v"` pieces), in Prometheus's text format.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|p| l.contains(p)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn agent_calls_are_in_the_genai_metrics_and_spend_per_workflow() {
+    let base = streaming_llm().await;
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = Config::for_tests(data.path());
+    config.agent_backend = AgentBackendKind::Openai;
+    config.openai_base_url = base;
+    let server = TestServer::start_with(config, data).await;
+    let (_, created) = server.post("/api/jobs", guide_job()).await;
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    server.wait_for_run(&run_id).await;
+    let text = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let model = "gen_ai_request_model=\"gpt-4o-mini-2024-07-18\"";
+    let provider = "gen_ai_provider_name=\"openai\"";
+    // Four calls of 1,000 input tokens: in the 1,024 bucket, not the 256.
+    let input = "gen_ai_token_type=\"input\"";
+    assert_eq!(
+        sample(
+            &text,
+            "gen_ai_client_token_usage_bucket",
+            &[input, model, provider, "le=\"1024\""]
+        ),
+        Some(4.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gen_ai_client_token_usage_bucket",
+            &[input, model, provider, "le=\"256\""]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gen_ai_client_token_usage_sum",
+            &["gen_ai_token_type=\"output\"", model]
+        ),
+        Some(800.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gen_ai_client_operation_duration_seconds_count",
+            &[model, provider]
+        ),
+        Some(4.0)
+    );
+    // Priced from the shipped table: 600 plain input at $0.15/M, 400
+    // cached at $0.075/M, 200 output at $0.60/M, four times.
+    let cost = sample(
+        &text,
+        "llm_cost_usd_total",
+        &[
+            "workflow_id=\"monthly_report_generation\"",
+            "model=\"gpt-4o-mini-2024-07-18\"",
+        ],
+    )
+    .unwrap();
+    assert!(
+        (cost - 4.0 * (90.0 + 30.0 + 120.0) / 1e6).abs() < 1e-9,
+        "{cost}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "llm_tokens_total",
+            &[
+                "workflow_id=\"monthly_report_generation\"",
+                "step_id=\"fetch_data\"",
+                "type=\"input\""
+            ]
+        ),
+        Some(1000.0)
+    );
+}

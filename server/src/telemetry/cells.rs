@@ -203,6 +203,16 @@ impl FloatCounterCell {
         self.0.get()
     }
 
+    /// Adds `value` (dollars spent, say) that happened `at_ms`; a negative
+    /// or non-finite one is ignored, so the counter never goes back.
+    pub fn increment_at(&self, value: f64, at_ms: i64) {
+        if value.is_finite() && value > 0.0 {
+            self.0.update(|now| now + value);
+            let bits = self.0.bits.load(Ordering::Relaxed);
+            self.0.stamp.changed(bits, at_ms);
+        }
+    }
+
     /// Raises the counter to `value` (a total kept elsewhere); a lower or
     /// non-finite value is ignored, so the counter never goes back.
     pub fn absolute(&self, value: f64) {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::cells::{CounterCell, GaugeCell, HistogramCell};
+use super::cells::{CounterCell, FloatCounterCell, GaugeCell, HistogramCell};
 use super::family::Family;
 use super::names::*;
 use super::Registry;
@@ -21,6 +21,10 @@ pub struct EngineMetrics {
     step_executions: Arc<Family<CounterCell>>,
     step_retries: Arc<Family<CounterCell>>,
     errors: Arc<Family<CounterCell>>,
+    token_usage: Arc<Family<HistogramCell>>,
+    operation_duration: Arc<Family<HistogramCell>>,
+    llm_cost: Arc<Family<FloatCounterCell>>,
+    llm_tokens: Arc<Family<CounterCell>>,
     alerts_firing: Arc<Family<GaugeCell>>,
     active_workflows: Arc<GaugeCell>,
     active_routines: Arc<GaugeCell>,
@@ -49,6 +53,20 @@ impl EngineMetrics {
                 .counters(STEP_EXECUTIONS, &["workflow_id", "step_id", "status"]),
             step_retries: registry.counters(STEP_RETRIES, &["workflow_id", "step_id"]),
             errors: registry.counters(ERRORS, &["kind"]),
+            token_usage: registry.histograms(
+                GEN_AI_TOKEN_USAGE,
+                &[
+                    "gen_ai_token_type",
+                    "gen_ai_request_model",
+                    "gen_ai_provider_name",
+                ],
+            ),
+            operation_duration: registry.histograms(
+                GEN_AI_OPERATION_DURATION,
+                &["gen_ai_request_model", "gen_ai_provider_name", "error_type"],
+            ),
+            llm_cost: registry.float_counters(LLM_COST, &["workflow_id", "model"]),
+            llm_tokens: registry.counters(LLM_TOKENS, &["workflow_id", "step_id", "type"]),
             alerts_firing: registry.gauges(ALERTS_FIRING, &["severity"]),
             active_workflows: gauge(ACTIVE_WORKFLOWS),
             active_routines: gauge(ACTIVE_ROUTINES),
@@ -64,6 +82,16 @@ impl EngineMetrics {
             metrics.alerts_firing.handle(&[severity.as_str()]);
         }
         metrics
+    }
+}
+
+/// The conventions' `error.type` of a failed call: `timeout`, or `_OTHER`
+/// (their word for a failure of no known class).
+fn error_type(timed_out: bool) -> &'static str {
+    if timed_out {
+        "timeout"
+    } else {
+        "_OTHER"
     }
 }
 
@@ -87,6 +115,31 @@ impl Observer for EngineMetrics {
                 .with(&[workflow_of(run_id), step_id], |h| h.record_at(secs, at));
         };
         let error = |kind: &str| self.errors.with(&[kind], |c| c.increment_at(1, at));
+        // An agent call: its duration by model (with the error's type when
+        // it failed), and for a completed one its tokens and cost.
+        let call = |run_id,
+                    step_id: &str,
+                    usage: &Option<crate::events::records::Usage>,
+                    secs: f64,
+                    error_type: &str| {
+            let Some(u) = usage else { return };
+            let (model, provider) = (u.model.as_str(), u.provider.as_str());
+            self.operation_duration
+                .with(&[model, provider, error_type], |h| h.record_at(secs, at));
+            for (kind, n) in [("input", u.input_tokens), ("output", u.output_tokens)] {
+                let Some(n) = n else { continue };
+                self.token_usage
+                    .with(&[kind, model, provider], |h| h.record_at(n as f64, at));
+                self.llm_tokens
+                    .with(&[workflow_of(run_id), step_id, kind], |c| {
+                        c.increment_at(n, at)
+                    });
+            }
+            if let Some(cost) = u.cost_usd {
+                self.llm_cost
+                    .with(&[workflow_of(run_id), model], |c| c.increment_at(cost, at));
+            }
+        };
         let active = || self.active_workflows.set_at(model.runs.active() as f64, at);
         let finished = |run_id, status: &str, secs: Option<f64>| {
             self.workflow_executions
@@ -103,9 +156,18 @@ impl Observer for EngineMetrics {
                 run_id,
                 step_id,
                 duration_secs,
+                usage,
+                timed_out,
                 ..
             } => {
                 attempt(*run_id, step_id, *duration_secs);
+                call(
+                    *run_id,
+                    step_id,
+                    usage,
+                    *duration_secs,
+                    error_type(*timed_out),
+                );
                 self.step_retries
                     .with(&[workflow_of(*run_id), step_id], |c| c.increment_at(1, at));
                 error("step_attempt_failed");
@@ -114,18 +176,29 @@ impl Observer for EngineMetrics {
                 run_id,
                 step_id,
                 duration_secs,
+                usage,
                 ..
             } => {
                 attempt(*run_id, step_id, *duration_secs);
+                call(*run_id, step_id, usage, *duration_secs, "");
                 step(*run_id, step_id, "success");
             }
             EventKind::StepFailed {
                 run_id,
                 step_id,
                 duration_secs,
+                usage,
+                timed_out,
                 ..
             } => {
                 attempt(*run_id, step_id, *duration_secs);
+                call(
+                    *run_id,
+                    step_id,
+                    usage,
+                    *duration_secs,
+                    error_type(*timed_out),
+                );
                 step(*run_id, step_id, "failure");
                 error("step_failed");
             }

@@ -54,10 +54,27 @@ pub mod names {
     pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
     pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
     pub const BUILD_INFO: &str = "shiioo_build_info";
+    // Agent calls, named after OpenTelemetry's GenAI semantic conventions
+    // (`gen_ai.client.token.usage`, `gen_ai.client.operation.duration`),
+    // in Prometheus's spelling; and Shiioo's spend per workflow.
+    pub const GEN_AI_TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+    pub const GEN_AI_OPERATION_DURATION: &str = "gen_ai_client_operation_duration_seconds";
+    pub const LLM_COST: &str = "llm_cost_usd_total";
+    pub const LLM_TOKENS: &str = "llm_tokens_total";
 }
 
+/// The conventions' bucket boundaries: tokens (powers of 4 from 1 to
+/// 4^13) and seconds (doubling from 10 ms to 81.92 s).
+pub const GEN_AI_TOKEN_BUCKETS: [f64; 14] = [
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+pub const GEN_AI_DURATION_BUCKETS: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
 /// Metrics with labels: the ones a series cap can fold into `__overflow__`.
-const LABELLED: [&str; 10] = [
+const LABELLED: [&str; 14] = [
     names::WORKFLOW_EXECUTIONS,
     names::WORKFLOW_DURATION,
     names::STEP_DURATION,
@@ -68,6 +85,10 @@ const LABELLED: [&str; 10] = [
     names::REQUEST_DURATION,
     names::ALERTS_FIRING,
     names::ALERT_NOTIFICATIONS,
+    names::GEN_AI_TOKEN_USAGE,
+    names::GEN_AI_OPERATION_DURATION,
+    names::LLM_COST,
+    names::LLM_TOKENS,
 ];
 
 /// Default cap on distinct label sets per metric.
@@ -90,6 +111,22 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         describe_histogram!(
             STEP_DURATION,
             "Duration of every ended step attempt, per workflow and step."
+        );
+        describe_histogram!(
+            GEN_AI_TOKEN_USAGE,
+            "Tokens per agent call, by type (input, output), model and provider (OpenTelemetry GenAI conventions; provider simulated is drawn, not measured)."
+        );
+        describe_histogram!(
+            GEN_AI_OPERATION_DURATION,
+            "Duration of agent calls, by model and provider, failed ones with error_type (OpenTelemetry GenAI conventions)."
+        );
+        describe_counter!(
+            LLM_COST,
+            "Dollars spent on agent calls whose model the price table knows, per workflow and model."
+        );
+        describe_counter!(
+            LLM_TOKENS,
+            "Tokens of agent calls, per workflow, step and type (input, output)."
         );
         describe_counter!(
             STEP_EXECUTIONS,
@@ -177,6 +214,8 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
             metrics::counter!(registry::OVERFLOW_COUNTER, "metric" => labelled).increment(0);
         }
     });
+    registry.set_buckets(names::GEN_AI_TOKEN_USAGE, &GEN_AI_TOKEN_BUCKETS);
+    registry.set_buckets(names::GEN_AI_OPERATION_DURATION, &GEN_AI_DURATION_BUCKETS);
     registry.set_buckets(
         names::REQUEST_DURATION,
         &[
