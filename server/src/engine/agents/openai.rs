@@ -156,9 +156,17 @@ struct Stream {
     done: bool,
 }
 
+/// Longest stream line, and longest answer, read: a server that sends more
+/// fails the attempt rather than filling memory.
+const MAX_LINE: usize = 1 << 20;
+const MAX_ANSWER: usize = 8 << 20;
+
 impl Stream {
     fn feed(&mut self, bytes: &[u8], now: impl Fn() -> f64) -> Result<(), String> {
         self.pending.extend_from_slice(bytes);
+        if self.pending.len() > MAX_LINE && !self.pending.contains(&b'\n') {
+            return Err(format!("a stream line is over {} bytes", MAX_LINE));
+        }
         while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
             let line = String::from_utf8_lossy(&line);
@@ -188,6 +196,9 @@ impl Stream {
         if let Some(piece) = chunk["choices"][0]["delta"]["content"].as_str() {
             if !piece.is_empty() && self.first_token_secs.is_none() {
                 self.first_token_secs = Some(now());
+            }
+            if self.text.len() + piece.len() > MAX_ANSWER {
+                return Err(format!("the answer is over {MAX_ANSWER} bytes"));
             }
             self.text.push_str(piece);
         }
@@ -391,6 +402,21 @@ mod tests {
         // and the empty role chunk are not tokens), the answer after seven.
         let first = usage.time_to_first_token_secs.unwrap();
         assert!((0.11..1.0).contains(&first), "{first}");
+    }
+
+    #[test]
+    fn a_stream_without_end_of_line_cannot_fill_memory() {
+        let mut stream = Stream::default();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut failed = None;
+        for _ in 0..40 {
+            if let Err(e) = stream.feed(&chunk, || 0.0) {
+                failed = Some(e);
+                break;
+            }
+        }
+        assert!(failed.is_some_and(|e| e.contains("over")));
+        assert!(stream.pending.len() <= MAX_LINE + chunk.len());
     }
 
     #[tokio::test]
