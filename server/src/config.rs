@@ -17,6 +17,7 @@ pub use crate::engine::agents::RoleSimulation;
 pub enum AgentBackendKind {
     Simulated,
     Openai,
+    Anthropic,
     Command,
 }
 
@@ -84,6 +85,28 @@ pub struct Config {
 
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<String>,
+
+    /// Base URL of Anthropic's API (`--agent-backend anthropic`).
+    #[arg(
+        long,
+        env = "SHIIOO_ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
+    pub anthropic_base_url: String,
+
+    #[arg(
+        long,
+        env = "SHIIOO_ANTHROPIC_MODEL",
+        default_value = "claude-haiku-4-5"
+    )]
+    pub anthropic_model: String,
+
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<String>,
+
+    /// Most tokens an answer may have (the Messages API requires a bound).
+    #[arg(long, env = "SHIIOO_ANTHROPIC_MAX_TOKENS", default_value_t = 4096)]
+    pub anthropic_max_tokens: u32,
 
     /// Prices of models (TOML: USD per million input, output and cached
     /// tokens), over the shipped table (`server/prices/default.toml`).

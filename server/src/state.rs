@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use crate::alerts::notify::Outbox;
 use crate::auth::Gate;
 use crate::config::{AgentBackendKind, Config, RoleSimulation};
-use crate::engine::agents::{AgentBackend, Command, OpenAi, Simulated};
+use crate::engine::agents::{AgentBackend, Anthropic, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
 use crate::hub::Hub;
 use crate::journal::{Journal, Replayed};
@@ -193,6 +193,15 @@ fn agent_backend(config: &Config) -> Result<Arc<dyn AgentBackend>, StartError> {
                 &config.openai_base_url,
                 &config.openai_model,
                 config.openai_api_key.clone(),
+            )
+            .map_err(StartError)?,
+        ),
+        AgentBackendKind::Anthropic => Arc::new(
+            Anthropic::new(
+                &config.anthropic_base_url,
+                &config.anthropic_model,
+                config.anthropic_api_key.clone(),
+                config.anthropic_max_tokens,
             )
             .map_err(StartError)?,
         ),

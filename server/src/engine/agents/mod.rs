@@ -4,16 +4,20 @@
 //!   per role, overridable per step, for demos and tests;
 //! - [`OpenAi`]: any server speaking OpenAI's `/v1/chat/completions`
 //!   (OpenAI, Ollama, vLLM, llama.cpp);
+//! - [`Anthropic`]: Anthropic's Messages API (`/v1/messages`);
 //! - [`Command`]: a local program, prompt on stdin, answer on stdout.
 
+mod anthropic;
 mod command;
 mod openai;
 mod simulated;
+mod sse;
 
 use futures::future::BoxFuture;
 
 pub use crate::events::records::Usage;
 
+pub use anthropic::Anthropic;
 pub use command::Command;
 pub use openai::OpenAi;
 pub use simulated::{RoleSimulation, Simulated};

@@ -1,9 +1,10 @@
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
+use super::sse::{Lines, Text};
 use super::{AgentBackend, AgentRequest, Answer, Usage};
 
 /// Any server speaking OpenAI's chat completions API: OpenAI itself, Ollama,
@@ -19,15 +20,10 @@ impl OpenAi {
     /// `base_url` is the server's root, e.g. `https://api.openai.com` or
     /// `http://localhost:11434` (a trailing `/v1` is accepted too).
     pub fn new(base_url: &str, model: &str, api_key: Option<String>) -> Result<Self, String> {
-        let base = base_url.trim_end_matches('/');
-        let base = base.strip_suffix("/v1").unwrap_or(base);
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let (client, endpoint) = super::sse::client(base_url, "/v1/chat/completions")?;
         Ok(Self {
             client,
-            endpoint: format!("{base}/v1/chat/completions"),
+            endpoint,
             model: model.to_string(),
             api_key: api_key.filter(|k| !k.is_empty()),
         })
@@ -102,7 +98,7 @@ impl OpenAi {
         stream
             .finish()
             .map_err(|e| format!("{}: {e}", self.endpoint))?;
-        let first = stream.first_token_secs;
+        let first = stream.answer.first_token_secs;
         let usage = stream
             .usage
             .as_ref()
@@ -118,7 +114,7 @@ impl OpenAi {
                 })
             });
         Ok(Answer {
-            text: stream.text,
+            text: stream.answer.text,
             usage,
         })
     }
@@ -142,44 +138,27 @@ fn usage(answer: &Value, configured_model: &str, first_token_secs: Option<f64>) 
     })
 }
 
-/// A chat-completions stream being read: server-sent events, one
-/// `data: {json}` line each, ending with `data: [DONE]`.
+/// A chat-completions stream being read: one `data: {json}` chunk per
+/// event, ending with `data: [DONE]`.
 #[derive(Default)]
 struct Stream {
-    /// Bytes of a line not complete yet.
-    pending: Vec<u8>,
-    text: String,
+    lines: Lines,
+    answer: Text,
     model: Option<String>,
     /// The last chunk's `usage`, with its `model`.
     usage: Option<Value>,
-    first_token_secs: Option<f64>,
     done: bool,
 }
 
-/// Longest stream line, and longest answer, read: a server that sends more
-/// fails the attempt rather than filling memory.
-const MAX_LINE: usize = 1 << 20;
-const MAX_ANSWER: usize = 8 << 20;
-
 impl Stream {
     fn feed(&mut self, bytes: &[u8], now: impl Fn() -> f64) -> Result<(), String> {
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() > MAX_LINE && !self.pending.contains(&b'\n') {
-            return Err(format!("a stream line is over {} bytes", MAX_LINE));
-        }
-        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            self.line(line.trim_end_matches(['\n', '\r']), &now)?;
-        }
-        Ok(())
+        let mut lines = std::mem::take(&mut self.lines);
+        let fed = lines.feed(bytes, |data| self.chunk(data, &now));
+        self.lines = lines;
+        fed
     }
 
-    fn line(&mut self, line: &str, now: &impl Fn() -> f64) -> Result<(), String> {
-        // Comments (`: keep-alive`), event names and blank separators.
-        let Some(data) = line.strip_prefix("data:").map(str::trim) else {
-            return Ok(());
-        };
+    fn chunk(&mut self, data: &str, now: &impl Fn() -> f64) -> Result<(), String> {
         if data == "[DONE]" {
             self.done = true;
             return Ok(());
@@ -194,13 +173,7 @@ impl Stream {
             self.model = Some(model.to_string());
         }
         if let Some(piece) = chunk["choices"][0]["delta"]["content"].as_str() {
-            if !piece.is_empty() && self.first_token_secs.is_none() {
-                self.first_token_secs = Some(now());
-            }
-            if self.text.len() + piece.len() > MAX_ANSWER {
-                return Err(format!("the answer is over {MAX_ANSWER} bytes"));
-            }
-            self.text.push_str(piece);
+            self.answer.push(piece, now)?;
         }
         if chunk["usage"].is_object() {
             self.usage = Some(chunk);
@@ -209,11 +182,9 @@ impl Stream {
     }
 
     fn finish(&mut self) -> Result<(), String> {
-        if !self.pending.is_empty() {
-            let rest = std::mem::take(&mut self.pending);
-            self.line(String::from_utf8_lossy(&rest).trim(), &|| 0.0)?;
-        }
-        if self.done || self.usage.is_some() || !self.text.is_empty() {
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.finish(|data| self.chunk(data, &|| 0.0))?;
+        if self.done || self.usage.is_some() || !self.answer.text.is_empty() {
             Ok(())
         } else {
             Err("the stream ended before any answer".into())
@@ -336,27 +307,9 @@ mod tests {
     /// A local server streaming a chat completion as OpenAI does: chunks of
     /// `data: {…}` lines, `delay_ms` apart, the usage in the last one.
     async fn streaming_llm(chunks: Vec<String>, delay_ms: u64) -> String {
-        use futures::StreamExt;
-        let app = Router::new().route(
-            "/v1/chat/completions",
-            post(move || {
-                let chunks = chunks.clone();
-                async move {
-                    let body = futures::stream::iter(chunks).then(move |c| async move {
-                        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                        Ok::<_, std::convert::Infallible>(c)
-                    });
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-                        axum::body::Body::from_stream(body),
-                    )
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{addr}")
+        super::super::sse::fake_stream("/v1/chat/completions", 200, chunks, delay_ms)
+            .await
+            .0
     }
 
     fn sse(v: Value) -> String {
@@ -402,21 +355,6 @@ mod tests {
         // and the empty role chunk are not tokens), the answer after seven.
         let first = usage.time_to_first_token_secs.unwrap();
         assert!((0.11..1.0).contains(&first), "{first}");
-    }
-
-    #[test]
-    fn a_stream_without_end_of_line_cannot_fill_memory() {
-        let mut stream = Stream::default();
-        let chunk = vec![b'x'; 64 * 1024];
-        let mut failed = None;
-        for _ in 0..40 {
-            if let Err(e) = stream.feed(&chunk, || 0.0) {
-                failed = Some(e);
-                break;
-            }
-        }
-        assert!(failed.is_some_and(|e| e.contains("over")));
-        assert!(stream.pending.len() <= MAX_LINE + chunk.len());
     }
 
     #[tokio::test]
