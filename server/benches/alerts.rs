@@ -43,6 +43,7 @@ fn model(workflows: usize, runs_per_workflow: usize) -> Model {
                     job_name: workflow_id,
                     steps: vec![],
                     actor: None,
+                    budget: None,
                 },
             );
             publish(&mut model, at, EventKind::RunStarted { run_id });

@@ -263,6 +263,7 @@ async fn spread_over_a_day() {
                     job_name: format!("Spread {w}"),
                     steps: planned.clone(),
                     actor: None,
+                    budget: None,
                 },
             );
             push(&mut batch, start, EventKind::RunStarted { run_id });

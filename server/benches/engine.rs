@@ -179,6 +179,7 @@ fn replay() {
             job_name: "Bench Flow".into(),
             steps: steps.clone(),
             actor: None,
+            budget: None,
         });
         push(EventKind::RunStarted { run_id });
         for s in ["a", "b", "c"] {

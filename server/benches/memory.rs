@@ -73,6 +73,7 @@ fn run_events(
             description: None,
             workflow: workflow.clone(),
             actor: None,
+            budget: None,
         },
     );
     push(
@@ -84,6 +85,7 @@ fn run_events(
             job_name: "Bench Flow".into(),
             steps: steps.to_vec(),
             actor: None,
+            budget: None,
         },
     );
     push(0, EventKind::RunStarted { run_id });

@@ -311,13 +311,21 @@ impl Journal {
     }
 
     /// A job's definition, read back from its `JobCreated` event.
-    pub async fn job_workflow(
+    pub async fn job_definition(
         &self,
         job: &crate::store::JobRecord,
-    ) -> Result<crate::events::Workflow, StoreError> {
+    ) -> Result<
+        (
+            crate::events::Workflow,
+            Option<crate::events::records::Budget>,
+        ),
+        StoreError,
+    > {
         let (job_id, seq) = (job.job_id, job.seq);
         self.read_store(move |store| match store.event(seq)?.map(|e| e.kind) {
-            Some(EventKind::JobCreated { workflow, .. }) => Ok(workflow),
+            Some(EventKind::JobCreated {
+                workflow, budget, ..
+            }) => Ok((workflow, budget)),
             _ => Err(StoreError(format!(
                 "job {job_id}: its JobCreated event ({seq}) is not in the log"
             ))),
@@ -340,12 +348,19 @@ impl Journal {
     pub async fn indexed_job(
         &self,
         job_id: Ulid,
-    ) -> Result<Option<(crate::store::JobRecord, crate::events::Workflow)>, StoreError> {
+    ) -> Result<
+        Option<(
+            crate::store::JobRecord,
+            crate::events::Workflow,
+            Option<crate::events::records::Budget>,
+        )>,
+        StoreError,
+    > {
         let Some(record) = self.indexed_job_record(job_id).await? else {
             return Ok(None);
         };
-        let workflow = self.job_workflow(&record).await?;
-        Ok(Some((record, workflow)))
+        let (workflow, budget) = self.job_definition(&record).await?;
+        Ok(Some((record, workflow, budget)))
     }
 
     /// Waits until the event `seq` is committed: what an acknowledgement

@@ -33,6 +33,7 @@ fn publish_run(journal: &Journal, i: usize) -> (Ulid, Ulid) {
         description: None,
         workflow: workflow(),
         actor: None,
+        budget: None,
     });
     journal.publish(EventKind::RunCreated {
         run_id,
@@ -46,6 +47,7 @@ fn publish_run(journal: &Journal, i: usize) -> (Ulid, Ulid) {
             depends_on: vec![],
         }],
         actor: None,
+        budget: None,
     });
     journal.publish(EventKind::RunStarted { run_id });
     if i.is_multiple_of(11) {
@@ -163,7 +165,8 @@ async fn check(journal: &Journal, runs: &[(Ulid, Ulid)], restarted: bool) {
     assert_eq!((total, next), (1, None));
     assert_eq!(page[0].run_id, run_id);
     assert_eq!(page[0].status, RunStatus::Completed);
-    let (record, workflow) = journal.indexed_job(job_id).await.unwrap().unwrap();
+    let (record, workflow, budget) = journal.indexed_job(job_id).await.unwrap().unwrap();
+    assert_eq!(budget, None);
     assert_eq!(&*record.name, "Job 1");
     assert_eq!(workflow, self::workflow());
     let view = server::views::jobs::job(journal, job_id, true)

@@ -201,6 +201,11 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
         created_by: k.maybe_name(offset + 1),
         cancelled_by: k.maybe_name(offset + 2),
         approval_wait_secs: k.maybe_figure(offset + 5),
+        budget: k.maybe_figure(offset + 6).map(|max_cost_usd| Budget {
+            max_cost_usd,
+            on_exceed: OnExceed::Fail,
+        }),
+        cost_usd: k.maybe_figure(offset + 7),
     }
 }
 
@@ -488,6 +493,7 @@ impl Backend for World {
                     workflow: None,
                     run_count: k.count(i),
                     last_run_id: (i.is_multiple_of(3)).then(|| RUN.to_string()),
+                    budget: None,
                 })
                 .collect(),
         };

@@ -348,3 +348,136 @@ async fn agent_calls_are_in_the_genai_metrics_and_spend_per_workflow() {
         Some(1000.0)
     );
 }
+
+/// A job of four steps in a chain, each call of which costs $0.40 (the
+/// command reports it), with a budget.
+fn budgeted(budget: Value) -> Value {
+    let steps: Vec<Value> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| json!({"id": id, "action": {"agent_task": {"prompt": id}}}))
+        .collect();
+    json!({
+        "name": "Budgeted",
+        "workflow": {"steps": steps, "dependencies": {"b": ["a"], "c": ["b"], "d": ["c"]}},
+        "budget": budget,
+        "execute": true,
+    })
+}
+
+#[tokio::test]
+async fn a_spent_budget_starts_no_further_agent_step_and_fails_the_run_saying_so() {
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = Config::for_tests(data.path());
+    config.agent_backend = AgentBackendKind::Command;
+    config.agent_command = Some(
+        r#"cat >/dev/null; echo done; echo 'shiioo-usage: {"model": "m", "input_tokens": 10, "output_tokens": 10, "cost_usd": 0.4}'"#.into(),
+    );
+    let server = TestServer::start_with(config, data).await;
+
+    // Nonsense budgets are refused, naming the field.
+    for (budget, field) in [
+        (json!({"max_cost_usd": 0}), "budget.max_cost_usd"),
+        (json!({"max_cost_usd": -1.5}), "budget.max_cost_usd"),
+        (
+            json!({"max_cost_usd": 1, "on_exceed": "ignore"}),
+            "budget.on_exceed",
+        ),
+        (json!({"max_cost_usd": 1, "extra": true}), "budget"),
+    ] {
+        let (status, body) = server.post("/api/jobs", budgeted(budget.clone())).await;
+        assert_eq!(status, 422, "{budget}: {body}");
+        assert!(
+            body["field"].as_str().is_some_and(|f| f.starts_with(field)),
+            "{budget}: {body}"
+        );
+    }
+
+    let (status, created) = server
+        .post("/api/jobs", budgeted(json!({"max_cost_usd": 1.0})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let run = server.wait_for_run(&run_id).await;
+    assert_eq!(run["status"], "Failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("budget exceeded"),
+        "{run}"
+    );
+    let statuses: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    // $0.40, $0.80, $1.20 spent: the fourth call would start over budget.
+    assert_eq!(
+        statuses,
+        ["Completed", "Completed", "Completed", "Skipped"],
+        "{run}"
+    );
+    assert!(run["steps"][3]["error"]
+        .as_str()
+        .unwrap()
+        .contains("budget exceeded"));
+    assert!(
+        run["steps"][3]["attempts"].as_array().unwrap().is_empty(),
+        "it never started"
+    );
+    assert_eq!(
+        run["budget"],
+        json!({"max_cost_usd": 1.0, "on_exceed": "fail"})
+    );
+    assert!(
+        (run["cost_usd"].as_f64().unwrap() - 1.2).abs() < 1e-9,
+        "{run}"
+    );
+    let (_, trace) = server.get(&format!("/api/analytics/traces/{run_id}")).await;
+    assert_eq!(
+        (&trace["budget"], &trace["cost_usd"]),
+        (&run["budget"], &run["cost_usd"])
+    );
+
+    // The job keeps its budget for every run, after a restart too. (The
+    // restarted server's agents are the simulated ones, whose calls have
+    // no price: they spend nothing against the budget.)
+    let job_id = created["job_id"].as_str().unwrap().to_string();
+    let server = server.restart().await;
+    let (_, job) = server.get(&format!("/api/jobs/{job_id}")).await;
+    assert_eq!(
+        job["budget"],
+        json!({"max_cost_usd": 1.0, "on_exceed": "fail"}),
+        "{job}"
+    );
+    let (_, old) = server.get(&format!("/api/runs/{run_id}")).await;
+    assert!(
+        (old["cost_usd"].as_f64().unwrap() - 1.2).abs() < 1e-9,
+        "{old}"
+    );
+    let (status, again) = server
+        .post(&format!("/api/jobs/{job_id}/runs"), json!({}))
+        .await;
+    assert!(status < 300, "{again}");
+    let run = server.wait_for_run(again["run_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (
+            &run["status"],
+            &run["budget"]["max_cost_usd"],
+            &run["cost_usd"]
+        ),
+        (&json!("Completed"), &json!(1.0), &Value::Null),
+        "{run}"
+    );
+
+    // Without a budget, the same job spends what it spends.
+    let mut free = budgeted(Value::Null);
+    free.as_object_mut().unwrap().remove("budget");
+    let (_, created) = server.post("/api/jobs", free).await;
+    let run = server
+        .wait_for_run(created["run_id"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (&run["status"], &run["budget"]),
+        (&json!("Completed"), &Value::Null),
+        "{run}"
+    );
+}

@@ -182,6 +182,11 @@ pub struct Trace {
     /// for a run in progress); `null` when the run has no approval step.
     #[serde(default)]
     pub approval_wait_secs: Option<f64>,
+    /// The job's budget, and what the run's priced calls have cost so far.
+    #[serde(default)]
+    pub budget: Option<super::Budget>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

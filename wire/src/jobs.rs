@@ -23,6 +23,33 @@ pub struct JobRequest {
     /// with `POST /api/jobs/{job_id}/runs`.
     #[serde(default)]
     pub execute: bool,
+    /// What each run may spend on agent calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+/// A run's spending limit. Once the run's priced agent calls have cost
+/// `max_cost_usd` or more, no further agent step (or attempt) starts: the
+/// step fails saying so, what depends on it is skipped, and the run fails.
+/// Calls of models the price table does not know cost nothing here: the
+/// limit holds only what is priced.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Decode)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0, maximum = 1e9))]
+    pub max_cost_usd: f64,
+    /// What happens when it is spent: `fail` (the only choice yet).
+    #[serde(default)]
+    pub on_exceed: OnExceed,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExceed {
+    #[default]
+    Fail,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -159,6 +186,8 @@ pub struct JobView {
     pub workflow: Option<WorkflowSpec>,
     pub run_count: u64,
     pub last_run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 /// Filters of `GET /api/jobs` (`?workflow_id=&limit=&include_workflow=`).

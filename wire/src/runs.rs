@@ -218,6 +218,13 @@ pub struct RunView {
     /// Who asked to cancel it, if anyone did.
     #[serde(default)]
     pub cancelled_by: Option<String>,
+    /// The job's budget, when it has one.
+    #[serde(default)]
+    pub budget: Option<super::Budget>,
+    /// What its agent calls have cost so far, over those whose model the
+    /// price table knows; `null` when none is.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 /// One line of `GET /api/runs`.

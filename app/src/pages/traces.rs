@@ -141,6 +141,14 @@ pub fn TraceDetail() -> impl IntoView {
                                     <div class="stat"><div class="stat-value">{t.started_at.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</div><div class="stat-label">"Started"</div></div>
                                     {t.created_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-created-by">{by}</div><div class="stat-label">"Started by"</div></div> })}
                                     {t.cancelled_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-cancelled-by">{by}</div><div class="stat-label">"Cancelled by"</div></div> })}
+                                    {(t.budget.is_some() || t.cost_usd.is_some()).then(|| {
+                                        let label = match t.budget {
+                                            Some(b) => format!("Spent of {} budget", format::usd(Some(b.max_cost_usd))),
+                                            None => "Spent".to_string(),
+                                        };
+                                        let over = t.budget.zip(t.cost_usd).is_some_and(|(b, c)| c >= b.max_cost_usd);
+                                        view! { <div class="stat" title="agent calls whose model the price table knows"><div class="stat-value" class:bad=over data-testid="trace-spent">{format::usd(t.cost_usd)}</div><div class="stat-label">{label}</div></div> }
+                                    })}
                                     {t.approval_wait_secs.map(|w| view! { <div class="stat" title="time its approval steps waited for people, apart from the work"><div class="stat-value" data-testid="trace-approval-wait">{format::duration(w)}</div><div class="stat-label">"Waiting for approval"</div></div> })}
                                 </div>
                                 {t.bottleneck.clone().map(|b| {

@@ -233,6 +233,7 @@ mod tests {
             job_name: workflow.into(),
             steps: vec![],
             actor: None,
+            budget: None,
         };
         publish(model, seq, at, kind);
         publish(model, seq, at, EventKind::RunStarted { run_id });

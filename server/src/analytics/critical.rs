@@ -272,6 +272,7 @@ mod tests {
                     })
                     .collect(),
                 actor: None,
+                budget: None,
             },
         }];
         let mut timeline: Vec<(i64, EventKind)> = vec![(0, EventKind::RunStarted { run_id })];

@@ -315,6 +315,8 @@ mod tests {
             created_by: None,
             cancelled_by: None,
             approval_wait_secs: None,
+            budget: None,
+            cost_usd: None,
         }
     }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
@@ -13,6 +14,7 @@ use ulid::Ulid;
 use super::agents::{AgentRequest, Usage};
 use super::plan::Plan;
 use super::{secs, Engine, Outcome};
+use crate::events::records::Budget;
 use crate::events::EventKind;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -23,12 +25,44 @@ enum Slot {
     Skipped,
 }
 
+/// What a run's priced agent calls have cost so far, against its budget:
+/// shared by its step tasks, checked before each attempt starts.
+struct Spend {
+    budget: Option<Budget>,
+    spent_usd: Mutex<f64>,
+}
+
+impl Spend {
+    fn add(&self, cost: Option<f64>) {
+        if let Some(c) = cost.filter(|c| c.is_finite() && *c > 0.0) {
+            *self.spent_usd.lock() += c;
+        }
+    }
+
+    /// Why no further agent call may start, if the budget is spent.
+    fn exceeded(&self) -> Option<String> {
+        let budget = self.budget?;
+        let spent = *self.spent_usd.lock();
+        (spent >= budget.max_cost_usd).then(|| {
+            format!(
+                "budget exceeded: agent calls have cost ${spent:.6} of the run's ${:.6}, so no further agent step starts",
+                budget.max_cost_usd
+            )
+        })
+    }
+}
+
 pub(super) async fn drive(
     engine: &Engine,
     run_id: Ulid,
     plan: Arc<Plan>,
+    budget: Option<Budget>,
     cancel: CancellationToken,
 ) {
+    let spend = Arc::new(Spend {
+        budget,
+        spent_usd: Mutex::new(0.0),
+    });
     let journal = &engine.inner.journal;
     let started = Instant::now();
     journal.publish(EventKind::RunStarted { run_id });
@@ -47,6 +81,7 @@ pub(super) async fn drive(
             run_id,
             plan.clone(),
             i,
+            spend.clone(),
             cancel.clone(),
         ));
     }
@@ -73,6 +108,7 @@ pub(super) async fn drive(
                             run_id,
                             plan.clone(),
                             d,
+                            spend.clone(),
                             cancel.clone(),
                         ));
                     }
@@ -142,6 +178,7 @@ async fn run_step(
     run_id: Ulid,
     plan: Arc<Plan>,
     index: usize,
+    spend: Arc<Spend>,
     cancel: CancellationToken,
 ) -> (usize, Outcome) {
     let inner = &engine.inner;
@@ -178,6 +215,17 @@ async fn run_step(
             _ = cancel.cancelled() => return cancelled(None, None),
             permit = inner.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
         };
+        // Checked with the slot in hand, the moment before the call: the
+        // spend of calls that ended while this one waited counts.
+        if let Some(reason) = spend.exceeded() {
+            drop(permit);
+            journal.publish(EventKind::StepSkipped {
+                run_id,
+                step_id: step_id.to_string(),
+                reason: reason.clone(),
+            });
+            return (index, Outcome::Failed(reason));
+        }
         journal.publish(EventKind::StepStarted {
             run_id,
             step_id: step_id.to_string(),
@@ -211,6 +259,7 @@ async fn run_step(
                     }
                     u
                 });
+                spend.add(usage.as_ref().and_then(|u| u.cost_usd));
                 journal.publish(EventKind::StepCompleted {
                     run_id,
                     step_id: step_id.to_string(),

@@ -20,6 +20,8 @@ use tokio_util::task::TaskTracker;
 use ulid::Ulid;
 use wire::{ApiError, JobCreated, JobRequest, WorkflowSpec};
 
+use crate::events::records::Budget;
+
 use crate::events::EventKind;
 use crate::journal::Journal;
 use agents::AgentBackend;
@@ -75,6 +77,7 @@ pub(crate) struct JobToRun {
     name: Arc<str>,
     workflow_id: Arc<str>,
     workflow: Arc<WorkflowSpec>,
+    budget: Option<Budget>,
 }
 
 /// What creating a job (and maybe its run) or starting a run made: typed
@@ -239,6 +242,7 @@ impl Engine {
         let plan = Arc::new(plan);
         let job_id = self.next_id();
         let name = job.name.trim().to_string();
+        let budget = job.budget.map(Budget::from);
         self.cache_plan(job_id, plan.clone());
         let mut seq = self
             .inner
@@ -250,10 +254,11 @@ impl Engine {
                 description: job.description,
                 workflow: (&job.workflow).into(),
                 actor: Some(actor.to_string()),
+                budget,
             })
             .seq;
         let run_id = job.execute.then(|| {
-            let (run_id, run_seq) = self.launch(job_id, &name, &workflow_id, plan, actor);
+            let (run_id, run_seq) = self.launch(job_id, &name, &workflow_id, plan, budget, actor);
             seq = run_seq;
             run_id
         });
@@ -281,17 +286,19 @@ impl Engine {
                 name: j.name.clone(),
                 workflow_id: j.workflow_id.clone(),
                 workflow: j.workflow.clone(),
+                budget: j.budget,
             })
         });
         if let Some(job) = recent {
             return Ok(job);
         }
         match self.inner.journal.indexed_job(job_id).await {
-            Ok(Some((record, workflow))) => Ok(JobToRun {
+            Ok(Some((record, workflow, budget))) => Ok(JobToRun {
                 job_id,
                 name: record.name,
                 workflow_id: record.workflow_id,
                 workflow: Arc::new(WorkflowSpec::from(&workflow)),
+                budget,
             }),
             Ok(None) => Err(EngineError::NotFound(format!("no job with id {job_id}"))),
             Err(e) => Err(EngineError::unreadable(e)),
@@ -305,6 +312,7 @@ impl Engine {
             name,
             workflow_id,
             workflow,
+            budget,
         } = job;
         self.admit()?;
         let cached = self.inner.plans.lock().get(&job_id).cloned();
@@ -317,7 +325,7 @@ impl Engine {
                 plan
             }
         };
-        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan, actor);
+        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan, budget, actor);
         let created = Created {
             job_id,
             workflow_id: workflow_id.to_string(),
@@ -344,6 +352,7 @@ impl Engine {
         name: &str,
         workflow_id: &str,
         plan: Arc<Plan>,
+        budget: Option<Budget>,
         actor: &str,
     ) -> (Ulid, u64) {
         let run_id = self.next_id();
@@ -359,6 +368,7 @@ impl Engine {
                 job_name: name.to_string(),
                 steps: plan.planned_steps(),
                 actor: Some(actor.to_string()),
+                budget,
             })
             .seq;
         let engine = self.clone();
@@ -367,7 +377,7 @@ impl Engine {
             // A stop drops the run where it stands (its step tasks with it);
             // `stop` then writes it down as interrupted.
             tokio::select! {
-                _ = execute::drive(&engine, run_id, plan, cancel) => {}
+                _ = execute::drive(&engine, run_id, plan, budget, cancel) => {}
                 _ = stopping.cancelled() => {}
             }
             engine.inner.running.lock().remove(&run_id);

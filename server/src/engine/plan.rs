@@ -66,6 +66,14 @@ pub fn validate(job: &JobRequest) -> Result<(String, Plan), ApiError> {
             "the name needs at least one letter or digit (it becomes the workflow id)",
         ));
     }
+    if let Some(b) = &job.budget {
+        if !(b.max_cost_usd.is_finite() && b.max_cost_usd > 0.0 && b.max_cost_usd <= 1e9) {
+            return Err(invalid(
+                "budget.max_cost_usd",
+                "a budget is a number of dollars, more than 0 and at most 1e9",
+            ));
+        }
+    }
     Ok((workflow_id, compile(&job.workflow)?))
 }
 

@@ -46,6 +46,7 @@ impl Engine {
                         description: Some(format!("Run by routine {name}")),
                         workflow,
                         execute: false,
+                        budget: None,
                     },
                     actor,
                 )?;

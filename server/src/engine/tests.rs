@@ -403,6 +403,7 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
         job_name: "W".into(),
         steps: vec![],
         actor: None,
+        budget: None,
     });
     let last = journal.publish(EventKind::RunStarted { run_id: stuck }).at;
     journal.flush().await;

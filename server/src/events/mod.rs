@@ -48,6 +48,9 @@ pub enum EventKind {
         /// `system` for the scheduler. Absent in logs older than the audit.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         actor: Option<String>,
+        /// What each run may spend.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget: Option<records::Budget>,
     },
     RunCreated {
         run_id: Ulid,
@@ -59,6 +62,9 @@ pub enum EventKind {
         /// `system` for the scheduler. Absent in logs older than the audit.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         actor: Option<String>,
+        /// The job's budget when the run was made.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget: Option<records::Budget>,
     },
     RunStarted {
         run_id: Ulid,

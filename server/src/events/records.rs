@@ -338,6 +338,42 @@ mod tests {
     }
 }
 
+/// A run's spending limit, as stored with its job and its run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub max_cost_usd: f64,
+    /// `fail`: no further agent step starts once it is spent.
+    pub on_exceed: OnExceed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExceed {
+    Fail,
+}
+
+impl From<wire::Budget> for Budget {
+    fn from(b: wire::Budget) -> Self {
+        Budget {
+            max_cost_usd: b.max_cost_usd,
+            on_exceed: match b.on_exceed {
+                wire::OnExceed::Fail => OnExceed::Fail,
+            },
+        }
+    }
+}
+
+impl From<Budget> for wire::Budget {
+    fn from(b: Budget) -> Self {
+        wire::Budget {
+            max_cost_usd: b.max_cost_usd,
+            on_exceed: match b.on_exceed {
+                OnExceed::Fail => wire::OnExceed::Fail,
+            },
+        }
+    }
+}
+
 impl From<&Usage> for wire::Usage {
     fn from(u: &Usage) -> Self {
         wire::Usage {

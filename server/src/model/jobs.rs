@@ -3,6 +3,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ulid::Ulid;
+
+use crate::events::records::Budget;
 use wire::{JobView, WorkflowSpec};
 
 use crate::events::{Event, EventKind};
@@ -23,6 +25,7 @@ pub struct JobEntry {
     pub workflow: Arc<WorkflowSpec>,
     pub run_count: u64,
     pub last_run: Option<Ulid>,
+    pub budget: Option<Budget>,
 }
 
 impl JobEntry {
@@ -36,6 +39,7 @@ impl JobEntry {
             workflow: include_workflow.then(|| (*self.workflow).clone()),
             run_count: self.run_count,
             last_run_id: self.last_run.map(|r| r.to_string()),
+            budget: self.budget.map(Into::into),
         }
     }
 }
@@ -113,6 +117,7 @@ impl Jobs {
             workflow_id,
             description,
             workflow,
+            budget,
             ..
         } = &event.kind
         {
@@ -126,6 +131,7 @@ impl Jobs {
                 workflow,
                 run_count: 0,
                 last_run: None,
+                budget: *budget,
             };
             self.index_rows.push(IndexRow::Job(JobRecord {
                 job_id: *job_id,
@@ -223,6 +229,7 @@ mod tests {
                 description: None,
                 workflow,
                 actor: None,
+                budget: None,
             },
         };
         (job_id, event)

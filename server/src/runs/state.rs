@@ -8,6 +8,7 @@ use ulid::Ulid;
 use wire::{AttemptStatus, AttemptView, RunStatus, RunView, StepKind, StepRunView, StepStatus};
 
 use super::Interner;
+use crate::events::records::Budget;
 use crate::events::{Event, EventKind};
 
 /// Full state of one run: every step and every attempt.
@@ -31,6 +32,7 @@ pub struct RunState {
     /// `None` in logs older than the audit).
     pub created_by: Option<Arc<str>>,
     pub cancelled_by: Option<Arc<str>>,
+    pub budget: Option<Budget>,
 }
 
 #[derive(Clone, Debug)]
@@ -129,6 +131,7 @@ impl RunState {
             job_name,
             steps,
             actor,
+            budget,
         } = &event.kind
         else {
             return None;
@@ -147,6 +150,7 @@ impl RunState {
             cancel_requested: false,
             created_by: actor.as_deref().map(|a| interner.intern(a)),
             cancelled_by: None,
+            budget: *budget,
             steps: steps
                 .iter()
                 .map(|s| StepState {
@@ -437,7 +441,19 @@ impl RunState {
             steps: self.steps.iter().map(StepState::view).collect(),
             created_by: self.created_by.as_deref().map(str::to_string),
             cancelled_by: self.cancelled_by.as_deref().map(str::to_string),
+            budget: self.budget.map(Into::into),
+            cost_usd: self.cost_usd(),
         }
+    }
+
+    /// What the run's priced agent calls have cost, or `None` if none is.
+    pub fn cost_usd(&self) -> Option<f64> {
+        self.steps
+            .iter()
+            .flat_map(|s| &s.attempts)
+            .filter_map(|a| a.usage.as_ref()?.cost_usd)
+            .reduce(|a, b| a + b)
+            .map(|c| (c * 1e8).round() / 1e8)
     }
 }
 
@@ -486,6 +502,7 @@ mod tests {
                 })
                 .collect(),
             actor: None,
+            budget: None,
         };
         let events: Vec<Event> = std::iter::once((0, created))
             .chain(kinds)

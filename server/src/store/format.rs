@@ -49,6 +49,7 @@ mod tests {
                 description: None,
                 workflow,
                 actor: None,
+                budget: None,
             },
             EventKind::RunCancelled {
                 run_id: id,

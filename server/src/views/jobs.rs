@@ -90,9 +90,13 @@ async fn indexed_views(
             .unwrap_or((0, Ulid(0)));
         let (idx_n, idx_last) = indexed.get(&record.job_id).copied().unwrap_or((0, Ulid(0)));
         let last = mem_last.max(idx_last);
-        let workflow = match include_workflow {
-            true => Some(WorkflowSpec::from(&journal.job_workflow(&record).await?)),
-            false => None,
+        // The budget is stored with the definition: read with it.
+        let (workflow, budget) = match include_workflow {
+            true => {
+                let (workflow, budget) = journal.job_definition(&record).await?;
+                (Some(WorkflowSpec::from(&workflow)), budget.map(Into::into))
+            }
+            false => (None, None),
         };
         out.push(JobView {
             job_id: record.job_id.to_string(),
@@ -103,6 +107,7 @@ async fn indexed_views(
             workflow,
             run_count: mem_n + idx_n,
             last_run_id: (last > Ulid(0)).then(|| last.to_string()),
+            budget,
         });
     }
     Ok(out)
