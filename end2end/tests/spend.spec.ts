@@ -35,3 +35,11 @@ test("steps show their tokens, and each attempt its usage in the waterfall", asy
   await expect(usage).toHaveCount(4);
   await expect(usage.first()).toContainText(/\d+ tok · simulated/);
 });
+
+test("the overview says plainly that simulated calls have no price, rather than $0", async ({ page }) => {
+  await page.goto("/");
+  const card = page.locator('section[aria-labelledby="spend-title"]');
+  await expect(card).toContainText("What the agents cost");
+  await expect(card).toContainText("No priced agent call in the last 7 days");
+  await expect(card).not.toContainText("$0");
+});

@@ -546,6 +546,7 @@ impl Backend for World {
                     at: k.time(i),
                     completed: k.count(i),
                     failed: k.count(i + 1),
+                    cost_usd: k.maybe_figure(i),
                 })
                 .collect(),
             bucket_secs: k.count(2),

@@ -327,6 +327,10 @@ pub struct ThroughputPoint {
     pub at: DateTime<Utc>,
     pub completed: u64,
     pub failed: u64,
+    /// What the priced agent calls of the runs finished in it cost; `null`
+    /// when none was priced.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl ThroughputPoint {

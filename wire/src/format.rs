@@ -184,9 +184,14 @@ pub fn usd(v: Option<f64>) -> String {
     } else if a >= 1.0 {
         format!("${v:.2}")
     } else {
-        // Two significant digits of a small amount.
-        let digits = (-a.log10().floor()) as usize + 1;
-        format!("${v:.digits$}")
+        // Three significant digits of a small amount (so that $0.000405
+        // and a budget of $0.0004 read apart), trailing zeros dropped down
+        // to cents.
+        let digits = (-a.log10().floor()) as usize + 2;
+        let text = format!("{v:.digits$}");
+        let trimmed = text.trim_end_matches('0');
+        let cents = trimmed.find('.').map_or(trimmed.len(), |dot| dot + 3);
+        format!("${}", &text[..trimmed.len().max(cents).min(text.len())])
     }
 }
 
@@ -226,7 +231,11 @@ mod tests {
         assert_eq!(usd(Some(12.4)), "$12.40");
         assert_eq!(usd(Some(1234.56)), "$1,235");
         assert_eq!(usd(Some(0.0031)), "$0.0031");
-        assert_eq!(usd(Some(0.000004)), "$0.0000040");
+        assert_eq!(usd(Some(0.000004)), "$0.000004");
+        assert_eq!(usd(Some(0.000405)), "$0.000405");
+        assert_eq!(usd(Some(0.0004)), "$0.0004");
+        assert_eq!(usd(Some(0.5)), "$0.50");
+        assert_eq!(usd(Some(0.00105)), "$0.00105");
         assert_eq!(tokens(950), "950");
         assert_eq!(tokens(12_345), "12.3k");
         assert_eq!(tokens(4_200_000), "4.2M");

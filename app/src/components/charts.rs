@@ -225,6 +225,36 @@ pub fn ThroughputChart(points: Vec<ThroughputPoint>) -> impl IntoView {
     }
 }
 
+/// Dollars per period as bars; periods with nothing priced stay empty.
+#[component]
+pub fn SpendChart(points: Vec<ThroughputPoint>) -> impl IntoView {
+    let (w, h) = (360.0, 80.0);
+    let n = points.len().max(1) as f64;
+    let max = points.iter().filter_map(|p| p.cost_usd).fold(0.0, f64::max);
+    let bw = w / n;
+    let total: f64 = points.iter().filter_map(|p| p.cost_usd).sum();
+    view! {
+        <svg class="chart spend" viewBox=format!("0 0 {w} {h}") role="img"
+            aria-label=format!("{} spent", format::usd(Some(total)))>
+            {points
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let cost = p.cost_usd?;
+                    let bar = if max > 0.0 { cost / max * h } else { 0.0 };
+                    let title = format!("{}: {}", format::exact(p.at), format::usd(Some(cost)));
+                    Some(view! {
+                        <g>
+                            <title>{title}</title>
+                            <rect x=i as f64 * bw + 0.25 y=h - bar width=(bw - 0.5).max(0.5) height=bar.max(0.5) class="cost"/>
+                        </g>
+                    })
+                })
+                .collect_view()}
+        </svg>
+    }
+}
+
 /// Success rate per minute (minutes with executions only), as a line.
 #[component]
 pub fn SuccessChart(points: Vec<ThroughputPoint>) -> impl IntoView {

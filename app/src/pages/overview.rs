@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{self, ListQuery};
-use crate::components::charts::{SuccessChart, ThroughputChart};
+use crate::components::charts::{SpendChart, SuccessChart, ThroughputChart};
 use crate::components::empty::Empty;
 use crate::components::stat::Stat;
 use crate::components::status::{Progress, RelTime, StatusBadge};
@@ -36,6 +36,14 @@ pub fn Overview() -> impl IntoView {
     let throughput = api::resource(
         move || live.version.get(),
         |_| api::throughput(api::Window::default()),
+    );
+    // What the agents cost over the last week: by the hour, and the
+    // workflows that spent most.
+    let week = || api::Window::new(Some("7d".into()), None);
+    let spend = api::resource(move || live.version.get(), move |_| api::throughput(week()));
+    let spenders = api::resource(
+        move || live.version.get(),
+        move |_| api::workflows_in(week()),
     );
     view! {
         <Title text="Overview"/>
@@ -104,6 +112,55 @@ pub fn Overview() -> impl IntoView {
                 </Transition>
             </section>
         </div>
+        <section class="card" aria-labelledby="spend-title">
+            <div class="card-head">
+                <h2 id="spend-title">"What the agents cost · last 7 days"</h2>
+                <a href="/models">"By model →"</a>
+            </div>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let (spend, spenders) = (spend.await, spenders.await);
+                    match (spend, spenders) {
+                        (Ok(t), Ok(list)) => {
+                            let mut top: Vec<_> = list.workflows.into_iter().filter(|w| w.total_cost_usd.is_some()).collect();
+                            top.sort_by(|a, b| format::cmp_figures(b.total_cost_usd, a.total_cost_usd));
+                            top.truncate(5);
+                            if top.is_empty() {
+                                return view! {
+                                    <Empty title="No priced agent call in the last 7 days">
+                                        "Spend shows here once agents call a model the price table knows (simulated agents have no price; see "
+                                        <code>"--prices"</code> ")."
+                                    </Empty>
+                                }.into_any();
+                            }
+                            let total: f64 = t.points.iter().filter_map(|p| p.cost_usd).sum();
+                            view! {
+                                <div class="grid-2">
+                                    <div class="chart-block">
+                                        <div class="chart-title">"Spend per hour · " <strong data-testid="spend-total">{format::usd(Some(total))}</strong></div>
+                                        <SpendChart points=t.points/>
+                                        <div class="axis-caption"><span>"7 days ago"</span><span>"now"</span></div>
+                                    </div>
+                                    <table class="table" data-testid="top-spenders">
+                                        <thead><tr><th>"Workflow"</th><th class="num">"Tokens"</th><th class="num">"Cost"</th></tr></thead>
+                                        <tbody>
+                                            {top.into_iter().map(|w| view! {
+                                                <tr>
+                                                    <td><a href=format!("/workflows/{}?since=7d", api::encode(&w.workflow_id))>{w.workflow_id.clone()}</a></td>
+                                                    <td class="num">{format::tokens(w.total_input_tokens.saturating_add(w.total_output_tokens))}</td>
+                                                    <td class="num">{format::usd(w.total_cost_usd)}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any()
+                        }
+                        (Err(e), _) | (_, Err(e)) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
         <section class="card" aria-labelledby="recent-title">
             <div class="card-head">
                 <h2 id="recent-title">"Recent traces"</h2>

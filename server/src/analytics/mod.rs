@@ -114,17 +114,21 @@ pub struct Analytics {
     models: models::Models,
 }
 
-/// Executions finished in a period.
+/// Executions finished in a period, and what their priced calls cost.
 #[derive(Clone, Copy, Debug, Default)]
 struct Finished {
     completed: u64,
     failed: u64,
+    cost_usd: f64,
+    priced: u64,
 }
 
 impl Merge for Finished {
     fn merge(&mut self, other: &Self) {
         self.completed += other.completed;
         self.failed += other.failed;
+        self.cost_usd += other.cost_usd;
+        self.priced += other.priced;
     }
 }
 
@@ -263,11 +267,16 @@ impl Analytics {
                 });
                 wf.last_execution = Some(event.at);
                 self.record_outcome(event.at, success);
+                let cost = spent.and_then(|s| s.cost_usd);
                 self.finished.record(event.at, |f| {
                     if success {
                         f.completed += 1
                     } else {
                         f.failed += 1
+                    }
+                    if let Some(c) = cost {
+                        f.cost_usd += c;
+                        f.priced += 1;
                     }
                 });
             }
@@ -302,6 +311,7 @@ impl Analytics {
                     at,
                     completed: f.completed,
                     failed: f.failed,
+                    cost_usd: (f.priced > 0).then(|| spend::round_usd(f.cost_usd)),
                 }
             })
             .collect();
