@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 
 const WF: &str = "monthly_report_generation";
 
-/// The guide's job with fixed latencies: generate_charts is the slow step.
+/// The guide's job with fixed latencies: generate_charts is the slow step
+/// (by a margin that scheduling delays on a busy machine cannot close).
 fn timed_job(fail_report: bool) -> Value {
     let mut job = guide_job();
     let latency = [
         ("fetch_data", 20),
         ("analyze_data", 20),
-        ("generate_charts", 60),
+        ("generate_charts", 150),
         ("create_report", 20),
     ];
     for (i, (id, ms)) in latency.iter().enumerate() {
@@ -87,7 +88,10 @@ async fn statistics_traces_and_bottlenecks_are_exact_and_survive_a_restart() {
     assert!(min <= p50 && p50 <= p95 && p95 <= p99 && p99 <= max, "{wf}");
     assert!(min <= avg && avg <= max);
     assert!((f(&wf["total_duration_secs"]) / 7.0 - avg).abs() < 1e-5);
-    assert!(min >= 0.1, "each run takes at least 20+20+60+20 ms: {min}");
+    assert!(
+        min >= 0.21,
+        "each run takes at least 20+20+150+20 ms: {min}"
+    );
     let recent: Vec<&str> = wf["recent_runs"]
         .as_array()
         .unwrap()
@@ -147,9 +151,9 @@ async fn statistics_traces_and_bottlenecks_are_exact_and_survive_a_restart() {
         .iter()
         .find(|s| s["step_id"] == "generate_charts")
         .unwrap();
-    assert!(f(&charts["min_duration_secs"]) >= 0.06);
+    assert!(f(&charts["min_duration_secs"]) >= 0.15);
 
-    // Bottlenecks: generate_charts takes 60 of 120 ms of summed step time.
+    // Bottlenecks: generate_charts takes 150 of 210 ms of summed step time.
     let (_, b) = server
         .get(&format!("/api/analytics/bottlenecks/{WF}"))
         .await;
@@ -168,7 +172,7 @@ async fn statistics_traces_and_bottlenecks_are_exact_and_survive_a_restart() {
     assert_eq!(b["bottlenecks"][0]["step_id"], "generate_charts");
     let share = shares[0];
     assert!(
-        (40.0..62.0).contains(&share),
+        (60.0..76.0).contains(&share),
         "generate_charts share {share}"
     );
     let path: Vec<&str> = b["critical_path"]["steps"]
