@@ -481,3 +481,62 @@ async fn a_spent_budget_starts_no_further_agent_step_and_fails_the_run_saying_so
         "{run}"
     );
 }
+
+#[tokio::test]
+async fn cost_rules_fire_on_spend_in_total_and_per_workflow() {
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = Config::for_tests(data.path());
+    config.agent_backend = AgentBackendKind::Command;
+    config.agent_command = Some(
+        r#"cat >/dev/null; echo done; echo 'shiioo-usage: {"model": "m", "input_tokens": 10, "output_tokens": 10, "cost_usd": 0.4}'"#.into(),
+    );
+    let server = TestServer::start_with(config, data).await;
+    for (name, kind, threshold) in [
+        ("spend", "cost", 1.0),
+        ("workflow_spend", "workflow_cost", 1.0),
+        ("calm", "cost", 100.0),
+    ] {
+        let (status, created) = server
+            .put(&format!("/api/alerts/rules/{name}"), json!({"kind": kind, "threshold": threshold, "window_secs": 3600, "severity": "warning"}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert!(
+            created["expression"].as_str().unwrap().contains("cost >"),
+            "{created}"
+        );
+    }
+    // Four calls of $0.40: $1.60 in the hour.
+    let mut job = budgeted(Value::Null);
+    job.as_object_mut().unwrap().remove("budget");
+    let (_, created) = server.post("/api/jobs", job).await;
+    server
+        .wait_for_run(created["run_id"].as_str().unwrap())
+        .await;
+    let firing = common::eventually("the cost rules fire", async || {
+        let (_, active) = server.get("/api/alerts").await;
+        let alerts = active["alerts"].as_array()?.clone();
+        let names: Vec<String> = alerts
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .map(|a| a["rule"].as_str().unwrap_or("").to_string())
+            .collect();
+        (names.contains(&"spend".to_string()) && names.contains(&"workflow_spend".to_string()))
+            .then_some(alerts)
+    })
+    .await;
+    let per_workflow = firing
+        .iter()
+        .find(|a| a["rule"] == "workflow_spend")
+        .unwrap();
+    assert_eq!(
+        per_workflow["labels"]["workflow_id"], "budgeted",
+        "{per_workflow}"
+    );
+    assert!(
+        per_workflow["message"].as_str().unwrap().contains("$1.60"),
+        "{per_workflow}"
+    );
+    assert!(!firing
+        .iter()
+        .any(|a| a["rule"] == "calm" && a["state"] == "firing"));
+}

@@ -26,14 +26,21 @@ pub enum RuleKind {
     PendingApprovals,
     /// Runs in progress, above `threshold` (the capacity limit).
     ActiveWorkflows,
+    /// Dollars spent on priced agent calls by runs finished within
+    /// `window_secs`, over all workflows, above `threshold`.
+    Cost,
+    /// The same, per workflow.
+    WorkflowCost,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 4] = [
+    pub const ALL: [RuleKind; 6] = [
         RuleKind::SuccessRate,
         RuleKind::LatencyRegression,
         RuleKind::PendingApprovals,
         RuleKind::ActiveWorkflows,
+        RuleKind::Cost,
+        RuleKind::WorkflowCost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +49,8 @@ impl RuleKind {
             RuleKind::LatencyRegression => "latency_regression",
             RuleKind::PendingApprovals => "pending_approvals",
             RuleKind::ActiveWorkflows => "active_workflows",
+            RuleKind::Cost => "cost",
+            RuleKind::WorkflowCost => "workflow_cost",
         }
     }
 }

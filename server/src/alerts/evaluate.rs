@@ -152,7 +152,50 @@ pub fn measure(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Readi
             )
         }
         RuleKind::LatencyRegression => latency(rule, model, now),
+        RuleKind::Cost => {
+            let spent = model.analytics.spend_in(now - window, now);
+            let breached = spent > t;
+            let relation = if breached { "over" } else { "within" };
+            one(
+                spent,
+                breached,
+                format!(
+                    "Agent calls cost {} over the last {}, {relation} the limit of {}",
+                    usd(spent),
+                    span(rule.window_secs),
+                    usd(t)
+                ),
+            )
+        }
+        RuleKind::WorkflowCost => {
+            let mut out: Vec<Reading> = model
+                .analytics
+                .workflow_spend_in(now - window, now)
+                .into_iter()
+                .map(|(workflow, spent)| {
+                    let breached = spent > t;
+                    let relation = if breached { "over" } else { "within" };
+                    Reading {
+                        labels: Labels::from([("workflow_id".to_string(), workflow.clone())]),
+                        value: spent,
+                        breached,
+                        message: format!(
+                            "Agent calls of {workflow} cost {} over the last {}, {relation} the limit of {}",
+                            usd(spent),
+                            span(rule.window_secs),
+                            usd(t)
+                        ),
+                    }
+                })
+                .collect();
+            out.sort_by(|a, b| a.labels.cmp(&b.labels));
+            out
+        }
     }
+}
+
+fn usd(v: f64) -> String {
+    wire::format::usd(Some(v))
 }
 
 fn latency(rule: &AlertRule, model: &Model, now: DateTime<Utc>) -> Vec<Reading> {

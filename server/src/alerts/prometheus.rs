@@ -36,6 +36,10 @@ pub fn promql(rule: &AlertRule) -> String {
         }
         RuleKind::PendingApprovals => format!("pending_approvals > {t}"),
         RuleKind::ActiveWorkflows => format!("active_workflows > {t}"),
+        RuleKind::Cost => format!("sum(increase(llm_cost_usd_total[{w}])) > {t}"),
+        RuleKind::WorkflowCost => {
+            format!("sum by (workflow_id) (increase(llm_cost_usd_total[{w}])) > {t}")
+        }
     }
 }
 

@@ -242,7 +242,12 @@ fn check(rule: &AlertRule) -> Result<(), RuleError> {
                 format!("{shown}: a latency threshold is a factor of the baseline, above 0"),
             ))
         }
-        RuleKind::PendingApprovals | RuleKind::ActiveWorkflows if t < 0.0 => {
+        RuleKind::PendingApprovals
+        | RuleKind::ActiveWorkflows
+        | RuleKind::Cost
+        | RuleKind::WorkflowCost
+            if t < 0.0 =>
+        {
             return Err(RuleError::new(
                 "threshold",
                 format!("{shown}: a count threshold is 0 or more"),
@@ -321,6 +326,10 @@ pub fn expression(rule: &AlertRule) -> String {
         ),
         RuleKind::PendingApprovals => format!("pending approvals > {t}"),
         RuleKind::ActiveWorkflows => format!("active workflows > {t}"),
+        RuleKind::Cost => format!("agent calls cost > ${t} over {window}"),
+        RuleKind::WorkflowCost => {
+            format!("agent calls cost > ${t} over {window} (per workflow)")
+        }
     }
 }
 

@@ -382,6 +382,32 @@ impl Analytics {
         all
     }
 
+    /// Dollars spent by the priced calls of runs finished in
+    /// `[since, until)`, over all workflows.
+    pub fn spend_in(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> f64 {
+        spend::round_usd(self.finished.sum(Range { since, until }, |f| f.cost_usd))
+    }
+
+    /// The same per workflow, for the workflows that spent anything.
+    pub fn workflow_spend_in(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<(String, f64)> {
+        let range = Range { since, until };
+        self.workflows
+            .iter()
+            .filter_map(|(id, wf)| {
+                // Sums only: no histograms merged, as the alerts ask each second.
+                let priced = wf.periods.sum(range, |t| t.priced as f64);
+                (priced > 0.0).then(|| {
+                    let cost = wf.periods.sum(range, |t| t.cost_usd);
+                    (id.to_string(), spend::round_usd(cost))
+                })
+            })
+            .collect()
+    }
+
     /// Agent calls by provider and model over `range` (all time without one).
     pub fn models(&self, range: Option<Range>) -> Vec<wire::ModelStats> {
         self.models.list(range)

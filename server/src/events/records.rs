@@ -110,6 +110,8 @@ pub enum RuleKind {
     LatencyRegression,
     PendingApprovals,
     ActiveWorkflows,
+    Cost,
+    WorkflowCost,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,7 +150,7 @@ macro_rules! same_variants {
 
 same_variants!(Decision <=> wire::Decision { Approve, Reject });
 same_variants!(ApprovalStatus <=> wire::ApprovalStatus { Pending, Approved, Rejected, Expired, Cancelled });
-same_variants!(RuleKind <=> wire::RuleKind { SuccessRate, LatencyRegression, PendingApprovals, ActiveWorkflows });
+same_variants!(RuleKind <=> wire::RuleKind { SuccessRate, LatencyRegression, PendingApprovals, ActiveWorkflows, Cost, WorkflowCost });
 same_variants!(Severity <=> wire::Severity { Warning, Critical });
 same_variants!(AlertState <=> wire::AlertState { Inactive, Pending, Firing, Resolved });
 
