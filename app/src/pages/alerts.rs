@@ -19,6 +19,7 @@ fn value_text(kind: Option<RuleKind>, v: f64) -> String {
     match kind {
         Some(RuleKind::SuccessRate) => format::percent(v),
         Some(RuleKind::LatencyRegression) => format!("{}×", format::number(v)),
+        Some(RuleKind::Cost | RuleKind::WorkflowCost) => format::usd(Some(v)),
         _ => format::number(v),
     }
 }
