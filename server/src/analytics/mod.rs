@@ -535,7 +535,7 @@ impl Analytics {
                         .iter()
                         .map(|t| HeatmapCell {
                             executions: t.executions(),
-                            failures: t.failure,
+                            failures: u64::from(t.failure),
                             p95_duration_secs: t.durations.quantile(0.95).map(round6),
                             avg_queued_secs: t.avg_queued().map(round6),
                         })
@@ -692,8 +692,8 @@ fn ranged_workflow_stats(id: &str, wf: &WorkflowAgg, range: Range) -> Option<Wor
     let mut stats = WorkflowStats {
         workflow_id: id.to_string(),
         execution_count: t.executions(),
-        success_count: t.success,
-        failure_count: t.failure,
+        success_count: u64::from(t.success),
+        failure_count: u64::from(t.failure),
         total_duration_secs: total.unwrap_or(0.0),
         min_duration_secs: min,
         max_duration_secs: max,
@@ -721,9 +721,9 @@ fn ranged_step_stats(workflow: &str, step: &str, kind: StepKind, t: &Tally) -> S
         workflow_id: workflow.to_string(),
         step_id: step.to_string(),
         execution_count: t.executions(),
-        success_count: t.success,
-        failure_count: t.failure,
-        retry_count: t.retries,
+        success_count: u64::from(t.success),
+        failure_count: u64::from(t.failure),
+        retry_count: u64::from(t.retries),
         total_duration_secs: total.unwrap_or(0.0),
         min_duration_secs: min,
         max_duration_secs: max,
