@@ -29,11 +29,21 @@ impl OpenAi {
         })
     }
 
+    async fn post(&self, body: &Value) -> Result<reqwest::Response, String> {
+        let mut call = self.client.post(&self.endpoint).json(body);
+        if let Some(key) = &self.api_key {
+            call = call.bearer_auth(key);
+        }
+        call.send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.endpoint))
+    }
+
     async fn complete(&self, req: AgentRequest<'_>) -> Result<Answer, String> {
         // Streamed, so that the time to the first token is measured; the
         // last chunk carries the usage (`include_usage`). A server that
         // answers in one piece anyway is read as such.
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": format!("You are the {} agent of a workflow. Do the task you are given.", req.role)},
@@ -42,15 +52,17 @@ impl OpenAi {
             "stream": true,
             "stream_options": {"include_usage": true},
         });
-        let mut call = self.client.post(&self.endpoint).json(&body);
-        if let Some(key) = &self.api_key {
-            call = call.bearer_auth(key);
-        }
         let started = Instant::now();
-        let mut resp = call
-            .send()
-            .await
-            .map_err(|e| format!("{}: {e}", self.endpoint))?;
+        let mut resp = self.post(&body).await?;
+        // A server that refuses to stream (an older one, that knows no
+        // `stream_options`) is asked again in one piece.
+        if matches!(resp.status().as_u16(), 400 | 422) {
+            if let Some(b) = body.as_object_mut() {
+                b.remove("stream");
+                b.remove("stream_options");
+            }
+            resp = self.post(&body).await?;
+        }
         let status = resp.status();
         let streamed = resp
             .headers()
@@ -355,6 +367,34 @@ mod tests {
         // and the empty role chunk are not tokens), the answer after seven.
         let first = usage.time_to_first_token_secs.unwrap();
         assert!((0.11..1.0).contains(&first), "{first}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_refuses_to_stream_is_asked_in_one_piece() {
+        let app = Router::new().route(
+            "/v1/chat/completions",
+            post(|Json(body): Json<Value>| async move {
+                if body.get("stream_options").is_some() {
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        Json(json!({"error": {"message": "unknown field stream_options"}})),
+                    );
+                }
+                let answer = json!({"model": "old", "choices": [{"message": {"content": "fine"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 1}});
+                (axum::http::StatusCode::OK, Json(answer))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let agent = OpenAi::new(&format!("http://{addr}"), "old", None).unwrap();
+        let answer = agent.run(req("x")).await.unwrap();
+        assert_eq!(answer.text, "fine");
+        let u = answer.usage.unwrap();
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.time_to_first_token_secs),
+            (Some(3), Some(1), None)
+        );
     }
 
     #[tokio::test]
