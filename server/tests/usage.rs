@@ -364,15 +364,20 @@ fn budgeted(budget: Value) -> Value {
     })
 }
 
-#[tokio::test]
-async fn a_spent_budget_starts_no_further_agent_step_and_fails_the_run_saying_so() {
+/// A server whose agent is a command reporting $0.40 a call.
+async fn priced_command_server() -> TestServer {
     let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let mut config = Config::for_tests(data.path());
     config.agent_backend = AgentBackendKind::Command;
     config.agent_command = Some(
         r#"cat >/dev/null; echo done; echo 'shiioo-usage: {"model": "m", "input_tokens": 10, "output_tokens": 10, "cost_usd": 0.4}'"#.into(),
     );
-    let server = TestServer::start_with(config, data).await;
+    TestServer::start_with(config, data).await
+}
+
+#[tokio::test]
+async fn a_spent_budget_starts_no_further_agent_step_and_fails_the_run_saying_so() {
+    let server = priced_command_server().await;
 
     // Nonsense budgets are refused, naming the field.
     for (budget, field) in [
@@ -484,13 +489,7 @@ async fn a_spent_budget_starts_no_further_agent_step_and_fails_the_run_saying_so
 
 #[tokio::test]
 async fn cost_rules_fire_on_spend_in_total_and_per_workflow() {
-    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = Config::for_tests(data.path());
-    config.agent_backend = AgentBackendKind::Command;
-    config.agent_command = Some(
-        r#"cat >/dev/null; echo done; echo 'shiioo-usage: {"model": "m", "input_tokens": 10, "output_tokens": 10, "cost_usd": 0.4}'"#.into(),
-    );
-    let server = TestServer::start_with(config, data).await;
+    let server = priced_command_server().await;
     for (name, kind, threshold) in [
         ("spend", "cost", 1.0),
         ("workflow_spend", "workflow_cost", 1.0),

@@ -319,6 +319,22 @@ pub struct HeatmapCell {
     pub avg_queued_secs: Option<f64>,
 }
 
+impl WorkflowStats {
+    /// Input and output tokens together (saturating).
+    pub fn tokens(&self) -> u64 {
+        self.total_input_tokens
+            .saturating_add(self.total_output_tokens)
+    }
+}
+
+impl StepStats {
+    /// Input and output tokens together (saturating).
+    pub fn tokens(&self) -> u64 {
+        self.total_input_tokens
+            .saturating_add(self.total_output_tokens)
+    }
+}
+
 /// Finished executions in one period (a minute unless a range asks for more).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]

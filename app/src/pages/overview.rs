@@ -147,7 +147,7 @@ pub fn Overview() -> impl IntoView {
                                             {top.into_iter().map(|w| view! {
                                                 <tr>
                                                     <td><a href=format!("/workflows/{}?since=7d", api::encode(&w.workflow_id))>{w.workflow_id.clone()}</a></td>
-                                                    <td class="num">{format::tokens(w.total_input_tokens.saturating_add(w.total_output_tokens))}</td>
+                                                    <td class="num">{format::tokens(w.tokens())}</td>
                                                     <td class="num">{format::usd(w.total_cost_usd)}</td>
                                                 </tr>
                                             }).collect_view()}

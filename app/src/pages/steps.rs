@@ -28,10 +28,6 @@ const COLUMNS: [(&str, &str); 12] = [
     ("cost", "Cost"),
 ];
 
-fn spent_tokens(s: &StepStats) -> u64 {
-    s.total_input_tokens.saturating_add(s.total_output_tokens)
-}
-
 fn sort(rows: &mut [StepStats], key: &str, descending: bool) {
     rows.sort_by(|a, b| {
         let order = match key {
@@ -44,7 +40,7 @@ fn sort(rows: &mut [StepStats], key: &str, descending: bool) {
             "p95" => format::cmp_figures(a.p95_duration_secs, b.p95_duration_secs),
             "p99" => format::cmp_figures(a.p99_duration_secs, b.p99_duration_secs),
             "queued" => format::cmp_figures(a.avg_queued_secs, b.avg_queued_secs),
-            "tokens" => spent_tokens(a).cmp(&spent_tokens(b)),
+            "tokens" => a.tokens().cmp(&b.tokens()),
             "cost" => format::cmp_figures(a.total_cost_usd, b.total_cost_usd),
             _ => (&a.workflow_id, &a.step_id).cmp(&(&b.workflow_id, &b.step_id)),
         };
@@ -171,8 +167,8 @@ pub fn StepsPage() -> impl IntoView {
                                                     </td>
                                                     <td class="num">{format::maybe_duration(s.p99_duration_secs)}</td>
                                                     <td class="num" title="average wait for a concurrency slot">{format::maybe_duration(s.avg_queued_secs)}</td>
-                                                    <td class="num" title=format!("{} in · {} out; p95 {} an execution", format::count(s.total_input_tokens), format::count(s.total_output_tokens), s.p95_tokens.map(format::count).unwrap_or_else(|| "—".into()))>{format::tokens(spent_tokens(&s))}</td>
-                                                    <td class="num" class:muted=s.total_cost_usd.is_none()>{format::spend(s.total_cost_usd, spent_tokens(&s))}</td>
+                                                    <td class="num" title=format!("{} in · {} out; p95 {} an execution", format::count(s.total_input_tokens), format::count(s.total_output_tokens), s.p95_tokens.map(format::count).unwrap_or_else(|| "—".into()))>{format::tokens(s.tokens())}</td>
+                                                    <td class="num" class:muted=s.total_cost_usd.is_none()>{format::spend(s.total_cost_usd, s.tokens())}</td>
                                                     <td class="pcell"><PercentileBars p50=s.p50_duration_secs p95=s.p95_duration_secs p99=s.p99_duration_secs scale=scale/></td>
                                                 </tr>
                                                 }

@@ -35,10 +35,6 @@ fn success_rate(w: &WorkflowStats) -> f64 {
     }
 }
 
-fn spent_tokens(w: &WorkflowStats) -> u64 {
-    w.total_input_tokens.saturating_add(w.total_output_tokens)
-}
-
 fn sort(rows: &mut [WorkflowStats], key: &str, descending: bool) {
     rows.sort_by(|a, b| {
         let order = match key {
@@ -46,7 +42,7 @@ fn sort(rows: &mut [WorkflowStats], key: &str, descending: bool) {
             "success" => success_rate(a).total_cmp(&success_rate(b)),
             "avg" => format::cmp_figures(a.avg_duration_secs, b.avg_duration_secs),
             "p95" => format::cmp_figures(a.p95_duration_secs, b.p95_duration_secs),
-            "tokens" => spent_tokens(a).cmp(&spent_tokens(b)),
+            "tokens" => a.tokens().cmp(&b.tokens()),
             "cost" => format::cmp_figures(a.total_cost_usd, b.total_cost_usd),
             "last" => a.last_execution.cmp(&b.last_execution),
             _ => a.workflow_id.cmp(&b.workflow_id),
@@ -201,9 +197,9 @@ fn WorkflowRow(w: WorkflowStats, before: Option<WorkflowStats>) -> impl IntoView
                 <Delta now=w.p95_duration_secs before=p95_before/>
             </td>
             <td class="num" title=format!("{} in · {} out", format::count(w.total_input_tokens), format::count(w.total_output_tokens))>
-                {format::tokens(spent_tokens(&w))}
+                {format::tokens(w.tokens())}
             </td>
-            <td class="num" class:muted=w.total_cost_usd.is_none()>{format::spend(w.total_cost_usd, spent_tokens(&w))}</td>
+            <td class="num" class:muted=w.total_cost_usd.is_none()>{format::spend(w.total_cost_usd, w.tokens())}</td>
             <td>{w.last_execution.map(|at| view! { <RelTime at=at/> }.into_any()).unwrap_or_else(|| view! { "—" }.into_any())}</td>
             <td><Pips runs=w.recent_runs/></td>
             <td>

@@ -32,7 +32,7 @@ use wire::{
 pub use critical::critical_path;
 use critical::CriticalPaths;
 use durations::{round6, Durations};
-use periods::{chart_periods, Merge, Periods, Range, Tally};
+use periods::{at_secs, chart_periods, Merge, Periods, Range, Tally};
 use spend::{ExecutionSpend, Spend};
 pub use traces::trace;
 
@@ -130,11 +130,6 @@ impl Merge for Finished {
         self.cost_usd += other.cost_usd;
         self.priced += other.priced;
     }
-}
-
-/// The time `secs` seconds after the epoch (the epoch itself if out of range).
-fn at_secs(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
 /// Success rate over a recent window of executions.

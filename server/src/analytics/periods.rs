@@ -136,7 +136,6 @@ const CHART_PERIODS: [i64; 9] = [
 /// line up), each clipped to the range. Returns the period length and,
 /// for each, its start and its part of the range.
 pub fn chart_periods(range: Range, max: i64, floor: i64) -> (i64, Vec<(DateTime<Utc>, Range)>) {
-    let at = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or_default();
     let span = (range.until - range.since).num_seconds().max(1);
     let points = |p: i64| (span + p - 1) / p;
     let len = CHART_PERIODS
@@ -151,13 +150,18 @@ pub fn chart_periods(range: Range, max: i64, floor: i64) -> (i64, Vec<(DateTime<
     let mut out = Vec::new();
     while start < range.until.timestamp() {
         let part = Range {
-            since: at(start).max(range.since),
-            until: at(start + len).min(range.until),
+            since: at_secs(start).max(range.since),
+            until: at_secs(start + len).min(range.until),
         };
-        out.push((at(start), part));
+        out.push((at_secs(start), part));
         start += len;
     }
     (len, out)
+}
+
+/// The time `secs` seconds after the epoch (the epoch itself if out of range).
+pub fn at_secs(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or_default()
 }
 
 /// A time range, `[since, until)`.
