@@ -44,6 +44,7 @@ fn model(workflows: usize, runs_per_workflow: usize) -> Model {
                     steps: vec![],
                     actor: None,
                     budget: None,
+                    trace: None,
                 },
             );
             publish(&mut model, at, EventKind::RunStarted { run_id });

@@ -264,6 +264,7 @@ async fn spread_over_a_day() {
                     steps: planned.clone(),
                     actor: None,
                     budget: None,
+                    trace: None,
                 },
             );
             push(&mut batch, start, EventKind::RunStarted { run_id });

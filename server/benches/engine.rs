@@ -180,6 +180,7 @@ fn replay() {
             steps: steps.clone(),
             actor: None,
             budget: None,
+            trace: None,
         });
         push(EventKind::RunStarted { run_id });
         for s in ["a", "b", "c"] {

@@ -86,6 +86,7 @@ fn run_events(
             steps: steps.to_vec(),
             actor: None,
             budget: None,
+            trace: None,
         },
     );
     push(0, EventKind::RunStarted { run_id });

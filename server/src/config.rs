@@ -113,6 +113,65 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_PRICES")]
     pub prices: Option<PathBuf>,
 
+    /// Export every run as an OpenTelemetry trace over OTLP/HTTP protobuf to
+    /// this collector (`http://host:4318`; `/v1/traces` is appended).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// The traces URL itself, taken as it is (over `--otlp-endpoint`).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    pub otlp_traces_endpoint: Option<String>,
+
+    /// Headers sent to the collector: `key=value,key2=value2`, values
+    /// percent-encoded (an API key, say).
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_HEADERS",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub otlp_headers: String,
+
+    /// Only `http/protobuf` is spoken.
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_PROTOCOL",
+        default_value = "http/protobuf"
+    )]
+    pub otlp_protocol: String,
+
+    /// Longest wait for the collector's answer, in milliseconds.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", default_value_t = 10_000)]
+    pub otlp_timeout_ms: u64,
+
+    /// The exported traces' `service.name`.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "shiioo")]
+    pub otel_service_name: String,
+
+    /// More resource attributes: `key=value,…` (`deployment.environment=prod`).
+    #[arg(
+        long,
+        env = "OTEL_RESOURCE_ATTRIBUTES",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub otel_resource_attributes: String,
+
+    /// Spans waiting for the collector at most; past it, finished runs are
+    /// not exported and `otlp_spans_dropped_total` counts their spans.
+    #[arg(long, env = "OTEL_BSP_MAX_QUEUE_SIZE", default_value_t = 2048)]
+    pub otlp_max_queue_spans: usize,
+
+    /// Spans per request to the collector at most.
+    #[arg(long, env = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", default_value_t = 512)]
+    pub otlp_max_batch_spans: usize,
+
+    /// Longest a finished run's spans wait to be sent, in milliseconds (a
+    /// full batch goes at once).
+    #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY", default_value_t = 5000)]
+    pub otlp_schedule_delay_ms: u64,
+
     /// Shell command run for each attempt (`--agent-backend command`): the
     /// prompt on stdin, the answer on stdout.
     #[arg(long, env = "SHIIOO_AGENT_COMMAND")]

@@ -14,6 +14,7 @@ pub mod health;
 pub mod hub;
 pub mod journal;
 pub mod model;
+pub mod otlp;
 pub mod panics;
 pub mod prices;
 pub mod runs;
@@ -140,6 +141,12 @@ impl Server {
                 )
                 .run(engine.journal().clone(), self.state.outbox.clone()),
             )
+        });
+        // Stopped after the last events are on disk, so that the runs a stop
+        // interrupts are exported too.
+        let otlp_stop = tokio_util::sync::CancellationToken::new();
+        let otlp = self.state.otlp.clone().map(|(exporter, settings)| {
+            tokio::spawn(exporter.run(settings, engine.journal().clone(), otlp_stop.clone()))
         });
         let metrics_push = tokio::spawn(self.state.hub.clone().push_metrics(
             self.state.metrics.clone(),
@@ -269,6 +276,13 @@ impl Server {
             journal.writer().abandon();
         } else {
             tracing::debug!("stop: event log committed");
+        }
+        // The last spans go in one attempt each, by the deadline.
+        if let Some(otlp) = otlp {
+            otlp_stop.cancel();
+            if tokio::time::timeout_at(at, otlp).await.is_err() {
+                tracing::warn!("the last runs' spans were not exported by the shutdown deadline");
+            }
         }
         served
     }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub closing: CancellationToken,
     /// The WebSocket sessions alive, for shutdown to wait for their goodbyes.
     pub sessions: TaskTracker,
+    /// The OpenTelemetry export, when `--otlp-endpoint` is set.
+    pub otlp: Option<(Arc<crate::otlp::Exporter>, crate::otlp::Settings)>,
 }
 
 /// Why the server could not start.
@@ -77,11 +79,17 @@ impl AppState {
         }
         let hub = Arc::new(Hub::new(config.health_rules(), started));
         let outbox = Arc::new(Outbox::new(&config.external_url()));
-        let observers: Vec<Arc<dyn crate::journal::Observer>> = vec![
+        let otlp = crate::otlp::Settings::from_config(&config)
+            .map_err(StartError)?
+            .map(|settings| (crate::otlp::Exporter::new(&settings, &metrics), settings));
+        let mut observers: Vec<Arc<dyn crate::journal::Observer>> = vec![
             Arc::new(EngineMetrics::new(metrics.clone())),
             hub.clone(),
             outbox.clone(),
         ];
+        if let Some((exporter, _)) = &otlp {
+            observers.push(exporter.clone());
+        }
         let rules =
             crate::alerts::rules::load(config.alert_rules.as_deref()).map_err(StartError)?;
         let model = Model::with_recent_runs(config.recent_runs).with_alert_rules(rules);
@@ -90,6 +98,9 @@ impl AppState {
                 .map_err(|e| StartError(e.to_string()))?;
         hub.watch_log(journal.writer().probe());
         outbox.arm();
+        if let Some((exporter, _)) = &otlp {
+            exporter.arm();
+        }
         let engine = Engine::new(
             Arc::new(journal),
             agent_backend(&config)?,
@@ -118,6 +129,7 @@ impl AppState {
             started,
             closing: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            otlp,
         };
         state.sample_gauges();
         Ok((state, replayed))

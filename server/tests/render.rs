@@ -206,6 +206,7 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
             on_exceed: OnExceed::Fail,
         }),
         cost_usd: k.maybe_figure(offset + 7),
+        trace_id: k.maybe_name(offset + 3),
     }
 }
 

@@ -187,6 +187,9 @@ pub struct Trace {
     pub budget: Option<super::Budget>,
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// The run's OpenTelemetry trace id, as on the run (`RunView.trace_id`).
+    #[serde(default)]
+    pub trace_id: Option<String>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -169,6 +169,9 @@ pub struct JobCreated {
     /// The run started by `execute: true`, or by `POST /api/jobs/{id}/runs`.
     pub run_id: Option<String>,
     pub status: String,
+    /// The run's OpenTelemetry trace id, as on the run (`RunView.trace_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// A stored job.

@@ -225,6 +225,11 @@ pub struct RunView {
     /// price table knows; `null` when none is.
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// The run's OpenTelemetry trace id (32 hex digits): its caller's, when
+    /// `POST /api/jobs` came with a W3C `traceparent`, or else its own. The
+    /// spans exported with `--otlp-endpoint` carry it.
+    #[serde(default)]
+    pub trace_id: Option<String>,
 }
 
 /// One line of `GET /api/runs`.

@@ -149,6 +149,7 @@ pub fn TraceDetail() -> impl IntoView {
                                         let over = t.budget.zip(t.cost_usd).is_some_and(|(b, c)| c >= b.max_cost_usd);
                                         view! { <div class="stat" title="agent calls whose model the price table knows"><div class="stat-value" class:bad=over data-testid="trace-spent">{format::usd(t.cost_usd)}</div><div class="stat-label">{label}</div></div> }
                                     })}
+                                    {t.trace_id.clone().map(|id| view! { <div class="stat" title="its OpenTelemetry trace id: the caller's when POST /api/jobs came with a traceparent; the spans exported with --otlp-endpoint carry it"><div class="stat-value mono trace-id" data-testid="trace-otel-id">{id}</div><div class="stat-label">"Trace id"</div></div> })}
                                     {t.approval_wait_secs.map(|w| view! { <div class="stat" title="time its approval steps waited for people, apart from the work"><div class="stat-value" data-testid="trace-approval-wait">{format::duration(w)}</div><div class="stat-label">"Waiting for approval"</div></div> })}
                                 </div>
                                 {t.bottleneck.clone().map(|b| {

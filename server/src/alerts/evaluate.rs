@@ -277,6 +277,7 @@ mod tests {
             steps: vec![],
             actor: None,
             budget: None,
+            trace: None,
         };
         publish(model, seq, at, kind);
         publish(model, seq, at, EventKind::RunStarted { run_id });

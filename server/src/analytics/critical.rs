@@ -273,6 +273,7 @@ mod tests {
                     .collect(),
                 actor: None,
                 budget: None,
+                trace: None,
             },
         }];
         let mut timeline: Vec<(i64, EventKind)> = vec![(0, EventKind::RunStarted { run_id })];

@@ -89,6 +89,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
         approval_wait_secs: approval_wait(run, now).map(round6),
         budget: run.budget.map(Into::into),
         cost_usd: run.cost_usd(),
+        trace_id: Some(run.trace_id()),
     }
 }
 

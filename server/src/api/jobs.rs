@@ -1,5 +1,5 @@
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use wire::{JobCreated, JobList, JobQuery, JobRequest, JobView};
 
@@ -12,6 +12,10 @@ use crate::views;
 /// `POST /api/jobs`
 #[utoipa::path(
     post, path = "/api/jobs", summary = "Submit a job", tag = "jobs",
+    params(
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context: the run joins the caller's trace, under its span (exported with `--otlp-endpoint`). A malformed one is ignored."),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context vendor state, passed on to the run's spans.")
+    ),
     request_body(content = JobRequest, example = json!(crate::api::openapi::guide_job())),
     responses((status = 201, description = "The job, stored; with `execute: true` its first run has started.", body = JobCreated,
         links(
@@ -24,9 +28,13 @@ use crate::views;
 pub async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
+    headers: HeaderMap,
     JsonBody(job): JsonBody<JobRequest>,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
-    let created = state.engine.create_job(job, &who.name).await?;
+    let created = state
+        .engine
+        .create_job_traced(job, &who.name, trace_context(&headers))
+        .await?;
     Ok((StatusCode::CREATED, Json(created.wire())))
 }
 
@@ -65,7 +73,11 @@ pub async fn get(
 /// `POST /api/jobs/{job_id}/runs`
 #[utoipa::path(
     post, path = "/api/jobs/{job_id}/runs", summary = "Start a run of a job", tag = "jobs",
-    params(("job_id" = String, Path, description = "A job's ULID.")),
+    params(
+        ("job_id" = String, Path, description = "A job's ULID."),
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context, as for `POST /api/jobs`."),
+        ("tracestate" = Option<String>, Header, description = "W3C Trace Context vendor state.")
+    ),
     responses((status = 201, description = "A new run of the job, started.", body = JobCreated,
         links(
             ("GetRun" = (operation_id = "get_run", parameters(("run_id" = "$response.body#/run_id")))),
@@ -75,9 +87,22 @@ pub async fn get(
 pub async fn start_run(
     State(state): State<AppState>,
     Caller(who): Caller,
+    headers: HeaderMap,
     PathParam(job_id): PathParam,
 ) -> Result<(StatusCode, Json<JobCreated>), Failure> {
     let id = parse_id(&job_id, "job")?;
-    let created = state.engine.start_run(id, &who.name).await?;
+    let created = state
+        .engine
+        .start_run_traced(id, &who.name, trace_context(&headers))
+        .await?;
     Ok((StatusCode::CREATED, Json(created.wire())))
+}
+
+/// The caller's W3C trace context, if it sent a valid one (an invalid
+/// `traceparent` is ignored, as the recommendation says: the run then
+/// starts a trace of its own).
+fn trace_context(headers: &HeaderMap) -> Option<crate::events::records::TraceParent> {
+    let parent = headers.get("traceparent")?.to_str().ok()?;
+    let state = headers.get("tracestate").and_then(|v| v.to_str().ok());
+    crate::otlp::context::parse(parent, state)
 }

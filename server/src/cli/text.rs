@@ -317,6 +317,7 @@ mod tests {
             approval_wait_secs: None,
             budget: None,
             cost_usd: None,
+            trace_id: None,
         }
     }
 

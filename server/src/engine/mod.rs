@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use ulid::Ulid;
 use wire::{ApiError, JobCreated, JobRequest, WorkflowSpec};
 
-use crate::events::records::Budget;
+use crate::events::records::{Budget, TraceParent};
 
 use crate::events::EventKind;
 use crate::journal::Journal;
@@ -87,6 +87,8 @@ pub struct Created {
     pub job_id: Ulid,
     pub workflow_id: String,
     pub run_id: Option<Ulid>,
+    /// The trace the caller's `traceparent` named, if any.
+    pub caller_trace: Option<String>,
 }
 
 impl Created {
@@ -95,6 +97,9 @@ impl Created {
             job_id: self.job_id.to_string(),
             workflow_id: self.workflow_id.clone(),
             run_id: self.run_id.map(|r| r.to_string()),
+            trace_id: self
+                .run_id
+                .map(|r| crate::otlp::trace_id(r, self.caller_trace.as_deref())),
             status: if self.run_id.is_some() {
                 "running"
             } else {
@@ -230,13 +235,28 @@ impl Engine {
     /// once both are committed.
     /// `actor` did it (see `EventKind::JobCreated`).
     pub async fn create_job(&self, job: JobRequest, actor: &str) -> Result<Created, EngineError> {
-        let (created, seq) = self.create_job_now(job, actor)?;
+        self.create_job_traced(job, actor, None).await
+    }
+
+    /// `create_job` for a caller inside a trace: its run joins that trace.
+    pub async fn create_job_traced(
+        &self,
+        job: JobRequest,
+        actor: &str,
+        trace: Option<TraceParent>,
+    ) -> Result<Created, EngineError> {
+        let (created, seq) = self.create_job_now(job, actor, trace)?;
         self.acknowledge(seq).await?;
         Ok(created)
     }
 
     /// `create_job` without waiting for the disk; with the `seq` to wait for.
-    fn create_job_now(&self, job: JobRequest, actor: &str) -> Result<(Created, u64), EngineError> {
+    fn create_job_now(
+        &self,
+        job: JobRequest,
+        actor: &str,
+        trace: Option<TraceParent>,
+    ) -> Result<(Created, u64), EngineError> {
         let (workflow_id, plan) = plan::validate(&job).map_err(EngineError::Invalid)?;
         self.admit()?;
         let plan = Arc::new(plan);
@@ -257,8 +277,10 @@ impl Engine {
                 budget,
             })
             .seq;
+        let caller_trace = trace.as_ref().map(|t| t.trace_id.clone());
         let run_id = job.execute.then(|| {
-            let (run_id, run_seq) = self.launch(job_id, &name, &workflow_id, plan, budget, actor);
+            let (run_id, run_seq) =
+                self.launch(job_id, &name, &workflow_id, plan, budget, actor, trace);
             seq = run_seq;
             run_id
         });
@@ -266,14 +288,25 @@ impl Engine {
             job_id,
             workflow_id,
             run_id,
+            caller_trace: run_id.and(caller_trace),
         };
         Ok((created, seq))
     }
 
     /// Starts a new run of a stored job; answers once it is committed.
     pub async fn start_run(&self, job_id: Ulid, actor: &str) -> Result<Created, EngineError> {
+        self.start_run_traced(job_id, actor, None).await
+    }
+
+    /// `start_run` for a caller inside a trace.
+    pub async fn start_run_traced(
+        &self,
+        job_id: Ulid,
+        actor: &str,
+        trace: Option<TraceParent>,
+    ) -> Result<Created, EngineError> {
         let job = self.job(job_id).await?;
-        let (created, seq) = self.start_run_now(job, actor)?;
+        let (created, seq) = self.start_run_now(job, actor, trace)?;
         self.acknowledge(seq).await?;
         Ok(created)
     }
@@ -306,7 +339,12 @@ impl Engine {
     }
 
     /// `start_run` without waiting for the disk.
-    fn start_run_now(&self, job: JobToRun, actor: &str) -> Result<(Created, u64), EngineError> {
+    fn start_run_now(
+        &self,
+        job: JobToRun,
+        actor: &str,
+        trace: Option<TraceParent>,
+    ) -> Result<(Created, u64), EngineError> {
         let JobToRun {
             job_id,
             name,
@@ -325,11 +363,13 @@ impl Engine {
                 plan
             }
         };
-        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan, budget, actor);
+        let caller_trace = trace.as_ref().map(|t| t.trace_id.clone());
+        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan, budget, actor, trace);
         let created = Created {
             job_id,
             workflow_id: workflow_id.to_string(),
             run_id: Some(run_id),
+            caller_trace,
         };
         Ok((created, seq))
     }
@@ -354,6 +394,7 @@ impl Engine {
         plan: Arc<Plan>,
         budget: Option<Budget>,
         actor: &str,
+        trace: Option<TraceParent>,
     ) -> (Ulid, u64) {
         let run_id = self.next_id();
         let cancel = CancellationToken::new();
@@ -369,6 +410,7 @@ impl Engine {
                 steps: plan.planned_steps(),
                 actor: Some(actor.to_string()),
                 budget,
+                trace,
             })
             .seq;
         let engine = self.clone();

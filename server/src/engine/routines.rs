@@ -49,6 +49,7 @@ impl Engine {
                         budget: None,
                     },
                     actor,
+                    None,
                 )?;
                 (created.job_id, created.workflow_id)
             }
@@ -299,7 +300,7 @@ impl Engine {
     ) {
         // The scheduler's own doing: it does not wait for the disk.
         let started = match self.job(job_id).await {
-            Ok(job) => self.start_run_now(job, SYSTEM),
+            Ok(job) => self.start_run_now(job, SYSTEM, None),
             Err(e) => Err(e),
         };
         match started {

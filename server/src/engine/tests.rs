@@ -404,6 +404,7 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
         steps: vec![],
         actor: None,
         budget: None,
+        trace: None,
     });
     let last = journal.publish(EventKind::RunStarted { run_id: stuck }).at;
     journal.flush().await;

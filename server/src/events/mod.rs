@@ -65,6 +65,10 @@ pub enum EventKind {
         /// The job's budget when the run was made.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         budget: Option<records::Budget>,
+        /// The trace its request came in (W3C `traceparent`); without one
+        /// the run starts a trace of its own, whose id is the run's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<records::TraceParent>,
     },
     RunStarted {
         run_id: Ulid,

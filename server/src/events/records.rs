@@ -415,3 +415,19 @@ pub struct Usage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_to_first_token_secs: Option<f64>,
 }
+
+/// The caller's W3C trace context (`traceparent`), when a run was asked for
+/// with one: the run's spans join that trace, under that parent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceParent {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits: the caller's span.
+    pub parent_span_id: String,
+    /// The caller's sampling decision: a run whose caller did not sample
+    /// its trace is not exported either.
+    pub sampled: bool,
+    /// The caller's `tracestate`, passed on as it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}

@@ -8,7 +8,7 @@ use ulid::Ulid;
 use wire::{AttemptStatus, AttemptView, RunStatus, RunView, StepKind, StepRunView, StepStatus};
 
 use super::Interner;
-use crate::events::records::Budget;
+use crate::events::records::{Budget, TraceParent, Usage};
 use crate::events::{Event, EventKind};
 
 /// Full state of one run: every step and every attempt.
@@ -33,6 +33,8 @@ pub struct RunState {
     pub created_by: Option<Arc<str>>,
     pub cancelled_by: Option<Arc<str>>,
     pub budget: Option<Budget>,
+    /// The caller's trace, when the run was asked for inside one.
+    pub trace: Option<Box<TraceParent>>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +100,14 @@ impl StepState {
         }
     }
 
+    /// What the attempt that just ended used: for a failed call, the
+    /// provider and model it went to (its counts are unknown).
+    fn used(&mut self, usage: Option<&Usage>) {
+        if let (Some(u), Some(a)) = (usage, self.attempts.last_mut()) {
+            a.usage = Some(u.into());
+        }
+    }
+
     fn view(&self) -> StepRunView {
         StepRunView {
             step_id: self.id.clone(),
@@ -132,6 +142,7 @@ impl RunState {
             steps,
             actor,
             budget,
+            trace,
         } = &event.kind
         else {
             return None;
@@ -151,6 +162,7 @@ impl RunState {
             created_by: actor.as_deref().map(|a| interner.intern(a)),
             cancelled_by: None,
             budget: *budget,
+            trace: trace.clone().map(Box::new),
             steps: steps
                 .iter()
                 .map(|s| StepState {
@@ -233,6 +245,7 @@ impl RunState {
                 error,
                 timed_out,
                 duration_secs,
+                usage,
                 ..
             } => {
                 if let Some(step) = self.step_mut(step_id) {
@@ -244,6 +257,7 @@ impl RunState {
                         Some(*duration_secs),
                         Some(error.clone()),
                     );
+                    step.used(usage.as_ref());
                     step.status = StepStatus::Retrying;
                     step.error = Some(error.clone());
                 }
@@ -265,9 +279,7 @@ impl RunState {
                         Some(*duration_secs),
                         None,
                     );
-                    if let (Some(u), Some(a)) = (usage, step.attempts.last_mut()) {
-                        a.usage = Some(u.into());
-                    }
+                    step.used(usage.as_ref());
                     step.status = StepStatus::Completed;
                     step.output = Some(output.clone());
                     step.output_truncated = *output_truncated;
@@ -280,6 +292,7 @@ impl RunState {
                 error,
                 timed_out,
                 duration_secs,
+                usage,
                 ..
             } => {
                 if let Some(step) = self.step_mut(step_id) {
@@ -291,6 +304,7 @@ impl RunState {
                         Some(*duration_secs),
                         Some(error.clone()),
                     );
+                    step.used(usage.as_ref());
                     step.status = StepStatus::Failed;
                     step.error = Some(error.clone());
                 }
@@ -443,7 +457,15 @@ impl RunState {
             cancelled_by: self.cancelled_by.as_deref().map(str::to_string),
             budget: self.budget.map(Into::into),
             cost_usd: self.cost_usd(),
+            trace_id: Some(self.trace_id()),
         }
+    }
+
+    /// The OpenTelemetry trace the run belongs to: its caller's, or one of
+    /// its own whose 128 bits are the run's ULID (so that it needs no
+    /// storing and sorts by time as the runs do).
+    pub fn trace_id(&self) -> String {
+        crate::otlp::trace_id(self.run_id, self.trace.as_deref().map(|t| &*t.trace_id))
     }
 
     /// What the run's priced agent calls have cost, or `None` if none is.
@@ -503,6 +525,7 @@ mod tests {
                 .collect(),
             actor: None,
             budget: None,
+            trace: None,
         };
         let events: Vec<Event> = std::iter::once((0, created))
             .chain(kinds)

@@ -61,6 +61,9 @@ pub mod names {
     pub const GEN_AI_OPERATION_DURATION: &str = "gen_ai_client_operation_duration_seconds";
     pub const LLM_COST: &str = "llm_cost_usd_total";
     pub const LLM_TOKENS: &str = "llm_tokens_total";
+    // OpenTelemetry export (`--otlp-endpoint`); present only when it is on.
+    pub const OTLP_SPANS_EXPORTED: &str = "otlp_spans_exported_total";
+    pub const OTLP_SPANS_DROPPED: &str = "otlp_spans_dropped_total";
 }
 
 /// The conventions' bucket boundaries: tokens (powers of 4 from 1 to
@@ -201,6 +204,14 @@ pub fn registry(max_series_per_metric: usize) -> Arc<Registry> {
         describe_counter!(
             AUTH_FAILURES,
             "Requests refused for want of a valid token, by reason (missing, unknown, rate_limited)."
+        );
+        describe_counter!(
+            OTLP_SPANS_EXPORTED,
+            "Spans of finished runs the OpenTelemetry collector accepted (--otlp-endpoint)."
+        );
+        describe_counter!(
+            OTLP_SPANS_DROPPED,
+            "Spans of finished runs not exported: the queue was full, the collector refused them or could not be reached."
         );
         describe_counter!(registry::OVERFLOW_COUNTER, "Registrations of new series folded into __overflow__ because a metric reached its series cap.");
         // Counters that may stay at 0 for a long time exist from the start,
