@@ -171,90 +171,92 @@ async fn a_run_is_exported_as_one_trace_in_its_callers_trace() {
         (spans.len() >= 4).then_some(spans)
     })
     .await;
-    let got = got.lock();
-    assert_eq!(got.refused, 1, "the first request was refused");
-    assert_eq!(spans.len(), 4, "root, draft ×2, sign_off: {spans:#?}");
-    let (headers, request) = &got.requests[0];
-    assert_eq!(headers["authorization"], "Bearer collector-token");
-    let resource = request.resource_spans[0].resource.as_ref().unwrap();
-    let resource_attr = |key: &str| {
-        resource
-            .attributes
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.clone()?.value)
-    };
-    assert_eq!(
-        resource_attr("service.name"),
-        Some(Any::StringValue("agents-under-test".into()))
-    );
-    assert_eq!(
-        resource_attr("deployment.environment"),
-        Some(Any::StringValue("test".into()))
-    );
-
-    // One root, under the caller's span, in the caller's trace.
-    let roots: Vec<&Span> = spans
-        .iter()
-        .filter(|s| hex(&s.parent_span_id) == CALLER_SPAN)
-        .collect();
-    assert_eq!(roots.len(), 1, "{spans:#?}");
-    let root = roots[0];
-    assert_eq!(root.name, "run traced");
-    assert_eq!(text(root, "shiioo.run_id"), run_id);
-    assert_eq!(root.status.as_ref().unwrap().code, SpanStatus::Ok as i32);
-    for span in &spans {
-        assert_eq!(hex(&span.trace_id), CALLER_TRACE, "{}", span.name);
-        assert_eq!(span.trace_state, "congo=t61rcWkgMzE");
-        assert!(span.start_time_unix_nano <= span.end_time_unix_nano);
-        if span.span_id != root.span_id {
-            assert_eq!(span.parent_span_id, root.span_id, "{}", span.name);
-            assert!(span.start_time_unix_nano >= root.start_time_unix_nano);
-            assert!(span.end_time_unix_nano <= root.end_time_unix_nano);
-        }
-    }
-    // The retried step: two sibling attempts, the first failed.
-    let mut drafts: Vec<&Span> = spans.iter().filter(|s| s.name == "step draft").collect();
-    drafts.sort_by_key(|s| s.start_time_unix_nano);
-    assert_eq!(drafts.len(), 2);
-    for (n, span) in drafts.iter().enumerate() {
-        // Numbered as in the API: the first attempt is 0.
-        assert_eq!(attr(span, "shiioo.attempt"), Some(&Any::IntValue(n as i64)));
-        assert_eq!(text(span, "shiioo.workflow_id"), "traced");
-        assert_eq!(text(span, "shiioo.step_id"), "draft");
-        assert_eq!(text(span, "gen_ai.operation.name"), "chat");
-        assert_eq!(text(span, "gen_ai.provider.name"), "simulated");
-        assert_eq!(text(span, "gen_ai.request.model"), "simulated");
-    }
-    assert_eq!(
-        drafts[0].status.as_ref().unwrap().code,
-        SpanStatus::Error as i32
-    );
-    assert_eq!(text(drafts[0], "error.type"), "_OTHER");
-    assert_eq!(
-        drafts[1].status.as_ref().unwrap().code,
-        SpanStatus::Ok as i32
-    );
-    // The completed call's tokens are the run's, as the API says.
-    let usage = &run["steps"][0]["attempts"][1]["usage"];
-    for (key, field) in [
-        ("gen_ai.usage.input_tokens", "input_tokens"),
-        ("gen_ai.usage.output_tokens", "output_tokens"),
-    ] {
+    // Read under the receiver's lock, released before the next await.
+    {
+        let got = got.lock();
+        assert_eq!(got.refused, 1, "the first request was refused");
+        assert_eq!(spans.len(), 4, "root, draft ×2, sign_off: {spans:#?}");
+        let (headers, request) = &got.requests[0];
+        assert_eq!(headers["authorization"], "Bearer collector-token");
+        let resource = request.resource_spans[0].resource.as_ref().unwrap();
+        let resource_attr = |key: &str| {
+            resource
+                .attributes
+                .iter()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| kv.value.clone()?.value)
+        };
         assert_eq!(
-            attr(drafts[1], key),
-            Some(&Any::IntValue(usage[field].as_i64().unwrap())),
-            "{key}"
+            resource_attr("service.name"),
+            Some(Any::StringValue("agents-under-test".into()))
         );
+        assert_eq!(
+            resource_attr("deployment.environment"),
+            Some(Any::StringValue("test".into()))
+        );
+
+        // One root, under the caller's span, in the caller's trace.
+        let roots: Vec<&Span> = spans
+            .iter()
+            .filter(|s| hex(&s.parent_span_id) == CALLER_SPAN)
+            .collect();
+        assert_eq!(roots.len(), 1, "{spans:#?}");
+        let root = roots[0];
+        assert_eq!(root.name, "run traced");
+        assert_eq!(text(root, "shiioo.run_id"), run_id);
+        assert_eq!(root.status.as_ref().unwrap().code, SpanStatus::Ok as i32);
+        for span in &spans {
+            assert_eq!(hex(&span.trace_id), CALLER_TRACE, "{}", span.name);
+            assert_eq!(span.trace_state, "congo=t61rcWkgMzE");
+            assert!(span.start_time_unix_nano <= span.end_time_unix_nano);
+            if span.span_id != root.span_id {
+                assert_eq!(span.parent_span_id, root.span_id, "{}", span.name);
+                assert!(span.start_time_unix_nano >= root.start_time_unix_nano);
+                assert!(span.end_time_unix_nano <= root.end_time_unix_nano);
+            }
+        }
+        // The retried step: two sibling attempts, the first failed.
+        let mut drafts: Vec<&Span> = spans.iter().filter(|s| s.name == "step draft").collect();
+        drafts.sort_by_key(|s| s.start_time_unix_nano);
+        assert_eq!(drafts.len(), 2);
+        for (n, span) in drafts.iter().enumerate() {
+            // Numbered as in the API: the first attempt is 0.
+            assert_eq!(attr(span, "shiioo.attempt"), Some(&Any::IntValue(n as i64)));
+            assert_eq!(text(span, "shiioo.workflow_id"), "traced");
+            assert_eq!(text(span, "shiioo.step_id"), "draft");
+            assert_eq!(text(span, "gen_ai.operation.name"), "chat");
+            assert_eq!(text(span, "gen_ai.provider.name"), "simulated");
+            assert_eq!(text(span, "gen_ai.request.model"), "simulated");
+        }
+        assert_eq!(
+            drafts[0].status.as_ref().unwrap().code,
+            SpanStatus::Error as i32
+        );
+        assert_eq!(text(drafts[0], "error.type"), "_OTHER");
+        assert_eq!(
+            drafts[1].status.as_ref().unwrap().code,
+            SpanStatus::Ok as i32
+        );
+        // The completed call's tokens are the run's, as the API says.
+        let usage = &run["steps"][0]["attempts"][1]["usage"];
+        for (key, field) in [
+            ("gen_ai.usage.input_tokens", "input_tokens"),
+            ("gen_ai.usage.output_tokens", "output_tokens"),
+        ] {
+            assert_eq!(
+                attr(drafts[1], key),
+                Some(&Any::IntValue(usage[field].as_i64().unwrap())),
+                "{key}"
+            );
+        }
+        // The approval's wait is a span of its own, with no GenAI attributes.
+        let gate = spans
+            .iter()
+            .find(|s| s.name == "approval sign_off")
+            .unwrap();
+        assert_eq!(text(gate, "shiioo.step.kind"), "manual_approval");
+        assert_eq!(attr(gate, "gen_ai.operation.name"), None);
     }
-    // The approval's wait is a span of its own, with no GenAI attributes.
-    let gate = spans
-        .iter()
-        .find(|s| s.name == "approval sign_off")
-        .unwrap();
-    assert_eq!(text(gate, "shiioo.step.kind"), "manual_approval");
-    assert_eq!(attr(gate, "gen_ai.operation.name"), None);
-    drop(got);
 
     let metrics = server.text("/metrics").await;
     assert!(

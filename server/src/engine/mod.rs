@@ -99,7 +99,7 @@ impl Created {
             run_id: self.run_id.map(|r| r.to_string()),
             trace_id: self
                 .run_id
-                .map(|r| crate::otlp::trace_id(r, self.caller_trace.as_deref())),
+                .map(|r| crate::runs::trace_id(r, self.caller_trace.as_deref())),
             status: if self.run_id.is_some() {
                 "running"
             } else {
@@ -108,6 +108,12 @@ impl Created {
             .into(),
         }
     }
+}
+
+/// Who asked for a run, and inside which trace.
+struct Origin<'a> {
+    actor: &'a str,
+    trace: Option<TraceParent>,
 }
 
 /// Why the engine refused a request.
@@ -279,8 +285,14 @@ impl Engine {
             .seq;
         let caller_trace = trace.as_ref().map(|t| t.trace_id.clone());
         let run_id = job.execute.then(|| {
-            let (run_id, run_seq) =
-                self.launch(job_id, &name, &workflow_id, plan, budget, actor, trace);
+            let (run_id, run_seq) = self.launch(
+                job_id,
+                &name,
+                &workflow_id,
+                plan,
+                budget,
+                Origin { actor, trace },
+            );
             seq = run_seq;
             run_id
         });
@@ -364,7 +376,14 @@ impl Engine {
             }
         };
         let caller_trace = trace.as_ref().map(|t| t.trace_id.clone());
-        let (run_id, seq) = self.launch(job_id, &name, &workflow_id, plan, budget, actor, trace);
+        let (run_id, seq) = self.launch(
+            job_id,
+            &name,
+            &workflow_id,
+            plan,
+            budget,
+            Origin { actor, trace },
+        );
         let created = Created {
             job_id,
             workflow_id: workflow_id.to_string(),
@@ -393,8 +412,7 @@ impl Engine {
         workflow_id: &str,
         plan: Arc<Plan>,
         budget: Option<Budget>,
-        actor: &str,
-        trace: Option<TraceParent>,
+        Origin { actor, trace }: Origin<'_>,
     ) -> (Ulid, u64) {
         let run_id = self.next_id();
         let cancel = CancellationToken::new();

@@ -30,15 +30,6 @@ use crate::model::Model;
 use crate::telemetry::cells::CounterCell;
 use crate::telemetry::{names, Registry};
 
-/// A run's trace id: its caller's, or one of its own whose 128 bits are the
-/// run's ULID (so that it needs no storing and sorts by time as runs do).
-pub fn trace_id(run_id: ulid::Ulid, caller: Option<&str>) -> String {
-    match caller {
-        Some(t) => t.to_string(),
-        None => format!("{:032x}", run_id.0),
-    }
-}
-
 /// Where and how to export, from the command line and environment.
 #[derive(Clone, Debug)]
 pub struct Settings {

@@ -127,6 +127,15 @@ impl StepState {
     }
 }
 
+/// A run's trace id: its caller's, or one of its own whose 128 bits are the
+/// run's ULID (so that it needs no storing and sorts by time as runs do).
+pub fn trace_id(run_id: ulid::Ulid, caller: Option<&str>) -> String {
+    match caller {
+        Some(t) => t.to_string(),
+        None => format!("{:032x}", run_id.0),
+    }
+}
+
 pub fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6
 }
@@ -465,7 +474,7 @@ impl RunState {
     /// its own whose 128 bits are the run's ULID (so that it needs no
     /// storing and sorts by time as the runs do).
     pub fn trace_id(&self) -> String {
-        crate::otlp::trace_id(self.run_id, self.trace.as_deref().map(|t| &*t.trace_id))
+        trace_id(self.run_id, self.trace.as_deref().map(|t| &*t.trace_id))
     }
 
     /// What the run's priced agent calls have cost, or `None` if none is.
