@@ -36,6 +36,13 @@ test("steps show their tokens, and each attempt its usage in the waterfall", asy
   await expect(usage.first()).toContainText(/\d+ tok · simulated/);
 });
 
+test("a run's page shows its OpenTelemetry trace id, the one its API answer gives", async ({ page, request }) => {
+  const run = await (await request.get(`/api/runs/${runId}`)).json();
+  expect(run.trace_id).toMatch(/^[0-9a-f]{32}$/);
+  await page.goto(`/traces/${runId}`);
+  await expect(page.getByTestId("trace-otel-id")).toHaveText(run.trace_id);
+});
+
 test("the overview says plainly that simulated calls have no price, rather than $0", async ({ page }) => {
   await page.goto("/");
   const card = page.locator('section[aria-labelledby="spend-title"]');

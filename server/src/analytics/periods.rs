@@ -148,7 +148,9 @@ pub fn chart_periods(range: Range, max: i64, floor: i64) -> (i64, Vec<(DateTime<
         });
     let mut start = range.since.timestamp().div_euclid(len) * len;
     let mut out = Vec::new();
-    while start < range.until.timestamp() {
+    // Compared as times, not whole seconds: a range that ends 300 ms into a
+    // minute has that minute's first 300 ms as its last period.
+    while at_secs(start) < range.until {
         let part = Range {
             since: at_secs(start).max(range.since),
             until: at_secs(start + len).min(range.until),
@@ -464,6 +466,14 @@ mod tests {
         assert_eq!(parts[0].1.since, odd.since);
         assert_eq!(parts.last().unwrap().1.until, t(50));
         assert!(parts.windows(2).all(|w| w[0].1.until == w[1].1.since));
+        // A range ending within the first second of a minute keeps it.
+        let now = Range {
+            since: t(0),
+            until: t(10) + Duration::milliseconds(300),
+        };
+        let (_, parts) = chart_periods(now, 180, 60);
+        assert_eq!(parts.len(), 11);
+        assert_eq!(parts.last().unwrap().1.since, t(10));
         // Ten thousand years: still a chart, not millions of points.
         let ages = Range {
             since: DateTime::from_timestamp(-62_000_000_000, 0).unwrap(),
