@@ -19,6 +19,8 @@ use wire::{AttemptStatus, AttemptView, RunStatus, StepKind};
 
 use super::context;
 use crate::runs::{RunState, StepState};
+// The lowercase names the read index stores are the attribute's values too.
+use crate::store::index::status_code as run_status;
 
 /// `SpanFlags` bits (trace.proto): whether the parent's remoteness is
 /// known, and that it is remote.
@@ -183,17 +185,6 @@ fn span_id(run: &RunState, attempt: Option<(&StepState, u32)>) -> Vec<u8> {
         id[7] = 1;
     }
     id
-}
-
-fn run_status(s: RunStatus) -> &'static str {
-    match s {
-        RunStatus::Pending => "pending",
-        RunStatus::Running => "running",
-        RunStatus::Completed => "completed",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
-        RunStatus::Interrupted => "interrupted",
-    }
 }
 
 fn nanos(t: DateTime<Utc>) -> u64 {
