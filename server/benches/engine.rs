@@ -11,36 +11,22 @@
 //! 3. Replay: a log of 1,000,008 events (111,112 runs of 9 events) is
 //!    written, then `Journal::open_sqlite` rebuilds the model from it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{SubsecRound, Utc};
-use server::engine::agents::{RoleSimulation, Simulated};
-use server::engine::{Engine, EngineConfig};
+use server::engine::Engine;
 use server::events::{Event, EventKind, PlannedStep};
 use server::journal::Journal;
 use server::model::Model;
 use server::runs::RunFilter;
 use server::store::{Durability, EventLog, SqliteLog};
 use ulid::Ulid;
-use wire::{JobRequest, RunStatus};
+use wire::RunStatus;
 
-fn job() -> JobRequest {
-    serde_json::from_value(serde_json::json!({
-        "name": "Bench Flow",
-        "workflow": {
-            "steps": [
-                {"id": "a", "action": {"agent_task": {"prompt": "one"}}},
-                {"id": "b", "action": {"agent_task": {"prompt": "two"}}},
-                {"id": "c", "action": {"agent_task": {"prompt": "three"}}}
-            ],
-            "dependencies": {"b": ["a"], "c": ["b"]}
-        },
-        "execute": true
-    }))
-    .unwrap()
-}
+#[path = "shared/instant.rs"]
+mod instant;
+use instant::job;
 
 fn engine(dir: &std::path::Path) -> Engine {
     let (journal, _) = Journal::open_sqlite(
@@ -50,15 +36,7 @@ fn engine(dir: &std::path::Path) -> Engine {
         vec![],
     )
     .unwrap();
-    let instant = RoleSimulation {
-        latency_ms: [0, 0],
-        failure_rate: 0.0,
-    };
-    Engine::new(
-        Arc::new(journal),
-        Arc::new(Simulated::new(1, instant, HashMap::new())),
-        EngineConfig::default(),
-    )
+    instant::engine(Arc::new(journal))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 use crate::health::{HealthRules, Thresholds};
 use crate::store::Durability;
 
-pub use crate::engine::agents::RoleSimulation;
+pub use crate::engine::agents::{RoleAgent, RoleSimulation};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AgentBackendKind {
@@ -19,6 +19,17 @@ pub enum AgentBackendKind {
     Openai,
     Anthropic,
     Command,
+}
+
+impl From<AgentBackendKind> for wire::BackendKind {
+    fn from(k: AgentBackendKind) -> Self {
+        match k {
+            AgentBackendKind::Simulated => Self::Simulated,
+            AgentBackendKind::Openai => Self::Openai,
+            AgentBackendKind::Anthropic => Self::Anthropic,
+            AgentBackendKind::Command => Self::Command,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Parser)]
@@ -71,6 +82,13 @@ pub struct Config {
     /// separate entries with commas in the variable.
     #[arg(long = "sim-role", env = "SHIIOO_SIM_ROLES", value_delimiter = ',', value_parser = parse_role)]
     pub sim_roles: Vec<(String, RoleSimulation)>,
+
+    /// A role's default backend and model, `ROLE=BACKEND[:MODEL]` (e.g.
+    /// `reviewer=anthropic:claude-sonnet-4-5`); a step's own `agent` comes
+    /// first. Repeat the flag, or separate entries with commas in the
+    /// variable.
+    #[arg(long = "role-agent", env = "SHIIOO_ROLE_AGENTS", value_delimiter = ',', value_parser = parse_role_agent)]
+    pub role_agents: Vec<(String, RoleAgent)>,
 
     /// Base URL of an OpenAI-compatible server (`--agent-backend openai`).
     #[arg(
@@ -373,6 +391,33 @@ fn parse_http_url(s: &str) -> Result<String, String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+fn parse_role_agent(s: &str) -> Result<(String, RoleAgent), String> {
+    let expected = || {
+        format!("{s:?}: expected ROLE=BACKEND[:MODEL], BACKEND one of simulated, openai, anthropic, command")
+    };
+    let (role, spec) = s.split_once('=').ok_or_else(expected)?;
+    // A model's name may hold colons itself (Ollama's `llama3:8b`).
+    let (backend, model) = match spec.split_once(':') {
+        Some((backend, model)) => (backend, Some(model.trim())),
+        None => (spec, None),
+    };
+    let backend = wire::BackendKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == backend.trim())
+        .ok_or_else(expected)?;
+    let role = role.trim();
+    if role.is_empty() || model.is_some_and(str::is_empty) {
+        return Err(expected());
+    }
+    Ok((
+        role.to_string(),
+        RoleAgent {
+            backend,
+            model: model.map(str::to_string),
+        },
+    ))
+}
+
 fn parse_role(s: &str) -> Result<(String, RoleSimulation), String> {
     let (role, spec) = s
         .split_once('=')
@@ -399,6 +444,43 @@ mod tests {
         let config = Config::parse_from(["shiioo"]);
         assert_eq!(config.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.health_heartbeat(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn role_agents_parse_with_an_optional_model() {
+        let config = Config::parse_from([
+            "shiioo",
+            "--role-agent",
+            "reviewer=anthropic:claude-sonnet-4-5",
+            "--role-agent",
+            "local=openai:llama3:8b",
+            "--role-agent",
+            " drafter = simulated",
+        ]);
+        let agent = |backend, model: Option<&str>| RoleAgent {
+            backend,
+            model: model.map(str::to_string),
+        };
+        assert_eq!(
+            config.role_agents,
+            vec![
+                (
+                    "reviewer".into(),
+                    agent(wire::BackendKind::Anthropic, Some("claude-sonnet-4-5"))
+                ),
+                (
+                    "local".into(),
+                    agent(wire::BackendKind::Openai, Some("llama3:8b"))
+                ),
+                ("drafter".into(), agent(wire::BackendKind::Simulated, None)),
+            ]
+        );
+        for bad in ["reviewer", "reviewer=gpt", "=openai", "x=openai:"] {
+            assert!(
+                Config::try_parse_from(["shiioo", "--role-agent", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

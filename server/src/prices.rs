@@ -92,8 +92,15 @@ impl Prices {
     /// unknown. `input_tokens` counts every input token, cached ones
     /// included (OpenAI's convention; the Anthropic backend adds its cache
     /// reads and writes in).
+    /// A simulated call is priced only by the table's own `simulated`
+    /// entry (a table may give one, for a demo), never as the model it
+    /// stands in for.
     pub fn cost(&self, usage: &Usage) -> Option<f64> {
-        let p = self.get(&usage.model)?;
+        let model = match usage.provider.as_str() {
+            "simulated" => "simulated",
+            _ => &usage.model,
+        };
+        let p = self.get(model)?;
         let (input, output) = (usage.input_tokens?, usage.output_tokens?);
         let cached = usage.cached_input_tokens.unwrap_or(0).min(input);
         let written = usage.cache_write_tokens.unwrap_or(0).min(input - cached);

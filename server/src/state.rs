@@ -11,8 +11,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::alerts::notify::Outbox;
 use crate::auth::Gate;
-use crate::config::{AgentBackendKind, Config, RoleSimulation};
-use crate::engine::agents::{AgentBackend, Anthropic, Command, OpenAi, Simulated};
+use crate::config::{Config, RoleSimulation};
+use crate::engine::agents::{AgentBackend, Agents, Anthropic, Command, OpenAi, Simulated};
 use crate::engine::{Engine, EngineConfig};
 use crate::hub::Hub;
 use crate::journal::{Journal, Replayed};
@@ -103,7 +103,7 @@ impl AppState {
         }
         let engine = Engine::new(
             Arc::new(journal),
-            agent_backend(&config)?,
+            agents(&config)?,
             EngineConfig {
                 max_concurrent_steps: config.max_concurrent_steps,
                 prices: Arc::new(
@@ -190,9 +190,52 @@ impl AppState {
     }
 }
 
-fn agent_backend(config: &Config) -> Result<Arc<dyn AgentBackend>, StartError> {
-    Ok(match config.agent_backend {
-        AgentBackendKind::Simulated => Arc::new(Simulated::new(
+/// Every backend this server can reach: the `--agent-backend` one performs
+/// the steps that name none (nor their role); the others those that do.
+fn agents(config: &Config) -> Result<Agents, StartError> {
+    let mut backends = Vec::new();
+    for kind in wire::BackendKind::ALL {
+        if let Some(backend) = agent_backend(config, kind)? {
+            backends.push(backend);
+        }
+    }
+    let default = wire::BackendKind::from(config.agent_backend);
+    let Some(at) = backends.iter().position(|b| b.kind() == default) else {
+        return Err(StartError(
+            "--agent-backend command needs --agent-command (or SHIIOO_AGENT_COMMAND)".into(),
+        ));
+    };
+    let default = backends.remove(at);
+    for (role, agent) in &config.role_agents {
+        if backends
+            .iter()
+            .chain([&default])
+            .all(|b| b.kind() != agent.backend)
+        {
+            return Err(StartError(format!(
+                "--role-agent {role}={}: {}",
+                agent.backend.as_str(),
+                crate::engine::agents::missing(agent.backend)
+            )));
+        }
+    }
+    let roles = config
+        .role_agents
+        .iter()
+        .cloned()
+        .collect::<HashMap<_, _>>();
+    Ok(Agents::new(default, backends, roles))
+}
+
+/// The backend of `kind` as configured, `None` if it is not (a command
+/// backend needs its command).
+fn agent_backend(
+    config: &Config,
+    kind: wire::BackendKind,
+) -> Result<Option<Arc<dyn AgentBackend>>, StartError> {
+    use wire::BackendKind as Kind;
+    Ok(Some(match kind {
+        Kind::Simulated => Arc::new(Simulated::new(
             config.sim_seed,
             RoleSimulation {
                 latency_ms: config.sim_latency_ms,
@@ -200,7 +243,7 @@ fn agent_backend(config: &Config) -> Result<Arc<dyn AgentBackend>, StartError> {
             },
             config.sim_roles.iter().cloned().collect::<HashMap<_, _>>(),
         )),
-        AgentBackendKind::Openai => Arc::new(
+        Kind::Openai => Arc::new(
             OpenAi::new(
                 &config.openai_base_url,
                 &config.openai_model,
@@ -208,7 +251,7 @@ fn agent_backend(config: &Config) -> Result<Arc<dyn AgentBackend>, StartError> {
             )
             .map_err(StartError)?,
         ),
-        AgentBackendKind::Anthropic => Arc::new(
+        Kind::Anthropic => Arc::new(
             Anthropic::new(
                 &config.anthropic_base_url,
                 &config.anthropic_model,
@@ -217,16 +260,11 @@ fn agent_backend(config: &Config) -> Result<Arc<dyn AgentBackend>, StartError> {
             )
             .map_err(StartError)?,
         ),
-        AgentBackendKind::Command => {
-            let command = config.agent_command.as_deref().ok_or_else(|| {
-                StartError(
-                    "--agent-backend command needs --agent-command (or SHIIOO_AGENT_COMMAND)"
-                        .into(),
-                )
-            })?;
-            Arc::new(Command::new(command))
-        }
-    })
+        Kind::Command => match config.agent_command.as_deref() {
+            Some(command) => Arc::new(Command::new(command)),
+            None => return Ok(None),
+        },
+    }))
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -311,6 +311,7 @@ async fn old_resolved_approvals_leave_memory_and_are_folded_back_by_id() {
             approvers: vec!["ana".into()],
             quorum: Quorum::Unanimous,
             expires_at: None,
+            reason: None,
         });
         journal.publish(EventKind::ApprovalResolved {
             approval_id,
@@ -329,6 +330,7 @@ async fn old_resolved_approvals_leave_memory_and_are_folded_back_by_id() {
         approvers: vec!["bo".into()],
         quorum: Quorum::Unanimous,
         expires_at: None,
+        reason: None,
     });
     journal.flush().await;
     let listed = journal.read(|m| server::views::approvals::approvals(m, None));

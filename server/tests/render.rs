@@ -204,6 +204,7 @@ fn trace(k: &Knobs, run_id: String, steps: usize, offset: usize) -> Trace {
         budget: k.maybe_figure(offset + 6).map(|max_cost_usd| Budget {
             max_cost_usd,
             on_exceed: OnExceed::Fail,
+            approval: None,
         }),
         cost_usd: k.maybe_figure(offset + 7),
         trace_id: k.maybe_name(offset + 3),
@@ -617,6 +618,7 @@ impl Backend for World {
                         created_at: k.time(i),
                         expires_at: k.maybe_time(i + 1),
                         resolved_at: k.maybe_time(i + 2),
+                        reason: k.maybe_name(i + 4),
                     }
                 })
                 .collect(),

@@ -487,6 +487,128 @@ async fn a_spent_budget_starts_no_further_agent_step_and_fails_the_run_saying_so
     );
 }
 
+/// The pending approval `run_id`'s spent budget asked for.
+async fn budget_question(server: &TestServer, run_id: &str) -> Value {
+    common::eventually("the budget's approval", async || {
+        let (_, list) = server.get("/api/approvals?status=pending").await;
+        list["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["run_id"] == run_id)
+            .cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_spent_budget_with_on_exceed_approval_waits_for_people_to_let_it_spend_more() {
+    let server = priced_command_server().await;
+    let asking = |approval: Value| json!({"max_cost_usd": 1.0, "on_exceed": "approval", "approval": approval});
+
+    for (budget, field) in [
+        (
+            json!({"max_cost_usd": 1, "on_exceed": "approval"}),
+            "budget.approval",
+        ),
+        (
+            json!({"max_cost_usd": 1, "approval": {"approvers": ["ana"]}}),
+            "budget.approval",
+        ),
+        (
+            asking(json!({"approvers": []})),
+            "budget.approval.approvers",
+        ),
+        (
+            asking(json!({"approvers": ["ana", " ana "]})),
+            "budget.approval.approvers[1]",
+        ),
+        (
+            asking(json!({"approvers": ["ana"], "quorum": {"count": 2}})),
+            "budget.approval.quorum.count",
+        ),
+        (
+            asking(json!({"approvers": ["ana"], "timeout_secs": 0})),
+            "budget.approval.timeout_secs",
+        ),
+        (
+            asking(json!({"approvers": ["ana"], "who": 1})),
+            "budget.approval.who",
+        ),
+    ] {
+        let (status, body) = server.post("/api/jobs", budgeted(budget.clone())).await;
+        assert_eq!(status, 422, "{budget}: {body}");
+        assert_eq!(body["field"], field, "{budget}: {body}");
+    }
+
+    // $1.20 spent after three calls: the fourth waits for ana.
+    let budget = asking(json!({"approvers": [" ana "], "quorum": "majority"}));
+    let (status, created) = server.post("/api/jobs", budgeted(budget)).await;
+    assert_eq!(status, 201, "{created}");
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let question = budget_question(&server, &run_id).await;
+    assert_eq!(question["step_id"], "d", "{question}");
+    assert_eq!(question["approvers"], json!(["ana"]), "stored trimmed");
+    let reason = question["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("budget exceeded") && reason.contains("$1.000000 more"),
+        "{reason}"
+    );
+    let (_, run) = server.get(&format!("/api/runs/{run_id}")).await;
+    assert_eq!(run["status"], "Running", "{run}");
+    assert_eq!(run["steps"][3]["status"], "Pending", "held back: {run}");
+    assert_eq!(
+        run["steps"][3]["kind"], "agent_task",
+        "still an agent step: {run}"
+    );
+
+    let (status, voted) = server
+        .post(
+            &format!(
+                "/api/approvals/{}/vote",
+                question["approval_id"].as_str().unwrap()
+            ),
+            json!({"voter": "ana", "decision": "approve"}),
+        )
+        .await;
+    assert!(status < 300, "{voted}");
+    let run = server.wait_for_run(&run_id).await;
+    assert_eq!(run["status"], "Completed", "{run}");
+    assert!(
+        (run["cost_usd"].as_f64().unwrap() - 1.6).abs() < 1e-9,
+        "the approval let it spend another $1: {run}"
+    );
+    assert_eq!(run["budget"]["on_exceed"], "approval");
+    assert_eq!(run["budget"]["approval"]["approvers"], json!(["ana"]));
+
+    // A rejection ends it as a spent budget would, saying who said no.
+    let job_id = created["job_id"].as_str().unwrap();
+    let (_, again) = server
+        .post(&format!("/api/jobs/{job_id}/runs"), json!({}))
+        .await;
+    let run_id = again["run_id"].as_str().unwrap().to_string();
+    let question = budget_question(&server, &run_id).await;
+    let (status, _) = server
+        .post(
+            &format!(
+                "/api/approvals/{}/vote",
+                question["approval_id"].as_str().unwrap()
+            ),
+            json!({"voter": "ana", "decision": "reject", "comment": "too dear"}),
+        )
+        .await;
+    assert!(status < 300);
+    let run = server.wait_for_run(&run_id).await;
+    assert_eq!(run["status"], "Failed", "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("budget exceeded") && error.contains("rejected by ana (too dear)"),
+        "{error}"
+    );
+    assert_eq!(run["steps"][3]["status"], "Skipped", "{run}");
+    assert!(run["steps"][3]["attempts"].as_array().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn cost_rules_fire_on_spend_in_total_and_per_workflow() {
     let server = priced_command_server().await;
@@ -538,4 +660,135 @@ async fn cost_rules_fire_on_spend_in_total_and_per_workflow() {
     assert!(!firing
         .iter()
         .any(|a| a["rule"] == "calm" && a["state"] == "firing"));
+}
+
+#[tokio::test]
+async fn each_step_may_choose_its_backend_and_model_over_its_role_and_the_server() {
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = Config::for_tests(data.path());
+    // Simulated by default; a command that reports the model it was asked for.
+    config.agent_command = Some(
+        r#"cat >/dev/null; echo "done by ${SHIIOO_MODEL:-its own}"; echo "shiioo-usage: {\"model\": \"${SHIIOO_MODEL:-own}\", \"input_tokens\": 1, \"output_tokens\": 1}""#.into(),
+    );
+    config.role_agents = vec![(
+        "reviewer".into(),
+        server::engine::agents::RoleAgent {
+            backend: wire::BackendKind::Command,
+            model: Some("careful-1".into()),
+        },
+    )];
+    let server = TestServer::start_with(config, data).await;
+    let step = |id: &str, role: &str, agent: Value| {
+        let mut s = json!({"id": id, "role": role, "action": {"agent_task": {"prompt": id}}});
+        if !agent.is_null() {
+            s["agent"] = agent;
+        }
+        s
+    };
+    let job = json!({
+        "name": "Mixed models",
+        "workflow": {"steps": [
+            step("plain", "writer", Value::Null),
+            step("stand_in", "writer", json!({"model": "gpt-4o"})),
+            step("review", "reviewer", Value::Null),
+            step("quick_review", "reviewer", json!({"model": "quick-2"})),
+            step("own_model", "writer", json!({"backend": "command"})),
+        ]},
+        "execute": true,
+    });
+    let (status, created) = server.post("/api/jobs", job.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let run = server
+        .wait_for_run(created["run_id"].as_str().unwrap())
+        .await;
+    assert_eq!(run["status"], "Completed", "{run}");
+    let used: Vec<(String, String)> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let u = &s["attempts"][0]["usage"];
+            (
+                u["provider"].as_str().unwrap().to_string(),
+                u["model"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let pair = |p: &str, m: &str| (p.to_string(), m.to_string());
+    assert_eq!(
+        used,
+        [
+            pair("simulated", "simulated"),
+            // Still simulated: said so, and never priced as the real one.
+            pair("simulated", "gpt-4o"),
+            pair("command", "careful-1"),
+            pair("command", "quick-2"),
+            pair("command", "own"),
+        ],
+        "{run}"
+    );
+    assert_eq!(
+        run["steps"][1]["attempts"][0]["usage"]["cost_usd"],
+        Value::Null
+    );
+    assert_eq!(
+        run["steps"][2]["output"].as_str().unwrap().trim(),
+        "done by careful-1"
+    );
+
+    // The job keeps the choices as given.
+    let (_, stored) = server
+        .get(&format!(
+            "/api/jobs/{}?include_workflow=true",
+            created["job_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        stored["workflow"]["steps"][1]["agent"],
+        json!({"model": "gpt-4o"}),
+        "{stored}"
+    );
+
+    // Nonsense is refused, naming the field.
+    for (agent, field) in [
+        (json!({"backend": "gpt"}), "workflow.steps[0].agent.backend"),
+        (
+            json!({"model": " spaced "}),
+            "workflow.steps[0].agent.model",
+        ),
+        (json!({"model": ""}), "workflow.steps[0].agent.model"),
+        (
+            json!({"temperature": 1}),
+            "workflow.steps[0].agent.temperature",
+        ),
+    ] {
+        let job =
+            json!({"name": "bad", "workflow": {"steps": [step("a", "writer", agent.clone())]}});
+        let (status, body) = server.post("/api/jobs", job).await;
+        assert_eq!(status, 422, "{agent}: {body}");
+        assert_eq!(body["field"], field, "{agent}: {body}");
+    }
+    let approval = json!({"name": "bad", "workflow": {"steps": [{"id": "g", "agent": {"model": "m"}, "action": {"manual_approval": {"approvers": ["ana"], "quorum": "unanimous"}}}]}});
+    let (status, body) = server.post("/api/jobs", approval).await;
+    assert_eq!(
+        (status, &body["field"]),
+        (422, &json!("workflow.steps[0].agent")),
+        "{body}"
+    );
+
+    // A server without a command refuses a step that needs one, at once.
+    let server = {
+        let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        TestServer::start_with(Config::for_tests(data.path()), data).await
+    };
+    let (status, body) = server.post("/api/jobs", job).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "workflow.steps[4].agent.backend", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("--agent-command"),
+        "{body}"
+    );
 }

@@ -133,6 +133,10 @@ pub struct ApprovalView {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Why the run asks when it is not an approval step: its budget is
+    /// spent, and `step_id` is the agent step waiting to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -29,19 +29,26 @@ pub struct JobRequest {
 }
 
 /// A run's spending limit. Once the run's priced agent calls have cost
-/// `max_cost_usd` or more, no further agent step (or attempt) starts: the
-/// step fails saying so, what depends on it is skipped, and the run fails.
-/// Calls of models the price table does not know cost nothing here: the
-/// limit holds only what is priced.
+/// `max_cost_usd` or more, no further agent step (or attempt) starts. With
+/// `on_exceed: "fail"` the step fails saying so, what depends on it is
+/// skipped, and the run fails. With `on_exceed: "approval"` the run asks
+/// `approval`'s approvers instead: while they decide no agent step starts;
+/// an approval lets the run spend another `max_cost_usd` (and ask again
+/// when that is spent), a rejection or a timeout fails the run as `fail`
+/// would. Calls of models the price table does not know cost nothing here:
+/// the limit holds only what is priced.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Decode)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
     #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0.0, maximum = 1e9))]
     pub max_cost_usd: f64,
-    /// What happens when it is spent: `fail` (the only choice yet).
+    /// What happens when it is spent: `fail` (the default) or `approval`.
     #[serde(default)]
     pub on_exceed: OnExceed,
+    /// Who lets the run go on; required with `on_exceed: "approval"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<BudgetApproval>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -50,6 +57,29 @@ pub struct Budget {
 pub enum OnExceed {
     #[default]
     Fail,
+    Approval,
+}
+
+/// The approval a run asks for each time it spends its budget: as an
+/// approval step's, with `timeout_secs` bounding each wait (none: it waits
+/// until decided or cancelled).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetApproval {
+    pub approvers: Vec<String>,
+    #[serde(default = "unanimous")]
+    pub quorum: super::Quorum,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(exclusive_minimum = 0.0, maximum = 86400.0)
+    )]
+    pub timeout_secs: Option<f64>,
+}
+
+fn unanimous() -> super::Quorum {
+    super::Quorum::Unanimous
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -90,6 +120,51 @@ pub struct StepSpec {
     /// Overrides the simulated backend's behaviour for this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulation: Option<Simulation>,
+    /// Which backend and model perform it, over its role's default (the
+    /// server's `--role-agent`) and the server's `--agent-backend`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentChoice>,
+}
+
+/// A backend and a model, either of which may be left to the defaults:
+/// without a model, the backend's configured one (`--openai-model`, …).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Decode)]
+#[serde(deny_unknown_fields)]
+pub struct AgentChoice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
+    pub model: Option<String>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    Simulated,
+    Openai,
+    Anthropic,
+    Command,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Simulated,
+        BackendKind::Openai,
+        BackendKind::Anthropic,
+        BackendKind::Command,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Simulated => "simulated",
+            BackendKind::Openai => "openai",
+            BackendKind::Anthropic => "anthropic",
+            BackendKind::Command => "command",
+        }
+    }
 }
 
 impl StepSpec {

@@ -41,8 +41,8 @@ pub use approvals::{
 pub use error::ApiError;
 pub use health::{Alert, EventLogHealth, HealthState, HealthStatus};
 pub use jobs::{
-    workflow_slug, Budget, JobCreated, JobList, JobQuery, JobRequest, JobView, OnExceed,
-    RetryPolicy, Simulation, StepAction, StepSpec, WorkflowSpec,
+    workflow_slug, AgentChoice, BackendKind, Budget, BudgetApproval, JobCreated, JobList, JobQuery,
+    JobRequest, JobView, OnExceed, RetryPolicy, Simulation, StepAction, StepSpec, WorkflowSpec,
 };
 pub use metrics::{CounterSample, GaugeSample, HistogramSample, Labels, MetricsSnapshot};
 pub use routines::{RoutineFire, RoutineList, RoutinePatch, RoutineRequest, RoutineView};

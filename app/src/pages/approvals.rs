@@ -133,7 +133,10 @@ fn ApprovalCard(
         <article class="approval" data-status=a.status.as_str() data-approval=a.approval_id.clone()>
             <div class="card-head">
                 <div>
-                    <strong>{a.job_name.clone()}</strong> " · step " <code>{a.step_id.clone()}</code>
+                    <strong>{a.job_name.clone()}</strong>
+                    {if a.reason.is_some() { " · budget spent before step " } else { " · step " }}
+                    <code>{a.step_id.clone()}</code>
+                    {a.reason.clone().map(|r| view! { <div class="small budget-reason" data-testid="approval-reason">{r}</div> })}
                     <div class="small muted">
                         "run " <a class="mono" href=format!("/traces/{}", a.run_id)>{short_id(&a.run_id)}</a>
                         " · asked " <RelTime at=a.created_at/>

@@ -1,14 +1,15 @@
 //! The Models page: every provider's model the agents called, with its
 //! calls, error rate, tokens, cost, latency and time to first token, over
-//! the picked range. Simulated figures are marked as drawn, and a cost the
-//! price table cannot give says "unknown".
+//! the picked range, its cost and p95 beside the previous period's.
+//! Simulated figures are marked as drawn, and a cost the price table cannot
+//! give says "unknown".
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api;
 use crate::components::empty::Empty;
-use crate::components::filters::{use_window, RangePicker};
+use crate::components::filters::{previous_window, use_window, Delta, RangePicker};
 use crate::live::use_live;
 use wire::format;
 use wire::ModelStats;
@@ -20,6 +21,16 @@ pub fn ModelsPage() -> impl IntoView {
     let models = api::resource(
         move || (window.get(), live.version.get()),
         |(w, _)| api::models(w),
+    );
+    // The period before, of the same length, for "p95 … +12 %".
+    let previous = api::resource(
+        move || (window.get(), live.version.get()),
+        |(w, _)| async move {
+            match previous_window(&w) {
+                Some(before) => api::models(before).await.map(Some),
+                None => Ok(None),
+            }
+        },
     );
     view! {
         <Title text="Models"/>
@@ -37,6 +48,12 @@ pub fn ModelsPage() -> impl IntoView {
                         }.into_any(),
                         Ok(list) => {
                             let simulated = list.models.iter().any(|m| m.provider == "simulated");
+                            let mut before: std::collections::HashMap<(String, String), ModelStats> = previous
+                                .await
+                                .ok()
+                                .flatten()
+                                .map(|l| l.models.into_iter().map(|m| ((m.provider.clone(), m.model.clone()), m)).collect())
+                                .unwrap_or_default();
                             view! {
                                 <div class="table-wrap">
                                     <table class="table" data-testid="models-table">
@@ -55,7 +72,10 @@ pub fn ModelsPage() -> impl IntoView {
                                             </tr>
                                         </thead>
                                         <tbody>
-                                            {list.models.into_iter().map(|m| view! { <ModelRow m=m/> }).collect_view()}
+                                            {list.models.into_iter().map(|m| {
+                                                let before = before.remove(&(m.provider.clone(), m.model.clone()));
+                                                view! { <ModelRow m=m before=before/> }
+                                            }).collect_view()}
                                         </tbody>
                                     </table>
                                 </div>
@@ -76,7 +96,8 @@ pub fn ModelsPage() -> impl IntoView {
 }
 
 #[component]
-fn ModelRow(m: ModelStats) -> impl IntoView {
+fn ModelRow(m: ModelStats, before: Option<ModelStats>) -> impl IntoView {
+    let then = |f: fn(&ModelStats) -> Option<f64>| before.as_ref().and_then(f);
     let simulated = m.provider == "simulated";
     let ttft = match (
         m.p50_time_to_first_token_secs,
@@ -102,9 +123,10 @@ fn ModelRow(m: ModelStats) -> impl IntoView {
             <td class="num">{format::tokens(m.total_output_tokens)}</td>
             <td class="num" class:muted=m.total_cost_usd.is_none() title=m.total_cost_usd.is_none().then_some("the price table does not know this model")>
                 {format::usd(m.total_cost_usd)}
+                " " <Delta now=m.total_cost_usd before=then(|b| b.total_cost_usd)/>
             </td>
             <td class="num">{format::maybe_duration(m.p50_duration_secs)}</td>
-            <td class="num">{format::maybe_duration(m.p95_duration_secs)}</td>
+            <td class="num">{format::maybe_duration(m.p95_duration_secs)} " " <Delta now=m.p95_duration_secs before=then(|b| b.p95_duration_secs)/></td>
             <td class="num">{format::maybe_duration(m.p99_duration_secs)}</td>
             <td class="num">{ttft}</td>
         </tr>

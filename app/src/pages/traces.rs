@@ -142,11 +142,12 @@ pub fn TraceDetail() -> impl IntoView {
                                     {t.created_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-created-by">{by}</div><div class="stat-label">"Started by"</div></div> })}
                                     {t.cancelled_by.clone().map(|by| view! { <div class="stat"><div class="stat-value who" data-testid="trace-cancelled-by">{by}</div><div class="stat-label">"Cancelled by"</div></div> })}
                                     {(t.budget.is_some() || t.cost_usd.is_some()).then(|| {
-                                        let label = match t.budget {
+                                        let label = match &t.budget {
+                                            Some(b) if b.on_exceed == wire::OnExceed::Approval => format!("Spent of {} budget, more on approval", format::usd(Some(b.max_cost_usd))),
                                             Some(b) => format!("Spent of {} budget", format::usd(Some(b.max_cost_usd))),
                                             None => "Spent".to_string(),
                                         };
-                                        let over = t.budget.zip(t.cost_usd).is_some_and(|(b, c)| c >= b.max_cost_usd);
+                                        let over = t.budget.as_ref().zip(t.cost_usd).is_some_and(|(b, c)| c >= b.max_cost_usd);
                                         view! { <div class="stat" title="agent calls whose model the price table knows"><div class="stat-value" class:bad=over data-testid="trace-spent">{format::usd(t.cost_usd)}</div><div class="stat-label">{label}</div></div> }
                                     })}
                                     {t.trace_id.clone().map(|id| view! { <div class="stat" title="its OpenTelemetry trace id: the caller's when POST /api/jobs came with a traceparent; the spans exported with --otlp-endpoint carry it"><div class="stat-value mono trace-id" data-testid="trace-otel-id">{id}</div><div class="stat-label">"Trace id"</div></div> })}

@@ -87,7 +87,7 @@ pub fn trace(run: &RunState, now: DateTime<Utc>) -> Trace {
         created_by: run.created_by.as_deref().map(str::to_string),
         cancelled_by: run.cancelled_by.as_deref().map(str::to_string),
         approval_wait_secs: approval_wait(run, now).map(round6),
-        budget: run.budget.map(Into::into),
+        budget: run.budget.clone().map(Into::into),
         cost_usd: run.cost_usd(),
         trace_id: Some(run.trace_id()),
     }

@@ -16,39 +16,51 @@ use crate::events::EventKind;
 /// Decisions awaited by approval steps, by approval id.
 pub(super) type Waiting = HashMap<Ulid, oneshot::Sender<ApprovalStatus>>;
 
-/// Runs an approval step: asks, waits for the quorum (or the step's
-/// `timeout_secs`, or the run's cancellation), and ends the step by it.
-pub(super) async fn await_approval(
+/// What a run asks its approvers.
+pub(super) struct Question<'a> {
+    /// The approval step, or the agent step a spent budget holds back.
+    pub step_id: &'a str,
+    pub approvers: &'a [String],
+    pub quorum: Quorum,
+    pub timeout: Option<Duration>,
+    /// Why, when it is not an approval step's own question.
+    pub reason: Option<String>,
+}
+
+/// How a question ended.
+pub(super) enum Answer {
+    /// By these approvers, comma-separated.
+    Approved(String),
+    Refused {
+        error: String,
+        timed_out: bool,
+    },
+    Cancelled,
+}
+
+/// Asks and waits for the quorum (or the timeout, or the run's
+/// cancellation); the approval is resolved in the log whichever comes first.
+pub(super) async fn ask(
     engine: &Engine,
     run_id: Ulid,
-    index: usize,
-    spec: &StepSpec,
-    approvers: &[String],
-    quorum: Quorum,
-    cancel: CancellationToken,
-) -> (usize, Outcome) {
+    question: Question<'_>,
+    cancel: &CancellationToken,
+) -> Answer {
     let journal = &engine.inner.journal;
-    let step_id = spec.id.clone();
     let approval_id = engine.next_id();
     let (tx, rx) = oneshot::channel();
     engine.inner.approvals.lock().insert(approval_id, tx);
-    let started = Instant::now();
-    journal.publish(EventKind::StepStarted {
-        run_id,
-        step_id: step_id.clone(),
-        attempt: 0,
-        queued_secs: None,
-    });
-    let timeout = spec.timeout_secs.map(Duration::from_secs_f64);
+    let timeout = question.timeout;
     journal.publish(EventKind::ApprovalRequested {
         approval_id,
         run_id,
-        step_id: step_id.clone(),
-        approvers: approvers.to_vec(),
-        quorum: quorum.into(),
+        step_id: question.step_id.to_string(),
+        approvers: question.approvers.to_vec(),
+        quorum: question.quorum.into(),
         expires_at: timeout
             .and_then(|t| chrono::Duration::from_std(t).ok())
             .and_then(|t| Utc::now().checked_add_signed(t)),
+        reason: question.reason,
     });
     let expiry = async {
         match timeout {
@@ -64,7 +76,20 @@ pub(super) async fn await_approval(
     };
     // Whoever got here first, nobody else may resolve it now.
     let still_waiting = engine.inner.approvals.lock().remove(&approval_id).is_some();
-    let duration_secs = secs(started.elapsed());
+    let voters = |decision: Decision| {
+        journal.read(|m| {
+            m.approvals.get(&approval_id).map_or_else(Vec::new, |a| {
+                a.votes
+                    .iter()
+                    .filter(|v| v.decision == decision)
+                    .map(|v| match (&v.comment, decision) {
+                        (Some(c), Decision::Reject) => format!("{} ({c})", v.voter),
+                        _ => v.voter.clone(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
     match decided {
         None => {
             if still_waiting {
@@ -74,6 +99,62 @@ pub(super) async fn await_approval(
                     status: ApprovalStatus::Cancelled.into(),
                 });
             }
+            Answer::Cancelled
+        }
+        Some(ApprovalStatus::Approved) => Answer::Approved(voters(Decision::Approve).join(", ")),
+        Some(status) => {
+            let timed_out = status == ApprovalStatus::Expired;
+            if timed_out && still_waiting {
+                journal.publish(EventKind::ApprovalResolved {
+                    approval_id,
+                    run_id,
+                    status: status.into(),
+                });
+            }
+            let error = if timed_out {
+                format!(
+                    "approval timed out after {}s",
+                    timeout.map_or(0.0, |t| t.as_secs_f64())
+                )
+            } else {
+                format!("rejected by {}", voters(Decision::Reject).join(", "))
+            };
+            Answer::Refused { error, timed_out }
+        }
+    }
+}
+
+/// Runs an approval step: asks, waits for the quorum (or the step's
+/// `timeout_secs`, or the run's cancellation), and ends the step by it.
+pub(super) async fn await_approval(
+    engine: &Engine,
+    run_id: Ulid,
+    index: usize,
+    spec: &StepSpec,
+    approvers: &[String],
+    quorum: Quorum,
+    cancel: CancellationToken,
+) -> (usize, Outcome) {
+    let journal = &engine.inner.journal;
+    let step_id = spec.id.clone();
+    let started = Instant::now();
+    journal.publish(EventKind::StepStarted {
+        run_id,
+        step_id: step_id.clone(),
+        attempt: 0,
+        queued_secs: None,
+    });
+    let question = Question {
+        step_id: &step_id,
+        approvers,
+        quorum,
+        timeout: spec.timeout_secs.map(Duration::from_secs_f64),
+        reason: None,
+    };
+    let answer = ask(engine, run_id, question, &cancel).await;
+    let duration_secs = secs(started.elapsed());
+    match answer {
+        Answer::Cancelled => {
             journal.publish(EventKind::StepCancelled {
                 run_id,
                 step_id,
@@ -82,65 +163,25 @@ pub(super) async fn await_approval(
             });
             (index, Outcome::Cancelled)
         }
-        Some(ApprovalStatus::Approved) => {
-            let approvers = journal.read(|m| {
-                m.approvals.get(&approval_id).map_or_else(String::new, |a| {
-                    a.votes
-                        .iter()
-                        .filter(|v| v.decision == Decision::Approve)
-                        .map(|v| v.voter.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-            });
+        Answer::Approved(by) => {
             journal.publish(EventKind::StepCompleted {
                 run_id,
                 step_id,
                 attempt: 0,
                 duration_secs,
-                output: format!("approved by {approvers}"),
+                output: format!("approved by {by}"),
                 output_truncated: false,
                 usage: None,
             });
             (index, Outcome::Completed)
         }
-        Some(status) => {
-            if status == ApprovalStatus::Expired && still_waiting {
-                journal.publish(EventKind::ApprovalResolved {
-                    approval_id,
-                    run_id,
-                    status: status.into(),
-                });
-            }
-            let error = match status {
-                ApprovalStatus::Expired => format!(
-                    "approval timed out after {}s",
-                    timeout.map_or(0.0, |t| t.as_secs_f64())
-                ),
-                _ => journal.read(|m| {
-                    let rejections: Vec<String> = m
-                        .approvals
-                        .get(&approval_id)
-                        .map(|a| {
-                            a.votes
-                                .iter()
-                                .filter(|v| v.decision == Decision::Reject)
-                                .map(|v| match &v.comment {
-                                    Some(c) => format!("{} ({c})", v.voter),
-                                    None => v.voter.clone(),
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    format!("rejected by {}", rejections.join(", "))
-                }),
-            };
+        Answer::Refused { error, timed_out } => {
             journal.publish(EventKind::StepFailed {
                 run_id,
                 step_id,
                 attempt: 0,
                 error: error.clone(),
-                timed_out: status == ApprovalStatus::Expired,
+                timed_out,
                 duration_secs,
                 // People, not a model: nothing used.
                 usage: None,

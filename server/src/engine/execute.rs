@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
 use super::agents::{AgentRequest, Usage};
+use super::approvals::{self, Answer, Question};
 use super::plan::Plan;
 use super::{secs, Engine, Outcome};
-use crate::events::records::Budget;
+use crate::events::records::{Budget, OnExceed};
 use crate::events::EventKind;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -29,26 +30,117 @@ enum Slot {
 /// shared by its step tasks, checked before each attempt starts.
 struct Spend {
     budget: Option<Budget>,
-    spent_usd: Mutex<f64>,
+    tally: Mutex<Tally>,
+    /// One question at a time: steps that find the budget spent while the
+    /// approvers decide wait for that answer instead of asking again.
+    asking: tokio::sync::Mutex<()>,
+}
+
+struct Tally {
+    spent_usd: f64,
+    /// The budget, plus another of it for each approval to spend more.
+    limit_usd: f64,
+    /// Why no agent step may start any more, once the approvers said no.
+    refused: Option<String>,
+}
+
+/// Whether an agent call may start.
+enum Gate {
+    Open,
+    Closed(String),
+    Cancelled,
 }
 
 impl Spend {
-    fn add(&self, cost: Option<f64>) {
-        if let Some(c) = cost.filter(|c| c.is_finite() && *c > 0.0) {
-            *self.spent_usd.lock() += c;
+    fn new(budget: Option<Budget>) -> Spend {
+        Spend {
+            tally: Mutex::new(Tally {
+                spent_usd: 0.0,
+                limit_usd: budget.as_ref().map_or(f64::INFINITY, |b| b.max_cost_usd),
+                refused: None,
+            }),
+            budget,
+            asking: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Why no further agent call may start, if the budget is spent.
+    fn add(&self, cost: Option<f64>) {
+        if let Some(c) = cost.filter(|c| c.is_finite() && *c > 0.0) {
+            self.tally.lock().spent_usd += c;
+        }
+    }
+
+    /// What is spent of what may be, if that is all of it.
     fn exceeded(&self) -> Option<String> {
-        let budget = self.budget?;
-        let spent = *self.spent_usd.lock();
-        (spent >= budget.max_cost_usd).then(|| {
+        let tally = self.tally.lock();
+        (tally.spent_usd >= tally.limit_usd).then(|| {
             format!(
-                "budget exceeded: agent calls have cost ${spent:.6} of the run's ${:.6}, so no further agent step starts",
-                budget.max_cost_usd
+                "budget exceeded: agent calls have cost ${:.6} of the run's ${:.6}",
+                tally.spent_usd, tally.limit_usd
             )
         })
+    }
+
+    /// Whether an agent call may start now. Once the budget is spent, with
+    /// `on_exceed: "approval"` this asks the approvers (or waits for the
+    /// answer to a question another step asked) before it says.
+    async fn gate(
+        &self,
+        engine: &Engine,
+        run_id: Ulid,
+        step_id: &str,
+        cancel: &CancellationToken,
+    ) -> Gate {
+        let Some(spent) = self.exceeded() else {
+            return Gate::Open;
+        };
+        let approval = match self.budget.as_ref() {
+            Some(Budget {
+                on_exceed: OnExceed::Approval,
+                approval: Some(approval),
+                ..
+            }) => approval,
+            _ => return Gate::Closed(format!("{spent}, so no further agent step starts")),
+        };
+        let _asking = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Gate::Cancelled,
+            asking = self.asking.lock() => asking,
+        };
+        // The answer to a question asked while this step waited its turn.
+        if let Some(refused) = self.tally.lock().refused.clone() {
+            return Gate::Closed(refused);
+        }
+        let Some(spent) = self.exceeded() else {
+            return Gate::Open;
+        };
+        let question = Question {
+            step_id,
+            approvers: &approval.approvers,
+            quorum: approval.quorum.into(),
+            timeout: approval.timeout_secs.map(Duration::from_secs_f64),
+            reason: Some(format!(
+                "{spent}; approve to let it spend ${:.6} more",
+                self.raise()
+            )),
+        };
+        match approvals::ask(engine, run_id, question, cancel).await {
+            Answer::Approved(_) => {
+                self.tally.lock().limit_usd += self.raise();
+                Gate::Open
+            }
+            Answer::Refused { error, .. } => {
+                let refused = format!("{spent}, and spending more was not approved: {error}");
+                self.tally.lock().refused = Some(refused.clone());
+                Gate::Closed(refused)
+            }
+            Answer::Cancelled => Gate::Cancelled,
+        }
+    }
+
+    /// What one approval lets the run spend more: its budget again.
+    fn raise(&self) -> f64 {
+        self.budget.as_ref().map_or(0.0, |b| b.max_cost_usd)
     }
 }
 
@@ -59,10 +151,7 @@ pub(super) async fn drive(
     budget: Option<Budget>,
     cancel: CancellationToken,
 ) {
-    let spend = Arc::new(Spend {
-        budget,
-        spent_usd: Mutex::new(0.0),
-    });
+    let spend = Arc::new(Spend::new(budget));
     let journal = &engine.inner.journal;
     let started = Instant::now();
     journal.publish(EventKind::RunStarted { run_id });
@@ -208,24 +297,35 @@ async fn run_step(
     };
 
     for attempt in 0..max_attempts {
-        // Hold a slot for the attempt only, not through backoffs.
-        let ready = Instant::now();
-        let permit = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return cancelled(None, None),
-            permit = inner.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
-        // Checked with the slot in hand, the moment before the call: the
-        // spend of calls that ended while this one waited counts.
-        if let Some(reason) = spend.exceeded() {
+        // Hold a slot for the attempt only, not through backoffs (nor
+        // while people decide whether the run may spend more).
+        let mut ready = Instant::now();
+        let permit = loop {
+            let permit = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return cancelled(None, None),
+                permit = inner.slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            // Checked with the slot in hand, the moment before the call: the
+            // spend of calls that ended while this one waited counts.
+            if spend.exceeded().is_none() {
+                break permit;
+            }
             drop(permit);
-            journal.publish(EventKind::StepSkipped {
-                run_id,
-                step_id: step_id.to_string(),
-                reason: reason.clone(),
-            });
-            return (index, Outcome::Failed(reason));
-        }
+            match spend.gate(&engine, run_id, step_id, &cancel).await {
+                // The approval's wait is its own span, not queueing.
+                Gate::Open => ready = Instant::now(),
+                Gate::Closed(reason) => {
+                    journal.publish(EventKind::StepSkipped {
+                        run_id,
+                        step_id: step_id.to_string(),
+                        reason: reason.clone(),
+                    });
+                    return (index, Outcome::Failed(reason));
+                }
+                Gate::Cancelled => return cancelled(None, None),
+            }
+        };
         journal.publish(EventKind::StepStarted {
             run_id,
             step_id: step_id.to_string(),
@@ -240,6 +340,8 @@ async fn run_step(
             prompt,
             attempt,
             simulation: spec.simulation.as_ref(),
+            agent: spec.agent.as_ref(),
+            model: None,
         };
         let call = inner.agents.run(request);
         let result = tokio::select! {

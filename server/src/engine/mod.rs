@@ -24,7 +24,7 @@ use crate::events::records::{Budget, TraceParent};
 
 use crate::events::EventKind;
 use crate::journal::Journal;
-use agents::AgentBackend;
+use agents::Agents;
 use plan::Plan;
 
 /// Compiled plans kept; see `Inner::plans`.
@@ -148,7 +148,7 @@ pub struct Engine {
 
 struct Inner {
     journal: Arc<Journal>,
-    agents: Arc<dyn AgentBackend>,
+    agents: Agents,
     slots: Arc<Semaphore>,
     /// Compiled plans of recently used jobs; any other is compiled again
     /// from its stored definition (a workload that makes a job per run must
@@ -165,11 +165,11 @@ struct Inner {
 }
 
 impl Engine {
-    pub fn new(journal: Arc<Journal>, agents: Arc<dyn AgentBackend>, config: EngineConfig) -> Self {
+    pub fn new(journal: Arc<Journal>, agents: impl Into<Agents>, config: EngineConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 journal,
-                agents,
+                agents: agents.into(),
                 slots: Arc::new(Semaphore::new(config.max_concurrent_steps.max(1))),
                 plans: Mutex::new(HashMap::new()),
                 running: Mutex::new(HashMap::new()),
@@ -188,7 +188,7 @@ impl Engine {
     }
 
     pub fn agent_backend(&self) -> &'static str {
-        self.inner.agents.name()
+        self.inner.agents.default_kind().as_str()
     }
 
     /// Time-ordered ids: runs created in the same millisecond still sort in
@@ -264,6 +264,7 @@ impl Engine {
         trace: Option<TraceParent>,
     ) -> Result<(Created, u64), EngineError> {
         let (workflow_id, plan) = plan::validate(&job).map_err(EngineError::Invalid)?;
+        plan::check_backends(&plan, &self.inner.agents).map_err(EngineError::Invalid)?;
         self.admit()?;
         let plan = Arc::new(plan);
         let job_id = self.next_id();
@@ -280,7 +281,7 @@ impl Engine {
                 description: job.description,
                 workflow: (&job.workflow).into(),
                 actor: Some(actor.to_string()),
-                budget,
+                budget: budget.clone(),
             })
             .seq;
         let caller_trace = trace.as_ref().map(|t| t.trace_id.clone());
@@ -331,7 +332,7 @@ impl Engine {
                 name: j.name.clone(),
                 workflow_id: j.workflow_id.clone(),
                 workflow: j.workflow.clone(),
-                budget: j.budget,
+                budget: j.budget.clone(),
             })
         });
         if let Some(job) = recent {
@@ -427,7 +428,7 @@ impl Engine {
                 job_name: name.to_string(),
                 steps: plan.planned_steps(),
                 actor: Some(actor.to_string()),
-                budget,
+                budget: budget.clone(),
                 trace,
             })
             .seq;

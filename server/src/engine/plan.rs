@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
-use wire::{workflow_slug, ApiError, JobRequest, StepAction, StepSpec, WorkflowSpec};
+use wire::{workflow_slug, ApiError, JobRequest, OnExceed, StepAction, StepSpec, WorkflowSpec};
 
+use super::agents::{missing, Agents};
 use crate::events::PlannedStep;
 
 pub const MAX_STEPS: usize = 1_000;
@@ -73,8 +74,50 @@ pub fn validate(job: &JobRequest) -> Result<(String, Plan), ApiError> {
                 "a budget is a number of dollars, more than 0 and at most 1e9",
             ));
         }
+        match (&b.approval, b.on_exceed) {
+            (None, OnExceed::Approval) => {
+                return Err(invalid(
+                    "budget.approval",
+                    "on_exceed \"approval\" needs an approval: {\"approvers\": [...]}",
+                ))
+            }
+            (Some(_), OnExceed::Fail) => {
+                return Err(invalid(
+                    "budget.approval",
+                    "an approval is asked only with on_exceed \"approval\"",
+                ))
+            }
+            (Some(a), OnExceed::Approval) => {
+                check_approvers("budget.approval", &a.approvers, a.quorum)?;
+                if let Some(t) = a.timeout_secs {
+                    if !(t > 0.0 && t <= MAX_TIMEOUT_SECS) {
+                        return Err(invalid(
+                            "budget.approval.timeout_secs",
+                            format!("{t}: must be above 0 and at most {MAX_TIMEOUT_SECS}"),
+                        ));
+                    }
+                }
+            }
+            (None, OnExceed::Fail) => {}
+        }
     }
     Ok((workflow_id, compile(&job.workflow)?))
+}
+
+/// Checks that this server has the backend each agent step asks for.
+pub fn check_backends(plan: &Plan, agents: &Agents) -> Result<(), ApiError> {
+    for (i, step) in plan.steps.iter().enumerate() {
+        if let StepAction::AgentTask { .. } = step.action {
+            if let Err(kind) = agents.pick(step.role_or_default(), step.agent.as_ref()) {
+                let field = match step.agent.as_ref().and_then(|a| a.backend) {
+                    Some(_) => format!("workflow.steps[{i}].agent.backend"),
+                    None => format!("workflow.steps[{i}].role"),
+                };
+                return Err(invalid(field, missing(kind)));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn compile(workflow: &WorkflowSpec) -> Result<Plan, ApiError> {
@@ -158,6 +201,52 @@ fn normalised(step: &StepSpec) -> StepSpec {
     step
 }
 
+/// An approval's approvers and quorum (a step's or a budget's), errors
+/// naming the fields under `path`.
+fn check_approvers(path: &str, approvers: &[String], quorum: wire::Quorum) -> Result<(), ApiError> {
+    if approvers.is_empty() {
+        return Err(invalid(
+            format!("{path}.approvers"),
+            "an approval needs at least one approver",
+        ));
+    }
+    if approvers.len() > 100 {
+        return Err(invalid(
+            format!("{path}.approvers"),
+            "at most 100 approvers",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (k, a) in approvers.iter().enumerate() {
+        if a.trim().is_empty() || a.chars().count() > MAX_ID_CHARS {
+            return Err(invalid(
+                format!("{path}.approvers[{k}]"),
+                format!("{a:?}: approvers are non-empty names of up to {MAX_ID_CHARS} characters"),
+            ));
+        }
+        // Votes are matched on the trimmed name, so " ops-lead " and
+        // "ops-lead" are one approver, who could never vote twice.
+        if !seen.insert(a.trim()) {
+            return Err(invalid(
+                format!("{path}.approvers[{k}]"),
+                format!("{:?} is listed twice", a.trim()),
+            ));
+        }
+    }
+    if let wire::Quorum::Count(n) = quorum {
+        if n == 0 || n as usize > approvers.len() {
+            return Err(invalid(
+                format!("{path}.quorum.count"),
+                format!(
+                    "{n}: must be from 1 to the number of approvers ({})",
+                    approvers.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_step(i: usize, step: &StepSpec) -> Result<(), ApiError> {
     let at = |f: &str| format!("workflow.steps[{i}].{f}");
     if step.id.is_empty() {
@@ -179,45 +268,12 @@ fn check_step(i: usize, step: &StepSpec) -> Result<(), ApiError> {
     }
     match &step.action {
         StepAction::ManualApproval { approvers, quorum } => {
-            if approvers.is_empty() {
+            check_approvers(&at("action.manual_approval"), approvers, *quorum)?;
+            if step.agent.is_some() {
                 return Err(invalid(
-                    at("action.manual_approval.approvers"),
-                    "an approval needs at least one approver",
+                    at("agent"),
+                    "an approval step is decided by people, not an agent",
                 ));
-            }
-            if approvers.len() > 100 {
-                return Err(invalid(
-                    at("action.manual_approval.approvers"),
-                    "at most 100 approvers",
-                ));
-            }
-            let mut seen = std::collections::HashSet::new();
-            for (k, a) in approvers.iter().enumerate() {
-                if a.trim().is_empty() || a.chars().count() > MAX_ID_CHARS {
-                    return Err(invalid(
-                        at(&format!("action.manual_approval.approvers[{k}]")),
-                        format!("{a:?}: approvers are non-empty names of up to {MAX_ID_CHARS} characters"),
-                    ));
-                }
-                // Votes are matched on the trimmed name, so " ops-lead " and
-                // "ops-lead" are one approver, who could never vote twice.
-                if !seen.insert(a.trim()) {
-                    return Err(invalid(
-                        at(&format!("action.manual_approval.approvers[{k}]")),
-                        format!("{:?} is listed twice", a.trim()),
-                    ));
-                }
-            }
-            if let wire::Quorum::Count(n) = quorum {
-                if *n == 0 || *n as usize > approvers.len() {
-                    return Err(invalid(
-                        at("action.manual_approval.quorum.count"),
-                        format!(
-                            "{n}: must be from 1 to the number of approvers ({})",
-                            approvers.len()
-                        ),
-                    ));
-                }
             }
         }
         StepAction::AgentTask { prompt } => {
@@ -233,6 +289,17 @@ fn check_step(i: usize, step: &StepSpec) -> Result<(), ApiError> {
                     format!("{} bytes; at most {MAX_PROMPT_BYTES}", prompt.len()),
                 ));
             }
+        }
+    }
+    if let Some(model) = step.agent.as_ref().and_then(|a| a.model.as_deref()) {
+        if model.trim().is_empty()
+            || model.trim() != model
+            || model.chars().count() > MAX_NAME_CHARS
+        {
+            return Err(invalid(
+                at("agent.model"),
+                format!("{model:?}: a model is a name of up to {MAX_NAME_CHARS} characters, without spaces around it"),
+            ));
         }
     }
     if let Some(t) = step.timeout_secs {

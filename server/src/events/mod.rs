@@ -232,6 +232,10 @@ pub enum EventKind {
         approvers: Vec<String>,
         quorum: Quorum,
         expires_at: Option<DateTime<Utc>>,
+        /// Why the run asks, when it is not an approval step's own question:
+        /// a budget spent (`step_id` is then the agent step held back).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     VoteCast {
         approval_id: Ulid,

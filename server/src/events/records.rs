@@ -30,6 +30,26 @@ pub struct Step {
     pub retry_policy: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulation: Option<Simulation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentChoice>,
+}
+
+/// A step's own backend and model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentChoice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    Simulated,
+    Openai,
+    Anthropic,
+    Command,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,6 +172,7 @@ same_variants!(Decision <=> wire::Decision { Approve, Reject });
 same_variants!(ApprovalStatus <=> wire::ApprovalStatus { Pending, Approved, Rejected, Expired, Cancelled });
 same_variants!(RuleKind <=> wire::RuleKind { SuccessRate, LatencyRegression, PendingApprovals, ActiveWorkflows, Cost, WorkflowCost });
 same_variants!(Severity <=> wire::Severity { Warning, Critical });
+same_variants!(Backend <=> wire::BackendKind { Simulated, Openai, Anthropic, Command });
 same_variants!(AlertState <=> wire::AlertState { Inactive, Pending, Firing, Resolved });
 
 impl From<wire::Quorum> for Quorum {
@@ -205,6 +226,10 @@ impl From<&wire::WorkflowSpec> for Workflow {
                         failure_rate: sim.failure_rate,
                         fail_first_attempts: sim.fail_first_attempts,
                     }),
+                    agent: s.agent.as_ref().map(|a| AgentChoice {
+                        backend: a.backend.map(Into::into),
+                        model: a.model.clone(),
+                    }),
                 })
                 .collect(),
             dependencies: w.dependencies.clone(),
@@ -242,6 +267,10 @@ impl From<&Workflow> for wire::WorkflowSpec {
                         latency_ms: sim.latency_ms,
                         failure_rate: sim.failure_rate,
                         fail_first_attempts: sim.fail_first_attempts,
+                    }),
+                    agent: s.agent.as_ref().map(|a| wire::AgentChoice {
+                        backend: a.backend.map(Into::into),
+                        model: a.model.clone(),
                     }),
                 })
                 .collect(),
@@ -341,17 +370,29 @@ mod tests {
 }
 
 /// A run's spending limit, as stored with its job and its run.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
     pub max_cost_usd: f64,
-    /// `fail`: no further agent step starts once it is spent.
+    /// `fail`: no further agent step starts once it is spent; `approval`:
+    /// none starts until `approval`'s approvers let the run spend more.
     pub on_exceed: OnExceed,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<BudgetApproval>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnExceed {
     Fail,
+    Approval,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetApproval {
+    pub approvers: Vec<String>,
+    pub quorum: Quorum,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
 }
 
 impl From<wire::Budget> for Budget {
@@ -360,7 +401,15 @@ impl From<wire::Budget> for Budget {
             max_cost_usd: b.max_cost_usd,
             on_exceed: match b.on_exceed {
                 wire::OnExceed::Fail => OnExceed::Fail,
+                wire::OnExceed::Approval => OnExceed::Approval,
             },
+            approval: b.approval.map(|a| BudgetApproval {
+                // Stored trimmed, as an approval step's approvers run: votes
+                // are matched on the trimmed name.
+                approvers: a.approvers.iter().map(|n| n.trim().to_string()).collect(),
+                quorum: a.quorum.into(),
+                timeout_secs: a.timeout_secs,
+            }),
         }
     }
 }
@@ -371,7 +420,13 @@ impl From<Budget> for wire::Budget {
             max_cost_usd: b.max_cost_usd,
             on_exceed: match b.on_exceed {
                 OnExceed::Fail => wire::OnExceed::Fail,
+                OnExceed::Approval => wire::OnExceed::Approval,
             },
+            approval: b.approval.map(|a| wire::BudgetApproval {
+                approvers: a.approvers,
+                quorum: a.quorum.into(),
+                timeout_secs: a.timeout_secs,
+            }),
         }
     }
 }

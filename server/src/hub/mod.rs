@@ -294,11 +294,12 @@ impl Hub {
                 step_id,
                 approvers,
                 quorum,
+                reason,
                 ..
             } => step(
                 step_id,
-                StepStatus::Running,
-                says::waiting_for_approval((*quorum).into(), approvers),
+                says::asking_status(reason.as_deref()),
+                says::waiting_for_approval((*quorum).into(), approvers, reason.as_deref()),
             ),
             EventKind::VoteCast {
                 approval_id,
@@ -310,7 +311,7 @@ impl Hub {
                     let needed = a.quorum.needed(a.approvers.len());
                     step(
                         &a.step_id,
-                        StepStatus::Running,
+                        says::asking_status(a.reason.as_deref()),
                         says::vote(voter, (*decision).into(), a.tally().0, needed),
                     );
                 }
@@ -513,12 +514,28 @@ mod says {
         format!("Skipped: {reason}")
     }
 
-    pub fn waiting_for_approval(quorum: Quorum, approvers: &[String]) -> String {
-        format!(
-            "Waiting for approval: {} of {}",
-            quorum.needed(approvers.len()),
-            approvers.join(", ")
-        )
+    /// An approval step runs while it asks; an agent step held back by its
+    /// run's spent budget (`reason`) has not started yet.
+    pub fn asking_status(reason: Option<&str>) -> StepStatus {
+        match reason {
+            None => StepStatus::Running,
+            Some(_) => StepStatus::Pending,
+        }
+    }
+
+    pub fn waiting_for_approval(
+        quorum: Quorum,
+        approvers: &[String],
+        reason: Option<&str>,
+    ) -> String {
+        let needed = quorum.needed(approvers.len());
+        let approvers = approvers.join(", ");
+        match reason {
+            None => format!("Waiting for approval: {needed} of {approvers}"),
+            Some(reason) => {
+                format!("Waiting for approval to spend more: {needed} of {approvers} ({reason})")
+            }
+        }
     }
 
     pub fn vote(voter: &str, decision: Decision, yes: usize, needed: usize) -> String {
@@ -535,7 +552,7 @@ mod says {
         let attempt = last.map_or(0, |a| a.attempt);
         let error = step.error.as_deref().unwrap_or("unknown error");
         match step.status {
-            StepStatus::Running => {
+            StepStatus::Running | StepStatus::Pending => {
                 let pending = approvals.and_then(|approvals| {
                     approvals.values().find(|a| {
                         a.run_id == run_id
@@ -551,8 +568,9 @@ mod says {
                             a.tally().0,
                             a.quorum.needed(a.approvers.len()),
                         ),
-                        None => waiting_for_approval(a.quorum, &a.approvers),
+                        None => waiting_for_approval(a.quorum, &a.approvers, a.reason.as_deref()),
                     },
+                    None if step.status == StepStatus::Pending => "Pending".into(),
                     None => started(attempt),
                 }
             }
@@ -568,7 +586,6 @@ mod says {
             StepStatus::Skipped => skipped(error),
             StepStatus::Cancelled => CANCELLED.into(),
             StepStatus::Interrupted => "Interrupted: the server stopped".into(),
-            StepStatus::Pending => "Pending".into(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub struct ApprovalState {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
+    /// Why the run asks, if not for an approval step (a budget spent).
+    pub reason: Option<String>,
     /// The run's, as it was when the approval was asked for.
     pub workflow_id: Arc<str>,
     pub job_name: Arc<str>,
@@ -56,6 +58,7 @@ impl ApprovalState {
             created_at: self.created_at,
             expires_at: self.expires_at,
             resolved_at: self.resolved_at,
+            reason: self.reason.clone(),
         }
     }
 }
@@ -118,6 +121,7 @@ impl Approvals {
                 approvers,
                 quorum,
                 expires_at,
+                reason,
             } => {
                 self.index_rows.push(IndexRow::Approval(ApprovalRecord {
                     approval_id: *approval_id,
@@ -138,6 +142,7 @@ impl Approvals {
                         created_at: at,
                         expires_at: *expires_at,
                         resolved_at: None,
+                        reason: reason.clone(),
                         workflow_id: Arc::from(""),
                         job_name: Arc::from(""),
                     },

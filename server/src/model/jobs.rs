@@ -39,7 +39,7 @@ impl JobEntry {
             workflow: include_workflow.then(|| (*self.workflow).clone()),
             run_count: self.run_count,
             last_run_id: self.last_run.map(|r| r.to_string()),
-            budget: self.budget.map(Into::into),
+            budget: self.budget.clone().map(Into::into),
         }
     }
 }
@@ -131,7 +131,7 @@ impl Jobs {
                 workflow,
                 run_count: 0,
                 last_run: None,
-                budget: *budget,
+                budget: budget.clone(),
             };
             self.index_rows.push(IndexRow::Job(JobRecord {
                 job_id: *job_id,

@@ -184,7 +184,8 @@ impl Exporter {
         Some((q.spans.drain(..n).collect(), q.seq))
     }
 
-    fn queued(&self) -> usize {
+    /// Spans waiting to be sent.
+    pub fn queued_spans(&self) -> usize {
         self.queue.lock().spans.len()
     }
 
@@ -226,7 +227,7 @@ impl Exporter {
                         tracing::warn!("OpenTelemetry export failed, {n} spans dropped: {e}");
                     }
                 }
-                if !stopping && self.queued() < self.batch {
+                if !stopping && self.queued_spans() < self.batch {
                     break;
                 }
             }
@@ -298,7 +299,7 @@ mod tests {
         exporter.enqueue(spans(3), 1);
         exporter.enqueue(spans(3), 2); // 6 > 5: dropped whole
         exporter.enqueue(spans(2), 3);
-        assert_eq!(exporter.queued(), 5);
+        assert_eq!(exporter.queued_spans(), 5);
         assert_eq!(exporter.dropped.get().0, 3);
         assert!(exporter.full.load(Ordering::Relaxed));
         // Batches of at most two, durable through the last run queued.

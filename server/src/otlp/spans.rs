@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use wire::{AttemptStatus, AttemptView, RunStatus, StepKind};
 
 use super::context;
-use crate::runs::{RunState, StepState};
+use crate::events::records::ApprovalStatus;
+use crate::runs::{BudgetAsk, RunState, StepState};
 // The lowercase names the read index stores are the attribute's values too.
 use crate::store::index::status_code as run_status;
 
@@ -56,7 +57,7 @@ pub fn run_spans(run: &RunState, out: &mut Vec<Span>) {
     if let Some(cost) = run.cost_usd() {
         attributes.push(double("shiioo.cost_usd", cost));
     }
-    if let Some(budget) = run.budget {
+    if let Some(budget) = &run.budget {
         attributes.push(double("shiioo.budget.max_cost_usd", budget.max_cost_usd));
     }
     out.push(Span {
@@ -110,6 +111,38 @@ pub fn run_spans(run: &RunState, out: &mut Vec<Span>) {
                 ..Span::default()
             });
         }
+    }
+    for ask in &run.budget_asks {
+        out.push(Span {
+            trace_id: trace_id.clone(),
+            span_id: budget_span_id(run, ask),
+            trace_state: trace_state.clone(),
+            parent_span_id: root_id.clone(),
+            flags: SAMPLED | HAS_IS_REMOTE,
+            name: format!("budget approval {}", ask.step_id),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: nanos(ask.asked_at),
+            end_time_unix_nano: nanos(ask.resolved_at.unwrap_or(end)),
+            attributes: vec![
+                string("shiioo.workflow_id", &*run.workflow_id),
+                string("shiioo.run_id", run.run_id.to_string()),
+                string("shiioo.step_id", &ask.step_id),
+                string("shiioo.approval_id", ask.approval_id.to_string()),
+                string(
+                    "shiioo.approval.status",
+                    wire::ApprovalStatus::from(ask.status).as_str(),
+                ),
+            ],
+            status: Some(match ask.status {
+                ApprovalStatus::Approved => ok(),
+                ApprovalStatus::Cancelled => Status::default(),
+                ApprovalStatus::Pending => error("interrupted"),
+                ApprovalStatus::Rejected | ApprovalStatus::Expired => {
+                    error(wire::ApprovalStatus::from(ask.status).as_str())
+                }
+            }),
+            ..Span::default()
+        });
     }
 }
 
@@ -179,6 +212,19 @@ fn span_id(run: &RunState, attempt: Option<(&StepState, u32)>) -> Vec<u8> {
         h.update([0]);
         h.update(n.to_be_bytes());
     }
+    first_eight(h)
+}
+
+/// A budget question's span id: the run's and the approval's ids hashed.
+fn budget_span_id(run: &RunState, ask: &BudgetAsk) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(run.run_id.0.to_be_bytes());
+    h.update(b"budget");
+    h.update(ask.approval_id.0.to_be_bytes());
+    first_eight(h)
+}
+
+fn first_eight(h: Sha256) -> Vec<u8> {
     let mut id = h.finalize()[..8].to_vec();
     if id.iter().all(|b| *b == 0) {
         // All zeros is the invalid span id.
@@ -338,6 +384,59 @@ mod tests {
             .iter()
             .find(|kv| kv.key == key)
             .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    }
+
+    #[test]
+    fn a_spent_budget_s_question_is_a_span_of_its_own() {
+        let mut run = run(None);
+        let approval_id = Ulid(42);
+        let event = |ms, kind| Event {
+            seq: 0,
+            at: at(ms),
+            kind,
+        };
+        run.apply(&event(
+            2500,
+            EventKind::ApprovalRequested {
+                approval_id,
+                run_id: run.run_id,
+                step_id: "a".into(),
+                approvers: vec!["ana".into()],
+                quorum: crate::events::Quorum::Unanimous,
+                expires_at: None,
+                reason: Some("budget exceeded".into()),
+            },
+        ));
+        run.apply(&event(
+            2900,
+            EventKind::ApprovalResolved {
+                approval_id,
+                run_id: run.run_id,
+                status: ApprovalStatus::Approved,
+            },
+        ));
+        assert_eq!(
+            run.steps[0].kind,
+            StepKind::AgentTask,
+            "it stays an agent step"
+        );
+        let mut spans = Vec::new();
+        run_spans(&run, &mut spans);
+        assert_eq!(spans.len(), 5);
+        let ask = spans.last().unwrap();
+        assert_eq!(ask.name, "budget approval a");
+        assert_eq!(ask.parent_span_id, spans[0].span_id);
+        assert_eq!(
+            (ask.start_time_unix_nano, ask.end_time_unix_nano),
+            (nanos(at(2500)), nanos(at(2900)))
+        );
+        assert_eq!(
+            attr(ask, "shiioo.approval.status"),
+            Some(&Value::StringValue("approved".into()))
+        );
+        assert_eq!(ask.status.as_ref().unwrap().code, StatusCode::Ok as i32);
+        let ids: std::collections::HashSet<_> = spans.iter().map(|s| &s.span_id).collect();
+        assert_eq!(ids.len(), 5, "span ids are distinct");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 mod state;
 
-pub use state::{progress, seconds_between, trace_id, RunState, StepState};
+pub use state::{progress, seconds_between, trace_id, BudgetAsk, RunState, StepState};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use ulid::Ulid;
 use wire::{AttemptStatus, AttemptView, RunStatus, RunView, StepKind, StepRunView, StepStatus};
 
 use super::Interner;
-use crate::events::records::{Budget, TraceParent, Usage};
+use crate::events::records::{ApprovalStatus, Budget, TraceParent, Usage};
 use crate::events::{Event, EventKind};
 
 /// Full state of one run: every step and every attempt.
@@ -33,8 +33,21 @@ pub struct RunState {
     pub created_by: Option<Arc<str>>,
     pub cancelled_by: Option<Arc<str>>,
     pub budget: Option<Budget>,
+    /// Each time its spent budget made it ask to spend more.
+    pub budget_asks: Vec<BudgetAsk>,
     /// The caller's trace, when the run was asked for inside one.
     pub trace: Option<Box<TraceParent>>,
+}
+
+/// A question a run asked because its budget was spent.
+#[derive(Clone, Debug)]
+pub struct BudgetAsk {
+    pub approval_id: Ulid,
+    /// The agent step it held back.
+    pub step_id: String,
+    pub asked_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub status: ApprovalStatus,
 }
 
 #[derive(Clone, Debug)]
@@ -170,7 +183,8 @@ impl RunState {
             cancel_requested: false,
             created_by: actor.as_deref().map(|a| interner.intern(a)),
             cancelled_by: None,
-            budget: *budget,
+            budget: budget.clone(),
+            budget_asks: Vec::new(),
             trace: trace.clone().map(Box::new),
             steps: steps
                 .iter()
@@ -388,9 +402,38 @@ impl RunState {
                     Some("the server stopped while this run was in flight".into()),
                 );
             }
-            EventKind::ApprovalRequested { step_id, .. } => {
-                if let Some(step) = self.step_mut(step_id) {
-                    step.kind = StepKind::ManualApproval;
+            EventKind::ApprovalRequested {
+                approval_id,
+                step_id,
+                reason,
+                ..
+            } => match reason {
+                None => {
+                    if let Some(step) = self.step_mut(step_id) {
+                        step.kind = StepKind::ManualApproval;
+                    }
+                }
+                // It holds an agent step back, which stays one.
+                Some(_) => self.budget_asks.push(BudgetAsk {
+                    approval_id: *approval_id,
+                    step_id: step_id.clone(),
+                    asked_at: at,
+                    resolved_at: None,
+                    status: ApprovalStatus::Pending,
+                }),
+            },
+            EventKind::ApprovalResolved {
+                approval_id,
+                status,
+                ..
+            } => {
+                if let Some(ask) = self
+                    .budget_asks
+                    .iter_mut()
+                    .find(|a| a.approval_id == *approval_id)
+                {
+                    ask.status = *status;
+                    ask.resolved_at = Some(at);
                 }
             }
             // Jobs, routines and approvals have their own registries.
@@ -464,7 +507,7 @@ impl RunState {
             steps: self.steps.iter().map(StepState::view).collect(),
             created_by: self.created_by.as_deref().map(str::to_string),
             cancelled_by: self.cancelled_by.as_deref().map(str::to_string),
-            budget: self.budget.map(Into::into),
+            budget: self.budget.clone().map(Into::into),
             cost_usd: self.cost_usd(),
             trace_id: Some(self.trace_id()),
         }

@@ -63,6 +63,7 @@ mod tests {
                 approvers: vec!["a".into()],
                 quorum: Quorum::Count(1),
                 expires_at: None,
+                reason: Some("budget".into()),
             },
             EventKind::AlertRuleSet {
                 rule: AlertRule {

@@ -5,7 +5,7 @@ use futures::FutureExt;
 use serde_json::{json, Value};
 
 use super::sse::{Lines, Text};
-use super::{AgentBackend, AgentRequest, Answer, Usage};
+use super::{AgentBackend, AgentRequest, Answer, BackendKind, Usage};
 
 /// The API version this backend speaks (`anthropic-version`).
 pub const API_VERSION: &str = "2023-06-01";
@@ -40,8 +40,9 @@ impl Anthropic {
     }
 
     async fn complete(&self, req: AgentRequest<'_>) -> Result<Answer, String> {
+        let model = req.model.unwrap_or(&self.model);
         let body = json!({
-            "model": self.model,
+            "model": model,
             "max_tokens": self.max_tokens,
             "system": format!("You are the {} agent of a workflow. Do the task you are given.", req.role),
             "messages": [{"role": "user", "content": req.prompt}],
@@ -90,7 +91,7 @@ impl Anthropic {
                 self.endpoint
             ));
         }
-        let usage = stream.usage(&self.model);
+        let usage = stream.usage(model);
         Ok(Answer {
             text: stream.answer.text,
             usage: Some(usage),
@@ -175,12 +176,12 @@ impl Stream {
 }
 
 impl AgentBackend for Anthropic {
-    fn name(&self) -> &'static str {
-        "anthropic"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Anthropic
     }
 
-    fn model(&self, _: &AgentRequest<'_>) -> Option<(&str, &str)> {
-        Some(("anthropic", &self.model))
+    fn model<'s>(&'s self, req: &AgentRequest<'s>) -> Option<(&'s str, &'s str)> {
+        Some(("anthropic", req.model.unwrap_or(&self.model)))
     }
 
     fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
@@ -216,6 +217,8 @@ mod tests {
             prompt,
             attempt: 0,
             simulation: None,
+            agent: None,
+            model: None,
         }
     }
 

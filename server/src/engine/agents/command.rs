@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::io::AsyncWriteExt;
 
-use super::{AgentBackend, AgentRequest, Answer, Usage};
+use super::{AgentBackend, AgentRequest, Answer, BackendKind, Usage};
 
 /// A local program as the agent: run through `sh -c`, the prompt on its
 /// stdin, its stdout the answer; a non-zero exit fails the attempt with its
@@ -23,13 +23,20 @@ impl Command {
     }
 
     async fn execute(&self, req: AgentRequest<'_>) -> Result<String, String> {
-        let mut child = tokio::process::Command::new("sh")
+        let mut command = tokio::process::Command::new("sh");
+        command
             .arg("-c")
             .arg(&self.command)
             .env("SHIIOO_RUN_ID", req.run_id)
             .env("SHIIOO_STEP_ID", req.step_id)
             .env("SHIIOO_ROLE", req.role)
-            .env("SHIIOO_ATTEMPT", req.attempt.to_string())
+            .env("SHIIOO_ATTEMPT", req.attempt.to_string());
+        // The model the step (or its role) asked for; the program decides
+        // what to make of it.
+        if let Some(model) = req.model {
+            command.env("SHIIOO_MODEL", model);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -59,8 +66,8 @@ impl Command {
 }
 
 impl AgentBackend for Command {
-    fn name(&self) -> &'static str {
-        "command"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Command
     }
 
     fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
@@ -130,6 +137,8 @@ mod tests {
             prompt,
             attempt: 2,
             simulation: None,
+            agent: None,
+            model: None,
         }
     }
 

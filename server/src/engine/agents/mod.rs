@@ -10,6 +10,7 @@
 mod anthropic;
 mod command;
 mod openai;
+mod router;
 mod simulated;
 mod sse;
 
@@ -20,8 +21,9 @@ pub use crate::events::records::Usage;
 pub use anthropic::Anthropic;
 pub use command::Command;
 pub use openai::OpenAi;
+pub use router::{missing, Agents, RoleAgent};
 pub use simulated::{RoleSimulation, Simulated};
-use wire::Simulation;
+use wire::{AgentChoice, BackendKind, Simulation};
 
 /// One attempt of one step, as a backend sees it.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +34,11 @@ pub struct AgentRequest<'a> {
     pub prompt: &'a str,
     pub attempt: u32,
     pub simulation: Option<&'a Simulation>,
+    /// The step's own backend and model, if it chose.
+    pub agent: Option<&'a AgentChoice>,
+    /// The model to ask for, over the backend's configured one (set by
+    /// [`Agents`] from the step's choice and its role's default).
+    pub model: Option<&'a str>,
 }
 
 /// What an agent said, and what saying it used (when the backend knows).
@@ -52,11 +59,11 @@ impl Answer {
 }
 
 pub trait AgentBackend: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> BackendKind;
 
     /// The provider and model a request goes to, when the backend knows
     /// before it answers: what a failed call is counted against.
-    fn model(&self, request: &AgentRequest<'_>) -> Option<(&str, &str)> {
+    fn model<'s>(&'s self, request: &AgentRequest<'s>) -> Option<(&'s str, &'s str)> {
         let _ = request;
         None
     }

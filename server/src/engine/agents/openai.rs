@@ -5,7 +5,7 @@ use futures::FutureExt;
 use serde_json::{json, Value};
 
 use super::sse::{Lines, Text};
-use super::{AgentBackend, AgentRequest, Answer, Usage};
+use super::{AgentBackend, AgentRequest, Answer, BackendKind, Usage};
 
 /// Any server speaking OpenAI's chat completions API: OpenAI itself, Ollama,
 /// vLLM, llama.cpp's server. The step's role becomes the system prompt.
@@ -40,11 +40,12 @@ impl OpenAi {
     }
 
     async fn complete(&self, req: AgentRequest<'_>) -> Result<Answer, String> {
+        let model = req.model.unwrap_or(&self.model);
         // Streamed, so that the time to the first token is measured; the
         // last chunk carries the usage (`include_usage`). A server that
         // answers in one piece anyway is read as such.
         let mut body = json!({
-            "model": self.model,
+            "model": model,
             "messages": [
                 {"role": "system", "content": format!("You are the {} agent of a workflow. Do the task you are given.", req.role)},
                 {"role": "user", "content": req.prompt},
@@ -94,7 +95,7 @@ impl OpenAi {
                 })?;
             return Ok(Answer {
                 text,
-                usage: usage(&value, &self.model, None),
+                usage: usage(&value, model, None),
             });
         }
         let mut stream = Stream::default();
@@ -114,13 +115,13 @@ impl OpenAi {
         let usage = stream
             .usage
             .as_ref()
-            .and_then(|u| usage(u, &self.model, first))
+            .and_then(|u| usage(u, model, first))
             .or_else(|| {
                 // No usage chunk (an older server): the model and the
                 // time to the first token are still known.
                 Some(Usage {
                     provider: "openai".into(),
-                    model: stream.model.clone().unwrap_or_else(|| self.model.clone()),
+                    model: stream.model.clone().unwrap_or_else(|| model.to_string()),
                     time_to_first_token_secs: first,
                     ..Usage::default()
                 })
@@ -205,12 +206,12 @@ impl Stream {
 }
 
 impl AgentBackend for OpenAi {
-    fn name(&self) -> &'static str {
-        "openai"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Openai
     }
 
-    fn model(&self, _: &AgentRequest<'_>) -> Option<(&str, &str)> {
-        Some(("openai", &self.model))
+    fn model<'s>(&'s self, req: &AgentRequest<'s>) -> Option<(&'s str, &'s str)> {
+        Some(("openai", req.model.unwrap_or(&self.model)))
     }
 
     fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
@@ -265,6 +266,8 @@ mod tests {
             prompt,
             attempt: 0,
             simulation: None,
+            agent: None,
+            model: None,
         }
     }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::{AgentBackend, AgentRequest, Answer, Usage};
+use super::{AgentBackend, AgentRequest, Answer, BackendKind, Usage};
 
 /// The length of the system prompt a real backend would send
 /// ("You are the … agent of a workflow. Do the task you are given."),
@@ -48,8 +48,9 @@ impl Simulated {
     /// The attempt's latency, whether it fails, and what it "used": input
     /// tokens from the prompt's length (about four characters a token, as
     /// for English), output tokens a seeded multiple of them, and a time to
-    /// the first token a seeded share of the latency. Provider and model
-    /// are `simulated`, so these are never mistaken for a real model's.
+    /// the first token a seeded share of the latency. The provider is
+    /// `simulated`, so these are never mistaken for a real model's (nor
+    /// priced); the model is the one asked for, else `simulated`.
     fn draw(&self, req: &AgentRequest<'_>) -> (Duration, bool, Usage) {
         let role = self.roles.get(req.role).copied().unwrap_or(self.default);
         let step = req.simulation.copied().unwrap_or(Simulation::default());
@@ -72,7 +73,7 @@ impl Simulated {
         let first_token = latency.as_secs_f64() * (0.15 + 0.2 * rng.unit());
         let usage = Usage {
             provider: "simulated".into(),
-            model: "simulated".into(),
+            model: req.model.unwrap_or("simulated").into(),
             input_tokens: Some(input),
             output_tokens: Some(output),
             time_to_first_token_secs: Some((first_token * 1e6).round() / 1e6),
@@ -83,12 +84,12 @@ impl Simulated {
 }
 
 impl AgentBackend for Simulated {
-    fn name(&self) -> &'static str {
-        "simulated"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Simulated
     }
 
-    fn model(&self, _: &AgentRequest<'_>) -> Option<(&str, &str)> {
-        Some(("simulated", "simulated"))
+    fn model<'s>(&'s self, req: &AgentRequest<'s>) -> Option<(&'s str, &'s str)> {
+        Some(("simulated", req.model.unwrap_or("simulated")))
     }
 
     fn run<'a>(&'a self, req: AgentRequest<'a>) -> BoxFuture<'a, Result<Answer, String>> {
@@ -182,6 +183,8 @@ mod tests {
             prompt: "p",
             attempt,
             simulation: sim,
+            agent: None,
+            model: None,
         }
     }
 
