@@ -33,9 +33,9 @@ pub struct JobRequest {
 /// `on_exceed: "fail"` the step fails saying so, what depends on it is
 /// skipped, and the run fails. With `on_exceed: "approval"` the run asks
 /// `approval`'s approvers instead: while they decide no agent step starts;
-/// an approval lets the run spend another `max_cost_usd` (and ask again
-/// when that is spent), a rejection or a timeout fails the run as `fail`
-/// would. Calls of models the price table does not know cost nothing here:
+/// an approval lets the run spend another `max_cost_usd` beyond what it
+/// has spent by then (and ask again when that is spent), a rejection or a
+/// timeout fails the run as `fail` would. Calls of models the price table does not know cost nothing here:
 /// the limit holds only what is priced.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Decode)]

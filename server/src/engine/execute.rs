@@ -38,7 +38,8 @@ struct Spend {
 
 struct Tally {
     spent_usd: f64,
-    /// The budget, plus another of it for each approval to spend more.
+    /// The budget; each approval to spend more moves it to what is spent
+    /// then, plus the budget again.
     limit_usd: f64,
     /// Why no agent step may start any more, once the approvers said no.
     refused: Option<String>,
@@ -126,7 +127,10 @@ impl Spend {
         };
         match approvals::ask(engine, run_id, question, cancel).await {
             Answer::Approved(_) => {
-                self.tally.lock().limit_usd += self.raise();
+                // From what is spent now: calls that ended while people
+                // decided count against the old limit, not the new one.
+                let mut tally = self.tally.lock();
+                tally.limit_usd = tally.spent_usd.max(tally.limit_usd) + self.raise();
                 Gate::Open
             }
             Answer::Refused { error, .. } => {

@@ -481,3 +481,66 @@ async fn old_jobs_out_of_memory_still_run_and_routines_name_them() {
     assert_eq!(view.workflow_id, "oldest_flow");
     assert_eq!(view.job_id, oldest.to_string());
 }
+
+#[tokio::test(start_paused = true)]
+async fn steps_that_find_the_budget_spent_share_one_question_and_go_on_when_approved() {
+    // Simulated calls priced by the table's own entry: each costs something.
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("prices.toml");
+    std::fs::write(
+        &table,
+        "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n",
+    )
+    .unwrap();
+    let engine = engine_with(EngineConfig {
+        prices: Arc::new(crate::prices::Prices::load(Some(&table)).unwrap()),
+        ..EngineConfig::default()
+    });
+    let mut request = job(
+        vec![
+            step("a", json!({})),
+            step("b", json!({})),
+            step("c", json!({})),
+        ],
+        json!({"b": ["a"], "c": ["a"]}),
+    );
+    request.budget = Some(
+        serde_json::from_value(json!({"max_cost_usd": 0.000001, "on_exceed": "approval", "approval": {"approvers": ["ana"]}}))
+            .unwrap(),
+    );
+    let mut live = engine.journal().subscribe();
+    let run_id = engine
+        .create_job(request, "tester")
+        .await
+        .unwrap()
+        .run_id
+        .unwrap();
+    // "a" spends the budget; "b" and "c" both find it spent.
+    let approval_id = loop {
+        let event = live.recv().await.unwrap();
+        if let EventKind::ApprovalRequested {
+            approval_id,
+            reason,
+            ..
+        } = &event.kind
+        {
+            assert!(reason.as_deref().unwrap().contains("budget exceeded"));
+            break *approval_id;
+        }
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let asked = engine
+        .journal()
+        .read(|m| m.approvals.values().filter(|a| a.run_id == run_id).count());
+    assert_eq!(asked, 1, "one question for both steps");
+    assert_eq!(status(&engine, run_id), RunStatus::Running);
+    let vote: wire::VoteRequest = serde_json::from_value(json!({"decision": "approve"})).unwrap();
+    engine.vote(approval_id, "ana", vote).await.unwrap();
+    let events = collect_until_end(&mut live, run_id).await;
+    let order = names(&events);
+    assert!(
+        order.contains(&"done b".to_string()) && order.contains(&"done c".to_string()),
+        "{order:?}"
+    );
+    assert_eq!(status(&engine, run_id), RunStatus::Completed);
+}

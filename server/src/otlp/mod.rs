@@ -20,13 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::trace::v1::Span;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::events::{Event, EventKind};
 use crate::journal::{Journal, Observer};
 use crate::model::Model;
+use crate::runs::RunState;
 use crate::telemetry::cells::CounterCell;
 use crate::telemetry::{names, Registry};
 
@@ -115,16 +115,58 @@ fn pairs(list: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-/// Spans waiting to be sent, with the seq of the last event they show.
-#[derive(Default)]
-struct Queue {
-    spans: VecDeque<Span>,
+/// Finished runs waiting to be sent, bounded by the spans they make, with
+/// the seq of the last event they show.
+struct Queue<T> {
+    items: VecDeque<(T, usize)>,
+    spans: usize,
     seq: u64,
 }
 
-/// The journal's side of the export: builds and queues spans.
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            items: VecDeque::new(),
+            spans: 0,
+            seq: 0,
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    fn has_room(&self, spans: usize, capacity: usize) -> bool {
+        self.spans + spans <= capacity
+    }
+
+    fn push(&mut self, item: T, spans: usize, seq: u64) {
+        self.items.push_back((item, spans));
+        self.spans += spans;
+        self.seq = seq;
+    }
+
+    /// Whole items of up to `batch` spans (one at least, however many it
+    /// makes), and the seq they must be durable through.
+    fn take(&mut self, batch: usize) -> Option<(Vec<T>, u64)> {
+        let mut out = Vec::new();
+        let mut spans = 0;
+        while let Some((_, n)) = self.items.front() {
+            if !out.is_empty() && spans + n > batch {
+                break;
+            }
+            let (item, n) = self.items.pop_front().expect("just seen");
+            spans += n;
+            self.spans -= n;
+            out.push(item);
+        }
+        (!out.is_empty()).then_some((out, self.seq))
+    }
+}
+
+/// The journal's side of the export: keeps each run that ends, to be made
+/// into spans by the sending task (not under the journal's lock, where the
+/// engine would wait for it).
 pub struct Exporter {
-    queue: Mutex<Queue>,
+    queue: Mutex<Queue<RunState>>,
     capacity: usize,
     batch: usize,
     /// Set when a batch is full, so that the sender is woken outside the
@@ -158,35 +200,14 @@ impl Exporter {
         self.armed.store(true, Ordering::Relaxed);
     }
 
-    /// Queues a run's spans, all or none: a run's trace missing its root
-    /// is worse than a run not exported.
-    fn enqueue(&self, spans: Vec<Span>, seq: u64) {
-        let mut q = self.queue.lock();
-        if q.spans.len() + spans.len() > self.capacity {
-            drop(q);
-            self.dropped.increment(spans.len() as u64);
-            return;
-        }
-        q.spans.extend(spans);
-        q.seq = seq;
-        if q.spans.len() >= self.batch {
-            self.full.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Up to a batch of spans, with the seq they must be durable through.
-    fn take(&self) -> Option<(Vec<Span>, u64)> {
-        let mut q = self.queue.lock();
-        if q.spans.is_empty() {
-            return None;
-        }
-        let n = q.spans.len().min(self.batch);
-        Some((q.spans.drain(..n).collect(), q.seq))
+    /// Up to a batch of runs, with the seq they must be durable through.
+    fn take(&self) -> Option<(Vec<RunState>, u64)> {
+        self.queue.lock().take(self.batch)
     }
 
     /// Spans waiting to be sent.
     pub fn queued_spans(&self) -> usize {
-        self.queue.lock().spans.len()
+        self.queue.lock().spans
     }
 
     /// Sends what is queued, batch by batch, until `stop`; then what is left.
@@ -210,7 +231,12 @@ impl Exporter {
                 _ = tokio::time::sleep(settings.schedule_delay) => false,
                 _ = stop.cancelled() => true,
             };
-            while let Some((batch, seq)) = self.take() {
+            while let Some((runs, seq)) = self.take() {
+                let mut batch = Vec::with_capacity(self.batch);
+                for run in &runs {
+                    spans::run_spans(run, &mut batch);
+                }
+                drop(runs);
                 // Only what the log has is exported.
                 if journal.durable(seq).await.is_err() {
                     self.dropped.increment(batch.len() as u64);
@@ -253,10 +279,21 @@ impl Observer for Exporter {
         let Some(run) = model.runs.get(run_id) else {
             return;
         };
-        let mut out = Vec::with_capacity(1 + run.steps.len());
-        spans::run_spans(run, &mut out);
-        if !out.is_empty() {
-            self.enqueue(out, event.seq);
+        let n = spans::count(run);
+        if n == 0 {
+            return;
+        }
+        // All or none: a run's trace missing its root is worse than a run
+        // not exported. Checked before the copy, which a full queue spares.
+        let mut q = self.queue.lock();
+        if !q.has_room(n, self.capacity) {
+            drop(q);
+            self.dropped.increment(n as u64);
+            return;
+        }
+        q.push(run.clone(), n, event.seq);
+        if q.spans >= self.batch {
+            self.full.store(true, Ordering::Relaxed);
         }
     }
 
@@ -271,44 +308,21 @@ impl Observer for Exporter {
 mod tests {
     use super::*;
 
-    fn settings(queue: usize, batch: usize) -> Settings {
-        Settings {
-            url: "http://127.0.0.1:9/v1/traces".into(),
-            headers: vec![],
-            resource: vec![],
-            max_queue_spans: queue,
-            max_batch_spans: batch,
-            schedule_delay: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
-        }
-    }
-
-    fn spans(n: usize) -> Vec<Span> {
-        (0..n)
-            .map(|i| Span {
-                name: i.to_string(),
-                ..Span::default()
-            })
-            .collect()
-    }
-
     #[test]
-    fn a_full_queue_drops_whole_runs_and_counts_their_spans() {
-        let registry = crate::telemetry::registry(10);
-        let exporter = Exporter::new(&settings(5, 2), &registry);
-        exporter.enqueue(spans(3), 1);
-        exporter.enqueue(spans(3), 2); // 6 > 5: dropped whole
-        exporter.enqueue(spans(2), 3);
-        assert_eq!(exporter.queued_spans(), 5);
-        assert_eq!(exporter.dropped.get().0, 3);
-        assert!(exporter.full.load(Ordering::Relaxed));
-        // Batches of at most two, durable through the last run queued.
-        let (batch, seq) = exporter.take().unwrap();
-        assert_eq!((batch.len(), seq), (2, 3));
-        exporter.take().unwrap();
-        let (last, _) = exporter.take().unwrap();
-        assert_eq!(last.len(), 1);
-        assert!(exporter.take().is_none());
+    fn the_queue_holds_whole_runs_and_batches_them_by_their_spans() {
+        let mut q = Queue::default();
+        q.push("a", 3, 1);
+        assert!(q.has_room(2, 5) && !q.has_room(3, 5), "bounded in spans");
+        q.push("b", 1, 2);
+        q.push("c", 1, 3);
+        q.push("d", 1, 4);
+        // A run bigger than a batch still goes, alone; the rest in twos.
+        assert_eq!(q.take(2), Some((vec!["a"], 4)));
+        assert_eq!(q.take(2), Some((vec!["b", "c"], 4)));
+        assert_eq!(q.spans, 1);
+        assert_eq!(q.take(2), Some((vec!["d"], 4)));
+        assert_eq!(q.take(2), None);
+        assert_eq!(q.spans, 0);
     }
 
     fn config(args: &[&str]) -> crate::config::Config {

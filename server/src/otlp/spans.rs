@@ -30,6 +30,14 @@ const IS_REMOTE: u32 = 0x200;
 /// The W3C `sampled` trace flag, the low byte of `flags`.
 const SAMPLED: u32 = 0x01;
 
+/// How many spans [`run_spans`] makes of the run, without making them.
+pub fn count(run: &RunState) -> usize {
+    if run.trace.as_deref().is_some_and(|t| !t.sampled) {
+        return 0;
+    }
+    1 + run.steps.iter().map(|s| s.attempts.len()).sum::<usize>() + run.budget_asks.len()
+}
+
 /// The run's spans, root first, appended to `out`; nothing if the run's
 /// caller did not sample its trace.
 pub fn run_spans(run: &RunState, out: &mut Vec<Span>) {
@@ -423,6 +431,7 @@ mod tests {
         let mut spans = Vec::new();
         run_spans(&run, &mut spans);
         assert_eq!(spans.len(), 5);
+        assert_eq!(count(&run), 5);
         let ask = spans.last().unwrap();
         assert_eq!(ask.name, "budget approval a");
         assert_eq!(ask.parent_span_id, spans[0].span_id);
@@ -445,6 +454,7 @@ mod tests {
         let mut spans = Vec::new();
         run_spans(&run, &mut spans);
         assert_eq!(spans.len(), 4, "root, a#1, a#2, g#1");
+        assert_eq!(count(&run), spans.len());
         let root = &spans[0];
         assert_eq!(root.trace_id, run.run_id.0.to_be_bytes().to_vec());
         assert_eq!(hex(&root.trace_id), run.trace_id());
@@ -541,6 +551,7 @@ mod tests {
         let mut spans = Vec::new();
         run_spans(&run, &mut spans);
         assert!(spans.is_empty());
+        assert_eq!(count(&run), 0);
     }
 
     fn hex(bytes: &[u8]) -> String {
