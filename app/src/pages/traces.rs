@@ -109,11 +109,28 @@ pub fn TraceDetail() -> impl IntoView {
         move || (run_id(), live.run_tick(&run_id())),
         |(id, _)| api::trace(id),
     );
+    // What a spent budget asks before the run may go on.
+    let asks = api::resource(
+        move || (run_id(), live.run_tick(&run_id())),
+        |(id, _)| async move {
+            api::approvals().await.map(|l| {
+                l.approvals
+                    .into_iter()
+                    .filter(|a| {
+                        a.run_id == id
+                            && a.status == wire::ApprovalStatus::Pending
+                            && a.reason.is_some()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        },
+    );
     view! {
         <Title text=move || format!("Trace {}", run_id())/>
         <p class="crumbs"><a href="/traces">"Traces"</a> " / "</p>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let asks = asks.await.unwrap_or_default();
                 match trace.await {
                     Ok(Some(t)) => {
                         let now = ticking_now(live, &t);
@@ -153,6 +170,12 @@ pub fn TraceDetail() -> impl IntoView {
                                     {t.trace_id.clone().map(|id| view! { <div class="stat" title="its OpenTelemetry trace id: the caller's when POST /api/jobs came with a traceparent; the spans exported with --otlp-endpoint carry it"><div class="stat-value mono trace-id" data-testid="trace-otel-id">{id}</div><div class="stat-label">"Trace id"</div></div> })}
                                     {t.approval_wait_secs.map(|w| view! { <div class="stat" title="time its approval steps waited for people, apart from the work"><div class="stat-value" data-testid="trace-approval-wait">{format::duration(w)}</div><div class="stat-label">"Waiting for approval"</div></div> })}
                                 </div>
+                                {asks.into_iter().map(|a| view! {
+                                    <p class="callout warn" data-testid="trace-budget-ask">
+                                        "Waiting for approval to spend more before " <strong>{a.step_id}</strong> ": " {a.reason}
+                                        " · " <a href="/approvals">"Approvals"</a>
+                                    </p>
+                                }).collect_view()}
                                 {t.bottleneck.clone().map(|b| {
                                     // An approval's time is people's, not work's: say so.
                                     let approval = t.steps.iter().any(|s| s.step_id == b.step_id && s.kind.is_approval());
