@@ -20,6 +20,13 @@ writeFileSync(
     .join("\n"),
 );
 
+// A third whose simulated calls are priced (tests/budget.spec.ts): the
+// others keep them unpriced, as the shipped table does.
+export const pricedPort = port + 2;
+const pricedData = mkdtempSync(join(tmpdir(), "shiioo-e2e-priced-"));
+const prices = join(pricedData, "prices.toml");
+writeFileSync(prices, "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n");
+
 export default defineConfig({
   testDir: "./tests",
   outputDir: "./test-results",
@@ -61,6 +68,15 @@ export default defineConfig({
       command: `${bin} --addr 127.0.0.1:${authPort} --data-dir ${authData} --auth-tokens ${tokens}`,
       env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
       url: `http://127.0.0.1:${authPort}/sign-in`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+    {
+      command: `${bin} --addr 127.0.0.1:${pricedPort} --data-dir ${pricedData} --prices ${prices}`,
+      env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
+      url: `http://127.0.0.1:${pricedPort}/api/health/status`,
       reuseExistingServer: false,
       timeout: 60_000,
       stdout: "pipe",
