@@ -137,6 +137,13 @@ pub trait Backend: Send + Sync + 'static {
     fn throughput(&self, window: &Window) -> Result<Throughput, ApiError>;
     fn routines(&self) -> RoutineList;
     fn approvals(&self) -> ApprovalList;
+    /// Only those awaiting votes.
+    fn pending_approvals(&self) -> ApprovalList {
+        let mut list = self.approvals();
+        list.approvals
+            .retain(|a| a.status == wire::ApprovalStatus::Pending);
+        list
+    }
     fn alerts(&self) -> AlertList;
     fn alert_rules(&self) -> AlertRuleList;
     fn alert_history(&self, limit: usize) -> AlertHistory;
@@ -324,6 +331,14 @@ pub async fn session() -> Result<wire::Session, ApiError> {
 
 pub async fn approvals() -> Result<ApprovalList, ApiError> {
     fetch!(ssr: backend().map(|b| b.approvals()), client: get_json("/api/approvals").await)
+}
+
+/// Approvals awaiting votes (`GET /api/approvals?status=pending`).
+pub async fn pending_approvals() -> Result<ApprovalList, ApiError> {
+    fetch!(
+        ssr: backend().map(|b| b.pending_approvals()),
+        client: get_json("/api/approvals?status=pending").await
+    )
 }
 
 /// Alerts pending or firing (`GET /api/alerts`).

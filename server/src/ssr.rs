@@ -151,6 +151,13 @@ impl Backend for ServerBackend {
             .read(|m| crate::views::approvals::approvals(m, None))
     }
 
+    fn pending_approvals(&self) -> ApprovalList {
+        self.state
+            .engine
+            .journal()
+            .read(|m| crate::views::approvals::approvals(m, Some(wire::ApprovalStatus::Pending)))
+    }
+
     fn alerts(&self) -> AlertList {
         // The default query (active alerts) cannot be refused.
         self.state

@@ -113,14 +113,10 @@ pub fn TraceDetail() -> impl IntoView {
     let asks = api::resource(
         move || (run_id(), live.run_tick(&run_id())),
         |(id, _)| async move {
-            api::approvals().await.map(|l| {
+            api::pending_approvals().await.map(|l| {
                 l.approvals
                     .into_iter()
-                    .filter(|a| {
-                        a.run_id == id
-                            && a.status == wire::ApprovalStatus::Pending
-                            && a.reason.is_some()
-                    })
+                    .filter(|a| a.run_id == id && a.reason.is_some())
                     .collect::<Vec<_>>()
             })
         },
