@@ -27,6 +27,19 @@ const pricedData = mkdtempSync(join(tmpdir(), "shiioo-e2e-priced-"));
 const prices = join(pricedData, "prices.toml");
 writeFileSync(prices, "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n");
 
+/** One server under test on `at`, ready once `ready` answers. */
+function server(at: number, dataDir: string, flags: string, ready: string) {
+  return {
+    command: `${bin} --addr 127.0.0.1:${at} --data-dir ${dataDir} ${flags}`.trim(),
+    env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
+    url: `http://127.0.0.1:${at}${ready}`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe" as const,
+    stderr: "pipe" as const,
+  };
+}
+
 export default defineConfig({
   testDir: "./tests",
   outputDir: "./test-results",
@@ -55,32 +68,8 @@ export default defineConfig({
     trace: "retain-on-failure",
   },
   webServer: [
-    {
-      command: `${bin} --addr 127.0.0.1:${port} --data-dir ${data}`,
-      env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
-      url: `http://127.0.0.1:${port}/api/health/status`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: "pipe",
-      stderr: "pipe",
-    },
-    {
-      command: `${bin} --addr 127.0.0.1:${authPort} --data-dir ${authData} --auth-tokens ${tokens}`,
-      env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
-      url: `http://127.0.0.1:${authPort}/sign-in`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: "pipe",
-      stderr: "pipe",
-    },
-    {
-      command: `${bin} --addr 127.0.0.1:${pricedPort} --data-dir ${pricedData} --prices ${prices}`,
-      env: { LEPTOS_SITE_ROOT: site, RUST_LOG: "warn" },
-      url: `http://127.0.0.1:${pricedPort}/api/health/status`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: "pipe",
-      stderr: "pipe",
-    },
+    server(port, data, "", "/api/health/status"),
+    server(authPort, authData, `--auth-tokens ${tokens}`, "/sign-in"),
+    server(pricedPort, pricedData, `--prices ${prices}`, "/api/health/status"),
   ],
 });

@@ -114,10 +114,25 @@ pub fn use_window() -> Signal<Window> {
 
 /// The window just before `window`, of the same length, for "+12 % on the
 /// previous hour": only for spans back from now (`since=1h`, no `until`).
-pub fn previous_window(window: &Window) -> Option<Window> {
+fn previous_window(window: &Window) -> Option<Window> {
     let since = window.since.as_deref().filter(|_| window.until.is_none())?;
     let (from, to) = previous_period(since)?;
     Some(Window::new(Some(from), Some(to)))
+}
+
+/// The same query over the period before `window`, of the same length;
+/// `None` when the window has no previous period (all time, a fixed range).
+pub async fn on_previous<T, Fut>(
+    window: &Window,
+    fetch: impl FnOnce(Window) -> Fut,
+) -> Result<Option<T>, wire::ApiError>
+where
+    Fut: std::future::Future<Output = Result<T, wire::ApiError>>,
+{
+    match previous_window(window) {
+        Some(before) => fetch(before).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 /// How the picker names a range (`1h` → "hour"), for "on the previous hour".

@@ -9,7 +9,7 @@ use leptos_meta::Title;
 
 use crate::api;
 use crate::components::empty::Empty;
-use crate::components::filters::{previous_window, use_window, Delta, RangePicker};
+use crate::components::filters::{on_previous, use_window, Delta, RangePicker};
 use crate::live::use_live;
 use wire::format;
 use wire::ModelStats;
@@ -25,12 +25,7 @@ pub fn ModelsPage() -> impl IntoView {
     // The period before, of the same length, for "p95 … +12 %".
     let previous = api::resource(
         move || (window.get(), live.version.get()),
-        |(w, _)| async move {
-            match previous_window(&w) {
-                Some(before) => api::models(before).await.map(Some),
-                None => Ok(None),
-            }
-        },
+        |(w, _)| async move { on_previous(&w, api::models).await },
     );
     view! {
         <Title text="Models"/>

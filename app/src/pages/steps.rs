@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api;
 use crate::components::charts::PercentileBars;
 use crate::components::empty::Empty;
-use crate::components::filters::{previous_window, use_window, Delta, RangePicker, WorkflowSelect};
+use crate::components::filters::{on_previous, use_window, Delta, RangePicker, WorkflowSelect};
 use crate::live::use_live;
 use crate::pages::workflows::SortHeader;
 use wire::format;
@@ -67,12 +67,7 @@ pub fn StepsPage() -> impl IntoView {
     // The period before, of the same length, for "p95 … +12 %".
     let previous = api::resource(
         move || (workflow(), window.get(), live.version.get()),
-        |(w, window, _)| async move {
-            match previous_window(&window) {
-                Some(before) => api::steps(w, before).await.map(Some),
-                None => Ok(None),
-            }
-        },
+        |(w, window, _)| async move { on_previous(&window, |before| api::steps(w, before)).await },
     );
     // Loaded once: refetching it live would re-render the form and drop a
     // choice not yet submitted; the select adds new workflows itself.

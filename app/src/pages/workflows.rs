@@ -6,7 +6,7 @@ use crate::api;
 use crate::components::access::may;
 use crate::components::charts::{Bars, DurationChart, Pips, Sparkline};
 use crate::components::empty::Empty;
-use crate::components::filters::{previous_window, use_window, Delta, RangePicker};
+use crate::components::filters::{on_previous, use_window, Delta, RangePicker};
 use crate::components::heatmap::HeatmapChart;
 use crate::components::status::{RelTime, StatusBadge};
 use crate::live::use_live;
@@ -107,12 +107,7 @@ pub fn WorkflowsPage() -> impl IntoView {
     // The period before, of the same length, for "p95 … +12 %".
     let previous = api::resource(
         move || (window.get(), live.version.get()),
-        |(w, _)| async move {
-            match previous_window(&w) {
-                Some(before) => api::workflows_in(before).await.map(Some),
-                None => Ok(None),
-            }
-        },
+        |(w, _)| async move { on_previous(&w, api::workflows_in).await },
     );
     let sort_key = move || query.read().get("sort").unwrap_or_else(|| "last".into());
     let descending = move || query.read().get("dir").is_none_or(|d| d != "asc");
@@ -227,10 +222,9 @@ pub fn WorkflowDetail() -> impl IntoView {
     let before = api::resource(
         move || (id(), window.get(), live.version.get()),
         |(id, w, _)| async move {
-            match previous_window(&w) {
-                Some(before) => api::workflow(id, before).await,
-                None => Ok(None),
-            }
+            on_previous(&w, |before| api::workflow(id, before))
+                .await
+                .map(Option::flatten)
         },
     );
     let report = api::resource(

@@ -552,7 +552,7 @@ mod says {
         let attempt = last.map_or(0, |a| a.attempt);
         let error = step.error.as_deref().unwrap_or("unknown error");
         match step.status {
-            StepStatus::Running | StepStatus::Pending => {
+            StepStatus::Running => {
                 let pending = approvals.and_then(|approvals| {
                     approvals.values().find(|a| {
                         a.run_id == run_id
@@ -570,7 +570,6 @@ mod says {
                         ),
                         None => waiting_for_approval(a.quorum, &a.approvers, a.reason.as_deref()),
                     },
-                    None if step.status == StepStatus::Pending => "Pending".into(),
                     None => started(attempt),
                 }
             }
@@ -586,6 +585,7 @@ mod says {
             StepStatus::Skipped => skipped(error),
             StepStatus::Cancelled => CANCELLED.into(),
             StepStatus::Interrupted => "Interrupted: the server stopped".into(),
+            StepStatus::Pending => "Pending".into(),
         }
     }
 }
