@@ -20,6 +20,13 @@ test("a spent budget holds the run until an approver lets it spend more", async 
   });
   expect(created.status()).toBe(201);
   const runId: string = (await created.json()).run_id;
+  // Once "gather" has spent the budget, "write" asks before it starts.
+  await expect
+    .poll(async () => {
+      const list = await (await request.get("/api/approvals?status=pending")).json();
+      return list.approvals.some((a: { run_id: string; reason?: string }) => a.run_id === runId && a.reason);
+    }, { timeout: 30_000 })
+    .toBe(true);
 
   await page.goto(`/traces/${runId}`);
   const held = page.getByTestId("trace-budget-ask");

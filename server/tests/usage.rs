@@ -561,6 +561,25 @@ async fn a_spent_budget_with_on_exceed_approval_waits_for_people_to_let_it_spend
         run["steps"][3]["kind"], "agent_task",
         "still an agent step: {run}"
     );
+    // A client subscribing now hears why the step waits.
+    let mut ws = server.ws().await;
+    ws.send_json(json!({"action": "SubscribeWorkflow", "run_id": run_id}))
+        .await;
+    ws.next_of_type("Subscribed").await;
+    let held = loop {
+        let msg = ws.next_of_type("StepUpdate").await;
+        if msg["step_id"] == "d" {
+            break msg;
+        }
+    };
+    assert_eq!(held["status"], "Pending", "{held}");
+    assert!(
+        held["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Waiting for approval to spend more: 1 of ana"),
+        "{held}"
+    );
 
     let (status, voted) = server
         .post(

@@ -456,9 +456,18 @@ pub fn alert_snapshot(model: &Model) -> Vec<ServerMessage> {
 /// words the live updates use. `approvals` tells a step waiting for an
 /// approval from one merely running.
 pub fn step_snapshot(run: &RunState, approvals: Option<&Approvals>) -> Vec<ServerMessage> {
+    // A step not started says nothing, unless a spent budget holds it on a
+    // question: a client subscribing then must hear of it.
+    let held: Vec<&str> = approvals.map_or_else(Vec::new, |approvals| {
+        approvals
+            .values()
+            .filter(|a| a.run_id == run.run_id && a.status == wire::ApprovalStatus::Pending)
+            .map(|a| a.step_id.as_str())
+            .collect()
+    });
     run.steps
         .iter()
-        .filter(|s| s.status != StepStatus::Pending)
+        .filter(|s| s.status != StepStatus::Pending || held.contains(&s.id.as_str()))
         .map(|s| {
             ServerMessage::StepUpdate(StepUpdate {
                 run_id: run.run_id.to_string(),
@@ -479,7 +488,7 @@ mod says {
     use ulid::Ulid;
     use wire::{ApprovalStatus, AttemptStatus, Decision, Quorum, StepStatus};
 
-    use crate::model::Approvals;
+    use crate::model::{ApprovalState, Approvals};
     use crate::runs::StepState;
 
     pub const CANCELLED: &str = "Cancelled";
@@ -552,27 +561,19 @@ mod says {
         let attempt = last.map_or(0, |a| a.attempt);
         let error = step.error.as_deref().unwrap_or("unknown error");
         match step.status {
-            StepStatus::Running => {
-                let pending = approvals.and_then(|approvals| {
-                    approvals.values().find(|a| {
-                        a.run_id == run_id
-                            && a.step_id == step.id
-                            && a.status == ApprovalStatus::Pending
-                    })
-                });
-                match pending {
-                    Some(a) => match a.votes.last() {
-                        Some(v) => vote(
-                            &v.voter,
-                            v.decision,
-                            a.tally().0,
-                            a.quorum.needed(a.approvers.len()),
-                        ),
-                        None => waiting_for_approval(a.quorum, &a.approvers, a.reason.as_deref()),
-                    },
-                    None => started(attempt),
-                }
-            }
+            StepStatus::Running | StepStatus::Pending => match asking(step, run_id, approvals) {
+                Some(a) => match a.votes.last() {
+                    Some(v) => vote(
+                        &v.voter,
+                        v.decision,
+                        a.tally().0,
+                        a.quorum.needed(a.approvers.len()),
+                    ),
+                    None => waiting_for_approval(a.quorum, &a.approvers, a.reason.as_deref()),
+                },
+                None if step.status == StepStatus::Pending => "Pending".into(),
+                None => started(attempt),
+            },
             StepStatus::Retrying => {
                 let failed =
                     step.attempts.iter().rev().find(|a| {
@@ -585,7 +586,17 @@ mod says {
             StepStatus::Skipped => skipped(error),
             StepStatus::Cancelled => CANCELLED.into(),
             StepStatus::Interrupted => "Interrupted: the server stopped".into(),
-            StepStatus::Pending => "Pending".into(),
         }
+    }
+
+    /// The pending approval `step` waits on, if any.
+    fn asking<'a>(
+        step: &StepState,
+        run_id: Ulid,
+        approvals: Option<&'a Approvals>,
+    ) -> Option<&'a ApprovalState> {
+        approvals?.values().find(|a| {
+            a.run_id == run_id && a.step_id == step.id && a.status == ApprovalStatus::Pending
+        })
     }
 }
