@@ -26,6 +26,8 @@
 #      suite starts itself on free ports, and systemd, whose systemd-analyze checks
 #      the unit file in deploy/systemd. (On a machine with systemd, the packages
 #      also start their own services on :9090 and :9093; the tests do not use them.)
+#   8. Debian's postgresql (initdb, pg_ctl, postgres), of which the tests start throw-away
+#      clusters on free ports to run the contract suite and the cluster tests against.
 #
 # The chosen wasm toolchain is written to $SHIIOO_CACHE/wasm-toolchain for the build script.
 set -euo pipefail
@@ -172,5 +174,10 @@ fi
 
 # 7. Prometheus and Alertmanager, the real ones the contract tests run against -----------------------
 if [ "$SETUP_E2E" = 1 ]; then apt_install prometheus prometheus-alertmanager systemd; fi
+
+# 8. PostgreSQL, the shared event log of a cluster ---------------------------------------------------
+# The tests make a throw-away cluster of their own with initdb/pg_ctl in a temp folder
+# (server/tests/common/postgres.rs); the package's own service is not used.
+if [ "$SETUP_E2E" = 1 ]; then apt_install postgresql; fi
 
 log "done (wasm toolchain: $WASM_TOOLCHAIN, wasm-bindgen $wb, wasm-opt $BINARYEN_NPM_VERSION)"

@@ -25,6 +25,15 @@ log "Rust tests (unit + contract)"
 SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p app -p server -p wire -p wire-derive --locked -- \
   --skip schemathesis_finds_nothing_the_document_does_not_say
 
+log "the contract suite again, with the event log in PostgreSQL (a throw-away cluster)"
+# Every test server gets a database of its own on one cluster of Debian's PostgreSQL
+# (server/tests/common/postgres.rs); fsync is off in this cluster, which is thrown away.
+pg_dir=$(mktemp -d /tmp/shiioo-test-pg.XXXXXX)
+trap '"$ROOT/scripts/postgres.sh" kill "$pg_dir" >/dev/null 2>&1 || true; rm -rf "$pg_dir"' EXIT
+pg_url=$(SHIIOO_PG_OPTIONS="-c fsync=off -c full_page_writes=off" "$ROOT/scripts/postgres.sh" start "$pg_dir")
+SHIIOO_TEST_POSTGRES=$pg_url SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" \
+  cargo test -p server --locked --test '*' -- --skip schemathesis_finds_nothing_the_document_does_not_say
+
 log "schemathesis against the OpenAPI document (server/tests/schemathesis.rs)"
 SHIIOO_PYTHON="$SHIIOO_CACHE/venv/bin/python" cargo test -p server --locked --test schemathesis -- --nocapture
 

@@ -51,6 +51,12 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
+    /// The event log in PostgreSQL instead (13 or newer):
+    /// `postgres://user:password@host:port/db`. Every node of a cluster
+    /// names the same database. `DATABASE_URL` is read too.
+    #[arg(long, env = "SHIIOO_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
     /// What a committed change survives: `normal`, a process crash;
     /// `full`, a power cut too (an fsync per commit).
     #[arg(long, env = "SHIIOO_DURABILITY", value_enum, default_value_t = Durability::Normal)]

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use ulid::Ulid;
@@ -14,7 +14,8 @@ use crate::events::{Event, EventKind, SharedEvent};
 use crate::model::Model;
 use crate::runs::RunState;
 use crate::store::{
-    Durability, EventLog, IndexRow, LogWriter, RunFilter, RunRecord, SqliteLog, StoreError,
+    Durability, EventLog, IndexRow, LogWriter, PostgresLog, RunFilter, RunRecord, SqliteLog,
+    StoreError,
 };
 
 /// Events buffered per live subscriber before it is told it lagged.
@@ -60,7 +61,10 @@ pub struct Journal {
 #[derive(Debug, Default)]
 pub struct Replayed {
     pub events: u64,
-    pub interrupted_runs: Vec<Ulid>,
+    /// The time of the last event in the log: about when the previous
+    /// process stopped (the runs it left in flight are picked up by
+    /// `Engine::recover`).
+    pub stopped_at: Option<DateTime<Utc>>,
     pub millis: u128,
 }
 
@@ -76,6 +80,18 @@ impl Journal {
         let log = SqliteLog::open(path, durability)?;
         let reader = SqliteLog::open_reader(path)?;
         Self::open(Box::new(log), Box::new(reader), model, observers)
+    }
+
+    /// Connects to the PostgreSQL log at `url` (migrating its schema) and
+    /// rebuilds the model from it.
+    pub fn open_postgres(
+        url: &str,
+        model: Model,
+        observers: Vec<Arc<dyn Observer>>,
+    ) -> Result<(Self, Replayed), StoreError> {
+        let log = PostgresLog::connect(url)?;
+        log.claim_writer()?;
+        Self::open(Box::new(log.clone()), Box::new(log), model, observers)
     }
 
     pub fn open(
@@ -128,15 +144,6 @@ impl Journal {
                 "brought the index of runs and jobs up to date with the log"
             );
         }
-        // Runs the previous process left in flight, with what they owe: a
-        // run whose cancel was committed ends cancelled, the others
-        // interrupted, as of the last thing that process wrote (it was
-        // killed, or it would have ended them itself).
-        let in_flight: Vec<EventKind> = model
-            .runs
-            .in_flight()
-            .map(|r| r.ending(last_at.unwrap_or_else(Utc::now), last_at.is_some()))
-            .collect();
         let journal = Self {
             inner: Mutex::new(Inner {
                 next_seq: last_seq + 1,
@@ -147,13 +154,9 @@ impl Journal {
             writer: LogWriter::spawn(log, last_seq),
             reader: Arc::new(Mutex::new(reader)),
         };
-        let interrupted_runs = in_flight.iter().filter_map(EventKind::run_id).collect();
-        for ending in in_flight {
-            journal.publish(ending);
-        }
         let replayed = Replayed {
             events,
-            interrupted_runs,
+            stopped_at: last_at,
             millis: started.elapsed().as_millis(),
         };
         Ok((journal, replayed))

@@ -88,10 +88,12 @@ impl Server {
     pub async fn bind(config: Config) -> Result<Self, StartError> {
         let addr = config.addr;
         let (state, replayed) = AppState::open(config)?;
+        let recovered = state.engine.recover(replayed.stopped_at).await;
         tracing::info!(
             agents = state.engine.agent_backend(),
             events = replayed.events,
-            interrupted = replayed.interrupted_runs.len(),
+            resumed = recovered.resumed.len(),
+            interrupted = recovered.interrupted.len(),
             millis = replayed.millis as u64,
             "event log replayed"
         );
@@ -148,6 +150,7 @@ impl Server {
         let otlp = self.state.otlp.clone().map(|(exporter, settings)| {
             tokio::spawn(exporter.run(settings, engine.journal().clone(), otlp_stop.clone()))
         });
+        let log_health = tokio::spawn(self.state.hub.clone().follow_log(engine.journal().clone()));
         let metrics_push = tokio::spawn(self.state.hub.clone().push_metrics(
             self.state.metrics.clone(),
             std::time::Duration::from_millis(self.state.config.metrics_push_ms.max(50)),
@@ -196,16 +199,21 @@ impl Server {
             async move {
                 shutdown.await;
                 let _ = deadline_tx.send(Some(tokio::time::Instant::now() + budget));
-                // Nothing new starts; runs in flight end here, recorded as
-                // interrupted now (not at the next start, with the downtime
-                // in their times); watchers get those updates, then a close.
+                // Nothing new starts; runs in flight stop here, their
+                // attempts recorded as stopped now (not at the next start,
+                // with the downtime in their times), to go on at the next
+                // start; watchers get those updates, then a close.
                 scheduler.abort();
                 if let Some(demo) = demo {
                     demo.abort();
                 }
-                let interrupted = state.engine.stop().await;
-                if !interrupted.is_empty() {
-                    tracing::info!(runs = interrupted.len(), "interrupted the runs in flight");
+                let stopped = state.engine.stop().await;
+                if !stopped.interrupted.is_empty() || !stopped.resumed.is_empty() {
+                    tracing::info!(
+                        interrupted = stopped.interrupted.len(),
+                        left_to_resume = stopped.resumed.len(),
+                        "stopped the runs in flight"
+                    );
                 }
                 state.closing.cancel();
             }
@@ -249,6 +257,7 @@ impl Server {
         }
         sampler.abort();
         metrics_push.abort();
+        log_health.abort();
         alerts.abort();
         notifier.abort();
         #[cfg(unix)]

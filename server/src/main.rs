@@ -24,7 +24,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: server::config::Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(mut config: server::config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    // The name libraries and platforms (Heroku, sqlx, Hatchet) use for it.
+    if config.database_url.is_none() {
+        config.database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

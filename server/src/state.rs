@@ -93,9 +93,11 @@ impl AppState {
         let rules =
             crate::alerts::rules::load(config.alert_rules.as_deref()).map_err(StartError)?;
         let model = Model::with_recent_runs(config.recent_runs).with_alert_rules(rules);
-        let (journal, replayed) =
-            Journal::open_sqlite(&config.db_path(), config.durability, model, observers)
-                .map_err(|e| StartError(e.to_string()))?;
+        let (journal, replayed) = match &config.database_url {
+            Some(url) => Journal::open_postgres(url, model, observers),
+            None => Journal::open_sqlite(&config.db_path(), config.durability, model, observers),
+        }
+        .map_err(|e| StartError(e.to_string()))?;
         hub.watch_log(journal.writer().probe());
         outbox.arm();
         if let Some((exporter, _)) = &otlp {

@@ -331,7 +331,8 @@ async fn tail_prints_every_update_as_it_happens() {
 
 #[tokio::test]
 async fn backup_copies_the_log_while_runs_go_on_and_the_copy_restores() {
-    let server = TestServer::start().await;
+    // `shiioo backup` copies the SQLite log (PostgreSQL has its own tools).
+    let server = TestServer::start_sqlite().await;
     for _ in 0..20 {
         let (_, created) = server.post("/api/jobs", guide_job()).await;
         server
@@ -383,7 +384,7 @@ async fn backup_copies_the_log_while_runs_go_on_and_the_copy_restores() {
 
     // The copy is a log a server starts from, with every run of before.
     let restored_data = std::sync::Arc::new(copy_dir);
-    let restored = TestServer::start_with(
+    let restored = TestServer::start_sqlite_with(
         server::config::Config::for_tests(restored_data.path()),
         restored_data.clone(),
     )

@@ -165,6 +165,62 @@ async fn completed_runs_survive_kill_9_and_nothing_is_left_running() {
     );
 }
 
+/// A run whose step was in flight when its server was killed goes on after
+/// the restart: the attempt is recorded failed with "node lost" and retried
+/// under the step's policy, and what had completed stays as it was.
+#[tokio::test]
+async fn a_run_killed_mid_step_goes_on_after_the_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut first = start(data.path()).await;
+    let job = json!({"name": "Resumed", "workflow": {"steps": [
+        {"id": "a", "action": {"agent_task": {"prompt": "a"}}, "simulation": {"latency_ms": [0, 0]}},
+        {"id": "b", "action": {"agent_task": {"prompt": "b"}}, "simulation": {"latency_ms": [2000, 2000]},
+         "retry_policy": {"max_attempts": 3}}
+    ], "dependencies": {"b": ["a"]}}, "execute": true});
+    let created: Value = http
+        .post(format!("{}/api/jobs", first.base))
+        .json(&job)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = created["run_id"].as_str().unwrap().to_string();
+    let before = loop {
+        let run = get(&http, format!("{}/api/runs/{run_id}", first.base)).await;
+        if run["steps"][1]["status"] == "Running" {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    first.child.start_kill().unwrap();
+    first.child.wait().await.unwrap();
+
+    let second = start(data.path()).await;
+    let after = loop {
+        let run = get(&http, format!("{}/api/runs/{run_id}", second.base)).await;
+        if run["status"] != "Running" {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(after["status"], "Completed", "{after}");
+    assert_eq!(
+        after["steps"][0], before["steps"][0],
+        "a stays as it completed"
+    );
+    let attempts = after["steps"][1]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{after}");
+    assert_eq!(attempts[0]["attempt"], 0);
+    assert_eq!(attempts[0]["status"], "Failed");
+    assert_eq!(attempts[0]["error"], "node lost");
+    assert_eq!(attempts[1]["attempt"], 1);
+    assert_eq!(attempts[1]["status"], "Completed");
+    assert_eq!(after["steps"][1]["status"], "Completed");
+}
+
 /// What the clients were told was done before the kill.
 #[derive(Default)]
 struct Acknowledged {

@@ -146,7 +146,8 @@ async fn a_log_written_by_the_first_release_replays_into_the_same_answers() {
 
     let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
     restore(&rows, data.path());
-    let server = TestServer::start_with(server::config::Config::for_tests(data.path()), data).await;
+    let server =
+        TestServer::start_sqlite_with(server::config::Config::for_tests(data.path()), data).await;
     let got = answers(&server).await;
     for (path, want) in &expected {
         let answer = got
@@ -182,7 +183,7 @@ fn keeps(was: &Value, now: &Value) -> bool {
 async fn write_the_v1_fixture() {
     let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let config = server::config::Config::for_tests(data.path());
-    let server = TestServer::start_with(config.clone(), data.clone()).await;
+    let server = TestServer::start_sqlite_with(config.clone(), data.clone()).await;
     let instant = |ms: u64| json!({"simulation": {"latency_ms": [ms, ms]}});
     // Completed, with a retry.
     let (_, a) = server
@@ -366,7 +367,8 @@ async fn write_the_v1_fixture() {
     let replay = std::sync::Arc::new(tempfile::tempdir().unwrap());
     restore(&jsonl, replay.path());
     let server =
-        TestServer::start_with(server::config::Config::for_tests(replay.path()), replay).await;
+        TestServer::start_sqlite_with(server::config::Config::for_tests(replay.path()), replay)
+            .await;
     let answers = answers(&server).await;
     std::fs::write(
         dir.join("log-v1-answers.json"),

@@ -135,6 +135,13 @@ pub async fn run(command: Command, config: &Config) -> ExitCode {
 }
 
 fn backup(config: &Config, file: &std::path::Path) -> Result<ExitCode, Failure> {
+    if config.database_url.is_some() {
+        return Err(Failure(
+            "the event log is in PostgreSQL: back it up with PostgreSQL's own tools \
+             (pg_dump, or continuous archiving)"
+                .into(),
+        ));
+    }
     let db = config.db_path();
     let copy = crate::store::backup::backup(&db, file).map_err(Failure)?;
     println!(

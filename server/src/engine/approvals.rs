@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
@@ -38,6 +38,28 @@ pub(super) enum Answer {
     Cancelled,
 }
 
+/// A question in the log, with when it expires.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Asked {
+    pub approval_id: Ulid,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The timeout it was asked with, for the words of an expiry.
+    pub timeout: Option<Duration>,
+}
+
+impl Asked {
+    /// The question a previous process asked, to wait for again.
+    pub(crate) fn of(approval: &crate::model::ApprovalState) -> Asked {
+        Asked {
+            approval_id: approval.approval_id,
+            expires_at: approval.expires_at,
+            timeout: approval
+                .expires_at
+                .and_then(|e| (e - approval.created_at).to_std().ok()),
+        }
+    }
+}
+
 /// Asks and waits for the quorum (or the timeout, or the run's
 /// cancellation); the approval is resolved in the log whichever comes first.
 pub(super) async fn ask(
@@ -46,25 +68,70 @@ pub(super) async fn ask(
     question: Question<'_>,
     cancel: &CancellationToken,
 ) -> Answer {
-    let journal = &engine.inner.journal;
     let approval_id = engine.next_id();
-    let (tx, rx) = oneshot::channel();
-    engine.inner.approvals.lock().insert(approval_id, tx);
     let timeout = question.timeout;
-    journal.publish(EventKind::ApprovalRequested {
+    let expires_at = timeout
+        .and_then(|t| chrono::Duration::from_std(t).ok())
+        .and_then(|t| Utc::now().checked_add_signed(t));
+    let asked = Asked {
+        approval_id,
+        expires_at,
+        timeout,
+    };
+    let rx = listen(engine, approval_id);
+    engine.inner.journal.publish(EventKind::ApprovalRequested {
         approval_id,
         run_id,
         step_id: question.step_id.to_string(),
         approvers: question.approvers.to_vec(),
         quorum: question.quorum.into(),
-        expires_at: timeout
-            .and_then(|t| chrono::Duration::from_std(t).ok())
-            .and_then(|t| Utc::now().checked_add_signed(t)),
+        expires_at,
         reason: question.reason,
     });
+    wait(engine, run_id, asked, rx, cancel).await
+}
+
+/// Waits again for a question asked before this process took the run
+/// over: the votes cast meanwhile stand, and its expiry is the one it was
+/// asked with.
+pub(super) async fn rejoin(
+    engine: &Engine,
+    run_id: Ulid,
+    asked: Asked,
+    cancel: &CancellationToken,
+) -> Answer {
+    let rx = listen(engine, asked.approval_id);
+    // Decided while nobody waited (a vote is resolved where it is cast):
+    // the answer is in the model, not on the channel.
+    let decided = engine.inner.journal.read(|m| {
+        m.approvals
+            .get(&asked.approval_id)
+            .map(|a| a.status)
+            .filter(|s| *s != ApprovalStatus::Pending)
+    });
+    if let Some(status) = decided {
+        engine.inner.approvals.lock().remove(&asked.approval_id);
+        return answer(engine, run_id, asked, Some(status), false);
+    }
+    wait(engine, run_id, asked, rx, cancel).await
+}
+
+fn listen(engine: &Engine, approval_id: Ulid) -> oneshot::Receiver<ApprovalStatus> {
+    let (tx, rx) = oneshot::channel();
+    engine.inner.approvals.lock().insert(approval_id, tx);
+    rx
+}
+
+async fn wait(
+    engine: &Engine,
+    run_id: Ulid,
+    asked: Asked,
+    rx: oneshot::Receiver<ApprovalStatus>,
+    cancel: &CancellationToken,
+) -> Answer {
     let expiry = async {
-        match timeout {
-            Some(t) => tokio::time::sleep(t).await,
+        match asked.expires_at {
+            Some(at) => tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await,
             None => std::future::pending().await,
         }
     };
@@ -75,7 +142,26 @@ pub(super) async fn ask(
         _ = expiry => Some(ApprovalStatus::Expired),
     };
     // Whoever got here first, nobody else may resolve it now.
-    let still_waiting = engine.inner.approvals.lock().remove(&approval_id).is_some();
+    let still_waiting = engine
+        .inner
+        .approvals
+        .lock()
+        .remove(&asked.approval_id)
+        .is_some();
+    answer(engine, run_id, asked, decided, still_waiting)
+}
+
+/// What a decision (`None`: the run was cancelled) means for the run; an
+/// approval nobody resolved yet (`unresolved`) is resolved by it here.
+fn answer(
+    engine: &Engine,
+    run_id: Ulid,
+    asked: Asked,
+    decided: Option<ApprovalStatus>,
+    unresolved: bool,
+) -> Answer {
+    let journal = &engine.inner.journal;
+    let approval_id = asked.approval_id;
     let voters = |decision: Decision| {
         journal.read(|m| {
             m.approvals.get(&approval_id).map_or_else(Vec::new, |a| {
@@ -92,7 +178,7 @@ pub(super) async fn ask(
     };
     match decided {
         None => {
-            if still_waiting {
+            if unresolved {
                 journal.publish(EventKind::ApprovalResolved {
                     approval_id,
                     run_id,
@@ -102,9 +188,13 @@ pub(super) async fn ask(
             Answer::Cancelled
         }
         Some(ApprovalStatus::Approved) => Answer::Approved(voters(Decision::Approve).join(", ")),
+        Some(ApprovalStatus::Cancelled) => Answer::Refused {
+            error: "the approval was cancelled".into(),
+            timed_out: false,
+        },
         Some(status) => {
             let timed_out = status == ApprovalStatus::Expired;
-            if timed_out && still_waiting {
+            if timed_out && unresolved {
                 journal.publish(EventKind::ApprovalResolved {
                     approval_id,
                     run_id,
@@ -114,7 +204,7 @@ pub(super) async fn ask(
             let error = if timed_out {
                 format!(
                     "approval timed out after {}s",
-                    timeout.map_or(0.0, |t| t.as_secs_f64())
+                    asked.timeout.map_or(0.0, |t| t.as_secs_f64())
                 )
             } else {
                 format!("rejected by {}", voters(Decision::Reject).join(", "))
@@ -126,6 +216,8 @@ pub(super) async fn ask(
 
 /// Runs an approval step: asks, waits for the quorum (or the step's
 /// `timeout_secs`, or the run's cancellation), and ends the step by it.
+/// `asked`: the question a previous process asked for it, waited for again.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn await_approval(
     engine: &Engine,
     run_id: Ulid,
@@ -133,25 +225,35 @@ pub(super) async fn await_approval(
     spec: &StepSpec,
     approvers: &[String],
     quorum: Quorum,
+    asked: Option<(Asked, DateTime<Utc>)>,
     cancel: CancellationToken,
 ) -> (usize, Outcome) {
     let journal = &engine.inner.journal;
     let step_id = spec.id.clone();
-    let started = Instant::now();
-    journal.publish(EventKind::StepStarted {
-        run_id,
-        step_id: step_id.clone(),
-        attempt: 0,
-        queued_secs: None,
-    });
-    let question = Question {
-        step_id: &step_id,
-        approvers,
-        quorum,
-        timeout: spec.timeout_secs.map(Duration::from_secs_f64),
-        reason: None,
+    let answer = match asked {
+        Some((asked, since)) => {
+            let started = super::resume::instant_of(since);
+            (rejoin(engine, run_id, asked, &cancel).await, started)
+        }
+        None => {
+            let started = Instant::now();
+            journal.publish(EventKind::StepStarted {
+                run_id,
+                step_id: step_id.clone(),
+                attempt: 0,
+                queued_secs: None,
+            });
+            let question = Question {
+                step_id: &step_id,
+                approvers,
+                quorum,
+                timeout: spec.timeout_secs.map(Duration::from_secs_f64),
+                reason: None,
+            };
+            (ask(engine, run_id, question, &cancel).await, started)
+        }
     };
-    let answer = ask(engine, run_id, question, &cancel).await;
+    let (answer, started) = answer;
     let duration_secs = secs(started.elapsed());
     match answer {
         Answer::Cancelled => {

@@ -6,14 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use parking_lot::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use ulid::Ulid;
 
 use super::agents::{AgentRequest, Usage};
-use super::approvals::{self, Answer, Question};
+use super::approvals::{self, Answer, Asked, Question};
 use super::plan::Plan;
+use super::resume::{self, ResumePoint, StepPoint};
 use super::{secs, Engine, Outcome};
 use crate::events::records::{Budget, OnExceed};
 use crate::events::EventKind;
@@ -34,6 +37,8 @@ struct Spend {
     /// One question at a time: steps that find the budget spent while the
     /// approvers decide wait for that answer instead of asking again.
     asking: tokio::sync::Mutex<()>,
+    /// The question a previous process asked, answered before any new one.
+    asked: Mutex<Option<Asked>>,
 }
 
 struct Tally {
@@ -62,7 +67,22 @@ impl Spend {
             }),
             budget,
             asking: tokio::sync::Mutex::new(()),
+            asked: Mutex::new(None),
         }
+    }
+
+    /// The spend of a run picked up again: its calls so far, and its budget
+    /// raised once per approval. (An approval raised it from what was spent
+    /// at that moment, which the log does not keep; this is at most that.)
+    fn resumed(budget: Option<Budget>, point: &ResumePoint) -> Spend {
+        let spend = Spend::new(budget);
+        {
+            let mut tally = spend.tally.lock();
+            tally.spent_usd = point.spent_usd;
+            tally.limit_usd += spend.raise() * f64::from(point.approved_asks);
+        }
+        *spend.asked.lock() = point.budget_ask;
+        spend
     }
 
     fn add(&self, cost: Option<f64>) {
@@ -125,7 +145,12 @@ impl Spend {
                 self.raise()
             )),
         };
-        match approvals::ask(engine, run_id, question, cancel).await {
+        let asked = self.asked.lock().take();
+        let answer = match asked {
+            Some(asked) => approvals::rejoin(engine, run_id, asked, cancel).await,
+            None => approvals::ask(engine, run_id, question, cancel).await,
+        };
+        match answer {
             Answer::Approved(_) => {
                 // From what is spent now: calls that ended while people
                 // decided count against the old limit, not the new one.
@@ -148,32 +173,87 @@ impl Spend {
     }
 }
 
+/// Where a step task begins.
+#[derive(Clone, Copy)]
+enum Start {
+    Attempt(u32),
+    /// An approval step's question, asked at the time given.
+    Rejoin(Asked, DateTime<Utc>),
+}
+
+/// Runs a run to its end: from its start, or (`resume`) from where the
+/// process that ran it stopped.
 pub(super) async fn drive(
     engine: &Engine,
     run_id: Ulid,
     plan: Arc<Plan>,
     budget: Option<Budget>,
     cancel: CancellationToken,
+    resume: Option<ResumePoint>,
 ) {
-    let spend = Arc::new(Spend::new(budget));
     let journal = &engine.inner.journal;
-    let started = Instant::now();
-    journal.publish(EventKind::RunStarted { run_id });
-
     let n = plan.steps.len();
-    let mut waiting_on: Vec<usize> = plan.deps.iter().map(Vec::len).collect();
     let mut slots = vec![Slot::Waiting; n];
-    let mut tasks: JoinSet<(usize, Outcome)> = JoinSet::new();
+    let mut starts = vec![Start::Attempt(0); n];
     let mut failure: Option<String> = None;
+    let (spend, started) = match &resume {
+        Some(point) => (
+            Spend::resumed(budget, point),
+            point.started_at.map(resume::instant_of),
+        ),
+        None => (Spend::new(budget), None),
+    };
+    let spend = Arc::new(spend);
+    let started = started.unwrap_or_else(|| {
+        journal.publish(EventKind::RunStarted { run_id });
+        Instant::now()
+    });
+    let mut failed = Vec::new();
+    if let Some(point) = resume {
+        for (i, step) in point.steps.into_iter().enumerate() {
+            match step {
+                StepPoint::Waiting => {}
+                StepPoint::Attempt(a) => starts[i] = Start::Attempt(a),
+                StepPoint::Approval(asked, since) => starts[i] = Start::Rejoin(asked, since),
+                StepPoint::Completed => slots[i] = Slot::Done,
+                StepPoint::Failed(error) => {
+                    slots[i] = Slot::Done;
+                    let failed_id = &plan.steps[i].id;
+                    failure.get_or_insert_with(|| format!("step {failed_id} failed: {error}"));
+                    failed.push(i);
+                }
+                StepPoint::Skipped => slots[i] = Slot::Skipped,
+            }
+        }
+    }
+    // A step waits for those it depends on that have not completed.
+    let mut waiting_on: Vec<usize> = plan
+        .deps
+        .iter()
+        .map(|deps| {
+            deps.iter()
+                .filter(|&&d| slots[d] != Slot::Done || failed.contains(&d))
+                .count()
+        })
+        .collect();
+    // What a failure the previous process recorded left to skip.
+    for i in failed {
+        skip_downstream(engine, run_id, &plan, i, &mut slots);
+    }
+    let mut tasks: JoinSet<(usize, Outcome)> = JoinSet::new();
     let mut cancelled = false;
 
-    for i in (0..n).filter(|&i| waiting_on[i] == 0) {
+    for i in 0..n {
+        if waiting_on[i] != 0 || slots[i] != Slot::Waiting {
+            continue;
+        }
         slots[i] = Slot::Started;
         tasks.spawn(run_step(
             engine.clone(),
             run_id,
             plan.clone(),
             i,
+            starts[i],
             spend.clone(),
             cancel.clone(),
         ));
@@ -201,6 +281,7 @@ pub(super) async fn drive(
                             run_id,
                             plan.clone(),
                             d,
+                            starts[d],
                             spend.clone(),
                             cancel.clone(),
                         ));
@@ -271,6 +352,7 @@ async fn run_step(
     run_id: Ulid,
     plan: Arc<Plan>,
     index: usize,
+    start: Start,
     spend: Arc<Spend>,
     cancel: CancellationToken,
 ) -> (usize, Outcome) {
@@ -282,8 +364,12 @@ async fn run_step(
     let prompt = match &spec.action {
         wire::StepAction::AgentTask { prompt } => prompt,
         wire::StepAction::ManualApproval { approvers, quorum } => {
+            let asked = match start {
+                Start::Rejoin(asked, since) => Some((asked, since)),
+                Start::Attempt(_) => None,
+            };
             return super::approvals::await_approval(
-                &engine, run_id, index, spec, approvers, *quorum, cancel,
+                &engine, run_id, index, spec, approvers, *quorum, asked, cancel,
             )
             .await;
         }
@@ -300,7 +386,11 @@ async fn run_step(
         (index, Outcome::Cancelled)
     };
 
-    for attempt in 0..max_attempts {
+    let first = match start {
+        Start::Attempt(a) => a,
+        Start::Rejoin(..) => 0,
+    };
+    for attempt in first..max_attempts {
         // Hold a slot for the attempt only, not through backoffs (nor
         // while people decide whether the run may spend more).
         let mut ready = Instant::now();
@@ -417,7 +507,7 @@ async fn run_step(
             }
         }
     }
-    unreachable!("max_attempts is at least 1, and the last attempt always returns")
+    unreachable!("a step starts below its max_attempts (at least 1; a resume checks), and the last attempt always returns")
 }
 
 async fn with_timeout<T>(

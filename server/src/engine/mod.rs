@@ -7,6 +7,7 @@ pub mod agents;
 mod approvals;
 mod execute;
 pub mod plan;
+pub mod resume;
 pub mod routines;
 pub mod schedule;
 
@@ -26,6 +27,9 @@ use crate::events::EventKind;
 use crate::journal::Journal;
 use agents::Agents;
 use plan::Plan;
+use resume::ResumePoint;
+
+use crate::runs::RunState;
 
 /// Compiled plans kept; see `Inner::plans`.
 const MAX_CACHED_PLANS: usize = 1_024;
@@ -366,16 +370,7 @@ impl Engine {
             budget,
         } = job;
         self.admit()?;
-        let cached = self.inner.plans.lock().get(&job_id).cloned();
-        let plan = match cached {
-            Some(plan) => plan,
-            None => {
-                // Jobs restored from the log were validated when created.
-                let plan = Arc::new(plan::compile(&workflow).map_err(EngineError::Invalid)?);
-                self.cache_plan(job_id, plan.clone());
-                plan
-            }
-        };
+        let plan = self.plan(job_id, &workflow)?;
         let caller_trace = trace.as_ref().map(|t| t.trace_id.clone());
         let (run_id, seq) = self.launch(
             job_id,
@@ -392,6 +387,20 @@ impl Engine {
             caller_trace,
         };
         Ok((created, seq))
+    }
+
+    /// The compiled plan of a job: cached, or compiled again.
+    fn plan(&self, job_id: Ulid, workflow: &WorkflowSpec) -> Result<Arc<Plan>, EngineError> {
+        let cached = self.inner.plans.lock().get(&job_id).cloned();
+        match cached {
+            Some(plan) => Ok(plan),
+            None => {
+                // Jobs restored from the log were validated when created.
+                let plan = Arc::new(plan::compile(workflow).map_err(EngineError::Invalid)?);
+                self.cache_plan(job_id, plan.clone());
+                Ok(plan)
+            }
+        }
     }
 
     fn cache_plan(&self, job_id: Ulid, plan: Arc<Plan>) {
@@ -432,18 +441,91 @@ impl Engine {
                 trace,
             })
             .seq;
+        self.drive(run_id, plan, budget, cancel, None);
+        (run_id, seq)
+    }
+
+    /// Runs a run in a task of its own, until it ends or the server stops.
+    fn drive(
+        &self,
+        run_id: Ulid,
+        plan: Arc<Plan>,
+        budget: Option<Budget>,
+        cancel: CancellationToken,
+        resume: Option<ResumePoint>,
+    ) {
         let engine = self.clone();
         let stopping = self.inner.stopping.clone();
         self.inner.tasks.spawn(async move {
             // A stop drops the run where it stands (its step tasks with it);
-            // `stop` then writes it down as interrupted.
+            // `stop` then writes down where it stood.
             tokio::select! {
-                _ = execute::drive(&engine, run_id, plan, budget, cancel) => {}
+                _ = execute::drive(&engine, run_id, plan, budget, cancel, resume) => {}
                 _ = stopping.cancelled() => {}
             }
             engine.inner.running.lock().remove(&run_id);
         });
-        (run_id, seq)
+    }
+
+    /// How each run in flight in the log goes on in this process, its own
+    /// having stopped at `stopped` (`why`: see [`resume`]); `None` for one
+    /// that cannot (see [`resume::assess`]).
+    async fn assess_in_flight(
+        &self,
+        stopped: chrono::DateTime<chrono::Utc>,
+        why: &str,
+    ) -> Vec<(RunState, Option<(Arc<Plan>, ResumePoint)>)> {
+        let runs: Vec<RunState> = self
+            .inner
+            .journal
+            .read(|m| m.runs.in_flight().cloned().collect());
+        let mut assessed = Vec::with_capacity(runs.len());
+        for run in runs {
+            let plan = match self.job(run.job_id).await {
+                Ok(job) => self.plan(run.job_id, &job.workflow).ok(),
+                Err(e) => {
+                    tracing::warn!(run_id = %run.run_id, "the job of a run in flight is unknown: {e:?}");
+                    None
+                }
+            };
+            let point = plan.and_then(|plan| {
+                let point = self
+                    .inner
+                    .journal
+                    .read(|m| resume::assess(&run, &plan, m, stopped, why))?;
+                Some((plan, point))
+            });
+            assessed.push((run, point));
+        }
+        assessed
+    }
+
+    /// Picks up the runs a previous process left in flight (it stopped at
+    /// `stopped`, the time of the last event it wrote): each goes on where
+    /// it was, or ends interrupted when it cannot ([`resume`]).
+    pub async fn recover(&self, stopped: Option<chrono::DateTime<chrono::Utc>>) -> Recovered {
+        let at = stopped.unwrap_or_else(chrono::Utc::now);
+        let mut recovered = Recovered::default();
+        for (run, point) in self.assess_in_flight(at, resume::NODE_LOST).await {
+            match point {
+                Some((plan, mut point)) => {
+                    for lost in std::mem::take(&mut point.lost) {
+                        self.inner.journal.publish(lost);
+                    }
+                    let cancel = CancellationToken::new();
+                    self.inner.running.lock().insert(run.run_id, cancel.clone());
+                    self.drive(run.run_id, plan, run.budget.clone(), cancel, Some(point));
+                    recovered.resumed.push(run.run_id);
+                }
+                None => {
+                    self.inner
+                        .journal
+                        .publish(run.ending(at, stopped.is_some()));
+                    recovered.interrupted.push(run.run_id);
+                }
+            }
+        }
+        recovered
     }
 
     /// Cancels a run in flight: running steps stop, pending ones never start.
@@ -501,25 +583,42 @@ impl Engine {
         self.inner.journal.flush().await;
     }
 
-    /// Stops for a shutdown: refuses new runs, ends every run in flight
-    /// where it stands, and records each as interrupted at this moment, so
-    /// that watchers get its final state and its times end at the stop, not
-    /// at the next start. Returns the runs interrupted.
-    pub async fn stop(&self) -> Vec<Ulid> {
+    /// Stops for a shutdown: refuses new runs and drops every run in flight
+    /// where it stands. Each attempt in flight is recorded as failed now
+    /// ([`resume::NODE_STOPPED`]), so that its time ends at the stop, and
+    /// its run goes on at the next start; a run that cannot ([`resume`])
+    /// ends interrupted at this moment. Watchers get those updates.
+    pub async fn stop(&self) -> Recovered {
         self.inner.stopping.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
         let now = chrono::Utc::now();
-        let endings: Vec<EventKind> = self
-            .inner
-            .journal
-            .read(|m| m.runs.in_flight().map(|r| r.ending(now, false)).collect());
-        let stopped = endings.iter().filter_map(EventKind::run_id).collect();
-        for ending in endings {
-            self.inner.journal.publish(ending);
+        let mut stopped = Recovered::default();
+        for (run, point) in self.assess_in_flight(now, resume::NODE_STOPPED).await {
+            match point {
+                Some((_, point)) => {
+                    for lost in point.lost {
+                        self.inner.journal.publish(lost);
+                    }
+                    stopped.resumed.push(run.run_id);
+                }
+                None => {
+                    self.inner.journal.publish(run.ending(now, false));
+                    stopped.interrupted.push(run.run_id);
+                }
+            }
         }
         stopped
     }
+}
+
+/// What became of the runs in flight when a process stopped.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// They go on (at a stop: at the next start).
+    pub resumed: Vec<Ulid>,
+    /// They ended interrupted (or cancelled, if that was asked).
+    pub interrupted: Vec<Ulid>,
 }
 
 #[cfg(test)]

@@ -13,15 +13,19 @@ use wire::{JobRequest, RunStatus, StepStatus};
 use super::agents::{RoleSimulation, Simulated};
 use super::{Engine, EngineConfig, EngineError};
 use crate::events::{EventKind, SharedEvent};
-use crate::journal::Journal;
+use crate::journal::{Journal, Replayed};
 use crate::model::Model;
 use crate::store::MemoryLog;
 
 fn engine_with(config: EngineConfig) -> Engine {
-    let log = MemoryLog::default();
-    let (journal, _) = Journal::open(
+    engine_on(&MemoryLog::default(), config).0
+}
+
+/// An engine on `log`, with what its replay found.
+fn engine_on(log: &MemoryLog, config: EngineConfig) -> (Engine, Replayed) {
+    let (journal, replayed) = Journal::open(
         Box::new(log.clone()),
-        Box::new(log),
+        Box::new(log.clone()),
         Model::with_recent_runs(100),
         vec![],
     )
@@ -34,7 +38,35 @@ fn engine_with(config: EngineConfig) -> Engine {
         },
         HashMap::new(),
     );
-    Engine::new(Arc::new(journal), Arc::new(agents), config)
+    (
+        Engine::new(Arc::new(journal), Arc::new(agents), config),
+        replayed,
+    )
+}
+
+/// Stops `engine` as `kill -9` would: its runs stop where they stand, and
+/// nothing more is written of them.
+async fn crash(engine: Engine) {
+    engine.inner.stopping.cancel();
+    engine.inner.tasks.close();
+    engine.inner.tasks.wait().await;
+    engine.flush().await;
+}
+
+/// Waits for the first event of `run_id` that `f` picks.
+async fn wait_for<T>(
+    live: &mut tokio::sync::broadcast::Receiver<SharedEvent>,
+    run_id: Ulid,
+    f: impl Fn(&EventKind) -> Option<T>,
+) -> T {
+    loop {
+        let event = live.recv().await.unwrap();
+        if event.kind.run_id() == Some(run_id) {
+            if let Some(found) = f(&event.kind) {
+                return found;
+            }
+        }
+    }
 }
 
 fn engine() -> Engine {
@@ -411,14 +443,11 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
     drop(engine);
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
-    let (reopened, replayed) = Journal::open(
-        Box::new(log.clone()),
-        Box::new(log),
-        Model::with_recent_runs(100),
-        vec![],
-    )
-    .unwrap();
-    assert_eq!(replayed.interrupted_runs, vec![stuck]);
+    let (engine, replayed) = engine_on(&log, EngineConfig::default());
+    let recovered = engine.recover(replayed.stopped_at).await;
+    assert_eq!(recovered.interrupted, vec![stuck], "its job is unknown");
+    assert!(recovered.resumed.is_empty());
+    let reopened = engine.journal();
     reopened.read(|m| {
         assert_eq!(m.runs.status(&done), Some(RunStatus::Completed));
         assert_eq!(m.runs.status(&stuck), Some(RunStatus::Interrupted));
@@ -543,4 +572,192 @@ async fn steps_that_find_the_budget_spent_share_one_question_and_go_on_when_appr
         "{order:?}"
     );
     assert_eq!(status(&engine, run_id), RunStatus::Completed);
+}
+
+// On the real clock: a paused one jumps to the next timer (the step's end)
+// whenever the test waits for the writer's thread.
+#[tokio::test]
+async fn a_restart_retries_the_attempt_a_crash_cut_short_and_keeps_what_completed() {
+    let log = MemoryLog::default();
+    let (engine, _) = engine_on(&log, EngineConfig::default());
+    let slow =
+        json!({"retry_policy": {"max_attempts": 3}, "simulation": {"latency_ms": [300, 300]}});
+    let request = job(
+        vec![
+            step("a", json!({"simulation": {"latency_ms": [0, 0]}})),
+            step("b", slow),
+            step("c", json!({"simulation": {"latency_ms": [0, 0]}})),
+        ],
+        json!({"b": ["a"], "c": ["b"]}),
+    );
+    // A second run whose step in flight may not run twice: no retries.
+    let once = job(
+        vec![step("x", json!({"simulation": {"latency_ms": [300, 300]}}))],
+        json!({}),
+    );
+    let mut live = engine.journal().subscribe();
+    let run_id = engine
+        .create_job(request, "tester")
+        .await
+        .unwrap()
+        .run_id
+        .unwrap();
+    let started = |step: &'static str| {
+        move |k: &EventKind| {
+            matches!(k, EventKind::StepStarted { step_id, .. } if step_id == step).then_some(())
+        }
+    };
+    wait_for(&mut live, run_id, started("b")).await;
+    let single = engine
+        .create_job(once, "tester")
+        .await
+        .unwrap()
+        .run_id
+        .unwrap();
+    wait_for(&mut live, single, started("x")).await;
+    crash(engine).await;
+
+    let (engine, replayed) = engine_on(&log, EngineConfig::default());
+    let mut live = engine.journal().subscribe();
+    let recovered = engine.recover(replayed.stopped_at).await;
+    assert_eq!(recovered.resumed, vec![run_id]);
+    assert_eq!(recovered.interrupted, vec![single]);
+    let events = collect_until_end(&mut live, run_id).await;
+    assert_eq!(
+        names(&events),
+        [
+            "retry b#0",
+            "start b#1",
+            "done b",
+            "start c#0",
+            "done c",
+            "RunCompleted"
+        ]
+    );
+    let run = engine
+        .journal()
+        .read(|m| m.runs.get(&run_id).cloned())
+        .unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    let attempts = |i: usize| {
+        run.steps[i]
+            .attempts
+            .iter()
+            .map(|a| (a.attempt, a.status, a.error.clone()))
+            .collect::<Vec<_>>()
+    };
+    use wire::AttemptStatus::{Completed, Failed};
+    assert_eq!(
+        attempts(0),
+        [(0, Completed, None)],
+        "a completed before the crash and stays so"
+    );
+    assert_eq!(
+        attempts(1),
+        [(0, Failed, Some("node lost".into())), (1, Completed, None)]
+    );
+    assert_eq!(attempts(2), [(0, Completed, None)]);
+    assert_eq!(status(&engine, single), RunStatus::Interrupted);
+}
+
+// On the real clock: a paused one jumps to the next timer (the step's end)
+// whenever the test waits for the writer's thread.
+#[tokio::test]
+async fn a_shutdown_records_its_attempts_stopped_and_the_next_start_goes_on() {
+    let log = MemoryLog::default();
+    let (engine, _) = engine_on(&log, EngineConfig::default());
+    let slow =
+        json!({"retry_policy": {"max_attempts": 2}, "simulation": {"latency_ms": [300, 300]}});
+    let mut live = engine.journal().subscribe();
+    let run_id = engine
+        .create_job(job(vec![step("a", slow)], json!({})), "tester")
+        .await
+        .unwrap()
+        .run_id
+        .unwrap();
+    wait_for(&mut live, run_id, |k| {
+        matches!(k, EventKind::StepStarted { .. }).then_some(())
+    })
+    .await;
+    let stopped = engine.stop().await;
+    assert_eq!(
+        (stopped.resumed, stopped.interrupted),
+        (vec![run_id], vec![])
+    );
+    assert_eq!(
+        status(&engine, run_id),
+        RunStatus::Running,
+        "it goes on at the next start"
+    );
+    engine.flush().await;
+
+    let (engine, replayed) = engine_on(&log, EngineConfig::default());
+    let mut live = engine.journal().subscribe();
+    assert_eq!(
+        engine.recover(replayed.stopped_at).await.resumed,
+        vec![run_id]
+    );
+    let events = collect_until_end(&mut live, run_id).await;
+    assert_eq!(names(&events), ["start a#1", "done a", "RunCompleted"]);
+    let run = engine
+        .journal()
+        .read(|m| m.runs.get(&run_id).cloned())
+        .unwrap();
+    assert_eq!(
+        run.steps[0].attempts[0].error.as_deref(),
+        Some("node stopped")
+    );
+}
+
+// On the real clock: a paused one jumps to the next timer (the step's end)
+// whenever the test waits for the writer's thread.
+#[tokio::test]
+async fn an_approval_asked_before_a_crash_is_waited_for_again_with_its_votes() {
+    let log = MemoryLog::default();
+    let (engine, _) = engine_on(&log, EngineConfig::default());
+    let approve = json!({"id": "ok", "name": "ok", "action": {"manual_approval": {"approvers": ["ana", "bo"], "quorum": "unanimous"}}});
+    let mut live = engine.journal().subscribe();
+    let run_id = engine
+        .create_job(job(vec![approve], json!({})), "tester")
+        .await
+        .unwrap()
+        .run_id
+        .unwrap();
+    let approval_id = wait_for(&mut live, run_id, |k| match k {
+        EventKind::ApprovalRequested { approval_id, .. } => Some(*approval_id),
+        _ => None,
+    })
+    .await;
+    let vote =
+        |d: &str| serde_json::from_value::<wire::VoteRequest>(json!({"decision": d})).unwrap();
+    engine
+        .vote(approval_id, "ana", vote("approve"))
+        .await
+        .unwrap();
+    crash(engine).await;
+
+    let (engine, replayed) = engine_on(&log, EngineConfig::default());
+    let mut live = engine.journal().subscribe();
+    assert_eq!(
+        engine.recover(replayed.stopped_at).await.resumed,
+        vec![run_id]
+    );
+    // Ana's vote stands: she may not vote again, and Bo's decides.
+    assert!(matches!(
+        engine.vote(approval_id, "ana", vote("approve")).await,
+        Err(EngineError::Conflict(_))
+    ));
+    engine
+        .vote(approval_id, "bo", vote("approve"))
+        .await
+        .unwrap();
+    let events = collect_until_end(&mut live, run_id).await;
+    assert_eq!(
+        names(&events),
+        ["VoteCast", "ApprovalResolved", "done ok", "RunCompleted"]
+    );
+    let asked = engine
+        .journal()
+        .read(|m| m.approvals.values().filter(|a| a.run_id == run_id).count());
+    assert_eq!(asked, 1, "the question is not asked twice");
 }

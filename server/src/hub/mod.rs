@@ -325,6 +325,17 @@ impl Hub {
 }
 
 impl Hub {
+    /// Tells health's listeners when the log starts or stops failing,
+    /// which no event does: while it fails nothing new is published.
+    pub async fn follow_log(self: Arc<Self>, journal: Arc<crate::journal::Journal>) {
+        let Some(mut probe) = self.log.get().cloned() else {
+            return;
+        };
+        while probe.failing_changed().await {
+            journal.read_at(|model, seq| self.health_changed(seq, model));
+        }
+    }
+
     /// Pushes a `HealthUpdate` if anything it carries changed.
     fn health_changed(&self, seq: u64, model: &Model) {
         let to = self.routes.recipients(Channel::Health);

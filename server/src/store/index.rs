@@ -124,6 +124,25 @@ pub fn status_from_code(code: &str) -> Option<RunStatus> {
     RunStatus::ALL.into_iter().find(|s| status_code(*s) == code)
 }
 
+/// A time as the index keeps it: microseconds since the epoch.
+pub(super) fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+pub(super) fn from_micros(us: i64) -> Result<DateTime<Utc>, super::StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| super::StoreError(format!("bad time {us} in the index")))
+}
+
+/// An id as the index keeps it: its 16 big-endian bytes, which sort as
+/// the ids do.
+pub(super) fn ulid_from(bytes: &[u8]) -> Result<Ulid, super::StoreError> {
+    let bytes: [u8; 16] = bytes
+        .try_into()
+        .map_err(|_| super::StoreError(format!("bad id of {} bytes in the index", bytes.len())))?;
+    Ok(Ulid::from_bytes(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

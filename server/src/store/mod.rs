@@ -13,6 +13,7 @@ mod checkpoint;
 pub mod format;
 pub mod index;
 mod memory;
+mod postgres;
 mod sqlite;
 mod writer;
 
@@ -20,6 +21,7 @@ use std::fmt;
 
 pub use index::{ApprovalRecord, IndexRow, JobRecord, RunFilter, RunQuery, RunRecord};
 pub use memory::MemoryLog;
+pub use postgres::PostgresLog;
 pub use sqlite::SqliteLog;
 pub use writer::{LogProbe, LogState, LogWriter, WriterStats};
 
@@ -57,6 +59,19 @@ pub trait EventLog: Send + 'static {
     /// Upkeep between two commits, once the last one's acknowledgements
     /// are out (SQLite: finishing a WAL checkpoint now and then).
     fn between_commits(&mut self) {}
+
+    /// How often a writer with nothing to write checks that the store is
+    /// still there (a database across a network: so that health says so
+    /// before a change finds out); `None`, never (a file fails only when
+    /// written).
+    fn idle_check(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// The check itself: a round trip that changes nothing.
+    fn ping(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Calls `f` on every event in `seq` order; returns how many there were.
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError>;

@@ -6,7 +6,7 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use ulid::Ulid;
 
 use super::checkpoint::Checkpointer;
-use super::index::{status_code, status_from_code};
+use super::index::{from_micros, micros, status_code, status_from_code, ulid_from};
 use super::{format, Durability, EventLog, IndexRow, JobRecord, RunQuery, RunRecord, StoreError};
 use crate::events::{Event, EventKind};
 
@@ -406,22 +406,6 @@ impl EventLog for SqliteLog {
         };
         rows.into_iter().collect()
     }
-}
-
-fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-fn from_micros(us: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(us)
-        .ok_or_else(|| StoreError(format!("bad time {us} in the index")))
-}
-
-fn ulid_from(bytes: &[u8]) -> Result<Ulid, StoreError> {
-    let bytes: [u8; 16] = bytes
-        .try_into()
-        .map_err(|_| StoreError(format!("bad id of {} bytes in the index", bytes.len())))?;
-    Ok(Ulid::from_bytes(bytes))
 }
 
 fn write_index(tx: &rusqlite::Transaction<'_>, rows: &[&IndexRow]) -> Result<(), StoreError> {

@@ -123,6 +123,16 @@ pub struct LogProbe {
 }
 
 impl LogProbe {
+    /// Waits until commits start or stop failing; false once the writer
+    /// is gone.
+    pub async fn failing_changed(&mut self) -> bool {
+        let was = self.state.borrow_and_update().failing.is_some();
+        self.state
+            .wait_for(|s| s.failing.is_some() != was)
+            .await
+            .is_ok()
+    }
+
     pub fn health(&self) -> wire::EventLogHealth {
         let failing = self.state.borrow().failing.clone();
         wire::EventLogHealth {
@@ -278,6 +288,11 @@ impl LogWriter {
 
 impl Drop for LogWriter {
     fn drop(&mut self) {
+        // Dropped without a shutdown (a panic unwinding, a test's end):
+        // waiting for a log that fails could be forever.
+        if self.failing().is_some() {
+            self.abandon();
+        }
         self.close();
     }
 }
@@ -301,12 +316,31 @@ impl Writer {
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         let mut msgs = Vec::with_capacity(MAX_BATCH);
         let mut open = true;
+        let idle_check = self.log.idle_check();
+        let mut last_contact = Instant::now();
         while open {
-            // With index rows waiting, wake up in time to write them.
-            let wait = self
-                .rows_since
-                .map(|since| INDEX_DELAY.saturating_sub(since.elapsed()));
+            // With index rows waiting, wake up in time to write them; idle,
+            // in time to check the store.
+            let wait = [
+                self.rows_since
+                    .map(|since| INDEX_DELAY.saturating_sub(since.elapsed())),
+                idle_check.map(|every| every.saturating_sub(last_contact.elapsed())),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             open = inbox.take(&mut msgs, MAX_BATCH, wait);
+            if open
+                && msgs.is_empty()
+                && idle_check.is_some_and(|every| last_contact.elapsed() >= every)
+            {
+                if !self.persist(|log| log.ping()) {
+                    return;
+                }
+                last_contact = Instant::now();
+                continue;
+            }
+            last_contact = Instant::now();
             for msg in msgs.drain(..) {
                 self.take(msg, &mut batch, &mut waiters);
             }
@@ -405,7 +439,7 @@ impl Writer {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     let cause: Arc<str> = e.to_string().into();
                     if self.state.borrow().failing.as_deref() != Some(&*cause) {
-                        tracing::error!("{cause}; retrying until the disk takes it");
+                        tracing::error!("{cause}; retrying until the log takes it");
                     }
                     self.state.send_modify(|s| s.failing = Some(cause));
                     if !self.pause(delay) {

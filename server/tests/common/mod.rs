@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod postgres;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -88,7 +90,28 @@ impl TestServer {
         Self::start_with(Config::for_tests(data.path()), data).await
     }
 
-    pub async fn start_with(config: Config, data: std::sync::Arc<tempfile::TempDir>) -> Self {
+    /// Starts a server with `config`; its log is in PostgreSQL when the
+    /// suite runs there (`scripts/test.sh`), a database per data folder.
+    pub async fn start_with(mut config: Config, data: std::sync::Arc<tempfile::TempDir>) -> Self {
+        if let (None, Some(server)) = (&config.database_url, postgres::suite_server()) {
+            config.database_url = Some(postgres::database_for(&server, &config.data_dir).await);
+        }
+        Self::start_sqlite_with(config, data).await
+    }
+
+    /// A server whose log is the SQLite file in its data folder whatever
+    /// the suite runs on: for tests of that file itself (backups, fixtures
+    /// of old releases' logs).
+    pub async fn start_sqlite() -> Self {
+        let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        Self::start_sqlite_with(Config::for_tests(data.path()), data).await
+    }
+
+    /// `start_sqlite` with `config`.
+    pub async fn start_sqlite_with(
+        config: Config,
+        data: std::sync::Arc<tempfile::TempDir>,
+    ) -> Self {
         let server = Server::bind(config).await.expect("bind a free port");
         let addr = server.local_addr().unwrap();
         let engine = server.state().engine.clone();

@@ -1,0 +1,264 @@
+//! The PostgreSQL event log, on a real PostgreSQL (Debian's, started by the
+//! test in a folder of its own): events and the index as SQLite keeps them,
+//! migrations that nodes starting together run once, and a database that
+//! goes away under load and comes back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chrono::{SubsecRound, Utc};
+use common::postgres::Postgres;
+use common::{step, TestServer};
+use serde_json::{json, Value};
+use server::events::{Event, EventKind};
+use server::store::{EventLog, PostgresLog};
+use ulid::Ulid;
+
+fn event(seq: u64, kind: EventKind) -> Event {
+    Event {
+        seq,
+        at: Utc::now().trunc_subsecs(6),
+        kind,
+    }
+}
+
+/// Runs `f` off the async runtime, as the server's callers of the store do.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test]
+async fn events_go_in_and_come_back_as_they_were_and_a_bad_batch_is_refused_whole() {
+    let pg = Postgres::start();
+    let url = pg.database("log").await;
+    let run_id = Ulid::new();
+    let events = vec![
+        event(1, EventKind::RunStarted { run_id }),
+        event(
+            2,
+            EventKind::RunCompleted {
+                run_id,
+                duration_secs: 1.5,
+            },
+        ),
+    ];
+    let (seen, count, of_run, one) = blocking({
+        let (url, events) = (url.clone(), events.clone());
+        move || {
+            let mut log = PostgresLog::connect(&url).unwrap();
+            log.append(&events.iter().collect::<Vec<_>>()).unwrap();
+            // Reconnected, as after a restart.
+            let mut log = PostgresLog::connect(&url).unwrap();
+            let mut seen = Vec::new();
+            let count = log.replay(&mut |e| seen.push(e)).unwrap();
+            let of_run = log.run_events(&run_id.to_string()).unwrap();
+            let one = log.event(2).unwrap();
+            (seen, count, of_run, one)
+        }
+    })
+    .await;
+    assert_eq!(count, 2);
+    assert_eq!(seen, events);
+    assert_eq!(of_run, events);
+    assert_eq!(one.as_ref(), Some(&events[1]));
+
+    let (refused, after) = blocking(move || {
+        let mut log = PostgresLog::connect(&url).unwrap();
+        let a = event(3, EventKind::RunStarted { run_id });
+        let b = event(2, EventKind::RunStarted { run_id });
+        let refused = log.append(&[&a, &b]).err();
+        (refused, log.replay(&mut |_| {}).unwrap())
+    })
+    .await;
+    let refused = refused.expect("a duplicate seq is refused");
+    assert!(refused.0.contains("duplicate key"), "{refused}");
+    assert_eq!(after, 2, "nothing of the refused batch was kept");
+}
+
+#[tokio::test]
+async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
+    let pg = Postgres::start();
+    let url = pg.database("together").await;
+    let nodes: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PostgresLog::connect(&url).map(|_| ()))
+        })
+        .collect();
+    for node in nodes {
+        node.join().unwrap().expect("every node starts");
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM shiioo_schema ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1], "each migration once");
+    client
+        .execute("INSERT INTO shiioo_schema (version) VALUES (99)", &[])
+        .await
+        .unwrap();
+    let refused = blocking(move || PostgresLog::connect(&url).err())
+        .await
+        .expect("a newer schema is refused");
+    assert!(refused.0.contains("newer Shiioo"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_database_is_refused_plainly() {
+    let pg = Postgres::start();
+    let url = pg.database("one_writer").await;
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = server::config::Config::for_tests(data.path());
+    config.database_url = Some(url.clone());
+    let first = TestServer::start_with(config.clone(), data.clone()).await;
+    let other = tempfile::tempdir().unwrap();
+    let mut second = server::config::Config::for_tests(other.path());
+    second.database_url = Some(url);
+    let refused = server::Server::bind(second)
+        .await
+        .err()
+        .expect("the second server does not start");
+    assert!(
+        refused
+            .to_string()
+            .contains("another Shiioo server writes to this database"),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("shiioo"),
+        "it names the holder: {refused}"
+    );
+    // The first goes on.
+    let (status, body) = first.post("/api/jobs", job(0)).await;
+    assert_eq!(status, 201, "{body}");
+    first.shutdown().await;
+}
+
+fn job(i: usize) -> Value {
+    json!({"name": format!("Outage {}", i % 3), "workflow": {"steps": [
+        step("a", json!({})),
+        step("b", json!({}))
+    ], "dependencies": {"b": ["a"]}}, "execute": true})
+}
+
+/// Waits until health's event log says `status`; the health then.
+async fn log_status(server: &TestServer, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, health) = server.get("/api/health/status").await;
+        if health["event_log"]["status"] == status {
+            return health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "event log never {status}: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_under_load_refuses_changes_loses_nothing_and_is_caught_up_with()
+{
+    let pg = Postgres::start();
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = server::config::Config::for_tests(data.path());
+    config.database_url = Some(pg.database("outage").await);
+    let server = TestServer::start_with(config.clone(), data.clone()).await;
+    let mut ws = server.ws().await;
+    ws.send_json(json!({"action": "SubscribeHealth"})).await;
+    assert_eq!(ws.next_of_type("Subscribed").await["type"], "Subscribed");
+
+    // Clients submit all along; every 201 is a run that must exist.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..4 {
+        let (http, url, stop) = (server.http.clone(), server.url("/api/jobs"), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+            let mut i = c;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 4;
+                let Ok(resp) = http.post(&url).json(&job(i)).send().await else {
+                    continue;
+                };
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                match status {
+                    201 => acknowledged.push(body["run_id"].as_str().unwrap().to_string()),
+                    503 => {
+                        refused.push(body);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    other => panic!("{other}: {body}"),
+                }
+            }
+            (acknowledged, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pg.kill();
+
+    let health = log_status(&server, "failing").await;
+    assert_eq!(health["status"], "critical", "{health}");
+    assert!(
+        health["event_log"]["error"].as_str().unwrap().len() > 10,
+        "{health}"
+    );
+    // WebSocket clients are told (after the updates of the runs before).
+    let mut told = false;
+    for _ in 0..10_000 {
+        if ws.next_of_type("HealthUpdate").await["status"] == "critical" {
+            told = true;
+            break;
+        }
+    }
+    assert!(told, "health's subscribers hear of the outage");
+    // Reads serve the last state.
+    let (status, runs) = server.get("/api/runs?limit=5").await;
+    assert_eq!(status, 200, "{runs}");
+    let (status, refusal) = server.post("/api/jobs", job(0)).await;
+    assert_eq!(status, 503, "{refusal}");
+    assert_eq!(refusal["error"], "log_unavailable", "{refusal}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    pg.start_again();
+    log_status(&server, "ok").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+    for c in clients {
+        let (a, r) = c.await.unwrap();
+        acknowledged.extend(a);
+        refused.extend(r);
+    }
+    assert!(!refused.is_empty(), "some submissions met the outage");
+    for r in &refused {
+        assert_eq!(r["error"], "log_unavailable", "{r}");
+    }
+    let (status, body) = server.post("/api/jobs", job(1)).await;
+    assert_eq!(status, 201, "changes are taken again: {body}");
+    acknowledged.push(body["run_id"].as_str().unwrap().to_string());
+
+    // Everything acknowledged is in the database: a new process reads it.
+    server.shutdown().await;
+    let server = TestServer::start_with(config, data).await;
+    for run_id in &acknowledged {
+        let (status, run) = server.get(&format!("/api/runs/{run_id}")).await;
+        assert_eq!(status, 200, "acknowledged run {run_id} was lost: {run}");
+    }
+    eprintln!(
+        "{} runs acknowledged, {} submissions refused during the outage",
+        acknowledged.len(),
+        refused.len()
+    );
+    server.shutdown().await;
+}
