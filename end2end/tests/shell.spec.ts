@@ -32,6 +32,8 @@ test.describe("without JavaScript", () => {
     await page.goto("/");
     await expect(page.getByTestId("health-status")).toHaveText(health.status);
     await expect(page.getByTestId("health-uptime")).toHaveText(/^\d+(s|m \d+s)$/);
+    // The header names the server the page came from.
+    await expect(page.getByTestId("node-id")).toHaveText(health.node_id);
   });
 });
 

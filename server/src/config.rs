@@ -51,6 +51,11 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
+    /// This server's name in the API, the dashboard and the database's
+    /// sessions; by default its host name and process id.
+    #[arg(long, env = "SHIIOO_NODE_ID")]
+    pub node_id: Option<String>,
+
     /// The event log in PostgreSQL instead (13 or newer):
     /// `postgres://user:password@host:port/db`. Every node of a cluster
     /// names the same database. `DATABASE_URL` is read too.
@@ -330,6 +335,14 @@ impl Config {
         config
     }
 
+    /// `--node-id`, or `host-pid`.
+    pub fn node_id(&self) -> String {
+        self.node_id
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("{}-{}", host_name(), std::process::id()))
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("shiioo.db")
     }
@@ -439,6 +452,15 @@ fn parse_role(s: &str) -> Result<(String, RoleSimulation), String> {
             failure_rate: rate,
         },
     ))
+}
+
+/// The machine's host name, as the kernel has it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "shiioo".into())
 }
 
 #[cfg(test)]

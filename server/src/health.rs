@@ -101,6 +101,8 @@ pub fn assess(
         recent_executions: recent.executions,
         alerts: crate::alerts::firing_now(model, now),
         event_log,
+        // The caller's to say (`AppState::health`).
+        node_id: String::new(),
     }
 }
 

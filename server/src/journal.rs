@@ -84,12 +84,14 @@ impl Journal {
 
     /// Connects to the PostgreSQL log at `url` (migrating its schema) and
     /// rebuilds the model from it.
+    /// `node` names this server in the database's sessions.
     pub fn open_postgres(
         url: &str,
+        node: &str,
         model: Model,
         observers: Vec<Arc<dyn Observer>>,
     ) -> Result<(Self, Replayed), StoreError> {
-        let log = PostgresLog::connect(url)?;
+        let log = PostgresLog::connect_as(url, node)?;
         log.claim_writer()?;
         Self::open(Box::new(log.clone()), Box::new(log), model, observers)
     }

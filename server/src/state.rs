@@ -57,8 +57,9 @@ impl std::error::Error for StartError {}
 
 impl AppState {
     /// Opens the event log, rebuilds the model from it, and builds the engine.
-    pub fn open(config: Config) -> Result<(Self, Replayed), StartError> {
+    pub fn open(mut config: Config) -> Result<(Self, Replayed), StartError> {
         let started = Instant::now();
+        config.node_id = Some(config.node_id());
         let metrics = telemetry::registry(config.max_series_per_metric);
         let gate = Gate::new(
             config.auth_tokens.clone(),
@@ -94,7 +95,7 @@ impl AppState {
             crate::alerts::rules::load(config.alert_rules.as_deref()).map_err(StartError)?;
         let model = Model::with_recent_runs(config.recent_runs).with_alert_rules(rules);
         let (journal, replayed) = match &config.database_url {
-            Some(url) => Journal::open_postgres(url, model, observers),
+            Some(url) => Journal::open_postgres(url, &config.node_id(), model, observers),
             None => Journal::open_sqlite(&config.db_path(), config.durability, model, observers),
         }
         .map_err(|e| StartError(e.to_string()))?;
@@ -147,7 +148,10 @@ impl AppState {
         let uptime = self.uptime_secs();
         let journal = self.engine.journal();
         let log = journal.writer().probe().health();
-        journal.read(|m| crate::health::assess(m, &rules, uptime, chrono::Utc::now(), log))
+        let mut health =
+            journal.read(|m| crate::health::assess(m, &rules, uptime, chrono::Utc::now(), log));
+        health.node_id = self.config.node_id();
+        health
     }
 
     /// Sets the gauges that describe current state rather than events:

@@ -38,6 +38,35 @@ async fn health_status_has_the_guides_shape_and_a_real_uptime() {
 }
 
 #[tokio::test]
+async fn health_names_the_server_and_where_its_log_is() {
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = server::config::Config::for_tests(data.path());
+    config.node_id = Some("node-a".into());
+    let server = TestServer::start_with(config, data.clone()).await;
+    let (_, health) = server.get("/api/health/status").await;
+    assert_eq!(health["node_id"], "node-a", "{health}");
+    let store = if common::postgres::suite_server().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(health["event_log"]["store"], store, "{health}");
+    let (_, page) = server.page("/").await;
+    assert!(page.contains("node-a"), "the header names the server");
+    server.shutdown().await;
+
+    // Unnamed, it is its host and process.
+    let server = TestServer::start_with(server::config::Config::for_tests(data.path()), data).await;
+    let (_, health) = server.get("/api/health/status").await;
+    let id = health["node_id"].as_str().unwrap();
+    assert!(
+        id.ends_with(&format!("-{}", std::process::id())),
+        "host-pid: {id}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn websocket_subscribe_health_is_answered_by_subscribed_then_health() {
     let server = TestServer::start().await;
     let mut ws = server.ws().await;

@@ -355,7 +355,9 @@ impl Backend for World {
                 status: k.name(3),
                 error: (!k.items.is_multiple_of(2)).then(|| k.name(4)),
                 backlog: k.count(9),
+                store: k.name(6),
             },
+            node_id: k.name(5),
         }
     }
 

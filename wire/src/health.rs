@@ -64,6 +64,10 @@ pub struct HealthStatus {
     /// Whether the durable log takes writes; `critical` while it does not.
     #[serde(default)]
     pub event_log: EventLogHealth,
+    /// The server that answered (`--node-id`; by default its host name and
+    /// process id).
+    #[serde(default)]
+    pub node_id: String,
 }
 
 /// The durable event log, as health sees it.
@@ -78,6 +82,10 @@ pub struct EventLogHealth {
     pub error: Option<String>,
     /// Events waiting for the disk.
     pub backlog: u64,
+    /// Where the log is: `sqlite` (the file in `--data-dir`) or `postgres`
+    /// (`--database-url`).
+    #[serde(default)]
+    pub store: String,
 }
 
 impl Default for EventLogHealth {
@@ -86,6 +94,7 @@ impl Default for EventLogHealth {
             status: "ok".into(),
             error: None,
             backlog: 0,
+            store: String::new(),
         }
     }
 }

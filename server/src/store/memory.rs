@@ -42,6 +42,10 @@ impl Stored {
 }
 
 impl EventLog for MemoryLog {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
         let mut s = self.inner.lock();
         s.events.extend(events.iter().map(|e| (*e).clone()));

@@ -53,6 +53,9 @@ impl std::error::Error for StoreError {}
 /// An append-only log of events, in `seq` order, with the read index
 /// derived from them ([`index`]).
 pub trait EventLog: Send + 'static {
+    /// What health calls it: `sqlite`, `postgres`.
+    fn kind(&self) -> &'static str;
+
     /// Appends the batch, atomically: all of it or none.
     fn append(&mut self, events: &[&Event]) -> Result<(), StoreError>;
 

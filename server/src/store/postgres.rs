@@ -169,13 +169,19 @@ impl PostgresLog {
     /// Connects to `url` (`postgres://user:password@host:port/db`) and
     /// brings the schema up to date.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_as(url, "")
+    }
+
+    /// `connect`, its sessions named after `node` (`pg_stat_activity`'s
+    /// `application_name`), unless the URL names them.
+    pub fn connect_as(url: &str, node: &str) -> Result<Self, StoreError> {
         let mut config = tokio_postgres::Config::from_str(url)
             .map_err(|e| StoreError(format!("--database-url: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
-            config.application_name("shiioo");
+            config.application_name(format!("shiioo {node}").trim_end());
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -352,6 +358,10 @@ fn event_of(row: &Row) -> Result<Event, StoreError> {
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 impl EventLog for PostgresLog {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
     fn idle_check(&self) -> Option<Duration> {
         Some(IDLE_CHECK)
     }

@@ -165,6 +165,10 @@ fn decode(seq: i64, at: &str, version: i64, body: &str) -> Result<Event, StoreEr
 }
 
 impl EventLog for SqliteLog {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         {

@@ -120,6 +120,7 @@ pub struct LogState {
 pub struct LogProbe {
     state: watch::Receiver<LogState>,
     backlog: Arc<AtomicUsize>,
+    store: &'static str,
 }
 
 impl LogProbe {
@@ -139,6 +140,7 @@ impl LogProbe {
             status: if failing.is_some() { "failing" } else { "ok" }.into(),
             error: failing.map(|f| f.to_string()),
             backlog: self.backlog.load(Ordering::Relaxed) as u64,
+            store: self.store.into(),
         }
     }
 }
@@ -154,11 +156,13 @@ pub struct LogWriter {
     /// Set at shutdown when the disk will not take what is left.
     abandon: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    store: &'static str,
 }
 
 impl LogWriter {
     /// Starts the writer; `committed` is the `seq` already in the log.
     pub fn spawn(log: Box<dyn EventLog>, committed: u64) -> Self {
+        let store = log.kind();
         let inbox = Arc::new(Inbox::default());
         let backlog = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(WriterStats::default());
@@ -190,6 +194,7 @@ impl LogWriter {
             state,
             abandon,
             thread: Mutex::new(Some(thread)),
+            store,
         }
     }
 
@@ -229,6 +234,7 @@ impl LogWriter {
         LogProbe {
             state: self.state.clone(),
             backlog: self.backlog.clone(),
+            store: self.store,
         }
     }
 
@@ -584,6 +590,10 @@ mod tests {
     }
 
     impl EventLog for Disk {
+        fn kind(&self) -> &'static str {
+            "test disk"
+        }
+
         fn append(&mut self, events: &[&crate::events::Event]) -> Result<(), StoreError> {
             if self.fail > 0 {
                 self.fail -= 1;
