@@ -63,17 +63,60 @@ async fn events_go_in_and_come_back_as_they_were_and_a_bad_batch_is_refused_whol
     assert_eq!(of_run, events);
     assert_eq!(one.as_ref(), Some(&events[1]));
 
-    let (refused, after) = blocking(move || {
+    let (out_of_order, behind, after) = blocking(move || {
         let mut log = PostgresLog::connect(&url).unwrap();
         let a = event(3, EventKind::RunStarted { run_id });
         let b = event(2, EventKind::RunStarted { run_id });
-        let refused = log.append(&[&a, &b]).err();
-        (refused, log.replay(&mut |_| {}).unwrap())
+        let out_of_order = log.append(&[&a, &b]).err();
+        // A batch that is not where the log ends: a server that missed
+        // what another wrote.
+        let behind = log
+            .append(&[&event(2, EventKind::RunStarted { run_id })])
+            .err();
+        (out_of_order, behind, log.replay(&mut |_| {}).unwrap())
     })
     .await;
-    let refused = refused.expect("a duplicate seq is refused");
-    assert!(refused.0.contains("duplicate key"), "{refused}");
-    assert_eq!(after, 2, "nothing of the refused batch was kept");
+    let out_of_order = out_of_order.expect("a batch out of order is refused");
+    assert!(out_of_order.0.contains("out of order"), "{out_of_order}");
+    let behind = behind.expect("a batch behind the log's end is refused");
+    assert!(behind.0.contains("another server"), "{behind}");
+    assert_eq!(after, 2, "nothing of the refused batches was kept");
+}
+
+#[tokio::test]
+async fn each_event_says_which_server_wrote_it_and_followers_read_in_commit_order() {
+    let pg = Postgres::start();
+    let url = pg.database("follow").await;
+    let run_id = Ulid::new();
+    let read = blocking(move || {
+        let mut a = PostgresLog::connect_as(&url, "node-a").unwrap();
+        let mut b = PostgresLog::connect_as(&url, "node-b").unwrap();
+        let started = |seq| event(seq, EventKind::RunStarted { run_id });
+        let (e1, e2, e3) = (started(1), started(2), started(3));
+        a.append(&[&e1, &e2]).unwrap();
+        b.append(&[&e3]).unwrap();
+        let all = a.read_after(0, 10).unwrap();
+        let tail = b.read_after(2, 10).unwrap();
+        let page = b.read_after(0, 2).unwrap();
+        (all, tail, page)
+    })
+    .await;
+    let (all, tail, page) = read;
+    let seen = |v: &[(Event, Option<String>)]| {
+        v.iter()
+            .map(|(e, node)| (e.seq, node.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seen(&all),
+        [
+            (1, "node-a".into()),
+            (2, "node-a".into()),
+            (3, "node-b".into())
+        ]
+    );
+    assert_eq!(seen(&tail), [(3, "node-b".to_string())]);
+    assert_eq!(seen(&page).len(), 2, "at most the limit");
 }
 
 #[tokio::test]
@@ -100,7 +143,7 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1], "each migration once");
+    assert_eq!(versions, [1, 2], "each migration once");
     client
         .execute("INSERT INTO shiioo_schema (version) VALUES (99)", &[])
         .await

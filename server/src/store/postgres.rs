@@ -89,6 +89,9 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE TABLE index_state (through BIGINT NOT NULL);
      INSERT INTO index_state VALUES (0);",
+    // 2: which server wrote each event (its `--node-id`): a cluster's
+    // servers share the log, and a follower skips its own.
+    "ALTER TABLE events ADD COLUMN node TEXT;",
 ];
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -113,6 +116,11 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
         e => StoreError(format!("postgres: {e}")),
     }
 }
+
+/// Held (as a transaction-level advisory lock) by each append: `seq`s are
+/// given in commit order, so that a reader of `seq > n` never sees a later
+/// event before an earlier one commits.
+const APPEND_LOCK: i64 = 0x5348_4949_4f4f_0003;
 
 /// Held (as a session-level advisory lock) by the one node that writes
 /// the log: its `seq`s come from its own memory, so a second writer would
@@ -163,6 +171,8 @@ impl Db {
 #[derive(Clone)]
 pub struct PostgresLog {
     db: Arc<Db>,
+    /// `--node-id`, written beside each event.
+    node: Arc<str>,
 }
 
 impl PostgresLog {
@@ -210,6 +220,7 @@ impl PostgresLog {
                 .map_err(err)?
         };
         let log = PostgresLog {
+            node: node.into(),
             db: Arc::new(Db {
                 runtime: Some(runtime),
                 pool,
@@ -262,6 +273,27 @@ impl PostgresLog {
         })?;
         *self.db.writer_lock.lock() = Some(client);
         Ok(())
+    }
+
+    /// Up to `limit` events after `seq`, in order, each with the server
+    /// that wrote it (`None` before servers had names): what a server that
+    /// follows the log reads. `seq`s are given in commit order, so no event
+    /// appears later below the last this returned.
+    pub fn read_after(
+        &self,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(Event, Option<String>)>, StoreError> {
+        let rows = self.query(
+            "SELECT seq, at, v, body, node FROM events WHERE seq > $1 ORDER BY seq LIMIT $2".into(),
+            vec![
+                Box::new(seq as i64),
+                Box::new(limit.min(i64::MAX as usize) as i64),
+            ],
+        )?;
+        rows.iter()
+            .map(|r| Ok((event_of(r)?, r.try_get(4).map_err(pg)?)))
+            .collect()
     }
 
     fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
@@ -375,44 +407,72 @@ impl EventLog for PostgresLog {
     }
 
     fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
+        let Some(first) = events.first().map(|e| e.seq) else {
+            return Ok(());
+        };
         let n = events.len();
-        let (mut seqs, mut ats, mut runs, mut kinds, mut bodies) = (
-            Vec::with_capacity(n),
+        let (mut ats, mut runs, mut kinds, mut bodies) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
         let mut body = Vec::with_capacity(256);
-        for event in events {
+        for (i, event) in events.iter().enumerate() {
+            if event.seq != first + i as u64 {
+                return Err(StoreError(format!(
+                    "a batch out of order: event {} after {first} at place {i}",
+                    event.seq
+                )));
+            }
             body.clear();
             format::encode(&event.kind, &mut body).map_err(err)?;
             bodies.push(String::from_utf8(body.clone()).map_err(err)?);
-            seqs.push(event.seq as i64);
             ats.push(event.at);
             runs.push(event.kind.run_id().map(|r| r.to_string()));
             kinds.push(event.kind.name());
         }
         let version = format::VERSION as i32;
-        // One statement, one round trip, whatever the batch's size; atomic
-        // as any statement is.
-        self.call(move |pool| async move {
+        let node = self.node.to_string();
+        let given = self.call(move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             let stmt = client
                 .prepare_cached(
-                    "INSERT INTO events (seq, at, run_id, kind, v, body) \
-                     SELECT seq, at, run_id, kind, $5, body \
-                     FROM UNNEST($1::BIGINT[], $2::TIMESTAMPTZ[], $3::TEXT[], $4::TEXT[], $6::TEXT[]) \
-                     AS e (seq, at, run_id, kind, body)",
+                    "WITH base AS (SELECT coalesce(max(seq), 0) AS seq FROM events), \
+                     ins AS (INSERT INTO events (seq, at, run_id, kind, v, body, node) \
+                         SELECT base.seq + e.n, e.at, e.run_id, e.kind, $5, e.body, $6 \
+                         FROM base, UNNEST($1::TIMESTAMPTZ[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
+                             WITH ORDINALITY AS e (at, run_id, kind, body, n) \
+                         WHERE base.seq + 1 = $7) \
+                     SELECT seq + 1 FROM base",
                 )
                 .await
                 .map_err(pg)?;
-            client
-                .execute(&stmt, &[&seqs, &ats, &runs, &kinds, &version, &bodies])
-                .await
-                .map_err(pg)?;
-            Ok(())
-        })
+            // One round trip: the three go out together and run in order.
+            // `seq`s follow the log's end under the lock, so they are given
+            // in commit order; the batch goes in only where this server
+            // expects it to (it numbers its events itself).
+            let first = first as i64;
+            let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})");
+            let params: [&(dyn ToSql + Sync); 7] =
+                [&ats, &runs, &kinds, &bodies, &version, &node, &first];
+            let (begun, inserted, committed) = tokio::join!(
+                client.batch_execute(&begin),
+                client.query_one(&stmt, &params),
+                client.batch_execute("COMMIT"),
+            );
+            begun.map_err(pg)?;
+            let given: i64 = inserted.map_err(pg)?.get(0);
+            committed.map_err(pg)?;
+            Ok(given)
+        })?;
+        if given as u64 != first {
+            return Err(StoreError(format!(
+                "the log's next seq is {given}, not {first}: another server has written to it \
+                 (nothing of this batch was stored)"
+            )));
+        }
+        Ok(())
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
