@@ -63,19 +63,32 @@ async fn events_go_in_and_come_back_as_they_were_and_a_bad_batch_is_refused_whol
     assert_eq!(of_run, events);
     assert_eq!(one.as_ref(), Some(&events[1]));
 
-    let (out_of_order, behind, after) = blocking(move || {
+    let (out_of_order, again, behind, after) = blocking(move || {
         let mut log = PostgresLog::connect(&url).unwrap();
         let a = event(3, EventKind::RunStarted { run_id });
         let b = event(2, EventKind::RunStarted { run_id });
         let out_of_order = log.append(&[&a, &b]).err();
-        // A batch that is not where the log ends: a server that missed
-        // what another wrote.
-        let behind = log
+        // The same batch again, as after a COMMIT whose answer was lost:
+        // it is there already, written by this server.
+        let again = log.append(&[&events[1]]);
+        // A batch that is not where the log ends, from another server: it
+        // missed what this one wrote.
+        let mut other = PostgresLog::connect_as(&url, "other").unwrap();
+        let behind = other
             .append(&[&event(2, EventKind::RunStarted { run_id })])
             .err();
-        (out_of_order, behind, log.replay(&mut |_| {}).unwrap())
+        (
+            out_of_order,
+            again,
+            behind,
+            log.replay(&mut |_| {}).unwrap(),
+        )
     })
     .await;
+    assert!(
+        again.is_ok(),
+        "a batch already stored is no error: {again:?}"
+    );
     let out_of_order = out_of_order.expect("a batch out of order is refused");
     assert!(out_of_order.0.contains("out of order"), "{out_of_order}");
     let behind = behind.expect("a batch behind the log's end is refused");

@@ -466,13 +466,32 @@ impl EventLog for PostgresLog {
             committed.map_err(pg)?;
             Ok(given)
         })?;
-        if given as u64 != first {
-            return Err(StoreError(format!(
-                "the log's next seq is {given}, not {first}: another server has written to it \
-                 (nothing of this batch was stored)"
-            )));
+        if given as u64 == first {
+            return Ok(());
         }
-        Ok(())
+        // A try whose COMMIT went through but whose answer was lost (the
+        // connection broke) is found on the next: the batch is there, by
+        // this server.
+        let node = self.node.to_string();
+        let (from, to) = (first as i64, (first + n as u64) as i64);
+        let ours: i64 = self.call(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM events WHERE seq >= $1 AND seq < $2 AND node = $3",
+                    &[&from, &to, &node],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.get(0))
+        })?;
+        if ours == n as i64 {
+            return Ok(());
+        }
+        Err(StoreError(format!(
+            "the log's next seq is {given}, not {first}: another server has written to it \
+             (nothing of this batch was stored)"
+        )))
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
