@@ -22,10 +22,13 @@ use crate::engine::{Engine, SYSTEM};
 const MAX_ACTIVE: usize = 5;
 
 fn demo_jobs() -> Vec<JobRequest> {
+    // Each agent step may be tried twice, as calls to a model usually are:
+    // a restart in the middle of a demo run goes on (see `engine::resume`).
     let agent = |id: &str, name: &str, role: &str, prompt: &str, latency: [u64; 2]| {
         json!({"id": id, "name": name, "role": role,
                "action": {"agent_task": {"prompt": prompt}},
-               "simulation": {"latency_ms": latency}})
+               "simulation": {"latency_ms": latency},
+               "retry_policy": {"max_attempts": 2}})
     };
     let mut triage_search = agent(
         "search_knowledge_base",
@@ -111,9 +114,9 @@ fn release_job() -> JobRequest {
         "name": "Release Sign-off",
         "workflow": {
             "steps": [
-                {"id": "build", "name": "Build", "role": "ci_agent", "action": {"agent_task": {"prompt": "Build the release"}}, "simulation": {"latency_ms": [800, 1500]}},
+                {"id": "build", "name": "Build", "role": "ci_agent", "action": {"agent_task": {"prompt": "Build the release"}}, "simulation": {"latency_ms": [800, 1500]}, "retry_policy": {"max_attempts": 2}},
                 {"id": "sign_off", "name": "Sign-off", "action": {"manual_approval": {"approvers": ["alice", "bob", "carol"], "quorum": "majority"}}},
-                {"id": "publish", "name": "Publish", "role": "ci_agent", "action": {"agent_task": {"prompt": "Publish the release"}}, "simulation": {"latency_ms": [300, 600]}}
+                {"id": "publish", "name": "Publish", "role": "ci_agent", "action": {"agent_task": {"prompt": "Publish the release"}}, "simulation": {"latency_ms": [300, 600]}, "retry_policy": {"max_attempts": 2}}
             ],
             "dependencies": {"sign_off": ["build"], "publish": ["sign_off"]}
         },

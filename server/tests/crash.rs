@@ -216,6 +216,10 @@ async fn a_run_killed_mid_step_goes_on_after_the_restart() {
     assert_eq!(attempts[0]["attempt"], 0);
     assert_eq!(attempts[0]["status"], "Failed");
     assert_eq!(attempts[0]["error"], "node lost");
+    assert!(
+        attempts[0]["duration_secs"].as_f64().unwrap() > 0.0,
+        "the lost attempt lasted until it was found lost: {after}"
+    );
     assert_eq!(attempts[1]["attempt"], 1);
     assert_eq!(attempts[1]["status"], "Completed");
     assert_eq!(after["steps"][1]["status"], "Completed");

@@ -467,12 +467,12 @@ impl Engine {
         });
     }
 
-    /// How each run in flight in the log goes on in this process, its own
-    /// having stopped at `stopped` (`why`: see [`resume`]); `None` for one
-    /// that cannot (see [`resume::assess`]).
+    /// How each run in flight in the log goes on in this process, its
+    /// attempts in flight found lost at `lost_at` (`why`: see [`resume`]);
+    /// `None` for one that cannot (see [`resume::assess`]).
     async fn assess_in_flight(
         &self,
-        stopped: chrono::DateTime<chrono::Utc>,
+        lost_at: chrono::DateTime<chrono::Utc>,
         why: &str,
     ) -> Vec<(RunState, Option<(Arc<Plan>, ResumePoint)>)> {
         let runs: Vec<RunState> = self
@@ -492,7 +492,7 @@ impl Engine {
                 let point = self
                     .inner
                     .journal
-                    .read(|m| resume::assess(&run, &plan, m, stopped, why))?;
+                    .read(|m| resume::assess(&run, &plan, m, lost_at, why))?;
                 Some((plan, point))
             });
             assessed.push((run, point));
@@ -506,7 +506,13 @@ impl Engine {
     pub async fn recover(&self, stopped: Option<chrono::DateTime<chrono::Utc>>) -> Recovered {
         let at = stopped.unwrap_or_else(chrono::Utc::now);
         let mut recovered = Recovered::default();
-        for (run, point) in self.assess_in_flight(at, resume::NODE_LOST).await {
+        // A lost attempt ends now, when it is found lost: when the process
+        // under it died is not known (its last event, the lower bound, may
+        // be the attempt's own start), and its run waited until now anyway.
+        for (run, point) in self
+            .assess_in_flight(chrono::Utc::now(), resume::NODE_LOST)
+            .await
+        {
             match point {
                 Some((plan, mut point)) => {
                     for lost in std::mem::take(&mut point.lost) {

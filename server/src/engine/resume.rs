@@ -60,13 +60,14 @@ pub(crate) struct ResumePoint {
     pub lost: Vec<EventKind>,
 }
 
-/// How `run` goes on under `plan`, its process having stopped at `stopped`
-/// (`why`: [`NODE_LOST`] or [`NODE_STOPPED`]); `None` if it cannot.
+/// How `run` goes on under `plan`, its attempts in flight ended as lost at
+/// `lost_at` (`why`: [`NODE_LOST`] or [`NODE_STOPPED`]); `None` if it
+/// cannot.
 pub(crate) fn assess(
     run: &RunState,
     plan: &Plan,
     model: &Model,
-    stopped: DateTime<Utc>,
+    lost_at: DateTime<Utc>,
     why: &str,
 ) -> Option<ResumePoint> {
     if run.cancel_requested || run.steps.len() != plan.steps.len() {
@@ -110,7 +111,7 @@ pub(crate) fn assess(
                             attempt: last.attempt,
                             error: why.to_string(),
                             timed_out: false,
-                            duration_secs: seconds_between(last.started_at, stopped),
+                            duration_secs: seconds_between(last.started_at, lost_at),
                             backoff_secs: 0.0,
                             usage: None,
                         });
