@@ -761,3 +761,66 @@ async fn an_approval_asked_before_a_crash_is_waited_for_again_with_its_votes() {
         .read(|m| m.approvals.values().filter(|a| a.run_id == run_id).count());
     assert_eq!(asked, 1, "the question is not asked twice");
 }
+
+// On the real clock, as above.
+#[tokio::test]
+async fn a_budget_question_asked_before_a_crash_holds_the_run_after_it_without_asking_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("prices.toml");
+    std::fs::write(
+        &table,
+        "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n",
+    )
+    .unwrap();
+    let config = || EngineConfig {
+        prices: Arc::new(crate::prices::Prices::load(Some(&table)).unwrap()),
+        ..EngineConfig::default()
+    };
+    let log = MemoryLog::default();
+    let (engine, _) = engine_on(&log, config());
+    let mut request = job(
+        vec![step("a", json!({})), step("b", json!({}))],
+        json!({"b": ["a"]}),
+    );
+    request.budget = Some(
+        serde_json::from_value(json!({"max_cost_usd": 0.000001, "on_exceed": "approval", "approval": {"approvers": ["ana"]}}))
+            .unwrap(),
+    );
+    let mut live = engine.journal().subscribe();
+    let run_id = engine
+        .create_job(request, "tester")
+        .await
+        .unwrap()
+        .run_id
+        .unwrap();
+    // "a" spends the budget; "b" asks to spend more.
+    let approval_id = wait_for(&mut live, run_id, |k| match k {
+        EventKind::ApprovalRequested { approval_id, .. } => Some(*approval_id),
+        _ => None,
+    })
+    .await;
+    crash(engine).await;
+
+    let (engine, replayed) = engine_on(&log, config());
+    let mut live = engine.journal().subscribe();
+    assert_eq!(
+        engine.recover(replayed.stopped_at).await.resumed,
+        vec![run_id]
+    );
+    // Held, not asked again: the one question is still the one to answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status(&engine, run_id), RunStatus::Running);
+    let asked = || {
+        engine
+            .journal()
+            .read(|m| m.approvals.values().filter(|a| a.run_id == run_id).count())
+    };
+    assert_eq!(asked(), 1);
+    let vote: wire::VoteRequest = serde_json::from_value(json!({"decision": "approve"})).unwrap();
+    engine.vote(approval_id, "ana", vote).await.unwrap();
+    let events = collect_until_end(&mut live, run_id).await;
+    let order = names(&events);
+    assert!(order.contains(&"done b".to_string()), "{order:?}");
+    assert_eq!(status(&engine, run_id), RunStatus::Completed);
+    assert_eq!(asked(), 1, "the question was not asked twice");
+}
