@@ -11,7 +11,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The name libraries and platforms (Heroku, sqlx, Hatchet) use for it.
+    if cli.server.database_url.is_none() {
+        cli.server.database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    }
     match cli.command {
         None | Some(Command::Serve) => match serve(cli.server).await {
             Ok(()) => ExitCode::SUCCESS,
@@ -24,11 +28,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(mut config: server::config::Config) -> Result<(), Box<dyn std::error::Error>> {
-    // The name libraries and platforms (Heroku, sqlx, Hatchet) use for it.
-    if config.database_url.is_none() {
-        config.database_url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
-    }
+async fn serve(config: server::config::Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -101,10 +101,17 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 /// What a PostgreSQL error says, with its detail: tokio-postgres's own
 /// `Display` of a server error is only "db error".
 fn pg(e: tokio_postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(db) => StoreError(format!("{}: {}", db.severity(), db.message())),
-        None => StoreError(format!("postgres: {e}")),
+    if let Some(db) = e.as_db_error() {
+        return StoreError(format!("{}: {}", db.severity(), db.message()));
     }
+    // "error connecting to server" says little without its cause.
+    let mut message = format!("postgres: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    StoreError(message)
 }
 
 fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
