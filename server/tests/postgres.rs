@@ -304,6 +304,20 @@ async fn a_database_that_goes_away_under_load_refuses_changes_loses_nothing_and_
     assert_eq!(status, 201, "changes are taken again: {body}");
     acknowledged.push(body["run_id"].as_str().unwrap().to_string());
 
+    // The server took its writer's lock again with its new connections: a
+    // second one is still refused.
+    let other = tempfile::tempdir().unwrap();
+    let mut second = server::config::Config::for_tests(other.path());
+    second.database_url = config.database_url.clone();
+    let second = server::Server::bind(second)
+        .await
+        .err()
+        .expect("a second server is refused");
+    assert!(
+        second.to_string().contains("another Shiioo server"),
+        "{second}"
+    );
+
     // Everything acknowledged is in the database: a new process reads it.
     server.shutdown().await;
     let server = TestServer::start_with(config, data).await;

@@ -282,6 +282,23 @@ impl PostgresLog {
         Ok(())
     }
 
+    /// Takes the writer's lock again if its connection was lost (a
+    /// database restart ends the session, and the lock with it), before
+    /// anything is written: or says who took it meanwhile.
+    fn keep_writer(&self) -> Result<(), StoreError> {
+        let lost = self
+            .db
+            .writer_lock
+            .lock()
+            .as_ref()
+            .is_some_and(|client| client.is_closed());
+        if lost {
+            self.claim_writer()?;
+            tracing::info!("took the database's writer lock again after its connection was lost");
+        }
+        Ok(())
+    }
+
     /// Up to `limit` events after `seq`, in order, each with the server
     /// that wrote it (`None` before servers had names): what a server that
     /// follows the log reads. `seq`s are given in commit order, so no event
@@ -406,6 +423,7 @@ impl EventLog for PostgresLog {
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {
+        self.keep_writer()?;
         self.call(|pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             client.simple_query("").await.map_err(pg)?;
@@ -417,6 +435,7 @@ impl EventLog for PostgresLog {
         let Some(first) = events.first().map(|e| e.seq) else {
             return Ok(());
         };
+        self.keep_writer()?;
         let n = events.len();
         let (mut ats, mut runs, mut kinds, mut bodies) = (
             Vec::with_capacity(n),
