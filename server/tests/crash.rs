@@ -188,24 +188,24 @@ async fn a_run_killed_mid_step_goes_on_after_the_restart() {
         .await
         .unwrap();
     let run_id = created["run_id"].as_str().unwrap().to_string();
-    let before = loop {
-        let run = get(&http, format!("{}/api/runs/{run_id}", first.base)).await;
-        if run["steps"][1]["status"] == "Running" {
-            break run;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let run_url = |base: &str| format!("{base}/api/runs/{run_id}");
+    let before = common::eventually("b running", async || {
+        let run = get(&http, run_url(&first.base)).await;
+        (run["steps"][1]["status"] == "Running").then_some(run)
+    })
+    .await;
+    // The engine's own events are not acknowledged: give the writer a
+    // moment to commit b's start (its attempt lasts 2 s).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     first.child.start_kill().unwrap();
     first.child.wait().await.unwrap();
 
     let second = start(data.path()).await;
-    let after = loop {
-        let run = get(&http, format!("{}/api/runs/{run_id}", second.base)).await;
-        if run["status"] != "Running" {
-            break run;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let after = common::eventually("the run's end", async || {
+        let run = get(&http, run_url(&second.base)).await;
+        (run["status"] != "Running").then_some(run)
+    })
+    .await;
     assert_eq!(after["status"], "Completed", "{after}");
     assert_eq!(
         after["steps"][0], before["steps"][0],

@@ -122,13 +122,7 @@ pub(crate) fn assess(
         };
         steps.push(point);
     }
-    let spent_usd = run
-        .steps
-        .iter()
-        .flat_map(|s| &s.attempts)
-        .filter_map(|a| a.usage.as_ref()?.cost_usd)
-        .filter(|c| c.is_finite() && *c > 0.0)
-        .sum();
+    let spent_usd = run.cost_usd().unwrap_or(0.0);
     let approved_asks = run
         .budget_asks
         .iter()

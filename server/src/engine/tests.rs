@@ -44,6 +44,28 @@ fn engine_on(log: &MemoryLog, config: EngineConfig) -> (Engine, Replayed) {
     )
 }
 
+/// A config whose price table prices simulated calls by its own entry, so
+/// that every call costs something.
+fn priced() -> EngineConfig {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("prices.toml");
+    std::fs::write(
+        &table,
+        "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n",
+    )
+    .unwrap();
+    EngineConfig {
+        prices: Arc::new(crate::prices::Prices::load(Some(&table)).unwrap()),
+        ..EngineConfig::default()
+    }
+}
+
+/// A budget the first priced call spends, after which Ana is asked.
+fn ask_ana_when_spent<T: serde::de::DeserializeOwned>() -> T {
+    serde_json::from_value(json!({"max_cost_usd": 0.000001, "on_exceed": "approval", "approval": {"approvers": ["ana"]}}))
+        .unwrap()
+}
+
 /// Stops `engine` as `kill -9` would: its runs stop where they stand, and
 /// nothing more is written of them.
 async fn crash(engine: Engine) {
@@ -513,18 +535,7 @@ async fn old_jobs_out_of_memory_still_run_and_routines_name_them() {
 
 #[tokio::test(start_paused = true)]
 async fn steps_that_find_the_budget_spent_share_one_question_and_go_on_when_approved() {
-    // Simulated calls priced by the table's own entry: each costs something.
-    let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("prices.toml");
-    std::fs::write(
-        &table,
-        "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n",
-    )
-    .unwrap();
-    let engine = engine_with(EngineConfig {
-        prices: Arc::new(crate::prices::Prices::load(Some(&table)).unwrap()),
-        ..EngineConfig::default()
-    });
+    let engine = engine_with(priced());
     let mut request = job(
         vec![
             step("a", json!({})),
@@ -533,10 +544,7 @@ async fn steps_that_find_the_budget_spent_share_one_question_and_go_on_when_appr
         ],
         json!({"b": ["a"], "c": ["a"]}),
     );
-    request.budget = Some(
-        serde_json::from_value(json!({"max_cost_usd": 0.000001, "on_exceed": "approval", "approval": {"approvers": ["ana"]}}))
-            .unwrap(),
-    );
+    request.budget = Some(ask_ana_when_spent());
     let mut live = engine.journal().subscribe();
     let run_id = engine
         .create_job(request, "tester")
@@ -765,27 +773,14 @@ async fn an_approval_asked_before_a_crash_is_waited_for_again_with_its_votes() {
 // On the real clock, as above.
 #[tokio::test]
 async fn a_budget_question_asked_before_a_crash_holds_the_run_after_it_without_asking_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("prices.toml");
-    std::fs::write(
-        &table,
-        "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n",
-    )
-    .unwrap();
-    let config = || EngineConfig {
-        prices: Arc::new(crate::prices::Prices::load(Some(&table)).unwrap()),
-        ..EngineConfig::default()
-    };
+    let config = priced();
     let log = MemoryLog::default();
-    let (engine, _) = engine_on(&log, config());
+    let (engine, _) = engine_on(&log, config.clone());
     let mut request = job(
         vec![step("a", json!({})), step("b", json!({}))],
         json!({"b": ["a"]}),
     );
-    request.budget = Some(
-        serde_json::from_value(json!({"max_cost_usd": 0.000001, "on_exceed": "approval", "approval": {"approvers": ["ana"]}}))
-            .unwrap(),
-    );
+    request.budget = Some(ask_ana_when_spent());
     let mut live = engine.journal().subscribe();
     let run_id = engine
         .create_job(request, "tester")
@@ -801,7 +796,7 @@ async fn a_budget_question_asked_before_a_crash_holds_the_run_after_it_without_a
     .await;
     crash(engine).await;
 
-    let (engine, replayed) = engine_on(&log, config());
+    let (engine, replayed) = engine_on(&log, config);
     let mut live = engine.journal().subscribe();
     assert_eq!(
         engine.recover(replayed.stopped_at).await.resumed,
