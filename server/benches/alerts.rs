@@ -45,6 +45,7 @@ fn model(workflows: usize, runs_per_workflow: usize) -> Model {
                     actor: None,
                     budget: None,
                     trace: None,
+                    node: None,
                 },
             );
             publish(&mut model, at, EventKind::RunStarted { run_id });

@@ -34,12 +34,13 @@ use support::{create_job, time_gets, TestServer};
 fn record_cost(prior: usize) -> f64 {
     let mut d = Durations::default();
     for i in 0..prior {
-        d.record((i % 1000) as f64 / 100.0);
+        d.record((i % 1000) as f64 / 100.0, i as i64);
     }
     let n = 1_000_000;
     let t0 = Instant::now();
     for i in 0..n {
-        d.record(std::hint::black_box((i % 997) as f64 / 100.0));
+        let at = (prior + i) as i64;
+        d.record(std::hint::black_box((i % 997) as f64 / 100.0), at);
     }
     t0.elapsed().as_nanos() as f64 / n as f64
 }
@@ -265,6 +266,7 @@ async fn spread_over_a_day() {
                     actor: None,
                     budget: None,
                     trace: None,
+                    node: None,
                 },
             );
             push(&mut batch, start, EventKind::RunStarted { run_id });

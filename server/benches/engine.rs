@@ -159,6 +159,7 @@ fn replay() {
             actor: None,
             budget: None,
             trace: None,
+            node: None,
         });
         push(EventKind::RunStarted { run_id });
         for s in ["a", "b", "c"] {

@@ -87,6 +87,7 @@ fn run_events(
             actor: None,
             budget: None,
             trace: None,
+            node: None,
         },
     );
     push(0, EventKind::RunStarted { run_id });

@@ -56,6 +56,12 @@ pub struct Config {
     #[arg(long, env = "SHIIOO_NODE_ID")]
     pub node_id: Option<String>,
 
+    /// In a cluster: how long a node's lease lasts, in seconds. A node renews
+    /// its lease every second; once it has not for this long (it died, or
+    /// lost the database), another node takes its runs over.
+    #[arg(long, env = "SHIIOO_LEASE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub lease_secs: u32,
+
     /// The event log in PostgreSQL instead (13 or newer):
     /// `postgres://user:password@host:port/db`. Every node of a cluster
     /// names the same database. `DATABASE_URL` is read too.

@@ -103,6 +103,7 @@ pub fn assess(
         event_log,
         // The caller's to say (`AppState::health`).
         node_id: String::new(),
+        cluster: None,
     }
 }
 

@@ -89,6 +89,8 @@ impl Server {
         let addr = config.addr;
         let (state, replayed) = AppState::open(config)?;
         let recovered = state.engine.recover(replayed.stopped_at).await;
+        // In a cluster, from here on what the other nodes write is folded too.
+        state.engine.journal().follow();
         tracing::info!(
             agents = state.engine.agent_backend(),
             events = replayed.events,
@@ -118,6 +120,8 @@ impl Server {
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
         let scheduler = tokio::spawn(engine.clone().run_scheduler());
+        let cluster = tokio::spawn(engine.clone().run_cluster());
+        let cluster_events = tokio::spawn(engine.clone().follow_cluster());
         let demo = self
             .state
             .config
@@ -152,7 +156,7 @@ impl Server {
         });
         let log_health = tokio::spawn(self.state.hub.clone().follow_log(engine.journal().clone()));
         let metrics_push = tokio::spawn(self.state.hub.clone().push_metrics(
-            self.state.metrics.clone(),
+            self.state.metrics_view.clone(),
             std::time::Duration::from_millis(self.state.config.metrics_push_ms.max(50)),
         ));
         // SIGHUP re-reads the tokens file, as daemons re-read their files.
@@ -196,8 +200,16 @@ impl Server {
         let stopping = {
             let state = self.state.clone();
             let scheduler = scheduler.abort_handle();
+            let fenced = state.engine.fenced().clone();
             async move {
-                shutdown.await;
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = fenced.cancelled() => {
+                        // Nothing this node still holds may reach the log:
+                        // none of it was acknowledged.
+                        state.engine.journal().writer().abandon();
+                    }
+                }
                 let _ = deadline_tx.send(Some(tokio::time::Instant::now() + budget));
                 // Nothing new starts; runs in flight stop here, their
                 // attempts recorded as stopped now (not at the next start,
@@ -257,6 +269,8 @@ impl Server {
         }
         sampler.abort();
         metrics_push.abort();
+        cluster.abort();
+        cluster_events.abort();
         log_health.abort();
         alerts.abort();
         notifier.abort();
@@ -285,7 +299,18 @@ impl Server {
             journal.writer().abandon();
         } else {
             tracing::debug!("stop: event log committed");
+            // In a cluster: the runs left go to another node now, their
+            // stop on record, rather than when the lease would lapse.
+            if let Some(log) = journal.shared().cloned() {
+                if !engine.fenced().is_cancelled() {
+                    let left = tokio::task::spawn_blocking(move || log.leave()).await;
+                    if let Ok(Err(e)) = left {
+                        tracing::warn!("could not hand this node's runs over at once: {e}");
+                    }
+                }
+            }
         }
+        journal.close();
         // The last spans go in one attempt each, by the deadline.
         if let Some(otlp) = otlp {
             otlp_stop.cancel();

@@ -129,7 +129,7 @@ impl Backend for ServerBackend {
 
     fn metrics(&self) -> MetricsSnapshot {
         self.state.sample_gauges();
-        render::snapshot(&self.state.metrics, &Selector::default())
+        render::snapshot_of(self.state.metrics_view.read_all(), &Selector::default())
     }
 
     fn throughput(&self, window: &Window) -> Result<Throughput, ApiError> {

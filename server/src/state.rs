@@ -26,7 +26,10 @@ pub struct AppState {
     /// are a dozen strings (seen in profiles of `POST /api/jobs`).
     pub leptos_options: Arc<LeptosOptions>,
     pub engine: Engine,
+    /// This node's metrics: what Prometheus scrapes.
     pub metrics: Arc<Registry>,
+    /// What the API's JSON and the dashboard show (the cluster's, in one).
+    pub metrics_view: telemetry::MetricsView,
     pub hub: Arc<Hub>,
     /// Alert notifications, queued in order from the journal.
     pub outbox: Arc<Outbox>,
@@ -91,11 +94,25 @@ impl AppState {
         if let Some((exporter, _)) = &otlp {
             observers.push(exporter.clone());
         }
+        // On a shared log, the cluster's engine metrics beside this node's.
+        let cluster_metrics = config.database_url.is_some().then(|| {
+            let cluster = telemetry::registry(config.max_series_per_metric);
+            observers.push(Arc::new(telemetry::EveryNode(EngineMetrics::new(
+                cluster.clone(),
+            ))));
+            cluster
+        });
+        let metrics_view = telemetry::MetricsView {
+            node: metrics.clone(),
+            cluster: cluster_metrics,
+        };
         let rules =
             crate::alerts::rules::load(config.alert_rules.as_deref()).map_err(StartError)?;
         let model = Model::with_recent_runs(config.recent_runs).with_alert_rules(rules);
         let (journal, replayed) = match &config.database_url {
-            Some(url) => Journal::open_postgres(url, &config.node_id(), model, observers),
+            Some(url) => {
+                Journal::open_postgres(url, &config.node_id(), config.lease_secs, model, observers)
+            }
             None => Journal::open_sqlite(&config.db_path(), config.durability, model, observers),
         }
         .map_err(|e| StartError(e.to_string()))?;
@@ -126,6 +143,7 @@ impl AppState {
             leptos_options: Arc::new(leptos_options),
             engine,
             metrics,
+            metrics_view,
             hub,
             outbox,
             gate: Arc::new(gate),
@@ -151,6 +169,7 @@ impl AppState {
         let mut health =
             journal.read(|m| crate::health::assess(m, &rules, uptime, chrono::Utc::now(), log));
         health.node_id = self.config.node_id();
+        health.cluster = self.engine.cluster();
         health
     }
 
@@ -188,11 +207,14 @@ impl AppState {
             metrics::gauge!(EVENT_LOG_BACKLOG).set(backlog);
             metrics::counter!(EVENT_LOG_APPENDED).absolute(appended);
             metrics::counter!(EVENT_LOG_WRITE_ERRORS).absolute(write_errors);
-            let (routines, approvals) =
-                journal.read(|m| (m.routines.enabled(), m.approvals.pending()));
-            metrics::gauge!(ACTIVE_ROUTINES).set(routines as f64);
-            metrics::gauge!(PENDING_APPROVALS).set(approvals as f64);
         });
+        let (routines, approvals) = journal.read(|m| (m.routines.enabled(), m.approvals.pending()));
+        for registry in self.metrics_view.engines() {
+            metrics::with_local_recorder(&**registry, || {
+                metrics::gauge!(ACTIVE_ROUTINES).set(routines as f64);
+                metrics::gauge!(PENDING_APPROVALS).set(approvals as f64);
+            });
+        }
     }
 }
 

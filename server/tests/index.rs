@@ -49,6 +49,7 @@ fn publish_run(journal: &Journal, i: usize) -> (Ulid, Ulid) {
         actor: None,
         budget: None,
         trace: None,
+        node: None,
     });
     journal.publish(EventKind::RunStarted { run_id });
     if i.is_multiple_of(11) {

@@ -29,7 +29,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 #[tokio::test]
-async fn events_go_in_and_come_back_as_they_were_and_a_bad_batch_is_refused_whole() {
+async fn events_go_in_and_come_back_as_they_were_and_servers_appending_at_once_are_numbered_in_commit_order(
+) {
     let pg = Postgres::start();
     let url = pg.database("log").await;
     let run_id = Ulid::new();
@@ -63,37 +64,21 @@ async fn events_go_in_and_come_back_as_they_were_and_a_bad_batch_is_refused_whol
     assert_eq!(of_run, events);
     assert_eq!(one.as_ref(), Some(&events[1]));
 
-    let (out_of_order, again, behind, after) = blocking(move || {
-        let mut log = PostgresLog::connect(&url).unwrap();
-        let a = event(3, EventKind::RunStarted { run_id });
-        let b = event(2, EventKind::RunStarted { run_id });
-        let out_of_order = log.append(&[&a, &b]).err();
-        // The same batch again, as after a COMMIT whose answer was lost:
-        // it is there already, written by this server.
-        let again = log.append(&[&events[1]]);
-        // A batch that is not where the log ends, from another server: it
-        // missed what this one wrote.
-        let mut other = PostgresLog::connect_as(&url, "other").unwrap();
-        let behind = other
-            .append(&[&event(2, EventKind::RunStarted { run_id })])
-            .err();
-        (
-            out_of_order,
-            again,
-            behind,
-            log.replay(&mut |_| {}).unwrap(),
-        )
+    // Two servers append at once, each numbering its events its own way:
+    // the log numbers them in commit order, one batch after another.
+    let (a_first, b_first, stored) = blocking(move || {
+        let mut a = PostgresLog::connect_as(&url, "node-a").unwrap();
+        let mut b = PostgresLog::connect_as(&url, "node-b").unwrap();
+        let started = |seq| event(seq, EventKind::RunStarted { run_id });
+        let a_first = a.append(&[&started(3), &started(4)]).unwrap();
+        let b_first = b.append(&[&started(3)]).unwrap();
+        let mut stored = Vec::new();
+        a.replay(&mut |e| stored.push(e.seq)).unwrap();
+        (a_first, b_first, stored)
     })
     .await;
-    assert!(
-        again.is_ok(),
-        "a batch already stored is no error: {again:?}"
-    );
-    let out_of_order = out_of_order.expect("a batch out of order is refused");
-    assert!(out_of_order.0.contains("out of order"), "{out_of_order}");
-    let behind = behind.expect("a batch behind the log's end is refused");
-    assert!(behind.0.contains("another server"), "{behind}");
-    assert_eq!(after, 2, "nothing of the refused batches was kept");
+    assert_eq!((a_first, b_first), (3, 5));
+    assert_eq!(stored, [1, 2, 3, 4, 5]);
 }
 
 #[tokio::test]
@@ -156,7 +141,7 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2], "each migration once");
+    assert_eq!(versions, [1, 2, 3, 4], "each migration once");
     client
         .execute("INSERT INTO shiioo_schema (version) VALUES (99)", &[])
         .await
@@ -168,28 +153,30 @@ async fn nodes_starting_together_migrate_once_and_a_newer_schema_is_refused() {
 }
 
 #[tokio::test]
-async fn a_second_server_on_the_same_database_is_refused_plainly() {
+async fn a_second_server_under_the_same_node_id_is_refused_plainly() {
     let pg = Postgres::start();
-    let url = pg.database("one_writer").await;
+    let url = pg.database("one_id").await;
+    let config = |dir: &std::path::Path| {
+        let mut config = server::config::Config::for_tests(dir);
+        config.database_url = Some(url.clone());
+        config.node_id = Some("twin".into());
+        config
+    };
     let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = server::config::Config::for_tests(data.path());
-    config.database_url = Some(url.clone());
-    let first = TestServer::start_with(config.clone(), data.clone()).await;
+    let first = TestServer::start_with(config(data.path()), data.clone()).await;
     let other = tempfile::tempdir().unwrap();
-    let mut second = server::config::Config::for_tests(other.path());
-    second.database_url = Some(url);
-    let refused = server::Server::bind(second)
+    let refused = server::Server::bind(config(other.path()))
         .await
         .err()
         .expect("the second server does not start");
     assert!(
         refused
             .to_string()
-            .contains("another Shiioo server writes to this database"),
+            .contains("another Shiioo server runs as node \"twin\""),
         "{refused}"
     );
     assert!(
-        refused.to_string().contains("shiioo"),
+        refused.to_string().contains("backend pid"),
         "it names the holder: {refused}"
     );
     // The first goes on.
@@ -304,8 +291,8 @@ async fn a_database_that_goes_away_under_load_refuses_changes_loses_nothing_and_
     assert_eq!(status, 201, "changes are taken again: {body}");
     acknowledged.push(body["run_id"].as_str().unwrap().to_string());
 
-    // The server took its writer's lock again with its new connections: a
-    // second one is still refused.
+    // The server took its node's lock again with its new connections: a
+    // second one under its node id is still refused.
     let other = tempfile::tempdir().unwrap();
     let mut second = server::config::Config::for_tests(other.path());
     second.database_url = config.database_url.clone();
@@ -314,7 +301,9 @@ async fn a_database_that_goes_away_under_load_refuses_changes_loses_nothing_and_
         .err()
         .expect("a second server is refused");
     assert!(
-        second.to_string().contains("another Shiioo server"),
+        second
+            .to_string()
+            .contains("another Shiioo server runs as node"),
         "{second}"
     );
 

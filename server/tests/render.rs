@@ -358,6 +358,7 @@ impl Backend for World {
                 store: k.name(6),
             },
             node_id: k.name(5),
+            cluster: None,
         }
     }
 

@@ -68,6 +68,41 @@ pub struct HealthStatus {
     /// process id).
     #[serde(default)]
     pub node_id: String,
+    /// The cluster this server is a node of, when its log is shared
+    /// (several servers on one PostgreSQL); absent alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterHealth>,
+}
+
+/// The nodes of a cluster, as the one that answered last saw them (it
+/// renews its lease and reads the others' every second).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct ClusterHealth {
+    /// The node that evaluates alert rules and fires routines, if one does.
+    #[serde(default)]
+    pub leader: Option<String>,
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// One node of a cluster.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, Decode)]
+pub struct ClusterNode {
+    pub node_id: String,
+    /// Its lease is current: it runs its runs.
+    pub alive: bool,
+    /// Seconds since it last renewed its lease; `null` once it stopped and
+    /// handed its runs over.
+    #[serde(default)]
+    pub seen_secs_ago: Option<f64>,
+    pub lease_secs: u64,
+    /// Step slots it had free when it last renewed (`--max-concurrent-steps`
+    /// less the steps it runs).
+    pub free_slots: u64,
+    /// The node that took its runs over, once its lease lapsed.
+    #[serde(default)]
+    pub taken_by: Option<String>,
 }
 
 /// The durable event log, as health sees it.

@@ -39,7 +39,7 @@ pub use approvals::{
     ApprovalList, ApprovalStatus, ApprovalView, Decision, Quorum, VoteRequest, VoteView,
 };
 pub use error::ApiError;
-pub use health::{Alert, EventLogHealth, HealthState, HealthStatus};
+pub use health::{Alert, ClusterHealth, ClusterNode, EventLogHealth, HealthState, HealthStatus};
 pub use jobs::{
     workflow_slug, AgentChoice, BackendKind, Budget, BudgetApproval, JobCreated, JobList, JobQuery,
     JobRequest, JobView, OnExceed, RetryPolicy, Simulation, StepAction, StepSpec, WorkflowSpec,

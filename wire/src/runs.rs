@@ -230,6 +230,10 @@ pub struct RunView {
     /// spans exported with `--otlp-endpoint` carry it.
     #[serde(default)]
     pub trace_id: Option<String>,
+    /// The node of a cluster that runs it (its `--node-id`); absent on a
+    /// server alone.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 /// One line of `GET /api/runs`.

@@ -278,6 +278,7 @@ mod tests {
             actor: None,
             budget: None,
             trace: None,
+            node: None,
         };
         publish(model, seq, at, kind);
         publish(model, seq, at, EventKind::RunStarted { run_id });

@@ -75,7 +75,11 @@ pub async fn run(journal: Arc<crate::journal::Journal>, every: std::time::Durati
             }
         }
         last = tokio::time::Instant::now();
-        evaluate_now(&journal, Utc::now());
+        // In a cluster one node, the leader, evaluates: its transitions
+        // (and so webhooks) are the cluster's, once.
+        if journal.leads() {
+            evaluate_now(&journal, Utc::now());
+        }
     }
 }
 

@@ -274,6 +274,7 @@ mod tests {
                 actor: None,
                 budget: None,
                 trace: None,
+                node: None,
             },
         }];
         let mut timeline: Vec<(i64, EventKind)> = vec![(0, EventKind::RunStarted { run_id })];

@@ -32,7 +32,10 @@ pub struct Durations {
     min: f64,
     max: f64,
     histogram: Histogram<u64>,
-    window: VecDeque<f64>,
+    /// The latest values by when they happened (microseconds; the value
+    /// breaks a tie): in a cluster each node folds the others' events a
+    /// little later than its own, and all must show the same window.
+    window: VecDeque<(i64, f64)>,
     percentiles: OnceCell<Percentiles>,
 }
 
@@ -51,7 +54,8 @@ impl Default for Durations {
 }
 
 impl Durations {
-    pub fn record(&mut self, secs: f64) {
+    /// Records `secs`, which ended at `at` (microseconds since the epoch).
+    pub fn record(&mut self, secs: f64, at: i64) {
         let secs = secs.max(0.0);
         if self.count == 0 || secs < self.min {
             self.min = secs;
@@ -63,10 +67,21 @@ impl Durations {
         self.total += secs;
         let micros = ((secs * 1e6).round() as u64).clamp(1, MAX_MICROS);
         self.histogram.saturating_record(micros);
-        if self.window.len() == WINDOW {
-            self.window.pop_front();
+        // Nearly always the latest: found from the back in a step or two.
+        let key = (at, secs);
+        let later = self
+            .window
+            .iter()
+            .rev()
+            .take_while(|&&(t, v)| (t, v).partial_cmp(&key) == Some(std::cmp::Ordering::Greater))
+            .count();
+        if later < WINDOW {
+            let place = self.window.len() - later;
+            self.window.insert(place, key);
+            if self.window.len() > WINDOW {
+                self.window.pop_front();
+            }
         }
-        self.window.push_back(secs);
         self.percentiles = OnceCell::new();
     }
 
@@ -96,7 +111,7 @@ impl Durations {
 
     /// Recent values, oldest first.
     pub fn window(&self) -> Vec<f64> {
-        self.window.iter().copied().collect()
+        self.window.iter().map(|&(_, v)| v).collect()
     }
 
     pub fn percentiles(&self) -> Percentiles {
@@ -142,8 +157,8 @@ mod tests {
                 0.2 + 30.0 * u.powi(4)
             })
             .collect();
-        for v in &values {
-            d.record(*v);
+        for (i, v) in values.iter().enumerate() {
+            d.record(*v, i as i64);
         }
         let last = *values.last().unwrap();
         values.sort_by(f64::total_cmp);
@@ -162,13 +177,40 @@ mod tests {
     }
 
     #[test]
+    fn the_window_holds_the_latest_by_time_whatever_order_they_come_in() {
+        let (mut a, mut b) = (Durations::default(), Durations::default());
+        let values: Vec<(i64, f64)> = (0..120).map(|i| (i / 2, (i % 7) as f64)).collect();
+        for &(t, v) in &values {
+            a.record(v, t);
+        }
+        // Folded in another order: each pair swapped, one late by a lot.
+        let mut shuffled = values.clone();
+        for pair in shuffled.chunks_mut(2) {
+            pair.swap(0, 1);
+        }
+        shuffled.swap(100, 119);
+        for &(t, v) in &shuffled {
+            b.record(v, t);
+        }
+        assert_eq!(a.window(), b.window());
+        assert_eq!(a.window().len(), WINDOW);
+        let mut latest = values.clone();
+        latest.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        let want: Vec<f64> = latest[latest.len() - WINDOW..]
+            .iter()
+            .map(|p| p.1)
+            .collect();
+        assert_eq!(a.window(), want);
+    }
+
+    #[test]
     fn small_samples_and_extremes() {
         let mut d = Durations::default();
         assert_eq!(d.percentiles(), Percentiles::default());
         assert_eq!(d.avg(), 0.0);
-        d.record(10.0);
-        d.record(20.0);
-        d.record(30.0);
+        d.record(10.0, 0);
+        d.record(20.0, 0);
+        d.record(30.0, 0);
         assert_eq!(
             (d.min(), d.max(), d.avg(), d.total()),
             (10.0, 30.0, 20.0, 60.0)
@@ -176,7 +218,7 @@ mod tests {
         let p = d.percentiles();
         assert!((p.p50 - 20.0).abs() <= 0.2, "{p:?}");
         assert!(p.p99 <= 30.0);
-        d.record(7_200.0);
+        d.record(7_200.0, 0);
         assert_eq!(
             d.max(),
             7_200.0,

@@ -195,7 +195,7 @@ impl Analytics {
                 } else {
                     step.failure += 1;
                 }
-                step.durations.record(duration);
+                step.durations.record(duration, event.at.timestamp_micros());
                 if let Some(q) = queued {
                     step.queued_total += q;
                     step.queued_count += 1;
@@ -240,7 +240,7 @@ impl Analytics {
                     _ => None,
                 };
                 if let Some(d) = timed {
-                    wf.durations.record(d);
+                    wf.durations.record(d, event.at.timestamp_micros());
                 }
                 // The run's agent calls, over all its steps.
                 let spent = run

@@ -21,7 +21,10 @@ pub async fn json(
 ) -> Json<MetricsSnapshot> {
     state.sample_gauges();
     let selector = Selector::from_query(query.as_deref().unwrap_or_default());
-    Json(render::snapshot(&state.metrics, &selector))
+    Json(render::snapshot_of(
+        state.metrics_view.read_all(),
+        &selector,
+    ))
 }
 
 /// `GET /api/metrics/prometheus` and `GET /metrics`: text format 0.0.4.

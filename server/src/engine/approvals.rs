@@ -16,6 +16,10 @@ use crate::events::EventKind;
 /// Decisions awaited by approval steps, by approval id.
 pub(super) type Waiting = HashMap<Ulid, oneshot::Sender<ApprovalStatus>>;
 
+/// How long a vote cast at one node waits for the node that runs the run
+/// to resolve the approval it decided, before answering the decision.
+const RESOLVED_ELSEWHERE_WAIT: Duration = Duration::from_secs(2);
+
 /// What a run asks its approvers.
 pub(super) struct Question<'a> {
     /// The approval step, or the agent step a spent budget holds back.
@@ -101,8 +105,8 @@ pub(super) async fn rejoin(
     cancel: &CancellationToken,
 ) -> Answer {
     let rx = listen(engine, asked.approval_id);
-    // Decided while nobody waited (a vote is resolved where it is cast):
-    // the answer is in the model, not on the channel.
+    // Decided while nobody waited (on a server alone a vote is resolved
+    // where it is cast): the answer is in the model, not on the channel.
     let decided = engine.inner.journal.read(|m| {
         m.approvals
             .get(&asked.approval_id)
@@ -113,6 +117,9 @@ pub(super) async fn rejoin(
         engine.inner.approvals.lock().remove(&asked.approval_id);
         return answer(engine, run_id, asked, Some(status), false);
     }
+    // Or the votes cast while the run had nobody to run it (its node died)
+    // decide it now.
+    engine.resolve_if_decided(asked.approval_id);
     wait(engine, run_id, asked, rx, cancel).await
 }
 
@@ -318,17 +325,52 @@ impl Engine {
                 )));
             }
         }
-        let (status, seq) = self.vote_now(approval_id, voter, vote)?;
+        // Subscribed before the vote: its resolution may come at once.
+        let mut resolutions =
+            journal.subscribe_where(|k| matches!(k, EventKind::ApprovalResolved { .. }));
+        let (status, seq, elsewhere) = self.vote_now(approval_id, voter, vote)?;
         self.acknowledge(seq).await?;
-        Ok(status)
+        let Some(expected) = elsewhere else {
+            return Ok(status);
+        };
+        // The vote decides an approval another node resolves: answer what
+        // it resolves, as it arrives here (or the decision this vote
+        // makes, should that node be slow to).
+        let resolved = tokio::time::timeout(RESOLVED_ELSEWHERE_WAIT, async {
+            loop {
+                match resolutions.recv().await {
+                    Ok(event) => {
+                        if let EventKind::ApprovalResolved {
+                            approval_id: id,
+                            status,
+                            ..
+                        } = &event.kind
+                        {
+                            if *id == approval_id {
+                                return Some(ApprovalStatus::from(*status));
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return None,
+                }
+            }
+        })
+        .await;
+        Ok(match resolved {
+            Ok(Some(status)) => status,
+            _ => expected,
+        })
     }
 
+    /// Casts the vote: answers the approval's status, the `seq` to wait
+    /// for, and when another node resolves it, what the votes decide.
     fn vote_now(
         &self,
         approval_id: Ulid,
         voter: &str,
         vote: VoteRequest,
-    ) -> Result<(ApprovalStatus, u64), EngineError> {
+    ) -> Result<(ApprovalStatus, u64, Option<ApprovalStatus>), EngineError> {
         let voter = voter.trim().to_string();
         if voter.is_empty() {
             return Err(EngineError::Invalid(
@@ -375,25 +417,58 @@ impl Engine {
             decision: vote.decision.into(),
             comment: vote.comment.filter(|c| !c.trim().is_empty()),
         });
-        let decided = journal.read(|m| {
-            m.approvals.get(&approval_id).and_then(|a| {
-                let (yes, no) = a.tally();
-                a.quorum.decide(a.approvers.len(), yes, no)
-            })
+        // In a cluster the approval is resolved by the node that runs its
+        // run, as it folds the votes in the log's order: two votes cast at
+        // two nodes at once cannot both resolve it.
+        let elsewhere = journal.read(|m| {
+            m.runs
+                .get(&run_id)
+                .and_then(|r| r.node.clone())
+                .is_some_and(|node| Some(&*node) != journal.node())
         });
-        match decided {
-            Some(status) => {
-                let resolved = journal.publish(EventKind::ApprovalResolved {
-                    approval_id,
-                    run_id,
-                    status: status.into(),
-                });
-                if let Some(step) = waiting.remove(&approval_id) {
-                    let _ = step.send(status);
-                }
-                Ok((status, resolved.seq))
-            }
-            None => Ok((ApprovalStatus::Pending, cast.seq)),
+        if elsewhere {
+            let decided = journal.read(|m| m.approvals.get(&approval_id).and_then(decision));
+            return Ok((ApprovalStatus::Pending, cast.seq, decided));
+        }
+        match self.resolve_in(&mut waiting, approval_id) {
+            Some((status, seq)) => Ok((status, seq, None)),
+            None => Ok((ApprovalStatus::Pending, cast.seq, None)),
         }
     }
+
+    /// Resolves the approval if its votes decide it, unless it is resolved
+    /// already; answers the decision and its event's `seq`.
+    pub(super) fn resolve_if_decided(&self, approval_id: Ulid) -> Option<(ApprovalStatus, u64)> {
+        let mut waiting = self.inner.approvals.lock();
+        self.resolve_in(&mut waiting, approval_id)
+    }
+
+    fn resolve_in(
+        &self,
+        waiting: &mut Waiting,
+        approval_id: Ulid,
+    ) -> Option<(ApprovalStatus, u64)> {
+        let journal = &self.inner.journal;
+        let (run_id, status) = journal.read(|m| {
+            m.approvals
+                .get(&approval_id)
+                .filter(|a| a.status == ApprovalStatus::Pending)
+                .and_then(|a| Some((a.run_id, decision(a)?)))
+        })?;
+        let resolved = journal.publish(EventKind::ApprovalResolved {
+            approval_id,
+            run_id,
+            status: status.into(),
+        });
+        if let Some(step) = waiting.remove(&approval_id) {
+            let _ = step.send(status);
+        }
+        Some((status, resolved.seq))
+    }
+}
+
+/// What an approval's votes decide, if they do yet.
+fn decision(a: &crate::model::ApprovalState) -> Option<ApprovalStatus> {
+    let (yes, no) = a.tally();
+    a.quorum.decide(a.approvers.len(), yes, no)
 }

@@ -5,6 +5,7 @@
 
 pub mod agents;
 mod approvals;
+mod cluster;
 mod execute;
 pub mod plan;
 pub mod resume;
@@ -165,6 +166,10 @@ struct Inner {
     tasks: TaskTracker,
     /// Cancelled when the server stops: runs in flight end where they are.
     stopping: CancellationToken,
+    /// Cancelled when another node of the cluster took this one over.
+    fenced: CancellationToken,
+    /// The cluster's nodes as last read (renewing the lease), in one.
+    cluster: Mutex<Option<wire::ClusterHealth>>,
     config: EngineConfig,
 }
 
@@ -182,6 +187,8 @@ impl Engine {
                 ids: Mutex::new(ulid::Generator::new()),
                 tasks: TaskTracker::new(),
                 stopping: CancellationToken::new(),
+                fenced: CancellationToken::new(),
+                cluster: Mutex::new(None),
                 config,
             }),
         }
@@ -439,6 +446,7 @@ impl Engine {
                 actor: Some(actor.to_string()),
                 budget: budget.clone(),
                 trace,
+                node: self.inner.journal.node().map(String::from),
             })
             .seq;
         self.drive(run_id, plan, budget, cancel, None);
@@ -470,15 +478,17 @@ impl Engine {
     /// How each run in flight in the log goes on in this process, its
     /// attempts in flight found lost at `lost_at` (`why`: see [`resume`]);
     /// `None` for one that cannot (see [`resume::assess`]).
+    /// Only the runs `which` picks are assessed.
     async fn assess_in_flight(
         &self,
         lost_at: chrono::DateTime<chrono::Utc>,
         why: &str,
-    ) -> Vec<(RunState, Option<(Arc<Plan>, ResumePoint)>)> {
+        which: impl Fn(&RunState) -> bool,
+    ) -> Vec<Assessed> {
         let runs: Vec<RunState> = self
             .inner
             .journal
-            .read(|m| m.runs.in_flight().cloned().collect());
+            .read(|m| m.runs.in_flight().filter(|r| which(r)).cloned().collect());
         let mut assessed = Vec::with_capacity(runs.len());
         for run in runs {
             let plan = match self.job(run.job_id).await {
@@ -509,10 +519,26 @@ impl Engine {
         // A lost attempt ends now, when it is found lost: when the process
         // under it died is not known (its last event, the lower bound, may
         // be the attempt's own start), and its run waited until now anyway.
-        for (run, point) in self
-            .assess_in_flight(chrono::Utc::now(), resume::NODE_LOST)
-            .await
-        {
+        let journal = self.inner.journal.clone();
+        let assessed = self
+            .assess_in_flight(chrono::Utc::now(), resume::NODE_LOST, |run| {
+                journal.resumes(run.node.as_deref())
+            })
+            .await;
+        self.go_on(assessed, at, stopped.is_some(), &mut recovered);
+        recovered
+    }
+
+    /// Resumes each assessed run where it can, and ends the others (at
+    /// `at`; `stopped`: that is when their process stopped).
+    fn go_on(
+        &self,
+        assessed: Vec<Assessed>,
+        at: chrono::DateTime<chrono::Utc>,
+        stopped: bool,
+        recovered: &mut Recovered,
+    ) {
+        for (run, point) in assessed {
             match point {
                 Some((plan, mut point)) => {
                     for lost in std::mem::take(&mut point.lost) {
@@ -524,14 +550,11 @@ impl Engine {
                     recovered.resumed.push(run.run_id);
                 }
                 None => {
-                    self.inner
-                        .journal
-                        .publish(run.ending(at, stopped.is_some()));
+                    self.inner.journal.publish(run.ending(at, stopped));
                     recovered.interrupted.push(run.run_id);
                 }
             }
         }
-        recovered
     }
 
     /// Cancels a run in flight: running steps stop, pending ones never start.
@@ -540,7 +563,15 @@ impl Engine {
     /// the run cancelled, not interrupted.
     pub async fn cancel(&self, run_id: Ulid, actor: &str) -> Result<(), EngineError> {
         let token = self.inner.running.lock().get(&run_id).cloned();
-        if let Some(token) = token {
+        // A run another node of the cluster runs: that node cancels it as
+        // it folds the request (or the node that takes it over, at once).
+        let elsewhere = token.is_none()
+            && self.inner.journal.node().is_some()
+            && self
+                .inner
+                .journal
+                .read(|m| m.runs.get(&run_id).is_some_and(|r| !r.status.is_terminal()));
+        if token.is_some() || elsewhere {
             self.admit()?;
             let seq = self
                 .inner
@@ -550,7 +581,9 @@ impl Engine {
                     actor: Some(actor.to_string()),
                 })
                 .seq;
-            token.cancel();
+            if let Some(token) = token {
+                token.cancel();
+            }
             return self.acknowledge(seq).await;
         }
         match self.inner.journal.read(|m| m.runs.status(&run_id)) {
@@ -598,9 +631,19 @@ impl Engine {
         self.inner.stopping.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
+        if self.inner.fenced.is_cancelled() {
+            // Its runs are another node's now: nothing of them is written.
+            return Recovered::default();
+        }
         let now = chrono::Utc::now();
         let mut stopped = Recovered::default();
-        for (run, point) in self.assess_in_flight(now, resume::NODE_STOPPED).await {
+        let journal = self.inner.journal.clone();
+        for (run, point) in self
+            .assess_in_flight(now, resume::NODE_STOPPED, |run| {
+                run.node.as_deref() == journal.node()
+            })
+            .await
+        {
             match point {
                 Some((_, point)) => {
                     for lost in point.lost {
@@ -617,6 +660,9 @@ impl Engine {
         stopped
     }
 }
+
+/// A run in flight, and how it goes on (`None`: it cannot).
+type Assessed = (RunState, Option<(Arc<Plan>, ResumePoint)>);
 
 /// What became of the runs in flight when a process stopped.
 #[derive(Debug, Default)]

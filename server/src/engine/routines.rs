@@ -235,6 +235,11 @@ impl Engine {
     /// Temporal schedule's default overlap policy). From then on every fire
     /// of every routine happens once, whatever else is due at that instant.
     pub async fn run_scheduler(self) {
+        // In a cluster the leader fires, once for the cluster; another node
+        // waits to lead (the fires it missed meanwhile are then due).
+        while !self.inner.journal.leads() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let started = Utc::now();
         let owed: Vec<(Ulid, Ulid, DateTime<Utc>)> = self.inner.journal.read(|m| {
             m.routines
@@ -255,6 +260,10 @@ impl Engine {
         // (deleted, or the server shedding load) is not retried in a loop.
         let mut attempted: HashMap<Ulid, DateTime<Utc>> = HashMap::new();
         loop {
+            if !self.inner.journal.leads() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
             let changed = self.inner.schedule_changed.notified();
             let now = Utc::now();
             let due = self

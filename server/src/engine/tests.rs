@@ -459,6 +459,7 @@ async fn replay_restores_history_and_interrupts_runs_left_in_flight() {
         actor: None,
         budget: None,
         trace: None,
+        node: None,
     });
     let last = journal.publish(EventKind::RunStarted { run_id: stuck }).at;
     journal.flush().await;

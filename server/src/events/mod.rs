@@ -69,6 +69,17 @@ pub enum EventKind {
         /// the run starts a trace of its own, whose id is the run's.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         trace: Option<records::TraceParent>,
+        /// The server of a cluster that runs it (its `--node-id`); absent
+        /// on a server alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+    },
+    /// A server of the cluster took the run over from one whose lease
+    /// lapsed: it runs the run from here on.
+    RunClaimed {
+        run_id: Ulid,
+        node: String,
+        from: String,
     },
     RunStarted {
         run_id: Ulid,
@@ -277,6 +288,7 @@ impl EventKind {
         match self {
             JobCreated { .. } => None,
             RunCreated { run_id, .. }
+            | RunClaimed { run_id, .. }
             | RunStarted { run_id }
             | StepStarted { run_id, .. }
             | StepRetrying { run_id, .. }
@@ -326,6 +338,7 @@ impl EventKind {
         match self {
             JobCreated { .. } => "JobCreated",
             RunCreated { .. } => "RunCreated",
+            RunClaimed { .. } => "RunClaimed",
             RunStarted { .. } => "RunStarted",
             StepStarted { .. } => "StepStarted",
             StepRetrying { .. } => "StepRetrying",

@@ -27,7 +27,7 @@ use crate::journal::Observer;
 use crate::model::{Approvals, Model};
 use crate::runs::RunState;
 use crate::store::LogProbe;
-use crate::telemetry::registry::{Registry, Value};
+use crate::telemetry::registry::Value;
 
 pub use mailbox::{Batch, Interest};
 use mailbox::{Mailbox, Routes};
@@ -106,7 +106,11 @@ impl Hub {
 
     /// Watches the metrics registry and pushes each series that changed, at
     /// most once per `every` (a burst of events is one message per series).
-    pub async fn push_metrics(self: Arc<Self>, registry: Arc<Registry>, every: Duration) {
+    pub async fn push_metrics(
+        self: Arc<Self>,
+        registry: crate::telemetry::MetricsView,
+        every: Duration,
+    ) {
         let mut last: HashMap<(String, Vec<(String, String)>), f64> = HashMap::new();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -152,6 +156,11 @@ impl Hub {
 impl Observer for Hub {
     fn unlocked(&self) {
         self.routes.wake();
+    }
+
+    /// The dashboard shows the cluster: others' events go out as our own.
+    fn observe_foreign(&self, event: &Event, model: &Model) {
+        self.observe(event, model);
     }
 
     fn observe(&self, event: &Event, model: &Model) {

@@ -319,6 +319,7 @@ mod tests {
                 actor: Some("alice".into()),
                 budget: None,
                 trace,
+                node: None,
             },
             EventKind::RunStarted { run_id },
             EventKind::StepStarted {

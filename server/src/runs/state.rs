@@ -37,6 +37,8 @@ pub struct RunState {
     pub budget_asks: Vec<BudgetAsk>,
     /// The caller's trace, when the run was asked for inside one.
     pub trace: Option<Box<TraceParent>>,
+    /// The server of a cluster that runs it (`None`: a server alone).
+    pub node: Option<Arc<str>>,
 }
 
 /// A question a run asked because its budget was spent.
@@ -165,6 +167,7 @@ impl RunState {
             actor,
             budget,
             trace,
+            node,
         } = &event.kind
         else {
             return None;
@@ -186,6 +189,7 @@ impl RunState {
             budget: budget.clone(),
             budget_asks: Vec::new(),
             trace: trace.clone().map(Box::new),
+            node: node.as_deref().map(|n| interner.intern(n)),
             steps: steps
                 .iter()
                 .map(|s| StepState {
@@ -376,6 +380,7 @@ impl RunState {
                 self.cancel_requested = true;
                 self.cancelled_by = actor.as_deref().map(Arc::from);
             }
+            EventKind::RunClaimed { node, .. } => self.node = Some(Arc::from(node.as_str())),
             EventKind::RunCancelled {
                 duration_secs,
                 stopped_at,
@@ -510,6 +515,7 @@ impl RunState {
             budget: self.budget.clone().map(Into::into),
             cost_usd: self.cost_usd(),
             trace_id: Some(self.trace_id()),
+            node: self.node.as_deref().map(str::to_string),
         }
     }
 
@@ -578,6 +584,7 @@ mod tests {
             actor: None,
             budget: None,
             trace: None,
+            node: None,
         };
         let events: Vec<Event> = std::iter::once((0, created))
             .chain(kinds)

@@ -46,10 +46,10 @@ impl EventLog for MemoryLog {
         "memory"
     }
 
-    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[&Event]) -> Result<u64, StoreError> {
         let mut s = self.inner.lock();
         s.events.extend(events.iter().map(|e| (*e).clone()));
-        Ok(())
+        Ok(events.first().map_or(0, |e| e.seq))
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {

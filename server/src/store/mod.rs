@@ -21,7 +21,7 @@ use std::fmt;
 
 pub use index::{ApprovalRecord, IndexRow, JobRecord, RunFilter, RunQuery, RunRecord};
 pub use memory::MemoryLog;
-pub use postgres::PostgresLog;
+pub use postgres::{PostgresLog, FENCED};
 pub use sqlite::SqliteLog;
 pub use writer::{LogProbe, LogState, LogWriter, WriterStats};
 
@@ -56,8 +56,11 @@ pub trait EventLog: Send + 'static {
     /// What health calls it: `sqlite`, `postgres`.
     fn kind(&self) -> &'static str;
 
-    /// Appends the batch, atomically: all of it or none.
-    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError>;
+    /// Appends the batch, atomically: all of it or none, and answers the
+    /// `seq` the log gave its first event. A log of one server stores the
+    /// `seq`s its events carry; a log several servers share gives them in
+    /// commit order, one after another from that first.
+    fn append(&mut self, events: &[&Event]) -> Result<u64, StoreError>;
 
     /// Upkeep between two commits, once the last one's acknowledgements
     /// are out (SQLite: finishing a WAL checkpoint now and then).
@@ -79,6 +82,13 @@ pub trait EventLog: Send + 'static {
     /// Calls `f` on every event in `seq` order; returns how many there were.
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError>;
 
+    /// [`replay`](Self::replay), telling of each event whether this server
+    /// wrote it (true of every event in a log only one server writes): what
+    /// a server counts as its own work, beside what it learns of others'.
+    fn replay_marked(&mut self, f: &mut dyn FnMut(Event, bool)) -> Result<u64, StoreError> {
+        self.replay(&mut |e| f(e, true))
+    }
+
     /// The events of one run, in order.
     fn run_events(&mut self, run_id: &str) -> Result<Vec<Event>, StoreError>;
 
@@ -90,9 +100,15 @@ pub trait EventLog: Send + 'static {
     /// release wrote none), which a replay makes again.
     fn indexed_through(&mut self) -> Result<u64, StoreError>;
 
-    /// Writes index rows, with every row of the events up to `through`
-    /// among them or already written.
+    /// Writes index rows, with every row of this server's events up to
+    /// `through` among them or already written.
     fn write_index(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError>;
+
+    /// Records that the index holds the rows of every event up to `through`,
+    /// whoever wrote them: after a replay has written what was missing.
+    fn index_complete(&mut self, through: u64) -> Result<(), StoreError> {
+        self.write_index(&[], through)
+    }
 
     /// Indexed runs, newest first.
     fn runs(&mut self, q: &RunQuery) -> Result<Vec<RunRecord>, StoreError>;

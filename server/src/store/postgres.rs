@@ -92,7 +92,42 @@ const MIGRATIONS: &[&str] = &[
     // 2: which server wrote each event (its `--node-id`): a cluster's
     // servers share the log, and a follower skips its own.
     "ALTER TABLE events ADD COLUMN node TEXT;",
+    // 3: several writers. Each append leaves its token, so that a retry
+    // whose first COMMIT went through unanswered finds it (the log gives
+    // the `seq`s, so a batch is no longer known by them); each server says
+    // how far the index has its own events' rows.
+    "CREATE TABLE appends (
+         token     BIGINT PRIMARY KEY,
+         node      TEXT NOT NULL,
+         first_seq BIGINT NOT NULL,
+         at        TIMESTAMPTZ NOT NULL DEFAULT now()
+     );
+     CREATE TABLE index_progress (node TEXT PRIMARY KEY, through BIGINT NOT NULL);
+     INSERT INTO index_progress SELECT '', through FROM index_state;
+     DROP TABLE index_state;",
+    // 4: the cluster's servers and their leases: each renews its own
+    // (`seen_at`); one whose lease lapsed is taken over by exactly one
+    // other (`taken_by`), which runs its runs from then on.
+    "CREATE TABLE nodes (
+         node       TEXT PRIMARY KEY,
+         started_at TIMESTAMPTZ NOT NULL,
+         seen_at    TIMESTAMPTZ NOT NULL,
+         lease_secs INTEGER NOT NULL,
+         free_slots INTEGER NOT NULL DEFAULT 0,
+         taken_by   TEXT,
+         taken_at   TIMESTAMPTZ
+     );",
 ];
+
+/// The channel appends notify (with the writer's node id): a wake-up for
+/// the servers that follow the log, never its data (a payload holds 8 kB).
+const CHANNEL: &str = "shiioo_events";
+
+/// Appends' tokens are kept this long: far longer than any retry.
+const TOKENS_KEPT: &str = "1 hour";
+
+/// One append in this many also clears the old tokens.
+const PRUNE_EVERY: u64 = 4_096;
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -129,18 +164,32 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
 /// event before an earlier one commits.
 const APPEND_LOCK: i64 = 0x5348_4949_4f4f_0003;
 
-/// Held (as a session-level advisory lock) by the one node that writes
-/// the log: its `seq`s come from its own memory, so a second writer would
-/// collide with it.
-const WRITER_LOCK: i64 = 0x5348_4949_4f4f_0002;
+/// The first key of the session-level advisory lock each server holds on
+/// its node id (the second is the id's `hashtext`): two servers under one
+/// id would each take the other's events for their own.
+const NODE_LOCK: i32 = 0x5348_4901;
+
+/// Held (as a session-level advisory lock) by the cluster's leader: the
+/// one server that evaluates alert rules and fires routines.
+const LEADER_LOCK: i64 = 0x5348_4949_4f4f_0004;
 
 /// The pool and the runtime its connections live on.
 struct Db {
     runtime: Option<tokio::runtime::Runtime>,
     pool: Pool,
-    /// The connection holding [`WRITER_LOCK`], once taken.
-    writer_lock: parking_lot::Mutex<Option<deadpool_postgres::ClientWrapper>>,
+    /// The connection holding this node's lock, once taken.
+    node_lock: parking_lot::Mutex<Option<deadpool_postgres::ClientWrapper>>,
+    /// The connection holding [`LEADER_LOCK`], while this server leads.
+    leader_lock: parking_lot::Mutex<Option<deadpool_postgres::ClientWrapper>>,
+    /// For connections of their own (`LISTEN`'s).
+    config: tokio_postgres::Config,
+    /// Another node took this one over: it may write nothing more.
+    fenced: std::sync::atomic::AtomicBool,
 }
+
+/// Why a node that was taken over may not write.
+pub const FENCED: &str = "another node of the cluster took this node's runs over (its lease \
+    lapsed): it may write nothing more, and stops";
 
 impl Drop for Db {
     fn drop(&mut self) {
@@ -180,6 +229,10 @@ pub struct PostgresLog {
     db: Arc<Db>,
     /// `--node-id`, written beside each event.
     node: Arc<str>,
+    /// The batch being appended (its first event's `seq` here) and its
+    /// token, kept until it is stored: a retry of it reuses the token.
+    pending: Option<(u64, i64)>,
+    appends: u64,
 }
 
 impl PostgresLog {
@@ -207,7 +260,7 @@ impl PostgresLog {
             .build()
             .map_err(|e| StoreError(format!("cannot start the postgres runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 // A connection a database restart broke is closed, and so
@@ -231,21 +284,30 @@ impl PostgresLog {
             db: Arc::new(Db {
                 runtime: Some(runtime),
                 pool,
-                writer_lock: parking_lot::Mutex::new(None),
+                node_lock: parking_lot::Mutex::new(None),
+                leader_lock: parking_lot::Mutex::new(None),
+                config,
+                fenced: Default::default(),
             }),
+            pending: None,
+            appends: 0,
         };
         log.db.call(|pool| async move { migrate(&pool).await })?;
         Ok(log)
     }
 
-    /// Makes this process the database's one writer, or says who is: the
-    /// lock lives as long as a connection of its own (a process that dies
-    /// loses it with its connection).
-    pub fn claim_writer(&self) -> Result<(), StoreError> {
+    /// This server's node id, or another server's that holds it: the lock
+    /// lives as long as a connection of its own (a process that dies loses
+    /// it with its connection).
+    pub fn claim_node(&self) -> Result<(), StoreError> {
+        let node = self.node.to_string();
         let client = self.call(|pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             let taken: bool = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2))",
+                    &[&NODE_LOCK, &node],
+                )
                 .await
                 .map_err(pg)?
                 .get(0);
@@ -255,48 +317,268 @@ impl PostgresLog {
             }
             let holder = client
                 .query_opt(
-                    "SELECT coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), \
-                     a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                     WHERE l.locktype = 'advisory' AND l.classid = $1::bigint::oid \
-                     AND l.objid = $2::bigint::oid AND l.granted LIMIT 1",
-                    &[&(WRITER_LOCK >> 32), &(WRITER_LOCK & 0xffff_ffff)],
+                    "SELECT coalesce(host(a.client_addr), 'local'), a.pid \
+                     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.classid::bigint = $1 \
+                     AND l.objid::bigint = hashtext($2)::bigint & 4294967295 \
+                     AND l.objsubid = 2 AND l.granted LIMIT 1",
+                    &[&(NODE_LOCK as i64), &node],
                 )
                 .await
                 .ok()
                 .flatten()
                 .map(|r| {
                     format!(
-                        " (held by {:?} from {}, backend pid {})",
+                        " (from {}, backend pid {})",
                         r.get::<_, String>(0),
-                        r.get::<_, String>(1),
-                        r.get::<_, i32>(2)
+                        r.get::<_, i32>(1)
                     )
                 })
                 .unwrap_or_default();
             Err(StoreError(format!(
-                "another Shiioo server writes to this database{holder}; several servers on one \
-                 database are not supported yet: give each its own database"
+                "another Shiioo server runs as node {node:?} on this database{holder}: give each \
+                 server its own --node-id"
             )))
         })?;
-        *self.db.writer_lock.lock() = Some(client);
+        *self.db.node_lock.lock() = Some(client);
         Ok(())
     }
 
-    /// Takes the writer's lock again if its connection was lost (a
-    /// database restart ends the session, and the lock with it), before
-    /// anything is written: or says who took it meanwhile.
-    fn keep_writer(&self) -> Result<(), StoreError> {
+    /// Takes the node's lock again if its connection was lost (a database
+    /// restart ends the session, and the lock with it), before anything is
+    /// written: or says who took it meanwhile.
+    fn keep_node(&self) -> Result<(), StoreError> {
         let lost = self
             .db
-            .writer_lock
+            .node_lock
             .lock()
             .as_ref()
             .is_some_and(|client| client.is_closed());
         if lost {
-            self.claim_writer()?;
-            tracing::info!("took the database's writer lock again after its connection was lost");
+            self.claim_node()?;
+            tracing::info!("took this node's lock again after its connection was lost");
         }
         Ok(())
+    }
+
+    /// Gives up this node's lock and the lead, at once: the server stops
+    /// (a process that dies loses them with its connections).
+    pub fn release(&self) {
+        let held: Vec<_> = [
+            self.db.node_lock.lock().take(),
+            self.db.leader_lock.lock().take(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let _ = self.call(|_| async move {
+            for client in held {
+                let _ = client.simple_query("SELECT pg_advisory_unlock_all()").await;
+            }
+            Ok(())
+        });
+    }
+
+    /// This server's node id.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Joins the cluster (again) under this node id, with a lease of
+    /// `lease_secs`; answers who took this node's runs over while it was
+    /// gone, if anyone did (its runs are theirs then, not to resume here).
+    pub fn join(&self, lease_secs: u32) -> Result<Option<String>, StoreError> {
+        let rows = self.query(
+            "WITH old AS (SELECT taken_by FROM nodes WHERE node = $1) \
+             INSERT INTO nodes (node, started_at, seen_at, lease_secs) VALUES ($1, now(), now(), $2) \
+             ON CONFLICT (node) DO UPDATE SET started_at = now(), seen_at = now(), \
+                 lease_secs = $2, taken_by = NULL, taken_at = NULL \
+             RETURNING (SELECT taken_by FROM old)"
+                .into(),
+            vec![
+                Box::new(self.node.to_string()),
+                Box::new(lease_secs.min(i32::MAX as u32) as i32),
+            ],
+        )?;
+        rows.first()
+            .map(|r| r.try_get::<_, Option<String>>(0).map_err(pg))
+            .transpose()
+            .map(Option::flatten)
+    }
+
+    /// Renews this node's lease, saying how many more steps it could run;
+    /// false if another node took it over meanwhile (its lease lapsed).
+    pub fn renew(&self, free_slots: usize) -> Result<bool, StoreError> {
+        let rows = self.query(
+            "UPDATE nodes SET seen_at = now(), free_slots = $2 \
+             WHERE node = $1 AND taken_by IS NULL RETURNING node"
+                .into(),
+            vec![
+                Box::new(self.node.to_string()),
+                Box::new(free_slots.min(i32::MAX as usize) as i32),
+            ],
+        )?;
+        if rows.is_empty() {
+            self.db
+                .fenced
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(!rows.is_empty())
+    }
+
+    /// Whether another node took this one over (found by an append or a
+    /// renewal): the server must stop.
+    pub fn fenced(&self) -> bool {
+        self.db.fenced.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The cluster's nodes as the database has them now, and the leader.
+    pub fn cluster(&self) -> Result<wire::ClusterHealth, StoreError> {
+        let rows = self.query(
+            "SELECT node, seen_at >= now() - make_interval(secs => lease_secs) AND taken_by IS NULL, \
+                 CASE WHEN isfinite(seen_at) \
+                     THEN greatest(extract(epoch FROM now() - seen_at), 0)::float8 END, \
+                 lease_secs, free_slots, taken_by FROM nodes ORDER BY node"
+                .into(),
+            vec![],
+        )?;
+        let nodes = rows
+            .iter()
+            .map(|r| {
+                let seen: Option<f64> = r.try_get(2).map_err(pg)?;
+                Ok(wire::ClusterNode {
+                    node_id: r.try_get(0).map_err(pg)?,
+                    alive: r.try_get(1).map_err(pg)?,
+                    seen_secs_ago: seen.map(|s| (s * 1e3).round() / 1e3),
+                    lease_secs: r.try_get::<_, i32>(3).map_err(pg)?.max(0) as u64,
+                    free_slots: r.try_get::<_, i32>(4).map_err(pg)?.max(0) as u64,
+                    taken_by: r.try_get(5).map_err(pg)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let leader = self.query(
+            "SELECT substr(a.application_name, 8) FROM pg_locks l \
+             JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.classid::bigint = $1 AND l.objid::bigint = $2 \
+                 AND l.objsubid = 1 AND l.granted AND a.application_name LIKE 'shiioo %' LIMIT 1"
+                .into(),
+            vec![
+                Box::new(LEADER_LOCK >> 32),
+                Box::new(LEADER_LOCK & 0xffff_ffff),
+            ],
+        )?;
+        Ok(wire::ClusterHealth {
+            leader: leader
+                .first()
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(pg)?,
+            nodes,
+        })
+    }
+
+    /// Lets this node's lease lapse at once (a graceful stop): another
+    /// node takes its runs over without waiting for it to run out.
+    pub fn leave(&self) -> Result<(), StoreError> {
+        self.query(
+            "UPDATE nodes SET seen_at = '-infinity' WHERE node = $1 AND taken_by IS NULL".into(),
+            vec![Box::new(self.node.to_string())],
+        )
+        .map(drop)
+    }
+
+    /// Takes over the nodes whose leases lapsed (by the database's clock,
+    /// so that the nodes' clocks need not agree); each is taken by exactly
+    /// one node, whichever asks first.
+    pub fn take_lapsed(&self) -> Result<Vec<String>, StoreError> {
+        const LAPSED: &str = "node <> $1 AND taken_by IS NULL \
+             AND seen_at < now() - make_interval(secs => lease_secs)";
+        let me = self.node.to_string();
+        let any = self.query(
+            format!("SELECT 1 FROM nodes WHERE {LAPSED} LIMIT 1"),
+            vec![Box::new(me.clone())],
+        )?;
+        if any.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Under the appends' lock: every batch the lapsed node commits is
+        // either in the log before it is taken (and the taker reads it
+        // before resuming its runs) or refused after.
+        self.call(move |pool| async move {
+            let mut client = pool.get().await.map_err(pool_err)?;
+            let tx = client.transaction().await.map_err(pg)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])
+                .await
+                .map_err(pg)?;
+            let rows = tx
+                .query(
+                    &format!(
+                        "UPDATE nodes SET taken_by = $1, taken_at = now() WHERE {LAPSED} \
+                         RETURNING node"
+                    ),
+                    &[&me],
+                )
+                .await
+                .map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+            rows.iter()
+                .map(|r| r.try_get::<_, String>(0).map_err(pg))
+                .collect()
+        })
+    }
+
+    /// Where the batch that left `token` starts, if it is stored.
+    fn stored_by(&self, token: i64) -> Result<Option<u64>, StoreError> {
+        let rows = self.query(
+            "SELECT first_seq FROM appends WHERE token = $1".into(),
+            vec![Box::new(token)],
+        )?;
+        rows.first()
+            .map(|r| Ok(r.try_get::<_, i64>(0).map_err(pg)? as u64))
+            .transpose()
+    }
+
+    /// Whether this server leads the cluster, taking the lead if nobody
+    /// holds it: the lock lives with a connection of its own, so a leader
+    /// that dies or loses the database hands it on.
+    pub fn lead(&self) -> Result<bool, StoreError> {
+        let mut held = self.db.leader_lock.lock();
+        if held.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(true);
+        }
+        *held = None;
+        let taken = self.call(|pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            let taken: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+                .await
+                .map_err(pg)?
+                .get(0);
+            Ok(taken.then(|| deadpool_postgres::Object::take(client)))
+        })?;
+        let leads = taken.is_some();
+        *held = taken;
+        Ok(leads)
+    }
+
+    /// Sends on `wake` whenever another server appends to the log, until
+    /// `wake`'s receiver is gone; reconnects by itself. A wake-up only: the
+    /// follower reads the events from the table (and polls besides, for
+    /// what a lost connection let slip by).
+    pub fn notify_appends(&self, wake: std::sync::mpsc::SyncSender<()>) {
+        let config = self.db.config.clone();
+        let node = self.node.to_string();
+        self.db.runtime().spawn(async move {
+            loop {
+                match listen(&config, &node, &wake).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::debug!("listening for appends: {e}; again in a second");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
     }
 
     /// Up to `limit` events after `seq`, in order, each with the server
@@ -340,6 +622,42 @@ impl PostgresLog {
             client.query(&stmt, &refs).await.map_err(pg)
         })
     }
+}
+
+/// Forwards the channel's notifications (but this server's own) to `wake`
+/// until its receiver is gone (`Ok`) or the connection fails.
+async fn listen(
+    config: &tokio_postgres::Config,
+    node: &str,
+    wake: &std::sync::mpsc::SyncSender<()>,
+) -> Result<(), StoreError> {
+    use futures::StreamExt;
+    use std::sync::mpsc::TrySendError;
+    let (client, mut connection) = config.connect(NoTls).await.map_err(pg)?;
+    let (tx, mut messages) = futures::channel::mpsc::unbounded();
+    let stream = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    tokio::spawn(stream.map(Ok).forward(tx));
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(pg)?;
+    // Whatever was appended before the LISTEN took is found by the poll.
+    let _ = wake.try_send(());
+    while let Some(message) = messages.next().await {
+        match message.map_err(pg)? {
+            tokio_postgres::AsyncMessage::Notification(n) if n.payload() != node => {
+                match wake.try_send(()) {
+                    // Full: a wake-up is waiting already.
+                    Ok(()) | Err(TrySendError::Full(())) => {}
+                    Err(TrySendError::Disconnected(())) => return Ok(()),
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(StoreError(
+        "postgres: the listening connection closed".into(),
+    ))
 }
 
 /// A query parameter that can travel between threads.
@@ -423,7 +741,7 @@ impl EventLog for PostgresLog {
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {
-        self.keep_writer()?;
+        self.keep_node()?;
         self.call(|pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             client.simple_query("").await.map_err(pg)?;
@@ -431,11 +749,27 @@ impl EventLog for PostgresLog {
         })
     }
 
-    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[&Event]) -> Result<u64, StoreError> {
         let Some(first) = events.first().map(|e| e.seq) else {
-            return Ok(());
+            return Ok(0);
         };
-        self.keep_writer()?;
+        self.keep_node()?;
+        // A batch tried before, whose COMMIT may have gone through with its
+        // answer lost: if its token is there, so is the batch.
+        let token = match self.pending {
+            Some((seq, token)) if seq == first => {
+                if let Some(stored) = self.stored_by(token)? {
+                    self.pending = None;
+                    return Ok(stored);
+                }
+                token
+            }
+            _ => {
+                let token = (Ulid::new().0 as u64 & i64::MAX as u64) as i64;
+                self.pending = Some((first, token));
+                token
+            }
+        };
         let n = events.len();
         let (mut ats, mut runs, mut kinds, mut bodies) = (
             Vec::with_capacity(n),
@@ -444,13 +778,7 @@ impl EventLog for PostgresLog {
             Vec::with_capacity(n),
         );
         let mut body = Vec::with_capacity(256);
-        for (i, event) in events.iter().enumerate() {
-            if event.seq != first + i as u64 {
-                return Err(StoreError(format!(
-                    "a batch out of order: event {} after {first} at place {i}",
-                    event.seq
-                )));
-            }
+        for event in events {
             body.clear();
             format::encode(&event.kind, &mut body).map_err(err)?;
             bodies.push(String::from_utf8(body.clone()).map_err(err)?);
@@ -460,90 +788,98 @@ impl EventLog for PostgresLog {
         }
         let version = format::VERSION as i32;
         let node = self.node.to_string();
-        let given = self.call(move |pool| async move {
+        self.appends += 1;
+        let prune = self.appends.is_multiple_of(PRUNE_EVERY);
+        let stored = self.call(move |pool| async move {
             let client = pool.get().await.map_err(pool_err)?;
             let stmt = client
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "WITH base AS (SELECT coalesce(max(seq), 0) AS seq FROM events), \
+                     fenced AS (SELECT EXISTS (SELECT 1 FROM nodes \
+                         WHERE node = $6 AND taken_by IS NOT NULL) AS yes), \
                      ins AS (INSERT INTO events (seq, at, run_id, kind, v, body, node) \
                          SELECT base.seq + e.n, e.at, e.run_id, e.kind, $5, e.body, $6 \
-                         FROM base, UNNEST($1::TIMESTAMPTZ[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
+                         FROM base, fenced, \
+                             UNNEST($1::TIMESTAMPTZ[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) \
                              WITH ORDINALITY AS e (at, run_id, kind, body, n) \
-                         WHERE base.seq + 1 = $7) \
-                     SELECT seq + 1 FROM base",
-                )
+                         WHERE NOT fenced.yes), \
+                     mark AS (INSERT INTO appends (token, node, first_seq) \
+                         SELECT $7, $6, base.seq + 1 FROM base, fenced WHERE NOT fenced.yes), \
+                     note AS (SELECT pg_notify('{CHANNEL}', $6)) \
+                     SELECT base.seq + 1, fenced.yes FROM base, fenced, note"
+                ))
                 .await
                 .map_err(pg)?;
             // One round trip: the three go out together and run in order.
-            // `seq`s follow the log's end under the lock, so they are given
-            // in commit order; the batch goes in only where this server
-            // expects it to (it numbers its events itself).
-            let first = first as i64;
+            // Under the lock each batch is numbered from the log's end, so
+            // `seq`s are given in commit order and a follower reading past
+            // `seq` n never misses an event that commits later below it.
             let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})");
+            let end = if prune {
+                format!("DELETE FROM appends WHERE at < now() - interval '{TOKENS_KEPT}'; COMMIT")
+            } else {
+                "COMMIT".to_string()
+            };
             let params: [&(dyn ToSql + Sync); 7] =
-                [&ats, &runs, &kinds, &bodies, &version, &node, &first];
+                [&ats, &runs, &kinds, &bodies, &version, &node, &token];
             let (begun, inserted, committed) = tokio::join!(
                 client.batch_execute(&begin),
                 client.query_one(&stmt, &params),
-                client.batch_execute("COMMIT"),
+                client.batch_execute(&end),
             );
             begun.map_err(pg)?;
-            let given: i64 = inserted.map_err(pg)?.get(0);
+            let row = inserted.map_err(pg)?;
             committed.map_err(pg)?;
-            Ok(given)
+            let (stored, fenced): (i64, bool) = (row.get(0), row.get(1));
+            Ok((stored as u64, fenced))
         })?;
-        if given as u64 == first {
-            return Ok(());
+        if stored.1 {
+            // Nothing went in: another node took this one's runs over.
+            self.db
+                .fenced
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(StoreError(FENCED.into()));
         }
-        // A try whose COMMIT went through but whose answer was lost (the
-        // connection broke) is found on the next: the batch is there, by
-        // this server.
-        let node = self.node.to_string();
-        let (from, to) = (first as i64, (first + n as u64) as i64);
-        let ours: i64 = self.call(move |pool| async move {
-            let client = pool.get().await.map_err(pool_err)?;
-            let row = client
-                .query_one(
-                    "SELECT count(*) FROM events WHERE seq >= $1 AND seq < $2 AND node = $3",
-                    &[&from, &to, &node],
-                )
-                .await
-                .map_err(pg)?;
-            Ok(row.get(0))
-        })?;
-        if ours == n as i64 {
-            return Ok(());
-        }
-        Err(StoreError(format!(
-            "the log's next seq is {given}, not {first}: another server has written to it \
-             (nothing of this batch was stored)"
-        )))
+        self.pending = None;
+        Ok(stored.0)
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
+        self.replay_marked(&mut |e, _| f(e))
+    }
+
+    fn replay_marked(&mut self, f: &mut dyn FnMut(Event, bool)) -> Result<u64, StoreError> {
         // Read in batches by `seq` on the store's runtime while this thread
         // folds the previous one: a log of millions of events is never in
         // memory whole.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Event>, StoreError>>(2);
+        type Marked = Vec<(Event, bool)>;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Marked, StoreError>>(2);
         let pool = self.db.pool.clone();
+        let node = self.node.to_string();
         self.db.runtime().spawn(async move {
             let read = async {
                 let client = pool.get().await.map_err(pool_err)?;
+                // Events from before servers had names were this one's:
+                // there was one server then.
                 let stmt = client
                     .prepare(
-                        "SELECT seq, at, v, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        "SELECT seq, at, v, body, coalesce(node = $3, true) FROM events \
+                         WHERE seq > $1 ORDER BY seq LIMIT $2",
                     )
                     .await
                     .map_err(pg)?;
                 let mut after = 0i64;
                 loop {
                     let rows = client
-                        .query(&stmt, &[&after, &(REPLAY_BATCH as i64)])
+                        .query(&stmt, &[&after, &(REPLAY_BATCH as i64), &node])
                         .await
                         .map_err(pg)?;
-                    let events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
+                    let events = rows
+                        .iter()
+                        .map(|r| Ok((event_of(r)?, r.try_get(4).map_err(pg)?)))
+                        .collect::<Result<Vec<_>, StoreError>>()?;
                     let done = events.len() < REPLAY_BATCH;
-                    if let Some(last) = events.last() {
+                    if let Some((last, _)) = events.last() {
                         after = last.seq as i64;
                     }
                     if tx.send(Ok(events)).is_err() || done {
@@ -557,8 +893,8 @@ impl EventLog for PostgresLog {
         });
         let mut count = 0;
         while let Ok(batch) = rx.recv() {
-            for event in batch? {
-                f(event);
+            for (event, mine) in batch? {
+                f(event, mine);
                 count += 1;
             }
         }
@@ -581,11 +917,16 @@ impl EventLog for PostgresLog {
         rows.first().map(event_of).transpose()
     }
 
+    /// Each server writes the rows of its own events, so the index is
+    /// complete up to where the one furthest behind has written them.
     fn indexed_through(&mut self) -> Result<u64, StoreError> {
-        let rows = self.query("SELECT through FROM index_state".into(), vec![])?;
+        let rows = self.query(
+            "SELECT coalesce(min(through), 0) FROM index_progress".into(),
+            vec![],
+        )?;
         let through: i64 = rows
             .first()
-            .ok_or_else(|| StoreError("index_state is empty".into()))?
+            .ok_or_else(|| StoreError("min() without a row".into()))?
             .try_get(0)
             .map_err(pg)?;
         Ok(through as u64)
@@ -593,17 +934,37 @@ impl EventLog for PostgresLog {
 
     fn write_index(&mut self, rows: &[&IndexRow], through: u64) -> Result<(), StoreError> {
         let batch = IndexBatch::of(rows);
+        let node = self.node.to_string();
         self.call(move |pool| async move {
             let mut client = pool.get().await.map_err(pool_err)?;
             let tx = client.transaction().await.map_err(pg)?;
             batch.write(&tx).await?;
             tx.execute(
-                "UPDATE index_state SET through = greatest(through, $1)",
-                &[&(through as i64)],
+                "INSERT INTO index_progress (node, through) VALUES ($1, $2) \
+                 ON CONFLICT (node) DO UPDATE \
+                 SET through = greatest(index_progress.through, EXCLUDED.through)",
+                &[&node, &(through as i64)],
             )
             .await
             .map_err(pg)?;
             tx.commit().await.map_err(pg)
+        })
+    }
+
+    fn index_complete(&mut self, through: u64) -> Result<(), StoreError> {
+        // This server's row first: from now on its events count in the
+        // minimum, even those whose rows a crash leaves unwritten.
+        self.write_index(&[], through)?;
+        self.call(move |pool| async move {
+            let client = pool.get().await.map_err(pool_err)?;
+            client
+                .execute(
+                    "UPDATE index_progress SET through = greatest(through, $1)",
+                    &[&(through as i64)],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
         })
     }
 

@@ -169,7 +169,7 @@ impl EventLog for SqliteLog {
         "sqlite"
     }
 
-    fn append(&mut self, events: &[&Event]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[&Event]) -> Result<u64, StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut insert = tx
@@ -198,7 +198,7 @@ impl EventLog for SqliteLog {
         }
         tx.commit().map_err(err)?;
         self.committed();
-        Ok(())
+        Ok(events.first().map_or(0, |e| e.seq))
     }
 
     fn between_commits(&mut self) {

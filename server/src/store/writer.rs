@@ -29,6 +29,9 @@ enum Msg {
     Event(SharedEvent, Vec<IndexRow>),
     /// Answered once every event sent before it is committed.
     Flush(oneshot::Sender<()>),
+    /// The `seq` of an event another server wrote (and this one only
+    /// folded): it counts as committed once every event before it is.
+    Skip(u64),
 }
 
 /// The writer's queue. Events are put in under the journal's lock, so they
@@ -108,8 +111,12 @@ pub struct WriterStats {
 /// Where the log stands, as the writer last saw it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LogState {
-    /// The `seq` of the last committed event.
+    /// The `seq` of the last committed event (as this server numbers
+    /// them: in the order it folded them).
     pub committed: u64,
+    /// The `seq` the log gave the last event this server committed: the
+    /// same as `committed` but in a log several servers share.
+    pub stored: u64,
     /// Why the last commit failed, while commits fail.
     pub failing: Option<Arc<str>>,
 }
@@ -168,6 +175,7 @@ impl LogWriter {
         let stats = Arc::new(WriterStats::default());
         let (state_tx, state) = watch::channel(LogState {
             committed,
+            stored: committed,
             failing: None,
         });
         let abandon = Arc::new(AtomicBool::new(false));
@@ -181,6 +189,8 @@ impl LogWriter {
                     state: state_tx,
                     abandon: abandon.clone(),
                     rows: Vec::new(),
+                    fresh: Vec::new(),
+                    skipped: 0,
                     rows_since: None,
                 };
                 let inbox = inbox.clone();
@@ -218,6 +228,13 @@ impl LogWriter {
         if self.inbox.put(Msg::Event(event, index)).is_err() {
             self.backlog.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Notes an event another server wrote, folded here as `seq`, without
+    /// waking the writer: a wait for it ends once what came before it here
+    /// is committed.
+    pub fn skip(&self, seq: u64) {
+        let _ = self.inbox.put(Msg::Skip(seq));
     }
 
     /// Wakes the writer for what was queued.
@@ -312,6 +329,10 @@ struct Writer {
     abandon: Arc<AtomicBool>,
     /// Index rows of committed events, not yet written.
     rows: Vec<IndexRow>,
+    /// Index rows of the batch being committed.
+    fresh: Vec<IndexRow>,
+    /// The last `seq` of another server's event taken.
+    skipped: u64,
     /// When the oldest of `rows` arrived.
     rows_since: Option<Instant>,
 }
@@ -350,7 +371,7 @@ impl Writer {
             for msg in msgs.drain(..) {
                 self.take(msg, &mut batch, &mut waiters);
             }
-            if !batch.is_empty() && !self.commit(&batch) {
+            if !self.commit(&batch) {
                 tracing::error!(
                     events = self.backlog.load(Ordering::Relaxed),
                     "stopping with events the disk would not take; none of them was acknowledged"
@@ -384,27 +405,52 @@ impl Writer {
                 batch.push(e);
                 if !rows.is_empty() {
                     self.rows_since.get_or_insert_with(Instant::now);
-                    self.rows.extend(rows);
+                    self.fresh.extend(rows);
                 }
             }
             Msg::Flush(w) => waiters.push(w),
+            Msg::Skip(seq) => self.skipped = seq,
         }
     }
 
-    /// Commits the batch's events.
+    /// Commits the batch's events (and counts those skipped before them).
     fn commit(&mut self, batch: &[SharedEvent]) -> bool {
+        if batch.is_empty() {
+            let skipped = self.skipped;
+            if skipped > self.state.borrow().committed {
+                self.state
+                    .send_modify(|s| s.committed = s.committed.max(skipped));
+            }
+            return true;
+        }
         let refs: Vec<_> = batch.iter().map(|e| &**e).collect();
-        if !self.persist(|log| log.append(&refs)) {
+        let mut first = 0;
+        if !self.persist(|log| {
+            first = log.append(&refs)?;
+            Ok(())
+        }) {
             return false;
         }
-        let last = batch.last().map_or(0, |e| e.seq);
+        // A job's row names its event by the `seq` the log gave it.
+        for row in &mut self.fresh {
+            if let IndexRow::Job(job) = row {
+                if let Ok(i) = batch.binary_search_by_key(&job.seq, |e| e.seq) {
+                    job.seq = first + i as u64;
+                }
+            }
+        }
+        self.rows.append(&mut self.fresh);
+        let last = batch.last().map_or(0, |e| e.seq).max(self.skipped);
+        let stored = first + batch.len() as u64 - 1;
         self.stats
             .appended
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.backlog.fetch_sub(batch.len(), Ordering::Relaxed);
-        self.state
-            .send_modify(|s| s.committed = s.committed.max(last));
+        self.state.send_modify(|s| {
+            s.committed = s.committed.max(last);
+            s.stored = s.stored.max(stored);
+        });
         true
     }
 
@@ -420,7 +466,7 @@ impl Writer {
         let rows = std::mem::take(&mut self.rows);
         let refs: Vec<_> = rows.iter().collect();
         // Every row waiting belongs to a committed event.
-        let through = self.state.borrow().committed;
+        let through = self.state.borrow().stored;
         if !self.persist(|log| log.write_index(&refs, through)) {
             return false;
         }
@@ -594,7 +640,7 @@ mod tests {
             "test disk"
         }
 
-        fn append(&mut self, events: &[&crate::events::Event]) -> Result<(), StoreError> {
+        fn append(&mut self, events: &[&crate::events::Event]) -> Result<u64, StoreError> {
             if self.fail > 0 {
                 self.fail -= 1;
                 return Err(StoreError("disk on fire".into()));
@@ -603,7 +649,7 @@ mod tests {
                 return Err(StoreError("database or disk is full".into()));
             }
             self.seen.lock().extend(events.iter().map(|e| e.seq));
-            Ok(())
+            Ok(events.first().map_or(0, |e| e.seq))
         }
         fn replay(&mut self, _: &mut dyn FnMut(Event)) -> Result<u64, StoreError> {
             Ok(0)

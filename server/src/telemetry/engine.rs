@@ -85,6 +85,21 @@ impl EngineMetrics {
     }
 }
 
+/// Engine metrics of every node's events, not only this node's: the
+/// cluster's figures, for the API's JSON and the dashboard (see
+/// [`super::MetricsView`]).
+pub struct EveryNode(pub EngineMetrics);
+
+impl Observer for EveryNode {
+    fn observe(&self, event: &Event, model: &Model) {
+        self.0.observe(event, model);
+    }
+
+    fn observe_foreign(&self, event: &Event, model: &Model) {
+        self.0.observe(event, model);
+    }
+}
+
 /// The conventions' `error.type` of a failed call: `timeout`, or `_OTHER`
 /// (their word for a failure of no known class).
 fn error_type(timed_out: bool) -> &'static str {
@@ -152,6 +167,7 @@ impl Observer for EngineMetrics {
         };
         match &event.kind {
             EventKind::RunCreated { .. } => active(),
+            EventKind::RunClaimed { .. } => {}
             EventKind::StepRetrying {
                 run_id,
                 step_id,

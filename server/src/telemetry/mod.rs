@@ -19,8 +19,39 @@ pub mod render;
 
 use std::sync::Arc;
 
-pub use engine::EngineMetrics;
+pub use engine::{EngineMetrics, EveryNode};
 pub use registry::Registry;
+
+/// The series the API's JSON and the dashboard show. Prometheus scrapes
+/// each node's own (`node`: its counters count the events it wrote, so
+/// that summing the nodes gives the cluster's totals); on a node of a
+/// cluster the engine's series shown here come instead from `cluster`,
+/// which folds every node's events, so that any node answers for all.
+#[derive(Clone)]
+pub struct MetricsView {
+    pub node: Arc<Registry>,
+    pub cluster: Option<Arc<Registry>>,
+}
+
+impl MetricsView {
+    pub fn read_all(&self) -> Vec<registry::SeriesRead> {
+        let mut all = self.node.read_all();
+        if let Some(cluster) = &self.cluster {
+            let theirs = cluster.read_all();
+            let names: std::collections::HashSet<&str> =
+                theirs.iter().map(|s| s.name.as_str()).collect();
+            all.retain(|s| !names.contains(s.name.as_str()));
+            all.extend(theirs);
+            all.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        }
+        all
+    }
+
+    /// The registries the engine's gauges are set in.
+    pub fn engines(&self) -> impl Iterator<Item = &Arc<Registry>> {
+        std::iter::once(&self.node).chain(&self.cluster)
+    }
+}
 
 /// Metric names, in one place.
 pub mod names {

@@ -53,12 +53,16 @@ fn to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 pub fn snapshot(registry: &Registry, selector: &Selector) -> MetricsSnapshot {
+    snapshot_of(registry.read_all(), selector)
+}
+
+/// [`snapshot`] of series read already (see [`super::MetricsView`]).
+pub fn snapshot_of(
+    series: Vec<super::registry::SeriesRead>,
+    selector: &Selector,
+) -> MetricsSnapshot {
     let mut out = MetricsSnapshot::default();
-    for s in registry
-        .read_all()
-        .into_iter()
-        .filter(|s| selector.matches(s))
-    {
+    for s in series.into_iter().filter(|s| selector.matches(s)) {
         let last_updated = to_datetime(s.updated_ms);
         match s.value {
             Value::Counter(value) => out.counters.push(CounterSample {

@@ -1,0 +1,200 @@
+//! The engine's part in a cluster (several servers on one PostgreSQL log):
+//! it renews this node's lease, takes over the runs of nodes whose leases
+//! lapsed, and acts on what other nodes write about the runs it runs (a
+//! cancel, a vote). Alone on its log, none of this runs.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use ulid::Ulid;
+
+use super::{resume, Engine, Recovered};
+use crate::events::EventKind;
+
+/// How often the lease is renewed and lapsed ones looked for: a node that
+/// dies is taken over within its lease and this.
+const RENEW_EVERY: Duration = Duration::from_secs(1);
+
+impl Engine {
+    /// Keeps this node in the cluster until the server stops: renews its
+    /// lease, and takes over the nodes whose leases lapsed. Should this
+    /// node find itself taken over (it could not renew in time), it stops
+    /// at once, writing nothing more: its runs are another's now.
+    pub async fn run_cluster(self) {
+        let Some(log) = self.inner.journal.shared().cloned() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(RENEW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = self.inner.stopping.cancelled() => return,
+            }
+            let free = self.inner.slots.available_permits();
+            let log = log.clone();
+            let checked = tokio::task::spawn_blocking(move || {
+                let renewed = log.renew(free)?;
+                let lapsed = if renewed {
+                    log.take_lapsed()?
+                } else {
+                    Vec::new()
+                };
+                let nodes = log.cluster()?;
+                Ok::<_, crate::store::StoreError>((renewed && !log.fenced(), lapsed, nodes))
+            })
+            .await;
+            match checked {
+                Ok(Ok((true, lapsed, nodes))) => {
+                    if failing {
+                        tracing::info!("this node's lease is renewed again");
+                        failing = false;
+                    }
+                    *self.inner.cluster.lock() = Some(nodes);
+                    for node in lapsed {
+                        self.take_over(&node).await;
+                    }
+                }
+                Ok(Ok((false, ..))) => {
+                    tracing::error!("{}", crate::store::FENCED);
+                    self.inner.fenced.cancel();
+                    return;
+                }
+                Ok(Err(e)) => {
+                    if !failing {
+                        tracing::warn!("cannot renew this node's lease: {e}");
+                        failing = true;
+                    }
+                }
+                Err(e) => tracing::error!("renewing the lease: {e}"),
+            }
+        }
+    }
+
+    /// The cluster's nodes as this one last read them; `None` alone.
+    pub fn cluster(&self) -> Option<wire::ClusterHealth> {
+        self.inner.cluster.lock().clone()
+    }
+
+    /// Cancelled when another node took this one over: the server stops.
+    pub fn fenced(&self) -> &tokio_util::sync::CancellationToken {
+        &self.inner.fenced
+    }
+
+    /// Runs the runs of `dead` from here on: each is claimed in the log,
+    /// then goes on where the log says it was, as after a restart
+    /// ([`resume`]): its attempts in flight recorded lost and retried.
+    async fn take_over(&self, dead: &str) -> Recovered {
+        let journal = self.inner.journal.clone();
+        // Everything the dead node committed is folded first (it was taken
+        // under the appends' lock: nothing of it commits after).
+        let caught_up = tokio::task::spawn_blocking({
+            let journal = journal.clone();
+            move || journal.catch_up()
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = caught_up.map_err(|e| crate::store::StoreError(e.to_string()))
+        {
+            tracing::warn!("taking over node {dead}: reading the log: {e}");
+        }
+        let me = journal.node().unwrap_or_default().to_string();
+        let runs: Vec<Ulid> = journal.read(|m| {
+            m.runs
+                .in_flight()
+                .filter(|r| r.node.as_deref() == Some(dead))
+                .map(|r| r.run_id)
+                .collect()
+        });
+        for &run_id in &runs {
+            journal.publish(EventKind::RunClaimed {
+                run_id,
+                node: me.clone(),
+                from: dead.to_string(),
+            });
+        }
+        let claimed: HashSet<Ulid> = runs.iter().copied().collect();
+        let now = chrono::Utc::now();
+        let assessed = self
+            .assess_in_flight(now, resume::NODE_LOST, |r| claimed.contains(&r.run_id))
+            .await;
+        let mut recovered = Recovered::default();
+        self.go_on(assessed, now, false, &mut recovered);
+        tracing::info!(
+            node = dead,
+            resumed = recovered.resumed.len(),
+            interrupted = recovered.interrupted.len(),
+            "took over the runs of a node whose lease lapsed"
+        );
+        recovered
+    }
+
+    /// Acts on what the cluster's other nodes write about this node's runs
+    /// until the journal closes: a cancel asked there stops the run here;
+    /// a vote cast there may decide an approval this node resolves.
+    pub async fn follow_cluster(self) {
+        let journal = self.inner.journal.clone();
+        if journal.node().is_none() {
+            return;
+        }
+        let mut feed = journal.subscribe_where(|k| {
+            matches!(
+                k,
+                EventKind::RunCancelRequested { .. } | EventKind::VoteCast { .. }
+            )
+        });
+        loop {
+            let event = match feed.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(_)) => {
+                    // Whatever was missed, the model knows.
+                    self.cancel_requested_elsewhere();
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            match &event.kind {
+                EventKind::RunCancelRequested { run_id, .. } => {
+                    let token = self.inner.running.lock().get(run_id).cloned();
+                    if let Some(token) = token {
+                        token.cancel();
+                    }
+                }
+                EventKind::VoteCast {
+                    approval_id,
+                    run_id,
+                    ..
+                } => {
+                    let mine = journal.read(|m| {
+                        m.runs.get(run_id).and_then(|r| r.node.clone()).as_deref() == journal.node()
+                    });
+                    if mine {
+                        self.resolve_if_decided(*approval_id);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Cancels the runs in flight here whose cancel the model holds.
+    fn cancel_requested_elsewhere(&self) {
+        let running: Vec<(Ulid, tokio_util::sync::CancellationToken)> = self
+            .inner
+            .running
+            .lock()
+            .iter()
+            .map(|(id, t)| (*id, t.clone()))
+            .collect();
+        for (run_id, token) in running {
+            let asked = self
+                .inner
+                .journal
+                .read(|m| m.runs.get(&run_id).is_some_and(|r| r.cancel_requested));
+            if asked {
+                token.cancel();
+            }
+        }
+    }
+}
