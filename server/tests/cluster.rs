@@ -265,3 +265,42 @@ async fn a_node_that_stops_hands_its_runs_to_another_which_finishes_them() {
     assert_eq!(status_on(&b, &runs[0]).await.as_deref(), Some("Completed"));
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_outage_of_the_database_longer_than_the_lease_takes_no_node_over() {
+    let pg = Postgres::start();
+    let url = pg.database("outage").await;
+    let a = node(&url, "node-a").await;
+    let b = node(&url, "node-b").await;
+    eventually("both nodes renew their leases", async || {
+        let (_, health) = a.get("/api/health/status").await;
+        let nodes = health["cluster"]["nodes"].as_array()?.clone();
+        (nodes.len() == 2).then_some(())
+    })
+    .await;
+    // Twice the lease (2 s) without the database: every lease lapses.
+    pg.kill();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    pg.start_again();
+    // Back, each renews its own before any may take another's over.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for server in [&a, &b] {
+        let health = eventually("health is ok again", async || {
+            let (_, health) = server.get("/api/health/status").await;
+            (health["event_log"]["status"] == "ok").then_some(health)
+        })
+        .await;
+        let nodes = health["cluster"]["nodes"].as_array().unwrap();
+        assert!(
+            nodes
+                .iter()
+                .all(|n| n["alive"] == true && n["taken_by"].is_null()),
+            "{health}"
+        );
+        let (status, created) = server.post("/api/jobs", common::guide_job()).await;
+        assert_eq!(status, 201, "{created}");
+        shows(server, created["run_id"].as_str().unwrap(), "Completed").await;
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -28,6 +28,13 @@ impl Engine {
         let mut tick = tokio::time::interval(RENEW_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
+        // Since when this node has renewed its lease without a miss. Only a
+        // node that has for a whole lease takes others over: after an
+        // outage of the database longer than the lease, every node's lease
+        // has lapsed, and the first back must not take the others' runs
+        // before they had the time to renew theirs.
+        let lease = Duration::from_secs(log.lease_secs().into());
+        let mut renewing_since: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -35,9 +42,10 @@ impl Engine {
             }
             let free = self.inner.slots.available_permits();
             let log = log.clone();
+            let steady = renewing_since.is_some_and(|t| t.elapsed() >= lease);
             let checked = tokio::task::spawn_blocking(move || {
                 let renewed = log.renew(free)?;
-                let lapsed = if renewed {
+                let lapsed = if renewed && steady {
                     log.take_lapsed()?
                 } else {
                     Vec::new()
@@ -53,6 +61,7 @@ impl Engine {
                         failing = false;
                     }
                     *self.inner.cluster.lock() = Some(nodes);
+                    renewing_since.get_or_insert_with(tokio::time::Instant::now);
                     for node in lapsed {
                         self.take_over(&node).await;
                     }
@@ -63,6 +72,7 @@ impl Engine {
                     return;
                 }
                 Ok(Err(e)) => {
+                    renewing_since = None;
                     if !failing {
                         tracing::warn!("cannot renew this node's lease: {e}");
                         failing = true;

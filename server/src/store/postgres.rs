@@ -229,6 +229,8 @@ pub struct PostgresLog {
     db: Arc<Db>,
     /// `--node-id`, written beside each event.
     node: Arc<str>,
+    /// This node's lease, once it joined a cluster.
+    lease_secs: Arc<std::sync::atomic::AtomicU32>,
     /// The batch being appended (its first event's `seq` here) and its
     /// token, kept until it is stored: a retry of it reuses the token.
     pending: Option<(u64, i64)>,
@@ -291,6 +293,7 @@ impl PostgresLog {
             }),
             pending: None,
             appends: 0,
+            lease_secs: Default::default(),
         };
         log.db.call(|pool| async move { migrate(&pool).await })?;
         Ok(log)
@@ -388,6 +391,8 @@ impl PostgresLog {
     /// `lease_secs`; answers who took this node's runs over while it was
     /// gone, if anyone did (its runs are theirs then, not to resume here).
     pub fn join(&self, lease_secs: u32) -> Result<Option<String>, StoreError> {
+        self.lease_secs
+            .store(lease_secs, std::sync::atomic::Ordering::Relaxed);
         let rows = self.query(
             "WITH old AS (SELECT taken_by FROM nodes WHERE node = $1) \
              INSERT INTO nodes (node, started_at, seen_at, lease_secs) VALUES ($1, now(), now(), $2) \
@@ -404,6 +409,11 @@ impl PostgresLog {
             .map(|r| r.try_get::<_, Option<String>>(0).map_err(pg))
             .transpose()
             .map(Option::flatten)
+    }
+
+    /// The lease this node joined with (0 before it joined).
+    pub fn lease_secs(&self) -> u32 {
+        self.lease_secs.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Renews this node's lease, saying how many more steps it could run;
