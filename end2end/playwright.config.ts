@@ -27,6 +27,22 @@ const pricedData = mkdtempSync(join(tmpdir(), "shiioo-e2e-priced-"));
 const prices = join(pricedData, "prices.toml");
 writeFileSync(prices, "[models.simulated]\ninput = 1000.0\noutput = 1000.0\n");
 
+// Two nodes of one cluster (tests/cluster.spec.ts), when scripts/test.sh
+// passes its throw-away PostgreSQL (a URL without a database name): each
+// with its own data dir, both on its `postgres` database.
+const postgres = process.env.SHIIOO_E2E_POSTGRES;
+export const clusterPorts = { a: port + 3, b: port + 4 };
+const cluster = postgres
+  ? (["a", "b"] as const).map((n) =>
+      server(
+        clusterPorts[n],
+        mkdtempSync(join(tmpdir(), `shiioo-e2e-node-${n}-`)),
+        `--database-url ${postgres.replace(/\/+$/, "")}/postgres --node-id e2e-${n} --lease-secs 2`,
+        "/api/health/status",
+      ),
+    )
+  : [];
+
 /** One server under test on `at`, ready once `ready` answers. */
 function server(at: number, dataDir: string, flags: string, ready: string) {
   return {
@@ -71,5 +87,6 @@ export default defineConfig({
     server(port, data, "", "/api/health/status"),
     server(authPort, authData, `--auth-tokens ${tokens}`, "/sign-in"),
     server(pricedPort, pricedData, `--prices ${prices}`, "/api/health/status"),
+    ...cluster,
   ],
 });

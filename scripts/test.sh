@@ -41,6 +41,6 @@ log "building the site and server for the end-to-end tests"
 mapfile -t built < <("$ROOT/scripts/build.sh" dev | tail -n 2)
 
 log "Playwright (Chromium at /usr/bin/chromium)"
-(cd end2end && SHIIOO_SITE="${built[0]}" SHIIOO_BIN="${built[1]}" npx playwright test)
+(cd end2end && SHIIOO_SITE="${built[0]}" SHIIOO_BIN="${built[1]}" SHIIOO_E2E_POSTGRES="$pg_url" npx playwright test)
 
 log "all tests passed in $((SECONDS - t0))s"
