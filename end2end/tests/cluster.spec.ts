@@ -19,6 +19,13 @@ test("the dashboard of one node shows, live, a run submitted to another", async 
 
   await page.goto("/");
   await expect(page.getByTestId("node-id")).toHaveText("e2e-b");
+  // Both nodes hold a lease (health names them, once each has renewed).
+  await expect
+    .poll(async () => (await (await request.get(`${nodeB}/api/health/status`)).json()).cluster?.nodes?.length)
+    .toBe(2);
+  await page.reload();
+  await expect(page.getByTestId("cluster")).toHaveText("2 nodes");
+  await expect(page.getByTestId("cluster")).toHaveAttribute("title", /e2e-a \(alive/);
   await expect(page.locator(".link")).toHaveAttribute("data-state", "connected");
   await markNoReload(page);
 

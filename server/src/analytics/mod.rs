@@ -215,15 +215,25 @@ impl Analytics {
             | EventKind::RunInterrupted { .. }
             | EventKind::RunCancelled { .. } => {
                 let wf = self.workflows.entry(workflow.clone()).or_default();
-                if wf.recent.len() == RECENT_RUNS {
-                    wf.recent.pop_back();
-                }
-                wf.recent.push_front(RecentRun {
+                // Newest first by when they ended (the id breaks a tie), not
+                // by when this server folded them: in a cluster each node
+                // folds the others' a little later, and all must agree.
+                let recent = RecentRun {
                     run_id: run_id.to_string(),
                     status: run.status,
                     duration_secs: run.duration_secs.map(round6),
                     completed_at: event.at,
-                });
+                };
+                let key = |r: &RecentRun| (r.completed_at, r.run_id.clone());
+                let newer = wf
+                    .recent
+                    .iter()
+                    .take_while(|r| key(r) > key(&recent))
+                    .count();
+                if newer < RECENT_RUNS {
+                    wf.recent.insert(newer, recent);
+                    wf.recent.truncate(RECENT_RUNS);
+                }
                 let success = match run.status {
                     RunStatus::Completed => true,
                     RunStatus::Failed | RunStatus::Interrupted => false,

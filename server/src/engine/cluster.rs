@@ -117,14 +117,36 @@ impl Engine {
                 .map(|r| r.run_id)
                 .collect()
         });
-        for &run_id in &runs {
-            journal.publish(EventKind::RunClaimed {
-                run_id,
-                node: me.clone(),
-                from: dead.to_string(),
-            });
+        // Shared out in proportion to the step slots each node had free
+        // when it last renewed its lease (this one's: now).
+        let mut nodes: Vec<(String, usize)> = self
+            .cluster()
+            .map(|c| {
+                c.nodes
+                    .into_iter()
+                    .filter(|n| n.alive && n.node_id != me && n.node_id != dead)
+                    .map(|n| (n.node_id, n.free_slots as usize))
+                    .collect()
+            })
+            .unwrap_or_default();
+        nodes.insert(0, (me.clone(), self.inner.slots.available_permits()));
+        let counts = shares(runs.len(), &nodes.iter().map(|n| n.1).collect::<Vec<_>>());
+        let mut claimed: HashSet<Ulid> = HashSet::new();
+        let mut next = runs.iter();
+        for ((node, _), n) in nodes.iter().zip(counts) {
+            for &run_id in next.by_ref().take(n) {
+                let mine = *node == me;
+                journal.publish(EventKind::RunClaimed {
+                    run_id,
+                    node: node.clone(),
+                    from: dead.to_string(),
+                    by: (!mine).then(|| me.clone()),
+                });
+                if mine {
+                    claimed.insert(run_id);
+                }
+            }
         }
-        let claimed: HashSet<Ulid> = runs.iter().copied().collect();
         let now = chrono::Utc::now();
         let assessed = self
             .assess_in_flight(now, resume::NODE_LOST, |r| claimed.contains(&r.run_id))
@@ -133,11 +155,26 @@ impl Engine {
         self.go_on(assessed, now, false, &mut recovered);
         tracing::info!(
             node = dead,
-            resumed = recovered.resumed.len(),
+            runs = runs.len(),
+            resumed_here = recovered.resumed.len(),
             interrupted = recovered.interrupted.len(),
             "took over the runs of a node whose lease lapsed"
         );
         recovered
+    }
+
+    /// Runs a run another node gave this one (its share of a lapsed
+    /// node's runs), as a take-over does.
+    async fn given(&self, run_id: Ulid) {
+        if self.inner.running.lock().contains_key(&run_id) {
+            return;
+        }
+        let now = chrono::Utc::now();
+        let assessed = self
+            .assess_in_flight(now, resume::NODE_LOST, |r| r.run_id == run_id)
+            .await;
+        let mut recovered = Recovered::default();
+        self.go_on(assessed, now, false, &mut recovered);
     }
 
     /// Acts on what the cluster's other nodes write about this node's runs
@@ -151,7 +188,9 @@ impl Engine {
         let mut feed = journal.subscribe_where(|k| {
             matches!(
                 k,
-                EventKind::RunCancelRequested { .. } | EventKind::VoteCast { .. }
+                EventKind::RunCancelRequested { .. }
+                    | EventKind::VoteCast { .. }
+                    | EventKind::RunClaimed { by: Some(_), .. }
             )
         });
         loop {
@@ -165,6 +204,16 @@ impl Engine {
                 Err(RecvError::Closed) => return,
             };
             match &event.kind {
+                EventKind::RunClaimed {
+                    run_id,
+                    node,
+                    by: Some(by),
+                    ..
+                } if Some(node.as_str()) == journal.node()
+                    && Some(by.as_str()) != journal.node() =>
+                {
+                    self.given(*run_id).await;
+                }
                 EventKind::RunCancelRequested { run_id, .. } => {
                     let token = self.inner.running.lock().get(run_id).cloned();
                     if let Some(token) = token {
@@ -205,6 +254,55 @@ impl Engine {
             if asked {
                 token.cancel();
             }
+        }
+    }
+}
+
+/// How many of `runs` each node takes, in proportion to its free slots
+/// (largest remainders first, ties to the earlier node); all to the first
+/// node (the one that took them over) when none has a slot free.
+fn shares(runs: usize, free: &[usize]) -> Vec<usize> {
+    let total: usize = free.iter().sum();
+    let mut out = vec![0; free.len()];
+    if free.is_empty() {
+        return out;
+    }
+    if total == 0 {
+        out[0] = runs;
+        return out;
+    }
+    let mut remainders = Vec::with_capacity(free.len());
+    for (i, &f) in free.iter().enumerate() {
+        out[i] = runs * f / total;
+        remainders.push((runs * f % total, i));
+    }
+    let left = runs - out.iter().sum::<usize>();
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in remainders.iter().take(left) {
+        out[i] += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares;
+
+    #[test]
+    fn runs_are_shared_in_proportion_to_free_slots() {
+        assert_eq!(shares(10, &[100, 100]), [5, 5]);
+        assert_eq!(shares(10, &[256, 0, 256]), [5, 0, 5]);
+        assert_eq!(shares(7, &[1, 2, 4]), [1, 2, 4]);
+        assert_eq!(shares(3, &[1, 1]), [2, 1], "the earlier node breaks a tie");
+        assert_eq!(
+            shares(5, &[0, 0]),
+            [5, 0],
+            "nobody free: the taker takes all"
+        );
+        assert_eq!(shares(0, &[3, 4]), [0, 0]);
+        assert!(shares(0, &[]).is_empty());
+        for runs in 0..50 {
+            assert_eq!(shares(runs, &[3, 7, 11]).iter().sum::<usize>(), runs);
         }
     }
 }

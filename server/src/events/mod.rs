@@ -80,6 +80,11 @@ pub enum EventKind {
         run_id: Ulid,
         node: String,
         from: String,
+        /// The node that took `from` over and shared its runs out, when
+        /// not `node` itself (it gives each node a share in proportion to
+        /// its free step slots).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     RunStarted {
         run_id: Ulid,

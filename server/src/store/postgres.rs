@@ -393,6 +393,12 @@ impl PostgresLog {
     pub fn join(&self, lease_secs: u32) -> Result<Option<String>, StoreError> {
         self.lease_secs
             .store(lease_secs, std::sync::atomic::Ordering::Relaxed);
+        // Nodes taken over long ago are history (a default node id changes
+        // at each restart): the list stays that of the cluster now.
+        self.query(
+            "DELETE FROM nodes WHERE taken_at < now() - interval '1 day'".into(),
+            vec![],
+        )?;
         let rows = self.query(
             "WITH old AS (SELECT taken_by FROM nodes WHERE node = $1) \
              INSERT INTO nodes (node, started_at, seen_at, lease_secs) VALUES ($1, now(), now(), $2) \
