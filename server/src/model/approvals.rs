@@ -156,12 +156,20 @@ impl Approvals {
                 ..
             } => {
                 if let Some(a) = self.by_id.get_mut(approval_id) {
-                    a.votes.push(VoteView {
+                    let vote = VoteView {
                         voter: voter.clone(),
                         decision: (*decision).into(),
                         comment: comment.clone(),
                         at,
-                    });
+                    };
+                    // A voter counts once. In a cluster the same voter may
+                    // vote at two nodes at once, and each node folds its
+                    // own first: the earlier vote stands on every node.
+                    match a.votes.iter_mut().find(|v| v.voter == *voter) {
+                        Some(first) if vote.at < first.at => *first = vote,
+                        Some(_) => {}
+                        None => a.votes.push(vote),
+                    }
                 }
             }
             EventKind::ApprovalResolved {
@@ -194,5 +202,63 @@ impl Approvals {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::records::{Decision, Quorum};
+
+    fn event(seq: u64, at: DateTime<Utc>, kind: EventKind) -> Event {
+        Event { seq, at, kind }
+    }
+
+    #[test]
+    fn a_voter_counts_once_and_the_earlier_vote_stands_whatever_the_fold_order() {
+        let (approval_id, run_id) = (Ulid::new(), Ulid::new());
+        let t0 = Utc::now();
+        let asked = event(
+            1,
+            t0,
+            EventKind::ApprovalRequested {
+                approval_id,
+                run_id,
+                step_id: "sign_off".into(),
+                approvers: vec!["ana".into(), "bo".into()],
+                quorum: Quorum::Unanimous,
+                expires_at: None,
+                reason: None,
+            },
+        );
+        let vote = |seq, ms, decision| {
+            event(
+                seq,
+                t0 + chrono::Duration::milliseconds(ms),
+                EventKind::VoteCast {
+                    approval_id,
+                    run_id,
+                    voter: "ana".into(),
+                    decision,
+                    comment: None,
+                },
+            )
+        };
+        // Ana voted at two nodes at once: each folds its own first.
+        let (early, late) = (vote(2, 5, Decision::Reject), vote(3, 9, Decision::Approve));
+        let tallies: Vec<(usize, usize)> = [[&early, &late], [&late, &early]]
+            .into_iter()
+            .map(|order| {
+                let mut approvals = Approvals::default();
+                approvals.apply(&asked);
+                for e in order {
+                    approvals.apply(e);
+                }
+                let a = approvals.get(&approval_id).unwrap();
+                assert_eq!(a.votes.len(), 1);
+                a.tally()
+            })
+            .collect();
+        assert_eq!(tallies, [(0, 1), (0, 1)], "the earlier vote, a rejection");
     }
 }
