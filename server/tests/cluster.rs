@@ -304,3 +304,45 @@ async fn an_outage_of_the_database_longer_than_the_lease_takes_no_node_over() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_node_with_no_free_slot_has_another_run_its_new_runs() {
+    let pg = Postgres::start();
+    let url = pg.database("placement").await;
+    let busy = {
+        let data = Arc::new(tempfile::tempdir().unwrap());
+        let mut config = server::config::Config::for_tests(data.path());
+        config.database_url = Some(url.clone());
+        config.node_id = Some("busy".into());
+        config.lease_secs = 2;
+        config.max_concurrent_steps = 1;
+        TestServer::start_with(config, data).await
+    };
+    let idle = node(&url, "idle").await;
+    eventually("busy knows idle's free slots", async || {
+        let (_, health) = busy.get("/api/health/status").await;
+        let nodes = health["cluster"]["nodes"].as_array()?.clone();
+        nodes
+            .iter()
+            .any(|n| n["node_id"] == "idle" && n["free_slots"].as_u64() > Some(0))
+            .then_some(())
+    })
+    .await;
+    let (_, first) = busy.post("/api/jobs", slow_job("Hog", 30_000)).await;
+    let hog = first["run_id"].as_str().unwrap().to_string();
+    eventually("busy's one slot is taken", async || {
+        let (_, run) = busy.get(&format!("/api/runs/{hog}")).await;
+        (run["steps"][1]["status"] == "Running").then_some(())
+    })
+    .await;
+    // Busy has no slot left: the next run goes to idle, which runs it.
+    let (status, next) = busy.post("/api/jobs", common::guide_job()).await;
+    assert_eq!(status, 201, "{next}");
+    let run_id = next["run_id"].as_str().unwrap();
+    let run = shows(&idle, run_id, "Completed").await;
+    assert_eq!(run["node"], "idle", "{run}");
+    let seen = shows(&busy, run_id, "Completed").await;
+    assert_eq!(seen["steps"], run["steps"]);
+    busy.shutdown().await;
+    idle.shutdown().await;
+}

@@ -163,8 +163,26 @@ impl Engine {
         recovered
     }
 
+    /// The node a new run goes to: this one (`None` alone), unless all its
+    /// step slots are taken and another node had some free at its last
+    /// renewal: then the one with the most.
+    pub(super) fn placement(&self) -> Option<String> {
+        let me = self.inner.journal.node()?;
+        if self.inner.slots.available_permits() > 0 {
+            return Some(me.to_string());
+        }
+        let other = self.cluster().and_then(|c| {
+            c.nodes
+                .into_iter()
+                .filter(|n| n.alive && n.node_id != me && n.free_slots > 0)
+                .max_by_key(|n| n.free_slots)
+        });
+        Some(other.map_or_else(|| me.to_string(), |n| n.node_id))
+    }
+
     /// Runs a run another node gave this one (its share of a lapsed
-    /// node's runs), as a take-over does.
+    /// node's runs, or a new run it had no free slot for), as a take-over
+    /// does.
     async fn given(&self, run_id: Ulid) {
         if self.inner.running.lock().contains_key(&run_id) {
             return;
@@ -191,6 +209,7 @@ impl Engine {
                 EventKind::RunCancelRequested { .. }
                     | EventKind::VoteCast { .. }
                     | EventKind::RunClaimed { by: Some(_), .. }
+                    | EventKind::RunCreated { node: Some(_), .. }
             )
         });
         loop {
@@ -212,6 +231,14 @@ impl Engine {
                 } if Some(node.as_str()) == journal.node()
                     && Some(by.as_str()) != journal.node() =>
                 {
+                    self.given(*run_id).await;
+                }
+                // (This node's own runs are running here already.)
+                EventKind::RunCreated {
+                    run_id,
+                    node: Some(node),
+                    ..
+                } if Some(node.as_str()) == journal.node() => {
                     self.given(*run_id).await;
                 }
                 EventKind::RunCancelRequested { run_id, .. } => {

@@ -421,7 +421,9 @@ impl Engine {
         plans.insert(job_id, plan);
     }
 
-    /// Creates a run and starts it; returns its id and its `RunCreated` seq.
+    /// Creates a run and starts it (or, in a cluster, has the node with
+    /// the most free step slots start it when this one has none); returns
+    /// its id and its `RunCreated` seq.
     fn launch(
         &self,
         job_id: Ulid,
@@ -432,8 +434,12 @@ impl Engine {
         Origin { actor, trace }: Origin<'_>,
     ) -> (Ulid, u64) {
         let run_id = self.next_id();
+        let node = self.placement();
+        let here = node.as_deref() == self.inner.journal.node();
         let cancel = CancellationToken::new();
-        self.inner.running.lock().insert(run_id, cancel.clone());
+        if here {
+            self.inner.running.lock().insert(run_id, cancel.clone());
+        }
         let seq = self
             .inner
             .journal
@@ -446,10 +452,12 @@ impl Engine {
                 actor: Some(actor.to_string()),
                 budget: budget.clone(),
                 trace,
-                node: self.inner.journal.node().map(String::from),
+                node,
             })
             .seq;
-        self.drive(run_id, plan, budget, cancel, None);
+        if here {
+            self.drive(run_id, plan, budget, cancel, None);
+        }
         (run_id, seq)
     }
 
