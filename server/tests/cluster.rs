@@ -346,3 +346,59 @@ async fn a_node_with_no_free_slot_has_another_run_its_new_runs() {
     busy.shutdown().await;
     idle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_routine_fires_once_per_scheduled_time_across_the_cluster() {
+    let pg = Postgres::start();
+    let url = pg.database("routines").await;
+    let a = node(&url, "node-a").await;
+    let b = node(&url, "node-b").await;
+    let mut job = common::guide_job();
+    job["execute"] = json!(false);
+    let (_, created) = a.post("/api/jobs", job).await;
+    let job_id = created["job_id"].as_str().unwrap();
+    let (status, routine) = b
+        .post(
+            "/api/routines",
+            json!({"name": "Every second", "cron": "* * * * * *", "job_id": job_id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{routine}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let id = routine["routine_id"].as_str().unwrap();
+    let (status, _) = a
+        .post(&format!("/api/routines/{id}/disable"), json!({}))
+        .await;
+    assert!(status < 300, "{status}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT v, body, node FROM events WHERE kind = 'RoutineFired' ORDER BY seq",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut times = Vec::new();
+    let mut nodes = std::collections::HashSet::new();
+    for row in &rows {
+        let (v, body, node): (i32, &str, Option<String>) = (row.get(0), row.get(1), row.get(2));
+        if let server::events::EventKind::RoutineFired { scheduled_for, .. } =
+            server::store::format::decode(v as u32, body).unwrap()
+        {
+            times.push(scheduled_for);
+        }
+        nodes.insert(node.unwrap_or_default());
+    }
+    assert!(times.len() >= 2, "it fired: {times:?}");
+    let mut once = times.clone();
+    once.dedup();
+    assert_eq!(once, times, "each scheduled time fired once");
+    assert_eq!(nodes.len(), 1, "by the leader alone: {nodes:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}

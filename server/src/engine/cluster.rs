@@ -197,7 +197,8 @@ impl Engine {
 
     /// Acts on what the cluster's other nodes write about this node's runs
     /// until the journal closes: a cancel asked there stops the run here;
-    /// a vote cast there may decide an approval this node resolves.
+    /// a vote cast there may decide an approval this node resolves; a run
+    /// given to this node runs here; a routine changed there is scheduled.
     pub async fn follow_cluster(self) {
         let journal = self.inner.journal.clone();
         if journal.node().is_none() {
@@ -210,6 +211,11 @@ impl Engine {
                     | EventKind::VoteCast { .. }
                     | EventKind::RunClaimed { by: Some(_), .. }
                     | EventKind::RunCreated { node: Some(_), .. }
+                    | EventKind::RoutineCreated { .. }
+                    | EventKind::RoutineUpdated { .. }
+                    | EventKind::RoutineEnabled { .. }
+                    | EventKind::RoutineDisabled { .. }
+                    | EventKind::RoutineDeleted { .. }
             )
         });
         loop {
@@ -259,6 +265,13 @@ impl Engine {
                         self.resolve_if_decided(*approval_id);
                     }
                 }
+                // A routine changed at another node: the scheduler (which
+                // fires on the leader) looks at the schedule again.
+                EventKind::RoutineCreated { .. }
+                | EventKind::RoutineUpdated { .. }
+                | EventKind::RoutineEnabled { .. }
+                | EventKind::RoutineDisabled { .. }
+                | EventKind::RoutineDeleted { .. } => self.inner.schedule_changed.notify_one(),
                 _ => {}
             }
         }
