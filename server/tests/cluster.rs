@@ -402,3 +402,62 @@ async fn a_routine_fires_once_per_scheduled_time_across_the_cluster() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn alert_rules_are_judged_by_one_node_and_every_node_shows_the_alert() {
+    let pg = Postgres::start();
+    let url = pg.database("alerts").await;
+    let start = async |id: &str| {
+        let data = Arc::new(tempfile::tempdir().unwrap());
+        let rules = data.path().join("alerts.toml");
+        std::fs::write(
+            &rules,
+            "[rules.success_rate]\nwindow_secs = 600\nfor_secs = 1\nmin_executions = 3\n",
+        )
+        .unwrap();
+        let mut config = server::config::Config::for_tests(data.path());
+        config.database_url = Some(url.clone());
+        config.node_id = Some(id.to_string());
+        config.lease_secs = 2;
+        config.alert_rules = Some(rules);
+        config.alert_eval_ms = 50;
+        TestServer::start_with(config, data).await
+    };
+    let a = start("node-a").await;
+    let b = start("node-b").await;
+    let failing = json!({
+        "name": "Doomed",
+        "workflow": {"steps": [step("x", json!({"simulation": {"failure_rate": 1.0}}))], "dependencies": {}},
+        "execute": true
+    });
+    for (i, server) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let (status, created) = server.post("/api/jobs", failing.clone()).await;
+        assert_eq!(status, 201, "{i}: {created}");
+        shows(server, created["run_id"].as_str().unwrap(), "Failed").await;
+    }
+    for server in [&a, &b] {
+        eventually("the alert fires, seen on each node", async || {
+            let (_, active) = server.get("/api/alerts").await;
+            (active["alerts"][0]["state"] == "firing").then_some(())
+        })
+        .await;
+    }
+    // Evaluated on both for a while: one node wrote each transition, once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT node, count(*) FROM events WHERE kind = 'AlertChanged' GROUP BY node",
+            &[],
+        )
+        .await
+        .unwrap();
+    let by: Vec<(Option<String>, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(by.len(), 1, "one node judges: {by:?}");
+    assert_eq!(by[0].1, 2, "pending, then firing, once each: {by:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
