@@ -337,17 +337,31 @@ impl Engine {
 
     /// A job to run: from memory, or read back from the store's index.
     pub(crate) async fn job(&self, job_id: Ulid) -> Result<JobToRun, EngineError> {
-        let recent = self.inner.journal.read(|m| {
-            m.jobs.get(&job_id).map(|j| JobToRun {
-                job_id,
-                name: j.name.clone(),
-                workflow_id: j.workflow_id.clone(),
-                workflow: j.workflow.clone(),
-                budget: j.budget.clone(),
+        let recent = || {
+            self.inner.journal.read(|m| {
+                m.jobs.get(&job_id).map(|j| JobToRun {
+                    job_id,
+                    name: j.name.clone(),
+                    workflow_id: j.workflow_id.clone(),
+                    workflow: j.workflow.clone(),
+                    budget: j.budget.clone(),
+                })
             })
-        });
-        if let Some(job) = recent {
+        };
+        if let Some(job) = recent() {
             return Ok(job);
+        }
+        // In a cluster the job may have been created at another node a
+        // moment ago, its event not folded here yet: read the log first.
+        if self.inner.journal.shared().is_some() {
+            let journal = self.inner.journal.clone();
+            let caught_up = tokio::task::spawn_blocking(move || journal.catch_up()).await;
+            if let Ok(Err(e)) = caught_up {
+                return Err(EngineError::unreadable(e));
+            }
+            if let Some(job) = recent() {
+                return Ok(job);
+            }
         }
         match self.inner.journal.indexed_job(job_id).await {
             Ok(Some((record, workflow, budget))) => Ok(JobToRun {
