@@ -13,11 +13,22 @@ use common::{eventually, step, TestServer};
 use serde_json::{json, Value};
 
 async fn node(url: &str, id: &str) -> TestServer {
+    node_with(url, id, |_, _| {}).await
+}
+
+/// A node of the cluster on `url`, its configuration changed by `f` (given
+/// the node's data folder too).
+async fn node_with(
+    url: &str,
+    id: &str,
+    f: impl FnOnce(&mut server::config::Config, &std::path::Path),
+) -> TestServer {
     let data = Arc::new(tempfile::tempdir().unwrap());
     let mut config = server::config::Config::for_tests(data.path());
     config.database_url = Some(url.to_string());
     config.node_id = Some(id.to_string());
     config.lease_secs = 2;
+    f(&mut config, data.path());
     TestServer::start_with(config, data).await
 }
 
@@ -309,15 +320,7 @@ async fn an_outage_of_the_database_longer_than_the_lease_takes_no_node_over() {
 async fn a_node_with_no_free_slot_has_another_run_its_new_runs() {
     let pg = Postgres::start();
     let url = pg.database("placement").await;
-    let busy = {
-        let data = Arc::new(tempfile::tempdir().unwrap());
-        let mut config = server::config::Config::for_tests(data.path());
-        config.database_url = Some(url.clone());
-        config.node_id = Some("busy".into());
-        config.lease_secs = 2;
-        config.max_concurrent_steps = 1;
-        TestServer::start_with(config, data).await
-    };
+    let busy = node_with(&url, "busy", |config, _| config.max_concurrent_steps = 1).await;
     let idle = node(&url, "idle").await;
     eventually("busy knows idle's free slots", async || {
         let (_, health) = busy.get("/api/health/status").await;
@@ -408,20 +411,17 @@ async fn alert_rules_are_judged_by_one_node_and_every_node_shows_the_alert() {
     let pg = Postgres::start();
     let url = pg.database("alerts").await;
     let start = async |id: &str| {
-        let data = Arc::new(tempfile::tempdir().unwrap());
-        let rules = data.path().join("alerts.toml");
-        std::fs::write(
-            &rules,
-            "[rules.success_rate]\nwindow_secs = 600\nfor_secs = 1\nmin_executions = 3\n",
-        )
-        .unwrap();
-        let mut config = server::config::Config::for_tests(data.path());
-        config.database_url = Some(url.clone());
-        config.node_id = Some(id.to_string());
-        config.lease_secs = 2;
-        config.alert_rules = Some(rules);
-        config.alert_eval_ms = 50;
-        TestServer::start_with(config, data).await
+        node_with(&url, id, |config, dir| {
+            let rules = dir.join("alerts.toml");
+            std::fs::write(
+                &rules,
+                "[rules.success_rate]\nwindow_secs = 600\nfor_secs = 1\nmin_executions = 3\n",
+            )
+            .unwrap();
+            config.alert_rules = Some(rules);
+            config.alert_eval_ms = 50;
+        })
+        .await
     };
     let a = start("node-a").await;
     let b = start("node-b").await;
